@@ -1,0 +1,51 @@
+# One entry point: CI runs the same targets a person runs.
+SHELL := /bin/bash
+MODEL ?= fraud-detection
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: install synth test lint bench demo clean schema
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: install everything, then synthesise the example team into cdk.out/
+synth: install
+	npx --no-install cdk synth -c model=$(MODEL) --quiet --no-notices
+
+## test: the whole offline suite (contract, CDK assertions, cfn-lint, cdk-nag, ASL, workflows)
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+schema: install
+	$(VENV)/bin/mdlc schema -o models/team.schema.json
+
+## bench: performance figures reported in the README
+bench: install
+	$(PY) bench/run_all.py
+
+## demo: the whole lifecycle on this machine, no AWS account
+demo: install
+	$(VENV)/bin/mdlc local lifecycle --model $(MODEL)
+
+clean:
+	rm -rf cdk.out build .pytest_cache

@@ -1,0 +1,73 @@
+"""The ``mdlc`` command: check team files and run the lifecycle offline.
+
+Sub-commands that need heavy libraries import them when they run, so ``mdlc validate``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mdlc.contract import TeamFileError, json_schema, load_team
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """MDLC templates: one YAML per model team → its Model Development Life Cycle on AWS."""
+
+
+@main.command()
+@click.argument("team_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(team_files: tuple[Path, ...]) -> None:
+    """Check team files against the contract (exit 1 and name every problem if wrong)."""
+    failed = False
+    for path in team_files:
+        try:
+            team = load_team(path)
+        except TeamFileError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        s = team.schema
+        click.echo(
+            f"{path}: valid: team {team.name}, {len(s.model_features)} model features "
+            f"({len(s.online_features)} online, keyed by {s.entity_key}), "
+            f"{team.evaluation.metric} ≥ {team.evaluation.threshold}, "
+            f"{len(team.environments)} environment(s)"
+        )
+        for warning in _warnings(path):
+            click.echo(f"warning: {path}: {warning}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def _warnings(path: Path) -> list[str]:
+    try:
+        from mdlc.lint import warnings_for  # added by the configuration-review work
+    except ImportError:
+        return []
+    return warnings_for(path)
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the team contract (for editors)."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.group()
+def local() -> None:
+    """Run the workflows offline (embedded moto, real handlers and job scripts)."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Data plane of one model team: key, buckets, online feature table, alerts, registry, role.
+
+Everything that holds data is retained when the stack is deleted; everything is encrypted
+with the team's customer-managed key, except the access-log bucket, which S3 server access
+logging requires to use S3-managed keys.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext
+
+RETAIN = cdk.RemovalPolicy.RETAIN
+
+
+class DataPlane(Construct):
+    """The team's storage, online feature store, alerting, model registry and job role."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext) -> None:
+        super().__init__(scope, construct_id)
+        team = ctx.team
+        stack = cdk.Stack.of(self)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{team.name}-mdlc",
+            description=f"MDLC data of model team {team.name}",
+            enable_key_rotation=True,
+            removal_policy=RETAIN,
+        )
+        # Services that encrypt on the team's behalf: log groups, alarms publishing to SNS.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"/aws/vendedlogs/{team.name}*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            # Server access logs can only be delivered to an SSE-S3 bucket.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs", expiration=cdk.Duration.days(400),
+                    noncurrent_version_expiration=cdk.Duration.days(30),
+                )
+            ],
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This is the access-log bucket of the team's data buckets; logging it into itself "
+            "would recurse.",
+        )
+
+        data = team.data
+        self.raw_bucket = self._bucket(
+            "RawBucket",
+            "raw",
+            expire_days=data.raw_retention_days,
+            noncurrent_days=data.noncurrent_version_days,
+        )
+        self.features_bucket = self._bucket(
+            "FeaturesBucket", "features", expire_days=None, noncurrent_days=data.noncurrent_version_days
+        )
+        self.artifacts_bucket = self._bucket(
+            "ArtifactsBucket", "artifacts", expire_days=None, noncurrent_days=data.noncurrent_version_days
+        )
+        self.capture_bucket = self._bucket(
+            "CaptureBucket",
+            "capture",
+            expire_days=data.capture_retention_days,
+            noncurrent_days=data.noncurrent_version_days,
+        )
+        self.reports_bucket = self._bucket(
+            "ReportsBucket", "reports", expire_days=400, noncurrent_days=data.noncurrent_version_days
+        )
+
+        self.feature_table = dynamodb.Table(
+            self,
+            "OnlineFeatureTable",
+            partition_key=dynamodb.Attribute(
+                name=team.schema.entity_key, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RETAIN,
+        )
+
+        self.alerts_topic = sns.Topic(
+            self,
+            "AlertsTopic",
+            display_name=f"{team.name} MDLC alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        self.alerts_topic.add_subscription(
+            subscriptions.EmailSubscription(team.owner.alert_email or team.owner.email)
+        )
+
+        self.model_package_group_name = f"{team.name}-models"
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=self.model_package_group_name,
+            model_package_group_description=f"Registered versions of the {team.name} model",
+        )
+        self.model_package_group.apply_removal_policy(RETAIN)
+        self.model_package_group_arn = stack.format_arn(
+            service="sagemaker",
+            resource="model-package-group",
+            resource_name=self.model_package_group_name,
+        )
+
+        self.buckets = [
+            self.raw_bucket,
+            self.features_bucket,
+            self.artifacts_bucket,
+            self.capture_bucket,
+            self.reports_bucket,
+        ]
+        self.sagemaker_role = self._sagemaker_role(team.name)
+
+    # ------------------------------------------------------------------ helpers
+    def _bucket(
+        self, construct_id: str, purpose: str, *, expire_days: int | None, noncurrent_days: int
+    ) -> s3.Bucket:
+        rules = [
+            s3.LifecycleRule(
+                id=f"{purpose}-noncurrent",
+                noncurrent_version_expiration=cdk.Duration.days(noncurrent_days),
+                abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+            )
+        ]
+        if expire_days is not None:
+            rules.append(
+                s3.LifecycleRule(id=f"{purpose}-expiry", expiration=cdk.Duration.days(expire_days))
+            )
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=f"{purpose}/",
+            lifecycle_rules=rules,
+            removal_policy=RETAIN,
+        )
+
+    def _sagemaker_role(self, team_name: str) -> iam.Role:
+        """Role of the team's SageMaker jobs and endpoints: this team's buckets and key only."""
+        stack = cdk.Stack.of(self)
+        role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker jobs and endpoints of model team {team_name}",
+        )
+        self.raw_bucket.grant_read(role)
+        self.features_bucket.grant_read_write(role)
+        self.artifacts_bucket.grant_read_write(role)
+        self.capture_bucket.grant_read_write(role)
+        self.reports_bucket.grant_read_write(role)
+        self.key.grant_encrypt_decrypt(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullSageMakerImages",
+                actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=["*"],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource scope, the SageMaker built-in images live "
+            "in AWS-owned registries whose account differs per region, and PutMetricData is "
+            "limited by the cloudwatch:namespace condition to SageMaker's namespaces.",
+        )
+        acknowledge_resource(
+            role,
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name="/aws/sagemaker/*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            "SageMaker names job log groups /aws/sagemaker/<JobType>Jobs at run time; the role "
+            "may write only below that prefix in this account and region.",
+        )
+        for bucket in self.buckets:
+            acknowledge_resource(
+                role,
+                bucket.bucket_arn,
+                "Jobs read and write objects anywhere in this team's own bucket (run ids are "
+                "only known at run time); the grant is limited to this one bucket.",
+                suffix="/*",
+            )
+        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                f"{action} comes from the L2 grant_read/grant_read_write of this team's own "
+                "buckets and key; the role reaches no other bucket or key.",
+            )
+        return role
+
+
+class DataPlaneStack(cdk.Stack):
+    """Deployment unit of the team's data plane."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.data = DataPlane(self, "DataPlane", ctx=ctx)

@@ -1,0 +1,34 @@
+"""All stacks of one model team. Stack names and construct IDs start with the team name."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks.common.props import TeamContext
+from stacks.data_plane import DataPlaneStack
+
+
+class TeamStacks:
+    """Composes a team's deployment units and wires them together."""
+
+    def __init__(self, scope: Construct, *, ctx: TeamContext, env: cdk.Environment) -> None:
+        name = ctx.name
+        self.ctx = ctx
+        self.data = DataPlaneStack(
+            scope,
+            f"{name}-data",
+            ctx=ctx,
+            env=env,
+            description=f"MDLC data plane of model team {name}: key, buckets, feature table, alerts, registry",
+        )
+        self.stacks: list[cdk.Stack] = [self.data]
+        for stack in self.stacks:
+            _tag(stack, ctx)
+
+
+def _tag(stack: cdk.Stack, ctx: TeamContext) -> None:
+    cdk.Tags.of(stack).add("mdlc:team", ctx.name)
+    cdk.Tags.of(stack).add("mdlc:stage", ctx.stage)
+    for key, value in ctx.team.tags.items():
+        cdk.Tags.of(stack).add(key, value)
