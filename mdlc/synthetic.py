@@ -1,0 +1,177 @@
+"""Seeded synthetic card transactions for the example fraud team, offline tests and demos.
+
+``generate`` returns a frame with the raw columns of ``models/fraud-detection.yaml``
+(transaction_id, customer_id, event_time, amount, merchant_category, channel, country,
+is_fraud). Customers have a home country, a typical amount and a transaction rate; about
+1% of transactions are fraud with a learnable pattern: abroad, online, far above the
+customer's usual amount, at night, in gaming / digital goods / electronics. ``drift``
+shifts the distributions (monitoring tests), ``corrupt`` injects bad rows (data-quality
+tests). The same arguments always give the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CATEGORIES = ["grocery", "fuel", "restaurants", "fashion", "electronics", "travel", "gaming",
+              "digital_goods"]
+CATEGORY_P = [0.30, 0.15, 0.20, 0.12, 0.07, 0.06, 0.05, 0.05]
+CHANNELS = ["card_present", "contactless", "online"]
+CHANNEL_P = [0.45, 0.35, 0.20]
+COUNTRIES = ["GB", "FR", "DE", "ES", "IT", "NL", "US", "BR", "NG", "IN"]
+HOME_P = [0.40, 0.18, 0.17, 0.10, 0.08, 0.07, 0.0, 0.0, 0.0, 0.0]
+RISKY_COUNTRIES = ["US", "BR", "NG", "IN"]
+RISKY_CATEGORIES = ["gaming", "digital_goods", "electronics"]
+# share of legitimate daytime activity per hour (UTC); fraud prefers 0-5h
+HOUR_P = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 2, 4, 5, 6, 6, 7, 7, 6, 6, 6, 6, 6, 5, 4, 3,
+                   2, 1.5])
+HOUR_P = HOUR_P / HOUR_P.sum()
+COLUMNS = ["transaction_id", "customer_id", "event_time", "amount", "merchant_category",
+           "channel", "country", "is_fraud"]
+FRAUD_RATE = 0.01
+CORRUPTIONS = ("null_amount", "negative_amount", "huge_amount", "unknown_category",
+               "null_country", "unknown_channel")
+
+
+def generate(
+    n_customers: int = 1000,
+    days: int = 30,
+    seed: int = 0,
+    drift: float | None = None,
+    corrupt: float | None = None,
+    start: str = "2026-01-01",
+    txns_per_day: float = 1.0,
+) -> pd.DataFrame:
+    """Card transactions sorted by event time (about ``n_customers * days * txns_per_day``).
+
+    ``drift`` (0..1, e.g. 1.0) raises amounts, shifts traffic online and abroad (US, BR,
+    IN). ``corrupt`` (a share of rows, e.g. 0.05) blanks amounts and countries, puts
+    amounts out of range and writes unknown categories and channels.
+    """
+    if n_customers < 1 or days < 1:
+        raise ValueError(f"need n_customers >= 1 and days >= 1, got {n_customers}, {days}")
+    rng = np.random.default_rng(seed)
+    strength = float(drift or 0.0)
+    cust = _customers(rng, n_customers, txns_per_day)
+    idx = np.repeat(np.arange(n_customers), rng.poisson(cust["rate"] * days))
+    n = len(idx)
+    df = pd.DataFrame({"customer_id": cust["id"][idx]})
+    seconds = _event_seconds(rng, n, days)
+    df["amount"] = cust["avg"][idx] * rng.lognormal(0.0, 0.5, n) * (1 + 0.6 * strength)
+    df["merchant_category"] = rng.choice(CATEGORIES, n, p=CATEGORY_P)
+    df["channel"] = _channels(rng, n, strength)
+    df["country"] = _countries(rng, cust["home"][idx], strength)
+    fraud = rng.random(n) < FRAUD_RATE
+    seconds = _apply_fraud(rng, df, fraud, cust["avg"][idx], cust["home"][idx], seconds)
+    df["is_fraud"] = fraud.astype("int64")
+    df["amount"] = df["amount"].round(2)
+    times = np.datetime64(start, "s") + seconds.astype("timedelta64[s]")
+    order = np.argsort(times, kind="stable")
+    df = df.iloc[order].reset_index(drop=True)
+    df["event_time"] = np.char.add(np.datetime_as_string(times[order], unit="s"), "Z")
+    df["transaction_id"] = "T" + str(seed) + "-" + pd.Series(range(n)).astype(str).str.zfill(8)
+    if corrupt:
+        _corrupt(rng, df, corrupt)
+    return df[COLUMNS]
+
+
+def _customers(rng: np.random.Generator, n: int, txns_per_day: float) -> dict[str, Any]:
+    return {
+        "id": np.array([f"C-{i:06d}" for i in range(1, n + 1)], dtype=object),
+        "home": rng.choice(COUNTRIES, n, p=HOME_P),
+        "avg": rng.lognormal(np.log(40.0), 0.7, n),
+        "rate": rng.gamma(2.0, txns_per_day / 2.0, n),
+    }
+
+
+def _event_seconds(rng: np.random.Generator, n: int, days: int) -> np.ndarray:
+    day = rng.integers(0, days, n)
+    hour = rng.choice(24, n, p=HOUR_P)
+    return day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
+
+
+def _channels(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
+    online = min(CHANNEL_P[2] + 0.35 * strength, 0.9)
+    rest = (1 - online) / (CHANNEL_P[0] + CHANNEL_P[1])
+    return rng.choice(CHANNELS, n, p=[CHANNEL_P[0] * rest, CHANNEL_P[1] * rest, online])
+
+
+def _countries(rng: np.random.Generator, home: np.ndarray, strength: float) -> np.ndarray:
+    n = len(home)
+    abroad = rng.random(n) < 0.06 + 0.35 * strength
+    foreign_pool = ["US", "BR", "IN"] if strength else COUNTRIES
+    country = home.copy()
+    country[abroad] = rng.choice(foreign_pool, abroad.sum())
+    return country
+
+
+def _apply_fraud(rng: np.random.Generator, df: pd.DataFrame, fraud: np.ndarray,
+                 avg: np.ndarray, home: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Give fraud rows the pattern a model can learn (each trait with some probability)."""
+    k = int(fraud.sum())
+    if not k:
+        return seconds
+    rows = np.flatnonzero(fraud)
+
+    def pick(p: float) -> np.ndarray:
+        return rows[rng.random(k) < p]
+
+    foreign = pick(0.75)
+    df.loc[foreign, "country"] = rng.choice(RISKY_COUNTRIES, len(foreign))
+    same = df.loc[foreign, "country"].to_numpy() == home[foreign]
+    df.loc[foreign[same], "country"] = "NG"
+    df.loc[pick(0.8), "channel"] = "online"
+    big = pick(0.8)
+    df.loc[big, "amount"] = avg[big] * rng.uniform(3.0, 12.0, len(big))
+    risky = pick(0.75)
+    df.loc[risky, "merchant_category"] = rng.choice(RISKY_CATEGORIES, len(risky))
+    night = pick(0.6)
+    seconds = seconds.copy()
+    seconds[night] = (seconds[night] // 86400) * 86400 + rng.integers(0, 6 * 3600, len(night))
+    return seconds
+
+
+def _corrupt(rng: np.random.Generator, df: pd.DataFrame, share: float) -> None:
+    """Damage ``share`` of the rows, each with one of CORRUPTIONS (in turn)."""
+    rows = np.flatnonzero(rng.random(len(df)) < share)
+    kinds = np.array(CORRUPTIONS)[np.arange(len(rows)) % len(CORRUPTIONS)]
+    df["amount"] = df["amount"].astype("float64")
+    df["country"] = df["country"].astype(object)
+    df.loc[rows[kinds == "null_amount"], "amount"] = np.nan
+    df.loc[rows[kinds == "negative_amount"], "amount"] = -25.0
+    df.loc[rows[kinds == "huge_amount"], "amount"] = 1_000_000.0
+    df.loc[rows[kinds == "unknown_category"], "merchant_category"] = "crypto"
+    df.loc[rows[kinds == "null_country"], "country"] = None
+    df.loc[rows[kinds == "unknown_channel"], "channel"] = "atm"
+
+
+def ground_truth(df: pd.DataFrame) -> pd.DataFrame:
+    """The chargeback feed: ``transaction_id,is_fraud`` for every transaction."""
+    return df[["transaction_id", "is_fraud"]].copy()
+
+
+def write_partitions(df: pd.DataFrame, root: str | Path, time_column: str = "event_time",
+                     file_name: str = "part-0.csv", columns: list[str] | None = None) -> list[Path]:
+    """Write ``root/dt=YYYY-MM-DD/part-0.csv`` per event day (header row, no index).
+
+    Returns the written paths, oldest day first. Rows with no parseable time are dropped.
+    """
+    root = Path(root)
+    day = df[time_column].astype("string").str.slice(0, 10)
+    paths = []
+    for value, part in df.groupby(day, sort=True):
+        folder = root / f"dt={value}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name
+        (part if columns is None else part[columns]).to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def write_ground_truth(df: pd.DataFrame, root: str | Path) -> list[Path]:
+    """Write the labels as ``root/dt=YYYY-MM-DD/part-0.csv`` (``transaction_id,is_fraud``)."""
+    return write_partitions(df, root, columns=["transaction_id", "is_fraud"])
