@@ -1,0 +1,71 @@
+"""The job-code bundle: one deterministic tarball holding every SageMaker job script.
+
+Layout (paths inside the tarball)::
+
+    jobkit.py                 sagemaker_jobs/jobkit.py
+    data_quality/job.py       sagemaker_jobs/data_quality/job.py
+    features/job.py, training/train.py, evaluation/job.py, inference/inference.py
+    mdlc/__init__.py, mdlc/features.py
+
+Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
+training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
+``training/train.py`` (:data:`TRAINING_PROGRAM`); the model's inference code is
+``inference/inference.py`` (:data:`INFERENCE_PROGRAM`). Entries are sorted, owned by
+root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so the same
+sources always give the same sha256 (stable CDK asset hashes).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINING_PROGRAM = "training/train.py"
+INFERENCE_PROGRAM = "inference/inference.py"
+SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+def bundle_files(repo_root: str | Path = REPO_ROOT) -> list[tuple[str, Path]]:
+    """(name in the tarball, source path) for every file shipped, sorted by name."""
+    root = Path(repo_root)
+    jobs = root / "sagemaker_jobs"
+    if not jobs.is_dir():
+        raise FileNotFoundError(f"{jobs} not found; expected the repository's job scripts there")
+    entries = [
+        (path.relative_to(jobs).as_posix(), path)
+        for path in jobs.rglob("*")
+        if path.is_file() and not (SKIP_PARTS & set(path.parts)) and path.suffix not in SKIP_SUFFIXES
+    ]
+    entries += [(f"mdlc/{name}", root / "mdlc" / name) for name in ("__init__.py", "features.py")]
+    return sorted(entries)
+
+
+def build_bundle(output_path: str | Path, repo_root: str | Path = REPO_ROOT) -> str:
+    """Write the job-code tarball (.tar.gz) to ``output_path``; return its sha256 (hex)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in bundle_files(repo_root):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.uid, info.gid = len(data), 0, 0, 0
+            info.uname = info.gname = "root"
+            info.mode = 0o755 if name.endswith(".sh") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    compressed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    out = Path(output_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(compressed.getvalue())
+    return hashlib.sha256(compressed.getvalue()).hexdigest()
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python -m mdlc.bundle out.tar.gz
+    import sys
+
+    print(build_bundle(sys.argv[1] if len(sys.argv) > 1 else "build/job-code.tar.gz"))
