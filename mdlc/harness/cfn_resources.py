@@ -1,0 +1,257 @@
+"""Create one resolved CloudFormation resource in moto; one function per resource type.
+
+Each creator receives the deployment context, the logical ID and the resolved
+properties and returns a `Created` (what `Ref` gives, and the `Fn::GetAtt` attributes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mdlc.harness.intrinsics import TemplateError
+from mdlc.harness.lambdas import LambdaRoute
+
+if TYPE_CHECKING:
+    from mdlc.harness.cfn import StackContext
+
+SOURCE_METADATA = "mdlc:source"
+
+
+@dataclass
+class Created:
+    """A created resource: its `Ref` value and its `Fn::GetAtt` attributes."""
+
+    ref: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def physical_name(stack: str, logical_id: str, *, limit: int = 64, lower: bool = False) -> str:
+    """A CloudFormation-style generated name: `<stack>-<logical>-<suffix>` (deterministic)."""
+    suffix = hashlib.sha1(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()
+    head = f"{stack}-{logical_id}"[: limit - len(suffix) - 1]
+    name = f"{head}-{suffix}"
+    if lower:
+        name = re.sub(r"[^a-z0-9.-]", "-", name.lower())
+    return name
+
+
+def _arn(ctx: StackContext, service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{ctx.region}:{ctx.account_id}:{resource}"
+
+
+def create_bucket(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::S3::Bucket (Ref = name)."""
+    name = props.get("BucketName") or physical_name(ctx.stack_name, logical_id, limit=63, lower=True)
+    s3 = ctx.client("s3")
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if ctx.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+    s3.create_bucket(**kwargs)
+    if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return Created(name, {
+        "Arn": f"arn:aws:s3:::{name}",
+        "DomainName": f"{name}.s3.amazonaws.com",
+        "RegionalDomainName": f"{name}.s3.{ctx.region}.amazonaws.com",
+    })
+
+
+def create_table(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::DynamoDB::Table with keys, indexes, billing mode, stream and TTL."""
+    name = props.get("TableName") or physical_name(ctx.stack_name, logical_id, limit=255)
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    throughput = props.get("ProvisionedThroughput")
+    if kwargs["BillingMode"] == "PROVISIONED":
+        kwargs["ProvisionedThroughput"] = throughput or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+        if props.get(key):
+            kwargs[key] = props[key]
+    if "StreamSpecification" in kwargs:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **kwargs["StreamSpecification"]}
+    dynamodb = ctx.client("dynamodb")
+    table = dynamodb.create_table(**kwargs)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return Created(name, {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")})
+
+
+def create_topic(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::SNS::Topic (Ref = ARN)."""
+    name = props.get("TopicName") or physical_name(ctx.stack_name, logical_id, limit=256)
+    attributes = {"FifoTopic": "true"} if props.get("FifoTopic") else {}
+    arn = ctx.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    return Created(arn, {"TopicArn": arn, "TopicName": name})
+
+
+def create_queue(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::SQS::Queue (Ref = URL)."""
+    name = props.get("QueueName") or physical_name(ctx.stack_name, logical_id, limit=80)
+    url = ctx.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+    return Created(url, {"Arn": _arn(ctx, "sqs", name), "QueueName": name, "QueueUrl": url})
+
+
+def create_model_package_group(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::SageMaker::ModelPackageGroup (Ref = ARN)."""
+    name = props.get("ModelPackageGroupName") or physical_name(ctx.stack_name, logical_id, limit=63)
+    kwargs = {"ModelPackageGroupName": name}
+    if props.get("ModelPackageGroupDescription"):
+        kwargs["ModelPackageGroupDescription"] = props["ModelPackageGroupDescription"]
+    arn = ctx.client("sagemaker").create_model_package_group(**kwargs)["ModelPackageGroupArn"]
+    return Created(arn, {"ModelPackageGroupArn": arn, "ModelPackageGroupName": name,
+                         "ModelPackageGroupStatus": "Completed"})
+
+
+def create_event_bus(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Events::EventBus (Ref = name)."""
+    arn = ctx.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
+    return Created(props["Name"], {"Arn": arn, "Name": props["Name"]})
+
+
+def create_role(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::IAM::Role (Ref = name). Policies are not evaluated by moto, so not attached."""
+    name = props.get("RoleName") or physical_name(ctx.stack_name, logical_id, limit=64)
+    role = ctx.client("iam").create_role(
+        RoleName=name, Path=props.get("Path", "/"),
+        AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+    )["Role"]
+    return Created(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+def create_key(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::KMS::Key (Ref = key id)."""
+    key = ctx.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+    return Created(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+
+def create_log_group(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Logs::LogGroup (Ref = name)."""
+    name = props.get("LogGroupName") or physical_name(ctx.stack_name, logical_id, limit=512)
+    ctx.client("logs").create_log_group(logGroupName=name)
+    return Created(name, {"Arn": _arn(ctx, "logs", f"log-group:{name}:*")})
+
+
+_ALARM_KEYS = ("AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "MetricName",
+               "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+               "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator",
+               "TreatMissingData", "Metrics")
+
+
+def create_alarm(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::CloudWatch::Alarm (Ref = name), starting in state OK."""
+    name = props.get("AlarmName") or physical_name(ctx.stack_name, logical_id, limit=255)
+    kwargs = {key: props[key] for key in _ALARM_KEYS if key in props}
+    if "Threshold" in kwargs:
+        kwargs["Threshold"] = float(kwargs["Threshold"])
+    ctx.client("cloudwatch").put_metric_alarm(AlarmName=name, **kwargs)
+    return Created(name, {"Arn": _arn(ctx, "cloudwatch", f"alarm:{name}")})
+
+
+def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Lambda::Function, routed to the real handler when it has mdlc:source metadata."""
+    name = props.get("FunctionName") or physical_name(ctx.stack_name, logical_id, limit=64)
+    environment = {key: str(value) for key, value in
+                   ((props.get("Environment") or {}).get("Variables") or {}).items()}
+    handler = props.get("Handler", "index.handler")
+    arn = ctx.client("lambda").create_function(
+        FunctionName=name, Runtime=props.get("Runtime", "python3.12"),
+        Role=props.get("Role") or ctx.harness.execution_role_arn(), Handler=handler,
+        Code={"ZipFile": _placeholder_zip()}, Timeout=int(props.get("Timeout", 3)),
+        MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
+    )["FunctionArn"]
+    source = ctx.metadata(logical_id).get(SOURCE_METADATA)
+    if source:
+        ctx.harness.lambdas.register(LambdaRoute(
+            function_name=name, arn=arn, environment=environment,
+            source_dir=ctx.repo_root / source, handler_spec=handler,
+            memory_mb=int(props.get("MemorySize", 128)), timeout_seconds=int(props.get("Timeout", 3)),
+        ))
+    return Created(name, {"Arn": arn})
+
+
+def create_state_machine(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::StepFunctions::StateMachine with the synthesised definition (references resolved)."""
+    name = props.get("StateMachineName") or physical_name(ctx.stack_name, logical_id, limit=80)
+    definition = props.get("DefinitionString")
+    if definition is None:
+        definition = json.dumps(props["Definition"])
+    for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    arn = ctx.client("stepfunctions").create_state_machine(
+        name=name, definition=definition, type=props.get("StateMachineType", "STANDARD"),
+        roleArn=props.get("RoleArn") or ctx.harness.execution_role_arn(),
+    )["stateMachineArn"]
+    return Created(arn, {"Arn": arn, "Name": name, "StateMachineName": name, "Definition": definition})
+
+
+def create_bucket_deployment(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """Custom::CDKBucketDeployment: copy the asset folders/zips from cdk.out to the bucket."""
+    if ctx.assets_dir is None:
+        return Created(f"{logical_id}-not-deployed", {})
+    s3 = ctx.client("s3")
+    bucket, prefix = props["DestinationBucketName"], props.get("DestinationBucketKeyPrefix", "")
+    for key in props.get("SourceObjectKeys") or []:
+        for name, body in _asset_files(ctx.assets_dir, key, props.get("Extract", True)):
+            s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{name}".lstrip("/"), Body=body)
+    return Created(f"{logical_id}-{bucket}", {"DestinationBucketArn": f"arn:aws:s3:::{bucket}"})
+
+
+def _asset_files(assets_dir: Path, key: str, extract: Any) -> list[tuple[str, bytes]]:
+    asset_hash = key.rsplit(".", 1)[0]
+    folder, archive = assets_dir / f"asset.{asset_hash}", assets_dir / f"asset.{asset_hash}.zip"
+    if str(extract).lower() in ("false", "0"):
+        return [(key, _zip_bytes(folder, archive))]
+    if folder.is_dir():
+        return [(path.relative_to(folder).as_posix(), path.read_bytes())
+                for path in sorted(folder.rglob("*")) if path.is_file()]
+    if archive.is_file():
+        with zipfile.ZipFile(archive) as zipped:
+            return [(name, zipped.read(name)) for name in zipped.namelist() if not name.endswith("/")]
+    raise TemplateError(f"asset {key} not found in {assets_dir} (expected asset.{asset_hash}[.zip])")
+
+
+def _zip_bytes(folder: Path, archive: Path) -> bytes:
+    if archive.is_file():
+        return archive.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _placeholder_zip() -> bytes:
+    from mdlc.harness.offline import placeholder_zip
+
+    return placeholder_zip()
+
+
+CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
+    "AWS::S3::Bucket": create_bucket,
+    "AWS::DynamoDB::Table": create_table,
+    "AWS::SNS::Topic": create_topic,
+    "AWS::SQS::Queue": create_queue,
+    "AWS::SageMaker::ModelPackageGroup": create_model_package_group,
+    "AWS::Events::EventBus": create_event_bus,
+    "AWS::IAM::Role": create_role,
+    "AWS::KMS::Key": create_key,
+    "AWS::Logs::LogGroup": create_log_group,
+    "AWS::CloudWatch::Alarm": create_alarm,
+    "AWS::Lambda::Function": create_function,
+    "AWS::StepFunctions::StateMachine": create_state_machine,
+    "Custom::CDKBucketDeployment": create_bucket_deployment,
+}

@@ -1,0 +1,203 @@
+"""SageMaker endpoints offline: UpdateEndpoint (with alarm rollback) and InvokeEndpoint.
+
+moto has no `update_endpoint`; the harness adds it to moto's backend and response
+class. `invoke_endpoint` in moto returns canned data; the harness replaces it with the
+real inference script of the model behind the endpoint (endpoint → endpoint config →
+production variant → model), run in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
+
+from mdlc.harness.inference import ModelCache, ModelSource
+
+_TIMEOUT_MESSAGE = (
+    "Your invocation timed out while waiting for a response from container primary. "
+    "Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, "
+    "and try again."
+)
+
+
+@dataclass
+class EndpointUpdate:
+    """One UpdateEndpoint call as the harness resolved it."""
+
+    endpoint_name: str
+    previous_config: str
+    requested_config: str
+    rolled_back: bool
+    alarms_in_alarm: list[str] = field(default_factory=list)
+
+
+def _alarms_in_alarm(account_id: str, region: str, names: list[str]) -> list[str]:
+    alarms = cloudwatch_backends[account_id][region].alarms
+    return [name for name in names if name in alarms and alarms[name].state_value == "ALARM"]
+
+
+def _rollback_alarm_names(deployment: dict | None) -> list[str]:
+    rollback = (deployment or {}).get("AutoRollbackConfiguration") or {}
+    return [alarm["AlarmName"] for alarm in rollback.get("Alarms") or []]
+
+
+def update_endpoint(backend: Any, params: dict) -> EndpointUpdate:
+    """Switch an endpoint to a new config, or roll back if a rollback alarm is firing.
+
+    A blue/green deployment (ALL_AT_ONCE, CANARY or LINEAR) shifts traffic and watches
+    the AutoRollbackConfiguration alarms while it bakes; offline the whole deployment is
+    instantaneous, so the alarms are read once, at update time. If any is in ALARM the
+    endpoint keeps its old config and reports the rollback in FailureReason, as
+    DescribeEndpoint does after an automatic rollback.
+    """
+    name, config_name = params["EndpointName"], params["EndpointConfigName"]
+    endpoint: FakeEndpoint | None = backend.endpoints.get(name)
+    if endpoint is None:
+        arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+    config: FakeEndpointConfig | None = backend.endpoint_configs.get(config_name)
+    if config is None:
+        arn = FakeEndpointConfig.arn_formatter(config_name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    deployment = params.get("DeploymentConfig")
+    firing = _alarms_in_alarm(backend.account_id, backend.region_name, _rollback_alarm_names(deployment))
+    update = EndpointUpdate(name, endpoint.endpoint_config_name, config_name, bool(firing), firing)
+    endpoint.last_modified_time = utcnow()
+    endpoint.endpoint_status = "InService"
+    if deployment:
+        endpoint.last_deployment_config = deployment
+    if firing:
+        endpoint.failure_reason = (
+            f"Update of endpoint to endpoint config '{config_name}' was rolled back because "
+            f"CloudWatch alarm(s) {', '.join(firing)} went into ALARM state during the deployment."
+        )
+        return update
+    endpoint.endpoint_config_name = config_name
+    endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+    endpoint.data_capture_config = config.data_capture_config
+    endpoint.failure_reason = None
+    return update
+
+
+def make_update_endpoint_response(history: list[EndpointUpdate]) -> Callable:
+    """The `SageMakerResponse.update_endpoint` method moto lacks."""
+
+    def update(self):  # type: ignore[no-untyped-def]
+        result = update_endpoint(self.sagemaker_backend, json.loads(self.body or "{}"))
+        history.append(result)
+        return ActionResult({"EndpointArn": self.sagemaker_backend.endpoints[result.endpoint_name].arn})
+
+    return update
+
+
+class ModelError(ServiceException):
+    """SageMaker Runtime's ModelError (HTTP 424): the container answered with an error."""
+
+    code = "ModelError"
+
+    def __init__(self, message: str, original_status: int = 500, original_message: str = "") -> None:
+        super().__init__("ModelError", message)
+        self.OriginalStatusCode = original_status
+        self.OriginalMessage = original_message
+
+
+class EndpointNotFound(ServiceException):
+    """InvokeEndpoint on an endpoint that does not exist (a ValidationError)."""
+
+    code = "ValidationError"
+
+
+@dataclass
+class Breakage:
+    """How a broken endpoint answers: an error message, or a timeout."""
+
+    error: str | None = None
+    timeout: bool = False
+
+
+class EndpointServer:
+    """Answers InvokeEndpoint with the real inference script of the endpoint's model."""
+
+    def __init__(self, models: ModelCache) -> None:
+        self.models = models
+        self.broken: dict[str, Breakage] = {}
+        self.invocations: list[tuple[str, str]] = []
+
+    def invoke(self, backend: Any, name: str, body: bytes, content_type: str,
+               accept: str | None, target_variant: str | None) -> tuple[bytes, str, str]:
+        """(body, content type, variant name) for one request; raises ModelError."""
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            raise EndpointNotFound("ValidationError", f"Endpoint {name} of account {backend.account_id} not found.")
+        self._raise_if_broken(name)
+        variant = _pick_variant(backend.endpoint_configs[endpoint.endpoint_config_name], target_variant)
+        model = self.models.get(ModelSource.from_describe(_describe_model(backend, variant["ModelName"])))
+        self.invocations.append((name, variant["ModelName"]))
+        try:
+            response, response_type = model.invoke(body, content_type, accept)
+        except Exception as error:  # noqa: BLE001 - any script error is a ModelError
+            message = f"{type(error).__name__}: {error}"
+            raise ModelError(
+                f'Received server error (500) from primary with message "{message}". '
+                f"See the endpoint's CloudWatch logs in account {backend.account_id} for more information.",
+                original_message=message,
+            ) from error
+        return response, response_type, variant["VariantName"]
+
+    def _raise_if_broken(self, name: str) -> None:
+        breakage = self.broken.get(name)
+        if breakage is None:
+            return
+        if breakage.timeout:
+            raise ModelError(f'Received server error (0) from primary with message "{_TIMEOUT_MESSAGE}".',
+                             original_status=0, original_message=_TIMEOUT_MESSAGE)
+        raise ModelError(f'Received server error (500) from primary with message "{breakage.error}".',
+                         original_message=breakage.error or "")
+
+
+def _pick_variant(config: FakeEndpointConfig, target: str | None) -> dict:
+    variants = config.production_variants
+    if target:
+        for variant in variants:
+            if variant["VariantName"] == target:
+                return variant
+        raise ModelError(f"Target variant {target} not found in endpoint config "
+                         f"{config.endpoint_config_name}.", original_status=400)
+    return max(variants, key=lambda variant: float(variant.get("InitialVariantWeight", 1.0)))
+
+
+def _describe_model(backend: Any, model_name: str) -> dict:
+    model = backend.describe_model(model_name)
+    return {"ModelName": model.model_name, "PrimaryContainer": model.primary_container,
+            "Containers": model.containers}
+
+
+def make_invoke_endpoint_response(server: EndpointServer) -> Callable:
+    """Replacement for `SageMakerRuntimeResponse.invoke_endpoint`."""
+
+    def invoke_endpoint(self):  # type: ignore[no-untyped-def]
+        params = self._get_params()
+        backend = sagemaker_backends[self.current_account][self.region]
+        body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+        try:
+            response, content_type, variant = server.invoke(
+                backend, params.get("EndpointName"), body,
+                self.headers.get("Content-Type") or "application/json",
+                self.headers.get("Accept"),
+                self.headers.get("X-Amzn-SageMaker-Target-Variant"),
+            )
+        except ServiceException as error:
+            status, headers, payload = self.serialized(ActionResult(error))
+            return status, headers, payload
+        return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant}, response
+
+    return invoke_endpoint

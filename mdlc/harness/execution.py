@@ -1,0 +1,168 @@
+"""Start a Step Functions execution in moto, follow it to the end, and report it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_POLL_SECONDS = 0.05
+
+
+@dataclass
+class StateVisit:
+    """One entry into a state: when it was entered and how long it ran (seconds)."""
+
+    name: str
+    entered_at: float
+    duration: float | None = None
+    state_type: str = ""
+
+
+@dataclass
+class RunResult:
+    """How an execution ended, as a test or the CLI needs it."""
+
+    execution_arn: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    states: list[StateVisit] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the execution ended with SUCCEEDED."""
+        return self.status == "SUCCEEDED"
+
+    @property
+    def state_names(self) -> list[str]:
+        """Names of the entered states, in order (a state entered twice appears twice)."""
+        return [visit.name for visit in self.states]
+
+
+ProgressCallback = Callable[[StateVisit], None]
+
+
+class _VisitTracker:
+    """Turns history events into StateVisits and reports each one as it happens."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.visits: list[StateVisit] = []
+        self._open: dict[str, StateVisit] = {}
+        self._seen = 0
+        self._start: datetime | None = None
+        self._progress = progress
+
+    def feed(self, events: list[dict]) -> None:
+        """Consume history events not seen yet."""
+        for event in events[self._seen :]:
+            self._consume(event)
+        self._seen = len(events)
+
+    def _consume(self, event: dict) -> None:
+        stamp: datetime = event["timestamp"]
+        if self._start is None:
+            self._start = stamp
+        offset = (stamp - self._start).total_seconds()
+        kind: str = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            visit = StateVisit(name=name, entered_at=offset, state_type=kind[: -len("StateEntered")])
+            self.visits.append(visit)
+            self._open[name] = visit
+            self._notify(visit)
+        elif kind.endswith("StateExited"):
+            visit = self._open.pop(event["stateExitedEventDetails"]["name"], None)
+            if visit is not None:
+                visit.duration = offset - visit.entered_at
+                self._notify(visit)
+
+    def _notify(self, visit: StateVisit) -> None:
+        if self._progress is not None:
+            self._progress(visit)
+
+
+def _history(sfn: Any, execution_arn: str) -> list[dict]:
+    events: list[dict] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _parse(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def follow_execution(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    timeout: float,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Poll an execution until it ends (or `timeout` seconds pass) and describe it.
+
+    `progress` is called with a StateVisit when a state is entered (duration None)
+    and again when it exits (duration set).
+    """
+    tracker = _VisitTracker(progress)
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        tracker.feed(_history(sfn, execution_arn))
+        if description["status"] in _TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"execution {execution_arn} still {description['status']} after {timeout} s; "
+                f"states so far: {[visit.name for visit in tracker.visits]}"
+            )
+        time.sleep(_POLL_SECONDS)
+    history = _history(sfn, execution_arn)
+    tracker.feed(history)
+    return RunResult(
+        execution_arn=execution_arn,
+        status=description["status"],
+        output=_parse(description.get("output")),
+        error=description.get("error"),
+        cause=description.get("cause"),
+        states=tracker.visits,
+        history=history,
+    )
+
+
+def sync_response(sfn: Any, result: RunResult, state_machine_arn: str, name: str) -> dict:
+    """Shape a finished execution like a StartSyncExecution response."""
+    description = sfn.describe_execution(executionArn=result.execution_arn)
+    response: dict[str, Any] = {
+        "executionArn": result.execution_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": name,
+        "startDate": description["startDate"],
+        "stopDate": description.get("stopDate"),
+        "status": result.status,
+        "input": description.get("input"),
+        "inputDetails": {"included": True},
+    }
+    if result.status == "SUCCEEDED":
+        response["output"] = description.get("output")
+        response["outputDetails"] = {"included": True}
+    else:
+        response["error"] = result.error
+        response["cause"] = result.cause
+    return response

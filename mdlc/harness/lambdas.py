@@ -1,0 +1,189 @@
+"""Route Lambda invokes that land in moto to the project's real handlers, in-process.
+
+moto without Docker answers every invoke in `LambdaSimpleBackend.invoke` by echoing the
+payload. The harness replaces that method: a registered function runs its real
+`handler(event, context)` with the function's environment variables set for the call,
+and answers the way Lambda does (Payload; `X-Amz-Function-Error: Unhandled` with
+`errorType`/`errorMessage`/`stackTrace` when the handler raises).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+Handler = Callable[[Any, Any], Any]
+
+# os.environ is process-wide: handler calls run one at a time (re-entrant, so a handler
+# may itself invoke another function through boto3).
+_ENV_LOCK = threading.RLock()
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers commonly read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    timeout_seconds: int = 3
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def log_group_name(self) -> str:
+        """CloudWatch log group Lambda would write to."""
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        """A log stream name in Lambda's format."""
+        return f"harness/[$LATEST]{self.aws_request_id.replace('-', '')}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Lambda's remaining-time query; the harness never interrupts a handler."""
+        return self.timeout_seconds * 1000
+
+
+@dataclass
+class LambdaRoute:
+    """Where invokes of one function go: a handler file (loaded lazily) or a callable."""
+
+    function_name: str
+    arn: str
+    environment: dict[str, str] = field(default_factory=dict)
+    source_dir: Path | None = None
+    handler_spec: str = "handler.handler"
+    handler: Handler | None = None
+    memory_mb: int = 128
+    timeout_seconds: int = 3
+
+    def resolve_handler(self) -> Handler:
+        """The handler callable, importing the handler module on first use."""
+        if self.handler is None:
+            if self.source_dir is None:
+                raise ValueError(f"route for {self.function_name} has neither handler nor source")
+            self.handler = _load_handler(self.function_name, self.source_dir, self.handler_spec)
+        return self.handler
+
+
+def _load_handler(function_name: str, source_dir: Path, handler_spec: str) -> Handler:
+    """Import `<source_dir>/<module>.py` as Lambda would (its folder first on sys.path)."""
+    module_name, _, attribute = handler_spec.rpartition(".")
+    module_file = source_dir / (module_name.replace(".", "/") + ".py")
+    if not module_file.is_file():
+        raise FileNotFoundError(
+            f"Lambda {function_name}: handler {handler_spec!r} expects {module_file}, "
+            "which does not exist (check the mdlc:source metadata and Handler property)"
+        )
+    unique = f"mdlc_harness_lambda_{function_name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(unique, module_file)
+    assert spec is not None and spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(source_dir))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(source_dir))
+    if not hasattr(module, attribute):
+        raise AttributeError(f"Lambda {function_name}: {module_file} has no {attribute!r}")
+    return getattr(module, attribute)
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """`my-fn`, `my-fn:alias` or a function ARN → `my-fn`."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":")[6]
+    return name_or_arn.split(":")[0]
+
+
+class LambdaRouter:
+    """Registry of routed functions plus the replacement for moto's invoke."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.routes: dict[str, LambdaRoute] = {}
+        self.invocations: list[tuple[str, Any]] = []
+
+    def register(self, route: LambdaRoute) -> None:
+        """Route every invoke of `route.function_name` to its handler."""
+        self.routes[route.function_name] = route
+
+    def invoke(self, function_name: str, body: Any, headers: Any, response_headers: dict) -> bytes:
+        """Run the routed handler and return the payload bytes Lambda would return."""
+        route = self.routes[function_name_of(function_name)]
+        event = json.loads(body) if body else {}
+        self.invocations.append((route.function_name, event))
+        with _ENV_LOCK, _environment(self._variables(route)):
+            try:
+                result = route.resolve_handler()(event, self._context(route))
+            except Exception as error:  # noqa: BLE001 - Lambda reports every exception
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(_error_payload(error)).encode()
+        if (headers or {}).get("X-Amz-Invocation-Type") in ("Event", "DryRun"):
+            return b""
+        return json.dumps(result).encode()
+
+    def _variables(self, route: LambdaRoute) -> dict[str, str]:
+        return {
+            **route.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": route.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(route.memory_mb),
+            "AWS_REGION": self.region,
+        }
+
+    @staticmethod
+    def _context(route: LambdaRoute) -> LambdaContext:
+        return LambdaContext(
+            function_name=route.function_name,
+            invoked_function_arn=route.arn,
+            memory_limit_in_mb=route.memory_mb,
+            timeout_seconds=route.timeout_seconds,
+        )
+
+
+def _error_payload(error: Exception) -> dict:
+    """The JSON Lambda's Python runtime returns for an unhandled exception."""
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": str(uuid.uuid4()),
+        "stackTrace": traceback.format_tb(error.__traceback__.tb_next if error.__traceback__ else None),
+    }
+
+
+def make_invoke_patch(router: LambdaRouter, original: Callable) -> Callable:
+    """Replacement for `LambdaSimpleBackend.invoke`: routed functions run for real."""
+
+    def invoke(backend, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
+        if function_name_of(function_name) in router.routes:
+            backend.get_function(function_name, qualifier)  # 404 for unknown, as Lambda does
+            return router.invoke(function_name, body, headers, response_headers)
+        return original(backend, function_name, qualifier, body, headers, response_headers)
+
+    return invoke

@@ -1,0 +1,245 @@
+"""`OfflineAws`: moto with the harness' adapters installed, plus helpers for tests and CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import uuid
+import zipfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import BaseResponse
+from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+
+from mdlc.harness import jobs
+from mdlc.harness.endpoints import (
+    Breakage,
+    EndpointServer,
+    EndpointUpdate,
+    make_invoke_endpoint_response,
+    make_update_endpoint_response,
+)
+from mdlc.harness.execution import ProgressCallback, RunResult, follow_execution, sync_response
+from mdlc.harness.faults import FaultInjector, make_call_action_patch
+from mdlc.harness.inference import ModelCache
+from mdlc.harness.lambdas import Handler, LambdaRoute, LambdaRouter, make_invoke_patch
+from mdlc.harness.sfn_sagemaker import make_factory_patch
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+DEFAULT_REGION = "eu-west-1"
+ACCOUNT_ID = "123456789012"
+
+
+class OfflineAws:
+    """moto plus adapters that run the project's real Lambda handlers and SageMaker jobs.
+
+    Use as a context manager; every AWS call made inside (by tests, handlers or the
+    Step Functions executor) goes to moto in `region`.
+    """
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.faults = FaultInjector()
+        self.lambdas = LambdaRouter(region)
+        self.endpoint_updates: list[EndpointUpdate] = []
+        self._stack = ExitStack()
+        self._workdir: Path | None = None
+        self.jobs: jobs.JobEmulator | None = None
+        self.endpoints: EndpointServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> OfflineAws:
+        self._workdir = Path(tempfile.mkdtemp(prefix="mdlc-harness-"))
+        self._stack.callback(jobs.cleanup, self._workdir)
+        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region}))
+        self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
+        self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.client("sagemaker"),
+                                     self._workdir, models)
+        self.endpoints = EndpointServer(models)
+        for patcher in self._patches():
+            self._stack.enter_context(patcher)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _patches(self) -> list[Any]:
+        """Every moto internal the harness replaces (see README.md)."""
+        assert self.jobs is not None and self.endpoints is not None
+        patches = [
+            mock.patch.object(LambdaSimpleBackend, "invoke",
+                              make_invoke_patch(self.lambdas, LambdaSimpleBackend.invoke)),
+            mock.patch.object(BaseResponse, "call_action",
+                              make_call_action_patch(self.faults, BaseResponse.call_action)),
+            mock.patch.object(state_task_factory, "state_task_service_for",
+                              make_factory_patch(state_task_factory.state_task_service_for)),
+            mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
+                            {"sagemakerruntime": "sagemaker-runtime"}),
+            mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES,
+                            {"sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime",
+                             "s3": "S3", "lambda": "Lambda"}),
+            mock.patch.object(SageMakerResponse, "update_endpoint",
+                              make_update_endpoint_response(self.endpoint_updates), create=True),
+            mock.patch.object(SageMakerRuntimeResponse, "invoke_endpoint",
+                              make_invoke_endpoint_response(self.endpoints)),
+        ]
+        for kind in jobs.JOB_TYPES:
+            method = f"create_{kind}_job"
+            patches.append(mock.patch.object(
+                SageMakerResponse, method,
+                jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method)),
+            ))
+        return patches
+
+    # -- clients ---------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` in the harness' region (talks to moto)."""
+        return boto3.client(service, region_name=self.region)
+
+    # -- executions ------------------------------------------------------------------------
+    def run(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
+            timeout: float = 120.0, progress: ProgressCallback | None = None) -> RunResult:
+        """Start an execution, wait for it to end, and return what happened.
+
+        `input` may be a dict/list (JSON-encoded here) or a JSON string. `progress` is
+        called with a StateVisit as each state is entered and again when it exits.
+        """
+        sfn = self.client("stepfunctions")
+        started = sfn.start_execution(stateMachineArn=state_machine_arn,
+                                      name=name or f"run-{uuid.uuid4().hex[:12]}",
+                                      input=_as_json(input))
+        return follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+
+    def run_sync(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
+                 timeout: float = 300.0) -> dict:
+        """StartSyncExecution for an EXPRESS machine (moto answers 'Not yet implemented').
+
+        Runs the machine to completion and returns a StartSyncExecution-shaped response.
+        """
+        sfn = self.client("stepfunctions")
+        machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
+        if machine["type"] != "EXPRESS":
+            raise ValueError(f"StartSyncExecution needs an EXPRESS state machine; "
+                             f"{state_machine_arn} is {machine['type']}")
+        name = name or f"sync-{uuid.uuid4().hex[:12]}"
+        result = self.run(state_machine_arn, input, name, timeout=timeout)
+        return sync_response(sfn, result, state_machine_arn, name)
+
+    # -- Lambda ----------------------------------------------------------------------------
+    def register_lambda(self, function_name: str, *, handler: Handler | None = None,
+                        source_dir: str | Path | None = None, handler_spec: str = "handler.handler",
+                        environment: dict[str, str] | None = None, timeout: int = 3,
+                        memory_mb: int = 128) -> str:
+        """Create `function_name` in moto (if absent) and route its invokes to real code.
+
+        Give either `handler` (a callable) or `source_dir` (folder of the handler module,
+        `handler_spec` as in the function's Handler property). Returns the function ARN.
+        """
+        if (handler is None) == (source_dir is None):
+            raise ValueError("give exactly one of handler= or source_dir=")
+        arn = self._ensure_function(function_name, handler_spec, environment or {}, timeout, memory_mb)
+        self.lambdas.register(LambdaRoute(
+            function_name=function_name, arn=arn, environment=dict(environment or {}),
+            source_dir=Path(source_dir) if source_dir is not None else None,
+            handler_spec=handler_spec, handler=handler, memory_mb=memory_mb,
+            timeout_seconds=timeout,
+        ))
+        return arn
+
+    def _ensure_function(self, name: str, handler_spec: str, environment: dict[str, str],
+                         timeout: int, memory_mb: int) -> str:
+        client = self.client("lambda")
+        try:
+            return client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        return client.create_function(
+            FunctionName=name, Runtime="python3.12", Role=self.execution_role_arn(),
+            Handler=handler_spec, Code={"ZipFile": placeholder_zip()}, Timeout=timeout,
+            MemorySize=memory_mb, Environment={"Variables": environment},
+        )["FunctionArn"]
+
+    def execution_role_arn(self) -> str:
+        """An IAM role in moto that functions and state machines can be created with."""
+        iam = self.client("iam")
+        name = "mdlc-harness-execution-role"
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                      "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
+            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+
+    # -- SageMaker -------------------------------------------------------------------------
+    def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
+                       timeout: bool = False) -> None:
+        """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout."""
+        assert self.endpoints is not None, "use OfflineAws as a context manager"
+        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout)
+
+    def repair_endpoint(self, name: str) -> None:
+        """Undo break_endpoint."""
+        assert self.endpoints is not None, "use OfflineAws as a context manager"
+        self.endpoints.broken.pop(name, None)
+
+    def fail_next_job(self, job_type: str, reason: str = "AlgorithmError: injected by mdlc.harness") -> None:
+        """Make the next `job_type` job ('processing', 'training', 'transform') fail."""
+        assert self.jobs is not None, "use OfflineAws as a context manager"
+        self.jobs.fail_next(job_type, reason)
+
+    @property
+    def job_records(self) -> list[jobs.JobRecord]:
+        """Every job the harness ran, with its stdout/stderr and temp folder."""
+        assert self.jobs is not None, "use OfflineAws as a context manager"
+        return self.jobs.records
+
+    # -- faults ----------------------------------------------------------------------------
+    def inject_fault(self, service: str, operation: str, error_code: str, times: int = 1, *,
+                     message: str | None = None, status_code: int = 400) -> None:
+        """Make the next `times` calls of `service` (boto3 name) `operation` fail.
+
+        `operation` may be 'CreateTrainingJob' or 'create_training_job'. Works for every
+        moto service that dispatches through BaseResponse.call_action (not S3).
+        """
+        self.faults.add(service, operation, error_code, times=times, message=message,
+                        status_code=status_code)
+
+    # -- templates -------------------------------------------------------------------------
+    def deploy(self, *templates: dict, repo_root: str | Path | None = None,
+               stack_names: list[str] | None = None, assets_dir: str | Path | None = None) -> Any:
+        """Create the resources of one or more synthesised templates (see cfn.deploy_template)."""
+        from mdlc.harness.cfn import deploy_template
+
+        return deploy_template(list(templates), harness=self, repo_root=repo_root,
+                               stack_names=stack_names, assets_dir=assets_dir)
+
+
+def _as_json(value: Any) -> str:
+    if value is None:
+        return "{}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def placeholder_zip() -> bytes:
+    """Code for functions whose invokes the harness routes to the real handler."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n")
+    return buffer.getvalue()

@@ -1,0 +1,170 @@
+"""The `sagemaker` Step Functions integration moto lacks: request-response and `.sync`.
+
+moto's task factory sends `sagemaker` to its "unsupported" class, which forwards the
+request but cannot wait for a job (`.sync`). This class forwards every action to moto's
+SageMaker (where the harness runs the job, see jobs.py) and, for `.sync`, polls the
+matching Describe*Job like Step Functions: Completed → the Describe response is the task
+output; Failed/Stopped → the task fails with `States.TaskFailed` and the Describe response
+(with FailureReason) as cause. Service errors fail the task as
+`SageMaker.AmazonSageMakerException`, the name Step Functions' optimised SageMaker
+integration uses, with the service's error code in the cause.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
+    StateCredentials,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+    ResourceRuntimePart,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+_PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+# createXJob → (DescribeXJob action, name parameter, status field)
+SYNC_JOBS: Final[dict[str, tuple[str, str, str]]] = {
+    "createprocessingjob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+    "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+}
+_FAILED = {"Failed", "Stopped"}
+
+
+class SageMakerJobFailed(Exception):
+    """A `.sync` job ended Failed or Stopped; `cause` is its Describe response (JSON)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+def to_sfn_value(value: Any) -> Any:
+    """Describe output as Step Functions shows it: timestamps as epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {key: to_sfn_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_sfn_value(item) for item in value]
+    return value
+
+
+class StateTaskServiceSageMaker(StateTaskServiceCallback):
+    """Runs `arn:aws:states:::sagemaker:<action>[.sync]` tasks against moto."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns=_PATTERNS)
+
+    def _validate_service_integration_is_supported(self) -> None:
+        if self.resource.condition == ResourceCondition.Sync and (
+            self.resource.api_action.lower() not in SYNC_JOBS
+        ):
+            raise ValueError(f"{self.resource.resource_arn}: .sync is only supported for "
+                             "createProcessingJob, createTrainingJob and createTransformJob")
+
+    def _get_sfn_resource_type(self) -> str:
+        return "sagemaker"
+
+    def _client(self, region: str, credentials: StateCredentials) -> Any:
+        return boto_client_for(service="sagemaker", region=region, state_credentials=credentials)
+
+    def _normalise_parameters(self, parameters: dict, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+        # Step Functions accepts numbers where the API wants strings (e.g. HyperParameters).
+        from botocore.session import get_session
+
+        model = get_session().get_service_model("sagemaker")
+        operation = model.operation_model(self.resource.api_action[0].upper() + self.resource.api_action[1:])
+        self._to_boto_request(parameters, operation.input_shape)
+
+    def _normalise_response(self, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+        if isinstance(response, dict):
+            response.update(to_sfn_value(response))
+
+    def _eval_service_task(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
+                           normalised_parameters: dict, state_credentials: StateCredentials) -> None:
+        client = self._client(resource_runtime_part.region, state_credentials)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters) or {}
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _build_sync_resolver(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
+                             normalised_parameters: dict,
+                             state_credentials: StateCredentials) -> Callable[[], Any]:
+        describe, name_key, status_key = SYNC_JOBS[self.resource.api_action.lower()]
+        client = self._client(resource_runtime_part.region, state_credentials)
+        name = normalised_parameters[name_key]
+
+        def resolve() -> Any:
+            described = getattr(client, describe)(**{name_key: name})
+            described.pop("ResponseMetadata", None)
+            described = to_sfn_value(described)
+            if described[status_key] in _FAILED:
+                raise SageMakerJobFailed(json.dumps(described))
+            return described if described[status_key] == "Completed" else None
+
+        return resolve
+
+    def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
+        if isinstance(ex, SageMakerJobFailed):
+            return self._failure(env, StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                                 StatesErrorNameType.StatesTaskFailed.to_name(), ex.cause)
+        if isinstance(ex, ClientError):
+            error = "SageMaker.AmazonSageMakerException"
+            metadata = ex.response.get("ResponseMetadata", {})
+            cause = (f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; "
+                     f"Status Code: {metadata.get('HTTPStatusCode')}; "
+                     f"Error Code: {ex.response['Error'].get('Code')}; "
+                     f"Request ID: {metadata.get('RequestId')}; Proxy: null)")
+            return self._failure(env, CustomErrorName(error), error, cause)
+        return super()._from_error(env=env, ex=ex)
+
+    def _failure(self, env: Environment, error_name: Any, error: str, cause: str) -> FailureEvent:
+        return FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=error, cause=cause,
+                    resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+
+def make_factory_patch(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Replacement for `state_task_service_for`: `sagemaker` gets the class above."""
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return StateTaskServiceSageMaker()
+        return original(service_name)
+
+    return state_task_service_for
