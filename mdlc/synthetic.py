@@ -63,7 +63,7 @@ def generate(
     seconds = _event_seconds(rng, n, days)
     df["amount"] = cust["avg"][idx] * rng.lognormal(0.0, 0.5, n) * (1 + 0.6 * strength)
     df["merchant_category"] = rng.choice(CATEGORIES, n, p=CATEGORY_P)
-    df["channel"] = _channels(rng, n, strength)
+    df["channel"] = _channels(rng, df["merchant_category"].to_numpy(), strength)
     df["country"] = _countries(rng, cust["home"][idx], strength)
     fraud = rng.random(n) < FRAUD_RATE
     seconds = _apply_fraud(rng, df, fraud, cust["avg"][idx], cust["home"][idx], seconds)
@@ -94,10 +94,15 @@ def _event_seconds(rng: np.random.Generator, n: int, days: int) -> np.ndarray:
     return day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
 
 
-def _channels(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
-    online = min(CHANNEL_P[2] + 0.35 * strength, 0.9)
-    rest = (1 - online) / (CHANNEL_P[0] + CHANNEL_P[1])
-    return rng.choice(CHANNELS, n, p=[CHANNEL_P[0] * rest, CHANNEL_P[1] * rest, online])
+def _channels(rng: np.random.Generator, category: np.ndarray, strength: float) -> np.ndarray:
+    """Legitimate channel by category: digital purchases are mostly online."""
+    n = len(category)
+    online_p = np.where(np.isin(category, ["gaming", "digital_goods"]), 0.85,
+                        np.where(category == "electronics", 0.4, CHANNEL_P[2]))
+    online_p = np.minimum(online_p + 0.35 * strength, 0.95)
+    online = rng.random(n) < online_p
+    in_person = rng.choice(CHANNELS[:2], n, p=[CHANNEL_P[0] / 0.8, CHANNEL_P[1] / 0.8])
+    return np.where(online, "online", in_person)
 
 
 def _countries(rng: np.random.Generator, home: np.ndarray, strength: float) -> np.ndarray:
@@ -111,25 +116,29 @@ def _countries(rng: np.random.Generator, home: np.ndarray, strength: float) -> n
 
 def _apply_fraud(rng: np.random.Generator, df: pd.DataFrame, fraud: np.ndarray,
                  avg: np.ndarray, home: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-    """Give fraud rows the pattern a model can learn (each trait with some probability)."""
-    k = int(fraud.sum())
-    if not k:
-        return seconds
+    """Give fraud rows one of two patterns, each an interaction of ordinary traits.
+
+    Card-not-present takeover: online, far above the customer's usual amount, mostly in
+    gaming / digital goods / electronics, at any hour. Cloned card abroad: in person in a
+    risky foreign country, mostly at night, ordinary amounts. Legitimate traffic has each
+    trait on its own (online gaming, travel abroad, late dinners), so the signal lies in
+    combinations, which trees learn and a linear model only partly does.
+    """
     rows = np.flatnonzero(fraud)
-
-    def pick(p: float) -> np.ndarray:
-        return rows[rng.random(k) < p]
-
-    foreign = pick(0.75)
-    df.loc[foreign, "country"] = rng.choice(RISKY_COUNTRIES, len(foreign))
-    same = df.loc[foreign, "country"].to_numpy() == home[foreign]
-    df.loc[foreign[same], "country"] = "NG"
-    df.loc[pick(0.8), "channel"] = "online"
-    big = pick(0.8)
-    df.loc[big, "amount"] = avg[big] * rng.uniform(3.0, 12.0, len(big))
-    risky = pick(0.75)
+    if not len(rows):
+        return seconds
+    takeover = rows[rng.random(len(rows)) < 0.55]
+    cloned = np.setdiff1d(rows, takeover)
+    df.loc[takeover, "channel"] = "online"
+    df.loc[takeover, "amount"] = avg[takeover] * rng.uniform(2.0, 8.0, len(takeover))
+    risky = takeover[rng.random(len(takeover)) < 0.7]
     df.loc[risky, "merchant_category"] = rng.choice(RISKY_CATEGORIES, len(risky))
-    night = pick(0.6)
+    df.loc[cloned, "channel"] = rng.choice(CHANNELS[:2], len(cloned))
+    country = rng.choice(RISKY_COUNTRIES, len(cloned))
+    country[country == home[cloned]] = "NG"
+    df.loc[cloned, "country"] = country
+    df.loc[cloned, "amount"] = avg[cloned] * rng.uniform(0.5, 3.0, len(cloned))
+    night = cloned[rng.random(len(cloned)) < 0.7]
     seconds = seconds.copy()
     seconds[night] = (seconds[night] // 86400) * 86400 + rng.integers(0, 6 * 3600, len(night))
     return seconds

@@ -121,16 +121,14 @@ def xgb_params(hps: dict[str, Any]) -> dict[str, Any]:
 def fit(params: dict[str, Any], hps: dict[str, Any], train: xgb.DMatrix,
         valid: xgb.DMatrix | None) -> xgb.Booster:
     """Train one booster; early stopping when ``early_stopping_rounds`` and validation."""
-    evals = [(train, "train")] + ([(valid, "validation")] if valid is not None else [])
+    # only validation is watched: scoring the train set every round costs as much as training
+    evals = [(valid, "validation")] if valid is not None else []
     stop = hps.get("early_stopping_rounds") if valid is not None else None
     history: dict[str, Any] = {}
     booster = xgb.train(params, train, num_boost_round=int(hps["num_round"]), evals=evals,
                         early_stopping_rounds=int(stop) if stop else None, verbose_eval=False,
                         evals_result=history)
-    if booster.attr("best_score") is None and valid is not None:
-        scores = history["validation"][params["eval_metric"]]
-        booster.set_attr(best_score=repr(float(max(scores))) if "auc" in params["eval_metric"]
-                         else repr(float(scores[-1])))
+    booster.history = history  # read by save(); not stored in the model file
     return booster
 
 
@@ -180,6 +178,14 @@ def best_iteration(booster: xgb.Booster) -> int:
     return int(attr) if attr is not None else booster.num_boosted_rounds() - 1
 
 
+def best_score(booster: xgb.Booster) -> float | None:
+    """Validation metric at the best iteration (None without a validation channel)."""
+    if booster.attr("best_score") is not None:
+        return float(booster.attr("best_score"))
+    scores = next(iter(getattr(booster, "history", {}).get("validation", {}).values()), None)
+    return float(scores[best_iteration(booster)]) if scores else None
+
+
 def save(booster: xgb.Booster, args: argparse.Namespace, spec: dict[str, Any],
          hps: dict[str, Any], rows: dict[str, int]) -> dict[str, Any]:
     """Write xgboost-model, model-meta.json and team.json into the model dir."""
@@ -199,7 +205,8 @@ def save(booster: xgb.Booster, args: argparse.Namespace, spec: dict[str, Any],
         "seed": hps["seed"],
         "hyperparameters": hps,
         "best_iteration": best_iteration(booster),
-        "best_score": float(booster.attr("best_score")) if booster.attr("best_score") else None,
+        "best_score": best_score(booster),
+        "eval_metric": xgb_params(hps)["eval_metric"],
         "rows": rows,
         "xgboost_version": xgb.__version__,
         "numpy_version": np.__version__,

@@ -1,0 +1,235 @@
+"""Model evaluation and registration gate (SageMaker Processing job).
+
+Scores the test split with the trained model, a logistic-regression baseline fitted on the
+train split and, when ``champion/`` holds a ``model.tar.gz``, the current champion. Reports
+PR-AUC, ROC-AUC, recall at the team's maximum false-positive rate, calibration (Brier score
+and expected calibration error) and per-slice metrics, and decides the gate:
+``metric >= threshold`` AND ``metric > baseline`` AND ``metric >= champion - tolerance``.
+Each failed condition is named in ``gate.reasons``. Writes ``evaluation/evaluation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+for _p in (_HERE.parent.parent, _HERE.parent):  # repo root, then bundle root
+    if (_p / "mdlc" / "features.py").is_file() or (_p / "jobkit.py").is_file():
+        sys.path.insert(0, str(_p))
+
+import jobkit  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xgboost as xgb  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from mdlc import features as F  # noqa: E402
+
+IN = jobkit.PROCESSING / "input"
+OUT = jobkit.PROCESSING / "output"
+ECE_BINS = 10
+log = jobkit.setup_logging("evaluation")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments; defaults are the /opt/ml/processing paths of docs/design.md."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("test", "train", "model", "champion", "config"):
+        p.add_argument(f"--{name}", default=str(IN / name))
+    p.add_argument("--output-dir", default=str(OUT / "evaluation"))
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- loading
+def load_split(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
+    """A split's rows (label and model columns as float; category columns kept as codes)."""
+    frames = [pd.read_csv(p) for p in jobkit.csv_files(folder)]
+    df = pd.concat(frames, ignore_index=True)
+    needed = [spec["schema"]["label"], *F.model_columns(spec)]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise jobkit.JobInputError(f"{folder} lacks columns {missing}; expected {needed}")
+    return df
+
+
+def load_model(folder: str | Path) -> tuple[xgb.Booster, dict[str, Any]] | None:
+    """Booster and model-meta.json from ``model.tar.gz`` in ``folder`` (None if absent)."""
+    folder = Path(folder)
+    archive = folder / "model.tar.gz" if folder.is_dir() else folder
+    if not archive.is_file():
+        return None
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+        model_file = Path(tmp) / "xgboost-model"
+        if not model_file.is_file():
+            raise jobkit.JobInputError(f"{archive} has no xgboost-model; expected the training "
+                                       "job's output")
+        booster = xgb.Booster()
+        booster.load_model(bytearray(model_file.read_bytes()))
+        meta_file = Path(tmp) / "model-meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    return booster, meta
+
+
+def score(model: tuple[xgb.Booster, dict[str, Any]], df: pd.DataFrame) -> np.ndarray | None:
+    """Probabilities for ``df`` using the model's own feature list (None if it lacks some)."""
+    booster, meta = model
+    names = meta.get("features") or booster.feature_names
+    if not names or any(n not in df.columns for n in names):
+        return None
+    x = df[names].to_numpy(dtype="float32")
+    return booster.predict(xgb.DMatrix(x, feature_names=list(names)))
+
+
+# --------------------------------------------------------------------------- metrics
+def recall_at_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float) -> tuple[float, float]:
+    """Highest recall whose false-positive rate is at most ``max_fpr``, and its threshold."""
+    fpr, tpr, thresholds = roc_curve(y, p)
+    ok = fpr <= max_fpr
+    i = int(np.argmax(np.where(ok, tpr, -1)))
+    return float(tpr[i]), float(min(thresholds[i], 1.0))
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Mean |observed rate - mean score| over equal-width score bins, weighted by size."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.sum() * abs(y[sel].mean() - p[sel].mean())
+    return float(total / len(y))
+
+
+def metrics(y: np.ndarray, p: np.ndarray, max_fpr: float) -> dict[str, Any]:
+    """Every reported metric; ranking metrics are None when only one class is present."""
+    out: dict[str, Any] = {"rows": int(len(y)), "positives": int(y.sum()),
+                           "brier": float(np.mean((p - y) ** 2)),
+                           "ece": expected_calibration_error(y, p)}
+    if 0 < y.sum() < len(y):
+        recall, threshold = recall_at_fpr(y, p, max_fpr)
+        out.update(pr_auc=float(average_precision_score(y, p)), roc_auc=float(roc_auc_score(y, p)),
+                   recall_at_fpr=recall, threshold_at_fpr=threshold)
+    else:
+        out.update(pr_auc=None, roc_auc=None, recall_at_fpr=None, threshold_at_fpr=None)
+    return out
+
+
+def slice_metrics(df: pd.DataFrame, y: np.ndarray, p: np.ndarray, spec: dict[str, Any]) -> dict:
+    """Metrics per value of each slice feature; slices under min_slice_rows are marked."""
+    fmap, ev = F.feature_map(spec), spec["evaluation"]
+    out: dict[str, Any] = {}
+    for name in ev.get("slices", []):
+        cats = fmap[name].get("categories") or []
+        codes = df[name].to_numpy()
+        out[name] = {}
+        for code in sorted(pd.unique(codes[~pd.isna(codes)])):
+            sel = codes == code
+            label = cats[int(code)] if 0 <= int(code) < len(cats) else str(code)
+            m = metrics(y[sel], p[sel], ev["max_false_positive_rate"])
+            m["small"] = bool(sel.sum() < ev.get("min_slice_rows", 200))
+            out[name][label] = m
+    return out
+
+
+def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
+    """Logistic regression (imputed, scaled, categories one-hot) fitted on train."""
+    fmap, label = F.feature_map(spec), spec["schema"]["label"]
+    columns = F.model_columns(spec)
+    cats = [c for c in columns if fmap[c]["type"] == "category"]
+    nums = [c for c in columns if c not in cats]
+    prep = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
+                                            keep_empty_features=True), StandardScaler()), nums),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1),
+                              OneHotEncoder(handle_unknown="ignore")), cats),
+    ])
+    model = make_pipeline(prep, LogisticRegression(max_iter=2000))
+    model.fit(train[columns], train[label].to_numpy())
+    return model.predict_proba(test[columns])[:, 1]
+
+
+# ------------------------------------------------------------------------------ gate
+def gate(metric: str, value: float | None, baseline: float | None, champion: float | None,
+         ev: dict[str, Any]) -> dict[str, Any]:
+    """Pass only if metric ≥ threshold, > baseline and ≥ champion − tolerance."""
+    reasons = []
+    if value is None:
+        reasons.append(f"{metric} could not be computed (the test split needs both classes)")
+    else:
+        if value < ev["threshold"]:
+            reasons.append(f"{metric} {value:.4f} is below the threshold {ev['threshold']:.4f}")
+        if baseline is not None and value <= baseline:
+            reasons.append(f"{metric} {value:.4f} does not beat the logistic-regression "
+                           f"baseline {baseline:.4f}")
+        tol = ev.get("champion_tolerance", 0.0)
+        if champion is not None and value < champion - tol:
+            reasons.append(f"{metric} {value:.4f} is more than {tol:.4f} below the champion's "
+                           f"{champion:.4f}")
+    return {"passed": not reasons, "reasons": reasons}
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Score everything, decide the gate, write evaluation.json; return it."""
+    spec = jobkit.load_spec(args.config)
+    ev, label = spec["evaluation"], spec["schema"]["label"]
+    test, train = load_split(args.test, spec), load_split(args.train, spec)
+    y = test[label].to_numpy(dtype="float64")
+    model = load_model(args.model)
+    if model is None:
+        raise jobkit.JobInputError(f"no model.tar.gz in {args.model}; expected the training "
+                                   "job's output")
+    p = score(model, test)
+    if p is None:
+        raise jobkit.JobInputError(f"the model's features {model[1].get('features')} are not all "
+                                   f"in the test split {list(test.columns)}")
+    result: dict[str, Any] = {"metric": ev["metric"], "model_version": model[1].get("model_version"),
+                              "metrics": metrics(y, p, ev["max_false_positive_rate"])}
+    result["baseline"] = metrics(y, baseline_scores(train, test, spec),
+                                 ev["max_false_positive_rate"])
+    result["champion"] = champion_result(args.champion, test, y, ev)
+    result["slices"] = slice_metrics(test, y, p, spec)
+    champ_value = (result["champion"] or {}).get("metrics", {}).get(ev["metric"])
+    result["gate"] = gate(ev["metric"], result["metrics"][ev["metric"]],
+                          result["baseline"][ev["metric"]], champ_value, ev)
+    jobkit.write_json(Path(args.output_dir) / "evaluation.json", result)
+    return result
+
+
+def champion_result(folder: str, test: pd.DataFrame, y: np.ndarray,
+                    ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The champion's metrics on this test split; None when there is no champion."""
+    champion = load_model(folder)
+    if champion is None:
+        return None
+    p = score(champion, test)
+    if p is None:
+        return {"model_version": champion[1].get("model_version"), "comparable": False,
+                "metrics": {}, "note": "champion features are not all in this test split; "
+                                       "not compared"}
+    return {"model_version": champion[1].get("model_version"), "comparable": True,
+            "metrics": metrics(y, p, ev["max_false_positive_rate"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    result = evaluate(parse_args(argv))
+    metric = result["metric"]
+    log.info("%s=%s baseline=%s gate=%s", metric, result["metrics"][metric],
+             result["baseline"][metric], result["gate"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
