@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from mdlc.contract import REPO_ROOT, TeamConfig, TeamFileError, load_team, team_files
 from stacks.common.props import TeamContext
+from stacks.pipeline import TARGET_STAGES, PipelineStack, plan_pipeline
 from stacks.team import TeamStacks
 
 
@@ -76,24 +76,18 @@ def build_app(
     names = [t.name for t, _ in teams]
     if len(set(names)) != len(names):
         raise TeamFileError(models_dir, [f"team names must be unique, got {names}"])
+    # The pipeline deploys the target stages itself: a synth for one of them leaves it out.
+    plans = [plan_pipeline(t, f) if stage not in TARGET_STAGES else None for t, f in teams]
 
     built = []
-    for (team, team_file), env in zip(teams, envs, strict=True):
+    for (team, team_file), env, plan in zip(teams, envs, plans, strict=True):
         ctx = TeamContext(team=team, team_file=team_file, stage=stage, build_dir=build_dir / team.name)
         built.append(
             TeamStacks(app, ctx=ctx, env=cdk.Environment(account=env.account, region=env.region))
         )
+        if plan is not None:
+            PipelineStack(app, f"{team.name}-pipeline", ctx=ctx, plan=plan,
+                          build_dir=build_dir / team.name / "pipeline",
+                          env=cdk.Environment(account=plan.home.account, region=plan.home.region))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return built
-
-
-def write_team_spec(ctx: TeamContext) -> Path:
-    """The runtime spec as a file, for the S3 asset jobs read (deterministic bytes)."""
-    from mdlc.contract import runtime_spec
-
-    path = ctx.build_dir / "config" / "team.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(runtime_spec(ctx.team), indent=2, sort_keys=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path

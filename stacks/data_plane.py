@@ -30,6 +30,7 @@ class DataPlane(Construct):
         super().__init__(scope, construct_id)
         team = ctx.team
         stack = cdk.Stack.of(self)
+        self._team = team.name
 
         self.key = kms.Key(
             self,
@@ -50,7 +51,7 @@ class DataPlane(Construct):
                         "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
                             service="logs",
                             resource="log-group",
-                            resource_name=f"/aws/vendedlogs/{team.name}*",
+                            resource_name=f"/aws/vendedlogs/{team.name}/*",
                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
                         )
                     }
@@ -92,27 +93,32 @@ class DataPlane(Construct):
         )
 
         data = team.data
-        self.raw_bucket = self._bucket(
-            "RawBucket",
-            "raw",
-            expire_days=data.raw_retention_days,
-            noncurrent_days=data.noncurrent_version_days,
-        )
-        self.features_bucket = self._bucket(
-            "FeaturesBucket", "features", expire_days=None, noncurrent_days=data.noncurrent_version_days
-        )
-        self.artifacts_bucket = self._bucket(
-            "ArtifactsBucket", "artifacts", expire_days=None, noncurrent_days=data.noncurrent_version_days
-        )
-        self.capture_bucket = self._bucket(
-            "CaptureBucket",
-            "capture",
-            expire_days=data.capture_retention_days,
-            noncurrent_days=data.noncurrent_version_days,
-        )
-        self.reports_bucket = self._bucket(
-            "ReportsBucket", "reports", expire_days=400, noncurrent_days=data.noncurrent_version_days
-        )
+        owned = {
+            "raw": self._bucket("RawBucket", "raw", expire_days=data.raw_retention_days,
+                                noncurrent_days=data.noncurrent_version_days),
+            "feat": self._bucket("FeaturesBucket", "feat", expire_days=None,
+                                 noncurrent_days=data.noncurrent_version_days),
+            "art": self._bucket("ArtifactsBucket", "art", expire_days=None,
+                                noncurrent_days=data.noncurrent_version_days),
+            "cap": self._bucket("CaptureBucket", "cap", expire_days=data.capture_retention_days,
+                                noncurrent_days=data.noncurrent_version_days),
+            "rep": self._bucket("ReportsBucket", "rep", expire_days=400,
+                                noncurrent_days=data.noncurrent_version_days),
+        }
+        # Other stacks get references by (deterministic) name, not CloudFormation exports:
+        # exports would pin the buckets and make every grant's ARN an import.
+        refs = {
+            abbr: s3.Bucket.from_bucket_attributes(
+                self, f"{bucket.node.id}Ref", bucket_name=self.bucket_name(abbr), encryption_key=self.key
+            )
+            for abbr, bucket in owned.items()
+        }
+        self.owned_buckets = list(owned.values())
+        self.raw_bucket = refs["raw"]
+        self.features_bucket = refs["feat"]
+        self.artifacts_bucket = refs["art"]
+        self.capture_bucket = refs["cap"]
+        self.reports_bucket = refs["rep"]
 
         self.feature_table = dynamodb.Table(
             self,
@@ -164,6 +170,11 @@ class DataPlane(Construct):
         self.sagemaker_role = self._sagemaker_role(team.name)
 
     # ------------------------------------------------------------------ helpers
+    def bucket_name(self, abbr: str) -> str:
+        """``<team>-<purpose>-<account>-<region>``: unique per team, account and region."""
+        stack = cdk.Stack.of(self)
+        return f"{self._team}-{abbr}-{stack.account}-{stack.region}"
+
     def _bucket(
         self, construct_id: str, purpose: str, *, expire_days: int | None, noncurrent_days: int
     ) -> s3.Bucket:
@@ -181,6 +192,7 @@ class DataPlane(Construct):
         return s3.Bucket(
             self,
             construct_id,
+            bucket_name=self.bucket_name(purpose),
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,

@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack
+from stacks.training.stack import TrainingStack
 
 
 class TeamStacks:
@@ -22,7 +23,15 @@ class TeamStacks:
             env=env,
             description=f"MDLC data plane of model team {name}: key, buckets, feature table, alerts, registry",
         )
-        self.stacks: list[cdk.Stack] = [self.data]
+        self.training = TrainingStack(
+            scope,
+            f"{name}-training",
+            ctx=ctx,
+            data=self.data.data,
+            env=env,
+            description=f"MDLC training workflow of model team {name}",
+        )
+        self.stacks: list[cdk.Stack] = [self.data, self.training]
         for stack in self.stacks:
             _tag(stack, ctx)
 

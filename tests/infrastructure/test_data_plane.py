@@ -51,7 +51,7 @@ def test_raw_and_capture_data_expire_after_the_team_retention(assembly):
         for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
     }
     assert rules["raw-expiry"]["ExpirationInDays"] == 730
-    assert rules["capture-expiry"]["ExpirationInDays"] == 90
+    assert rules["cap-expiry"]["ExpirationInDays"] == 90
 
 
 def test_every_bucket_denies_plain_http(assembly):

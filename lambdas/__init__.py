@@ -1,0 +1,1 @@
+"""Lambda handlers of the MDLC workflows, one folder each (see docs/design.md)."""

@@ -1,0 +1,148 @@
+"""Register a model that passed the evaluation gate, with its full lineage.
+
+The version records: data URI and content hash, git commit, team-file hash, hyperparameters,
+metrics (challenger, baseline, champion) and the evaluation report's location. Its approval
+status comes from the team file (``evaluation.approval_status``; a retraining run with
+``retraining.auto_approve`` is approved at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.shared import s3uri
+from lambdas.shared.aws import client
+from lambdas.shared.spec import env, team_spec
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+MAX_META = 256
+
+
+def approval_status(spec: dict[str, Any], reason: str) -> str:
+    if reason != "manual" and spec["retraining"].get("auto_approve"):
+        return "Approved"
+    return spec["evaluation"]["approval_status"]
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= MAX_META else text[: MAX_META - 1] + "…"
+
+
+def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    run, training, evaluation = event["run"], event["training"], event["evaluation"]
+    hyperparameters = spec["training"]["hyperparameters"]
+    metric = spec["evaluation"]["metric"]
+    return {
+        "run_id": run["run_id"],
+        "reason": run["reason"],
+        "data_uri": run["data_uri"],
+        "data_sha256": run["data"]["sha256"],
+        "data_files": run["data"]["files"],
+        "row_count": event.get("data_quality", {}).get("row_count"),
+        "git_commit": env("GIT_COMMIT"),
+        "team_file_sha256": env("TEAM_FILE_SHA256"),
+        "hyperparameters": hyperparameters,
+        "hyperparameters_sha256": hashlib.sha256(json.dumps(hyperparameters, sort_keys=True).encode()).hexdigest(),
+        "seed": spec["training"]["seed"],
+        "training_job": training["job_name"],
+        "model_uri": training["model_uri"],
+        "statistics_uri": run["paths"]["statistics"],
+        "evaluation_report": run["paths"]["evaluation_report"],
+        "metric": metric,
+        "metrics": evaluation.get("metrics", {}),
+        "baseline": evaluation.get("baseline", {}),
+        "champion": evaluation.get("champion") or {},
+        "champion_arn": run.get("champion_arn", ""),
+    }
+
+
+def metadata(record: dict[str, Any]) -> dict[str, str]:
+    """CustomerMetadataProperties: the lineage flattened to short strings."""
+    metric = record["metric"]
+    props = {
+        key: _short(record[key])
+        for key in (
+            "run_id", "reason", "data_uri", "data_sha256", "data_files", "row_count", "git_commit",
+            "team_file_sha256", "hyperparameters_sha256", "seed", "training_job", "statistics_uri",
+            "evaluation_report", "metric", "champion_arn",
+        )
+        if record.get(key) not in (None, "")
+    }
+    props["metric_value"] = _short(record["metrics"].get(metric))
+    props["baseline_value"] = _short(record["baseline"].get(metric))
+    if record["champion"]:
+        props["champion_value"] = _short(record["champion"].get(metric))
+    for name, value in sorted(record["hyperparameters"].items())[:25]:
+        props[f"hp.{name}"] = _short(value)
+    props["lineage_uri"] = _short(record["lineage_uri"])
+    return props
+
+
+def register(event: dict[str, Any]) -> dict[str, Any]:
+    spec = team_spec()
+    record = lineage(event, spec)
+    artifacts = env("ARTIFACTS_BUCKET")
+    record["lineage_uri"] = s3uri.uri(artifacts, f"runs/{record['run_id']}/lineage.json")
+    s3uri.write_json(record["lineage_uri"], record)
+    status = approval_status(spec, record["reason"])
+    created = client("sagemaker").create_model_package(
+        ModelPackageGroupName=env("MODEL_PACKAGE_GROUP"),
+        ModelPackageDescription=f"{spec['name']} run {record['run_id']} ({record['reason']})",
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": env("INFERENCE_IMAGE"),
+                    "ModelDataUrl": record["model_uri"],
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": env("INFERENCE_PROGRAM"),
+                        "SAGEMAKER_SUBMIT_DIRECTORY": env("CODE_BUNDLE_URI"),
+                        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    },
+                }
+            ],
+            "SupportedContentTypes": ["application/json", "text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": record["evaluation_report"]}
+            },
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": record["statistics_uri"]}
+            },
+        },
+        CustomerMetadataProperties=metadata(record),
+    )
+    arn = created["ModelPackageArn"]
+    version = client("sagemaker").describe_model_package(ModelPackageName=arn).get("ModelPackageVersion")
+    s3uri.write_json(
+        s3uri.uri(artifacts, "runs/latest.json"),
+        {
+            "run_id": record["run_id"],
+            "row_count": record["row_count"],
+            "statistics_uri": record["statistics_uri"],
+            "model_package_arn": arn,
+        },
+    )
+    return {"model_package_arn": arn, "version": version, "approval_status": status, "lineage_uri": record["lineage_uri"]}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task: register the challenger that cleared the gate."""
+    result = register(event)
+    metrics.add_metric(name="ModelVersionsRegistered", unit=MetricUnit.Count, value=1)
+    logger.info("registered model version", extra=result)
+    return result

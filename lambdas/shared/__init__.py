@@ -1,0 +1,1 @@
+"""Small adapters shared by the handlers: AWS clients, S3 URIs, the team spec."""

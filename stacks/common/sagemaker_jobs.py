@@ -1,0 +1,127 @@
+"""ASL of SageMaker job tasks (``.sync``), written out so the definition is plain JSONPath.
+
+CDK has no Step Functions L2 for processing jobs; writing all job tasks the same way keeps
+one shape for the offline harness, asl-validator and the diagrams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+CODE_DIR = "/opt/ml/processing/input/code"
+
+
+def job_entrypoint(script: str) -> list[str]:
+    """Container entrypoint: unpack the job-code bundle, then run ``script`` as __main__."""
+    program = (
+        "import glob, runpy, sys, tarfile\n"
+        f"d = '{CODE_DIR}'\n"
+        "tarfile.open(glob.glob(d + '/*.tar.gz')[0]).extractall(d)\n"
+        "sys.path.insert(0, d)\n"
+        f"sys.argv = [d + '/{script}'] + sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    return ["python3", "-c", program]
+
+
+@dataclass(frozen=True)
+class JobInput:
+    name: str
+    local: str
+    uri: str | None = None  # a literal S3 URI (asset) …
+    uri_path: str | None = None  # … or a JSONPath into the state
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    name: str
+    local: str
+    uri_path: str
+
+
+def _uri(field: str, literal: str | None, path: str | None) -> dict[str, Any]:
+    if (literal is None) == (path is None):
+        raise ValueError(f"{field}: give exactly one of a literal URI or a JSONPath")
+    return {field: literal} if literal is not None else {f"{field}.$": path}
+
+
+def processing_job(
+    scope: Construct,
+    construct_id: str,
+    *,
+    state_name: str,
+    name_path: str,
+    role_arn: str,
+    image: str,
+    script: str,
+    inputs: list[JobInput],
+    outputs: list[JobOutput],
+    instance_type: str,
+    instance_count: int = 1,
+    kms_key_arn: str,
+    max_runtime_seconds: int,
+    environment: dict[str, str] | None = None,
+    result_path: str,
+    tags: dict[str, str] | None = None,
+) -> sfn.CustomState:
+    """A ``sagemaker:createProcessingJob.sync`` task running ``sagemaker_jobs/<script>``."""
+    parameters: dict[str, Any] = {
+        "ProcessingJobName.$": name_path,
+        "RoleArn": role_arn,
+        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": job_entrypoint(script)},
+        "ProcessingInputs": [
+            {
+                "InputName": i.name,
+                "S3Input": {
+                    **_uri("S3Uri", i.uri, i.uri_path),
+                    "LocalPath": i.local,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+            for i in inputs
+        ],
+        "ProcessingOutputConfig": {
+            "KmsKeyId": kms_key_arn,
+            "Outputs": [
+                {
+                    "OutputName": o.name,
+                    "S3Output": {"S3Uri.$": o.uri_path, "LocalPath": o.local, "S3UploadMode": "EndOfJob"},
+                }
+                for o in outputs
+            ],
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": instance_count,
+                "InstanceType": instance_type,
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": kms_key_arn,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    }
+    if environment:
+        parameters["Environment"] = environment
+    # A custom state's name is its construct id.
+    del construct_id
+    return sfn.CustomState(
+        scope,
+        state_name,
+        state_json={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+            "Parameters": parameters,
+            "ResultSelector": {
+                "job_name.$": "$.ProcessingJobName",
+                "status.$": "$.ProcessingJobStatus",
+            },
+            "ResultPath": result_path,
+        },
+    )

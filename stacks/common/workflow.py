@@ -1,0 +1,195 @@
+"""Building blocks every MDLC workflow shares: retries, failure path, logging, SageMaker jobs.
+
+Every Task state gets a Retry for throttling and transient errors (exponential backoff with
+full jitter) and a Catch that routes to the workflow's failure-notification path. State
+machines log to a KMS-encrypted log group and trace with X-Ray. JSONPath only (the offline
+executor cannot run JSONata).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.common.nag import acknowledge
+
+# Throttling and transient faults of the services the workflows call.
+TRANSIENT_ERRORS = [
+    "ThrottlingException",
+    "SageMaker.ThrottlingException",
+    "SageMaker.AmazonSageMakerException",
+    "SageMaker.InternalFailure",
+    "SageMaker.ServiceUnavailable",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "TransientError",
+]
+
+
+def transient_retry(max_attempts: int = 4, interval_seconds: int = 1) -> dict[str, Any]:
+    """Retry settings (keyword arguments of ``add_retry``) for throttling and transient faults."""
+    return {
+        "errors": TRANSIENT_ERRORS,
+        "interval": cdk.Duration.seconds(interval_seconds),
+        "max_attempts": max_attempts,
+        "backoff_rate": 2,
+        "max_delay": cdk.Duration.seconds(60),
+        "jitter_strategy": sfn.JitterType.FULL,
+    }
+
+
+def guard(state: Any, failure: sfn.IChainable, *, retry: bool = True) -> Any:
+    """Retry transient errors, then catch everything into ``failure`` with the error at $.error."""
+    if retry:
+        state.add_retry(**transient_retry())
+    state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+    return state
+
+
+class FailurePath(Construct):
+    """Notify the team, then fail the execution with a named error."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic: sns.ITopic,
+        workflow: str,
+        error: str,
+        subject: str,
+        cause_path: str = "$.error.Cause",
+        message_path: str = "$",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = tasks.SnsPublish(
+            self,
+            f"Notify{error}",
+            state_name=f"Notify {error}",
+            topic=topic,
+            subject=subject[:99],
+            message=sfn.TaskInput.from_object(
+                {
+                    "workflow": workflow,
+                    "outcome": error,
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+                    "details": sfn.JsonPath.object_at(message_path),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify.add_retry(**transient_retry())
+        fail = sfn.Fail(self, error, state_name=error, error=error, cause_path=cause_path)
+        # A failed notification must not hide the failure itself.
+        notify.add_catch(fail, errors=["States.ALL"], result_path="$.notify_error")
+        self.start = notify
+        notify.next(fail)
+
+
+def log_group(scope: Construct, construct_id: str, *, team: str, workflow: str, key: kms.IKey) -> logs.LogGroup:
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=f"/aws/vendedlogs/{team}/states/{workflow}",
+        encryption_key=key,
+        retention=logs.RetentionDays.ONE_YEAR,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+
+
+def state_machine(
+    scope: Construct,
+    construct_id: str,
+    *,
+    team: str,
+    workflow: str,
+    definition: sfn.IChainable,
+    key: kms.IKey,
+    timeout: cdk.Duration,
+    express: bool = False,
+    comment: str = "",
+) -> sfn.StateMachine:
+    """A state machine with its own role, encrypted logs of every event, and X-Ray tracing."""
+    machine = sfn.StateMachine(
+        scope,
+        construct_id,
+        state_machine_name=f"{team}-{workflow}",
+        comment=comment or None,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.EXPRESS if express else sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=log_group(scope, f"{construct_id}Logs", team=team, workflow=workflow, key=key),
+            level=sfn.LogLevel.ALL,
+            include_execution_data=True,
+        ),
+    )
+    key.grant_encrypt_decrypt(machine.role)
+    acknowledge(
+        machine.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Step Functions log delivery (logs:*LogDelivery, DescribeLogGroups…) and X-Ray trace "
+        "segments accept no resource scope; CDK adds them for logging and tracing.",
+    )
+    for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+        acknowledge(
+            machine.role,
+            f"AwsSolutions-IAM5[Action::{action}]",
+            f"{action} comes from grant_encrypt_decrypt on the team's own key, for its "
+            "encrypted logs, topic and buckets.",
+        )
+    return machine
+
+
+def sagemaker_job_permissions(
+    role: iam.IRole,
+    *,
+    job_kind: str,
+    name_prefix: str,
+    execution_role: iam.IRole,
+) -> None:
+    """Let a workflow run, watch and stop SageMaker jobs named ``<name_prefix>*`` (.sync)."""
+    stack = cdk.Stack.of(role)
+    api = {"processing": "ProcessingJob", "training": "TrainingJob", "transform": "TransformJob"}[job_kind]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[f"sagemaker:Create{api}", f"sagemaker:Describe{api}", f"sagemaker:Stop{api}", "sagemaker:AddTags"],
+            resources=[stack.format_arn(service="sagemaker", resource=f"{job_kind}-job", resource_name=f"{name_prefix}*")],
+        )
+    )
+    # .sync integrations watch the job through a Step Functions-managed EventBridge rule.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[
+                stack.format_arn(
+                    service="events",
+                    resource="rule",
+                    resource_name=f"StepFunctionsGetEventsForSageMaker{api}sRule",
+                )
+            ],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[execution_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    )

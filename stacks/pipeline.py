@@ -1,0 +1,352 @@
+"""CI/CD of one model team: a self-mutating CDK pipeline, staging → smoke tests → approval → production.
+
+On every commit to the team's branch the pipeline runs the offline suite (`make test`),
+synthesises the app, updates itself, deploys the team's stacks to the staging account,
+retrains on a small sample and calls the decision API there (``scripts/smoke_test.py``),
+waits for a person's approval, and deploys the same cloud assembly to production.
+
+Accounts: the pipeline lives in ``environments.tooling`` of the team file (else
+``environments.dev``); the targets are ``environments.staging`` and
+``environments.production``. Each target account trusts the pipeline's account through
+``cdk bootstrap --trust`` (README: "Continuous delivery"); the artifact bucket is encrypted
+with a customer-managed key that those accounts may use (``cross_account_keys``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import pipelines
+from constructs import Construct
+
+from mdlc.contract import Environment, TeamConfig, TeamFileError
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext
+from stacks.team import TeamStacks
+
+# Where the pipeline itself runs: the first of these stages the team file names.
+PIPELINE_HOME_STAGES = ("tooling", "dev")
+# Deployment targets, in pipeline order.
+TARGET_STAGES = ("staging", "production")
+# CloudFormation outputs the smoke test reads (absent outputs are skipped, not failed).
+TRAINING_OUTPUT = "TrainingStateMachineArn"
+API_OUTPUT = "DecisionApiUrl"
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # python 3.11, node 20
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    """Where a team's pipeline runs and deploys to, checked before any construct exists."""
+
+    home_stage: str
+    home: Environment
+    targets: dict[str, Environment]
+
+
+def pipeline_requested(team: TeamConfig) -> bool:
+    """A team gets a pipeline when its file names a source: a connection or a CodeCommit repo."""
+    return bool(team.pipeline.connection_arn or team.pipeline.codecommit_repository)
+
+
+def plan_pipeline(team: TeamConfig, team_file: Path) -> PipelinePlan | None:
+    """The pipeline's accounts and regions from the team file; None when no source is named."""
+    if not pipeline_requested(team):
+        return None
+    envs = team.environments
+    problems = []
+    home_stage = next((s for s in PIPELINE_HOME_STAGES if s in envs), None)
+    if home_stage is None:
+        problems.append(
+            "field `environments.tooling`: missing (and no `environments.dev`); expected the "
+            "account and region the CI/CD pipeline runs in, because `pipeline` names a source"
+        )
+    for stage in TARGET_STAGES:
+        if stage not in envs:
+            problems.append(
+                f"field `environments.{stage}`: missing; expected the account and region the "
+                f"pipeline deploys its {stage} stage to, because `pipeline` names a source"
+            )
+    if problems:
+        raise TeamFileError(team_file, problems)
+    return PipelinePlan(
+        home_stage=home_stage, home=envs[home_stage], targets={s: envs[s] for s in TARGET_STAGES}
+    )
+
+
+def smoke_test_role_name(team_name: str) -> str:
+    return f"{team_name}-smoke-test"
+
+
+class TeamStage(cdk.Stage):
+    """One deployment target of the pipeline: the team's stacks in that account and region."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, ctx: TeamContext, env: Environment,
+        pipeline_account: str,
+    ) -> None:
+        super().__init__(scope, construct_id, env=cdk.Environment(account=env.account, region=env.region))
+        stack_env = cdk.Environment(account=env.account, region=env.region)
+        self.team = TeamStacks(self, ctx=ctx, env=stack_env)
+        self.outputs = {
+            name: output
+            for name in (TRAINING_OUTPUT, API_OUTPUT)
+            if (output := _find_output(self.team.stacks, name)) is not None
+        }
+        self.smoke_access = SmokeTestAccessStack(
+            self,
+            f"{ctx.name}-smoke-test-access",
+            ctx=ctx,
+            team=self.team,
+            outputs=self.outputs,
+            pipeline_account=pipeline_account,
+            env=stack_env,
+            description=f"Role the {ctx.name} pipeline's smoke test assumes in this account",
+        )
+
+
+def _find_output(stacks: list[cdk.Stack], name: str) -> cdk.CfnOutput | None:
+    for stack in stacks:
+        for child in stack.node.find_all():
+            if isinstance(child, cdk.CfnOutput) and name in (child.node.id, stack.resolve(child.logical_id)):
+                return child
+    return None
+
+
+class SmokeTestAccessStack(cdk.Stack):
+    """A role in the target account that only the pipeline's smoke test may assume.
+
+    It may upload the smoke sample below the raw prefix, start and watch the training
+    workflow, and invoke the decision API: nothing else.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, ctx: TeamContext, team: TeamStacks,
+        outputs: dict[str, cdk.CfnOutput], pipeline_account: str, **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        tooling_role = f"arn:{self.partition}:iam::{pipeline_account}:role/{smoke_test_role_name(ctx.name)}"
+        self.role = iam.Role(
+            self,
+            "SmokeTestRole",
+            role_name=smoke_test_role_name(ctx.name),
+            description=f"Assumed by the {ctx.name} pipeline's smoke test (CodeBuild in the tooling account)",
+            assumed_by=iam.AccountPrincipal(pipeline_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": tooling_role}}
+            ),
+            max_session_duration=cdk.Duration.hours(2),
+        )
+        data = team.data.data
+        raw_objects = data.raw_bucket.arn_for_objects(f"{ctx.team.data.raw_prefix}smoke-test/*")
+        if TRAINING_OUTPUT in outputs:
+            machine_arn = outputs[TRAINING_OUTPUT].value
+            machine_name = cdk.Arn.split(machine_arn, cdk.ArnFormat.COLON_RESOURCE_NAME).resource_name
+            executions = self.format_arn(
+                service="states", resource="execution", resource_name=f"{machine_name}:*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="StartTraining", actions=["states:StartExecution"], resources=[machine_arn]))
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="WatchTraining", actions=["states:DescribeExecution"], resources=[executions]))
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="UploadSample", actions=["s3:PutObject"], resources=[raw_objects]))
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="EncryptSample", actions=["kms:GenerateDataKey", "kms:Encrypt"],
+                resources=[data.key.key_arn]))
+        if API_OUTPUT in outputs:
+            url = outputs[API_OUTPUT].value
+            api_id = cdk.Fn.select(0, cdk.Fn.split(".", cdk.Fn.select(2, cdk.Fn.split("/", url))))
+            api_arn = self.format_arn(
+                service="execute-api", resource=api_id, resource_name="*/POST/*",
+            )
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="CallDecisionApi", actions=["execute-api:Invoke"], resources=[api_arn]))
+        cdk.CfnOutput(self, "SmokeTestRoleArn", value=self.role.role_arn)
+        cdk.CfnOutput(self, "RawBucketName", value=data.raw_bucket.bucket_name)
+
+
+class PipelineStack(cdk.Stack):
+    """The team's self-mutating CDK pipeline (in the tooling account)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, ctx: TeamContext, plan: PipelinePlan,
+        build_dir: Path, **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        team = ctx.team
+        name = team.name
+        source = self._source(team)
+        synth = pipelines.CodeBuildStep(
+            "Synth",
+            input=source,
+            # A fresh machine with python3 and node, exactly as the README starts.
+            commands=["make test", f"npx --no-install cdk synth -c model={name} --no-notices"],
+            primary_output_directory="cdk.out",
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            pipeline_name=f"{name}-pipeline",
+            synth=synth,
+            self_mutation=True,
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            docker_enabled_for_synth=False,
+            publish_assets_in_parallel=False,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=BUILD_IMAGE,
+                    compute_type=codebuild.ComputeType.LARGE,
+                    environment_variables={
+                        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": codebuild.BuildEnvironmentVariable(value="20"),
+                        "CDK_DISABLE_CLI_TELEMETRY": codebuild.BuildEnvironmentVariable(value="true"),
+                    },
+                ),
+                partial_build_spec=codebuild.BuildSpec.from_object(
+                    {"phases": {"install": {"runtime-versions": {"python": "3.11", "nodejs": "20"}}}}
+                ),
+                timeout=cdk.Duration.minutes(60),
+            ),
+        )
+        pipeline_account = plan.home.account
+        stages = {}
+        for target, env in plan.targets.items():
+            stage_ctx = TeamContext(
+                team=team, team_file=ctx.team_file, stage=target, build_dir=build_dir / target
+            )
+            stages[target] = TeamStage(
+                self, f"{name}-{target}", ctx=stage_ctx, env=env, pipeline_account=pipeline_account
+            )
+        staging = stages["staging"]
+        self.pipeline.add_stage(staging, post=[self._smoke_test(ctx, source, staging, plan)])
+        self.pipeline.add_stage(
+            stages["production"],
+            pre=[pipelines.ManualApprovalStep(
+                "PromoteToProduction",
+                comment=f"Staging of {name} passed its smoke tests. Promote this build to production?",
+            )],
+        )
+        self.pipeline.build_pipeline()
+        self._log_artifact_access()
+        self._acknowledge_generated_roles()
+
+    def _log_artifact_access(self) -> None:
+        """Server access logging of the artifact bucket, which CDK Pipelines creates unlogged."""
+        logs = s3.Bucket(
+            self,
+            "ArtifactAccessLogsBucket",
+            # Server access logs can only be delivered to an SSE-S3 bucket.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(
+                id="expire-access-logs", expiration=cdk.Duration.days(400),
+                noncurrent_version_expiration=cdk.Duration.days(30),
+            )],
+        )
+        acknowledge(
+            logs,
+            "AwsSolutions-S1",
+            "This is the access-log bucket of the pipeline's artifact bucket; logging it into "
+            "itself would recurse.",
+        )
+        artifacts = self.pipeline.pipeline.artifact_bucket
+        cfn_bucket = artifacts.node.default_child
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=logs.bucket_name, log_file_prefix="artifacts/"
+        )
+        # The log bucket's policy must admit the logging service for this source bucket.
+        logs.add_to_resource_policy(iam.PolicyStatement(
+            sid="S3ServerAccessLogs",
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[logs.arn_for_objects("artifacts/*")],
+            conditions={
+                "ArnLike": {"aws:SourceArn": artifacts.bucket_arn},
+                "StringEquals": {"aws:SourceAccount": self.account},
+            },
+        ))
+
+    def _acknowledge_generated_roles(self) -> None:
+        """The roles CDK Pipelines generates, each wildcard acknowledged with its reason."""
+        bucket = self.pipeline.pipeline.artifact_bucket
+        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"):
+            acknowledge(self, f"AwsSolutions-IAM5[Action::{action}]",
+                        f"{action} comes from CDK Pipelines' grant on the pipeline's own artifact "
+                        "bucket; no role of the pipeline reaches another bucket with it.")
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge(self, f"AwsSolutions-IAM5[Action::{action}]",
+                        f"{action} comes from CDK Pipelines' grant on the artifact bucket's own key "
+                        "(the key that the target accounts may use); no other key.")
+        acknowledge_resource(
+            self, bucket.bucket_arn,
+            "Pipeline actions read and write the build artifacts of every run anywhere in the "
+            "pipeline's own artifact bucket (object keys are generated per run).",
+            suffix="/*",
+        )
+        literal = self.resolve(self.partition)
+        for project in (c for c in self.node.find_all() if isinstance(c, codebuild.CfnProject)):
+            logical = self.resolve(project.ref)["Ref"]
+            prefix = f"arn:{literal}:%s:{self.region}:{self.account}"
+            acknowledge(self, f"AwsSolutions-IAM5[Resource::{prefix % 'logs'}:log-group:/aws/codebuild/<{logical}>:*]",
+                        "CodeBuild writes each build's log stream (named per build) in the log "
+                        "group of this one project.")
+            acknowledge(self, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:report-group/<{logical}>-*]",
+                        "CodeBuild creates the test report groups of this one project, named "
+                        "after it with a suffix per report.")
+        self_mutation = self.pipeline.node.find_child("UpdatePipeline").node.find_child("SelfMutation")
+        acknowledge(self_mutation, f"AwsSolutions-IAM5[Resource::arn:*:iam::{self.account}:role/*]",
+                    "Self-mutation assumes the CDK bootstrap roles of the pipeline's account; the "
+                    "statement is limited by the aws-cdk:bootstrap-role tag (deploy, "
+                    "file-publishing, image-publishing), whose names carry a per-bootstrap qualifier.")
+        acknowledge(self_mutation, "AwsSolutions-IAM5[Resource::*]",
+                    "Self-mutation's `cdk deploy` reads stack status (cloudformation:DescribeStacks) "
+                    "and lists the bootstrap bucket, whose name it learns at run time; both are "
+                    "read-only.")
+
+    def _source(self, team: TeamConfig) -> pipelines.CodePipelineSource:
+        p = team.pipeline
+        if p.codecommit_repository:
+            repo = codecommit.Repository.from_repository_name(self, "Repository", p.codecommit_repository)
+            return pipelines.CodePipelineSource.code_commit(repo, p.branch)
+        return pipelines.CodePipelineSource.connection(p.repository, p.branch, connection_arn=p.connection_arn)
+
+    def _smoke_test(
+        self, ctx: TeamContext, source: pipelines.IFileSetProducer, staging: TeamStage, plan: PipelinePlan,
+    ) -> pipelines.CodeBuildStep:
+        env = plan.targets["staging"]
+        role_arn = f"arn:{self.partition}:iam::{env.account}:role/{smoke_test_role_name(ctx.name)}"
+        outputs = {
+            "SMOKE_ROLE_ARN": staging.smoke_access.node.find_child("SmokeTestRoleArn"),
+            "RAW_BUCKET": staging.smoke_access.node.find_child("RawBucketName"),
+        }
+        if TRAINING_OUTPUT in staging.outputs:
+            outputs["TRAINING_STATE_MACHINE_ARN"] = staging.outputs[TRAINING_OUTPUT]
+        if API_OUTPUT in staging.outputs:
+            outputs["DECISION_API_URL"] = staging.outputs[API_OUTPUT]
+        return pipelines.CodeBuildStep(
+            "SmokeTest",
+            input=source,
+            commands=["make install", f".venv/bin/python scripts/smoke_test.py --team-file models/{ctx.name}.yaml"],
+            env={"TARGET_REGION": env.region},
+            env_from_cfn_outputs=outputs,
+            role=iam.Role(
+                self, "SmokeTestRole",
+                role_name=smoke_test_role_name(ctx.name),
+                assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+                description="Runs the staging smoke test of the pipeline; may only assume the smoke-test role there",
+            ),
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn]),
+            ],
+            timeout=cdk.Duration.minutes(90),
+        )

@@ -1,0 +1,413 @@
+"""Training workflow: data quality → features → train → evaluate → gate → registry.
+
+MDLC stages 1–5 as one Standard state machine. Each SageMaker job runs a script of
+``sagemaker_jobs/`` from the job-code bundle; Lambdas prepare the run, read reports, load
+online features into DynamoDB and register the model with its lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM, build_bundle
+from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
+from stacks.common.images import builtin_image
+from stacks.common.lambda_function import ProjectFunction
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext, write_team_spec
+from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
+from stacks.common.workflow import (
+    FailurePath,
+    guard,
+    sagemaker_job_permissions,
+    state_machine,
+)
+from stacks.data_plane import DataPlane
+
+IN = "/opt/ml/processing/input"
+OUT = "/opt/ml/processing/output"
+
+
+def git_commit() -> str:
+    """Commit the templates were synthesised from (lineage); 'unknown' outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class JobAssets(Construct):
+    """The job-code bundle and the team spec, uploaded as CDK assets."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext) -> None:
+        super().__init__(scope, construct_id)
+        bundle = ctx.build_dir / "job-code" / "job-code.tar.gz"
+        build_bundle(bundle)
+        self.code = s3_assets.Asset(self, "JobCode", path=str(bundle))
+        self.spec = s3_assets.Asset(self, "TeamSpec", path=str(write_team_spec(ctx)))
+
+    def grant_read(self, role: iam.IRole) -> None:
+        self.code.grant_read(role)
+        self.spec.grant_read(role)
+
+
+class TrainingWorkflow(Construct):
+    """The team's training workflow and what it needs; exposes ``state_machine``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane) -> None:
+        super().__init__(scope, construct_id)
+        team = ctx.team
+        stack = cdk.Stack.of(self)
+        self.ctx_name = team.name
+        self.assets = JobAssets(self, "Assets", ctx=ctx)
+        self.assets.grant_read(data.sagemaker_role)
+        acknowledge_resource(
+            data.sagemaker_role,
+            self.assets.code.bucket.bucket_arn,
+            "Jobs read their code bundle and the team spec, which CDK uploads to the bootstrap "
+            "asset bucket under content-hashed keys known only at synth time.",
+            suffix="/*",
+        )
+        image = self._image(ctx, stack.region)
+        self.image = image
+        inference_image = builtin_image("xgboost", stack.region, BuiltinAlgorithm().version) if not isinstance(
+            team.training.algorithm, BuiltinAlgorithm
+        ) else image
+
+        env = {
+            "RAW_BUCKET": data.raw_bucket.bucket_name,
+            "FEATURES_BUCKET": data.features_bucket.bucket_name,
+            "ARTIFACTS_BUCKET": data.artifacts_bucket.bucket_name,
+            "MODEL_PACKAGE_GROUP": data.model_package_group_name,
+        }
+        fn = lambda cid, handler, desc, extra=None, **kw: ProjectFunction(  # noqa: E731
+            self, cid, ctx=ctx, handler=handler, description=desc, key=data.key,
+            environment={**env, **(extra or {})}, **kw,
+        )
+        self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run", "resolve a training run's data, champion and paths")
+        self.report_fn = fn("ReadReportFunction", "read_report", "read a job report for the workflow")
+        self.load_fn = fn(
+            "LoadOnlineFeaturesFunction", "load_online_features", "load online features into DynamoDB",
+            {"FEATURE_TABLE": data.feature_table.table_name}, timeout=cdk.Duration.minutes(15), memory_size=1024,
+        )
+        self.register_fn = fn(
+            "RegisterModelFunction", "register_model", "register a model version with its lineage",
+            {
+                "INFERENCE_IMAGE": inference_image,
+                "INFERENCE_PROGRAM": INFERENCE_PROGRAM,
+                "CODE_BUNDLE_URI": self.assets.code.s3_object_url,
+                "GIT_COMMIT": git_commit(),
+                "TEAM_FILE_SHA256": team_file_hash(ctx.team_file),
+            },
+        )
+        self._grant_functions(data)
+
+        definition = self._definition(ctx, data, image)
+        self.state_machine = state_machine(
+            self,
+            "StateMachine",
+            team=team.name,
+            workflow="training",
+            definition=definition,
+            key=data.key,
+            timeout=cdk.Duration.minutes(
+                3 * team.training.max_runtime_minutes + 4 * 60
+            ),
+            comment=f"{team.name}: data quality → features → train → evaluate → gate → register",
+        )
+        self._grant_state_machine(data)
+
+    # ----------------------------------------------------------------- pieces
+    @staticmethod
+    def _image(ctx: TeamContext, region: str) -> str:
+        algorithm = ctx.team.training.algorithm
+        if isinstance(algorithm, BuiltinAlgorithm):
+            return builtin_image(algorithm.builtin, region, algorithm.version)
+        return algorithm.image_uri
+
+    def _grant_functions(self, data: DataPlane) -> None:
+        data.raw_bucket.grant_read(self.prepare_fn.role)
+        data.artifacts_bucket.grant_read_write(self.prepare_fn.role)
+        for f in (self.report_fn, self.load_fn):
+            data.artifacts_bucket.grant_read(f.role)
+            data.features_bucket.grant_read(f.role)
+        data.feature_table.grant_write_data(self.load_fn.role)
+        data.artifacts_bucket.grant_read_write(self.register_fn.role)
+        for f in (self.prepare_fn, self.register_fn):
+            data.key.grant_encrypt_decrypt(f.role)
+        for f in (self.report_fn, self.load_fn):
+            data.key.grant_decrypt(f.role)
+        group_arn = data.model_package_group_arn
+        package_arn = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{data.model_package_group_name}/*"
+        )
+        self.prepare_fn.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
+                resources=[group_arn, package_arn],
+            )
+        )
+        self.register_fn.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
+                resources=[group_arn, package_arn],
+            )
+        )
+        for f in (self.prepare_fn, self.register_fn, self.report_fn, self.load_fn):
+            for bucket in data.buckets:
+                acknowledge_resource(
+                    f.role, bucket.bucket_arn,
+                    "Run ids are only known at run time; access is limited to this team's bucket.",
+                    suffix="/*",
+                )
+            for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
+                           "kms:ReEncrypt*", "kms:GenerateDataKey*"):
+                acknowledge(
+                    f.role, f"AwsSolutions-IAM5[Action::{action}]",
+                    f"{action} comes from the L2 grants on this team's own buckets and key.",
+                )
+        for f in (self.prepare_fn, self.register_fn):
+            acknowledge_resource(
+                f.role, package_arn,
+                "Model package versions are numbered by SageMaker at registration; access is "
+                "limited to this team's model package group.",
+            )
+
+    def _grant_state_machine(self, data: DataPlane) -> None:
+        role = self.state_machine.role
+        prefix = self.ctx_name
+        for kind in ("processing", "training"):
+            sagemaker_job_permissions(role, job_kind=kind, name_prefix=f"{prefix}-", execution_role=data.sagemaker_role)
+        stack = cdk.Stack.of(self)
+        for kind in ("processing", "training"):
+            acknowledge_resource(
+                role,
+                stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=f"{prefix}-*"),
+                "Job names carry the run id, known only at run time; the prefix is this team's name.",
+            )
+        data.alerts_topic.grant_publish(role)
+        for f in (self.prepare_fn, self.report_fn, self.load_fn, self.register_fn):
+            acknowledge_resource(
+                role, f.function.function_arn,
+                "LambdaInvoke grants the function and its versions (ARN:*); this is one of the "
+                "workflow's own functions.",
+                suffix=":*",
+            )
+
+    # ------------------------------------------------------------- definition
+    def _definition(self, ctx: TeamContext, data: DataPlane, image: str) -> sfn.IChainable:
+        team = ctx.team
+        topic = data.alerts_topic
+        failed = FailurePath(
+            self, "StepFailed", topic=topic, workflow="training", error="TrainingWorkflowFailed",
+            subject=f"[{team.name}] training workflow failed",
+        )
+        dq_failed = FailurePath(
+            self, "DqFailed", topic=topic, workflow="training", error="DataQualityFailed",
+            subject=f"[{team.name}] training stopped: data quality gate failed",
+            cause_path="$.data_quality.reasons_text", message_path="$.data_quality",
+        )
+        gate_failed = FailurePath(
+            self, "GateFailed", topic=topic, workflow="training", error="EvaluationGateFailed",
+            subject=f"[{team.name}] challenger not registered: evaluation gate",
+            cause_path="$.evaluation.reasons_text", message_path="$.evaluation",
+        )
+        on_error = failed.start
+        job = self._job_factory(ctx, data, image)
+
+        prepare = guard(tasks.LambdaInvoke(
+            self, "PrepareRun", state_name="Prepare run", lambda_function=self.prepare_fn.function,
+            payload=sfn.TaskInput.from_object({
+                "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
+                "input": sfn.JsonPath.object_at("$"),
+            }),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.run",
+        ), on_error)
+
+        data_quality = guard(job(
+            "DataQuality", "Data quality check", "data_quality/job.py", "data_quality",
+            inputs=[
+                JobInput("data", f"{IN}/data", uri_path="$.run.data_uri"),
+                JobInput("baseline", f"{IN}/baseline", uri_path="$.run.baseline_uri"),
+            ],
+            outputs=[
+                JobOutput("report", f"{OUT}/report", "$.run.paths.data_quality_report"),
+                JobOutput("baseline", f"{OUT}/baseline", "$.run.paths.data_quality_baseline"),
+            ],
+            environment={"PREVIOUS_ROW_COUNT.$": "$.run.previous_row_count"},
+            result_path="$.jobs.data_quality",
+        ), on_error)
+        read_dq = self._read_report("ReadDataQuality", "Read data quality report", "$.run.paths.report",
+                                    "$.data_quality", ["passed", "violations", "row_count", "row_count_change"], on_error)
+
+        features = guard(job(
+            "FeatureEngineering", "Feature engineering", "features/job.py", "features",
+            inputs=[JobInput("data", f"{IN}/data", uri_path="$.run.data_uri")],
+            outputs=[
+                JobOutput("splits", f"{OUT}/splits", "$.run.paths.splits"),
+                JobOutput("online", f"{OUT}/online", "$.run.paths.online"),
+            ],
+            result_path="$.jobs.features",
+        ), on_error)
+        load = guard(tasks.LambdaInvoke(
+            self, "LoadOnline", state_name="Load online features", lambda_function=self.load_fn.function,
+            payload=sfn.TaskInput.from_object({
+                "uri": sfn.JsonPath.string_at("$.run.paths.online_features"),
+                "run_id": sfn.JsonPath.string_at("$.run.run_id"),
+            }),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.online",
+        ), on_error)
+
+        train = guard(self._training_job(ctx, data, image), on_error)
+
+        evaluate = guard(job(
+            "Evaluate", "Evaluate challenger", "evaluation/job.py", "evaluation",
+            inputs=[
+                JobInput("test", f"{IN}/test", uri_path="$.run.paths.test"),
+                JobInput("train", f"{IN}/train", uri_path="$.run.paths.train"),
+                JobInput("model", f"{IN}/model", uri_path="$.training.model_uri"),
+                JobInput("champion", f"{IN}/champion", uri_path="$.run.champion_model_uri"),
+            ],
+            outputs=[JobOutput("evaluation", f"{OUT}/evaluation", "$.run.paths.evaluation")],
+            result_path="$.jobs.evaluation",
+        ), on_error)
+        read_eval = self._read_report("ReadEvaluation", "Read evaluation report", "$.run.paths.evaluation_report",
+                                      "$.evaluation", ["gate", "metrics", "baseline", "champion"], on_error)
+
+        register = guard(tasks.LambdaInvoke(
+            self, "Register", state_name="Register model version", lambda_function=self.register_fn.function,
+            payload=sfn.TaskInput.from_object({
+                "run": sfn.JsonPath.object_at("$.run"),
+                "training": sfn.JsonPath.object_at("$.training"),
+                "evaluation": sfn.JsonPath.object_at("$.evaluation"),
+                "data_quality": sfn.JsonPath.object_at("$.data_quality"),
+            }),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.registered",
+        ), on_error)
+        notify = tasks.SnsPublish(
+            self, "NotifyRegistered", state_name="Notify registered", topic=topic,
+            subject=f"[{team.name}] new model version registered",
+            message=sfn.TaskInput.from_object({
+                "workflow": "training",
+                "outcome": "Registered",
+                "model_package_arn": sfn.JsonPath.string_at("$.registered.model_package_arn"),
+                "approval_status": sfn.JsonPath.string_at("$.registered.approval_status"),
+                "metrics": sfn.JsonPath.object_at("$.evaluation.metrics"),
+                "reason": sfn.JsonPath.string_at("$.run.reason"),
+            }),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        guard(notify, on_error)
+        done = sfn.Succeed(self, "Registered", state_name="Registered")
+
+        dq_ok = sfn.Choice(self, "DqPassed", state_name="Data quality passed?")
+        gate_ok = sfn.Choice(self, "GatePassed", state_name="Evaluation gate passed?")
+        return (
+            prepare.next(data_quality).next(read_dq).next(
+                dq_ok.when(sfn.Condition.boolean_equals("$.data_quality.passed", True),
+                           features.next(load).next(train).next(evaluate).next(read_eval).next(
+                               gate_ok.when(sfn.Condition.boolean_equals("$.evaluation.gate.passed", True),
+                                            register.next(notify).next(done))
+                               .otherwise(gate_failed.start)))
+                .otherwise(dq_failed.start)
+            )
+        )
+
+    def _read_report(self, cid: str, name: str, uri_path: str, result_path: str, keys: list[str], on_error) -> Any:
+        return guard(tasks.LambdaInvoke(
+            self, cid, state_name=name, lambda_function=self.report_fn.function,
+            payload=sfn.TaskInput.from_object({"uri": sfn.JsonPath.string_at(uri_path), "keys": keys}),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path=result_path,
+        ), on_error)
+
+    def _job_factory(self, ctx: TeamContext, data: DataPlane, image: str):
+        t = ctx.team.training
+        common_inputs = [
+            JobInput("code", f"{IN}/code", uri=self.assets.code.s3_object_url),
+            JobInput("config", f"{IN}/config", uri=self.assets.spec.s3_object_url),
+        ]
+
+        def make(cid: str, name: str, script: str, job_key: str, *, inputs, outputs, result_path, environment=None):
+            return processing_job(
+                self, cid, state_name=name, name_path=f"$.run.job_names.{job_key}",
+                role_arn=data.sagemaker_role.role_arn, image=image, script=script,
+                inputs=common_inputs + inputs, outputs=outputs,
+                instance_type=t.processing_instance_type, kms_key_arn=data.key.key_arn,
+                max_runtime_seconds=t.max_runtime_minutes * 60, environment=environment,
+                result_path=result_path, tags={"mdlc:team": ctx.name},
+            )
+
+        return make
+
+    def _training_job(self, ctx: TeamContext, data: DataPlane, image: str) -> sfn.CustomState:
+        t = ctx.team.training
+        algorithm = t.algorithm
+        program = TRAINING_PROGRAM if isinstance(algorithm, BuiltinAlgorithm) else algorithm.entry_point
+        hyperparameters = {k: json.dumps(v) if isinstance(v, bool) else str(v) for k, v in t.hyperparameters.items()}
+        hyperparameters.update({
+            "seed": str(t.seed),
+            # Script mode: the toolkit in the container downloads and runs this program.
+            "sagemaker_program": json.dumps(program),
+            "sagemaker_submit_directory": json.dumps(self.assets.code.s3_object_url),
+            "sagemaker_region": json.dumps(cdk.Stack.of(self).region),
+        })
+        distribution = "ShardedByS3Key" if t.instance_count > 1 else "FullyReplicated"
+
+        def channel(name: str, path: str | None = None, uri: str | None = None, dist: str = distribution) -> dict:
+            source = {"S3DataType": "S3Prefix", "S3DataDistributionType": dist}
+            source.update({"S3Uri.$": path} if path else {"S3Uri": uri})
+            return {"ChannelName": name, "DataSource": {"S3DataSource": source}, "ContentType": "text/csv"}
+
+        stopping: dict[str, Any] = {"MaxRuntimeInSeconds": t.max_runtime_minutes * 60}
+        parameters: dict[str, Any] = {
+            "TrainingJobName.$": "$.run.job_names.training",
+            "RoleArn": data.sagemaker_role.role_arn,
+            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+            "HyperParameters": hyperparameters,
+            "InputDataConfig": [
+                channel("train", path="$.run.paths.train"),
+                channel("validation", path="$.run.paths.validation", dist="FullyReplicated"),
+                channel("config", uri=self.assets.spec.s3_object_url, dist="FullyReplicated"),
+            ],
+            "OutputDataConfig": {"S3OutputPath.$": "$.run.paths.model", "KmsKeyId": data.key.key_arn},
+            "ResourceConfig": {
+                "InstanceCount": t.instance_count,
+                "InstanceType": t.instance_type,
+                "VolumeSizeInGB": t.volume_gb,
+                "VolumeKmsKeyId": data.key.key_arn,
+            },
+            "StoppingCondition": stopping,
+            "EnableInterContainerTrafficEncryption": t.instance_count > 1,
+            "Tags": [{"Key": "mdlc:team", "Value": ctx.name}],
+        }
+        if t.use_spot:
+            parameters["EnableManagedSpotTraining"] = True
+            stopping["MaxWaitTimeInSeconds"] = t.spot_wait_minutes * 60
+            parameters["CheckpointConfig"] = {"S3Uri.$": "$.run.paths.checkpoints"}
+        return sfn.CustomState(
+            self, "Train model",
+            state_json={
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                "Parameters": parameters,
+                "ResultSelector": {
+                    "job_name.$": "$.TrainingJobName",
+                    "status.$": "$.TrainingJobStatus",
+                    "model_uri.$": "$.ModelArtifacts.S3ModelArtifacts",
+                },
+                "ResultPath": "$.training",
+            },
+        )
+
