@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.exceptions import ServiceException
@@ -185,18 +186,19 @@ def make_invoke_endpoint_response(server: EndpointServer) -> Callable:
     """Replacement for `SageMakerRuntimeResponse.invoke_endpoint`."""
 
     def invoke_endpoint(self):  # type: ignore[no-untyped-def]
-        params = self._get_params()
+        name = unquote(self.path.split("/")[2])
         backend = sagemaker_backends[self.current_account][self.region]
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
         try:
             response, content_type, variant = server.invoke(
-                backend, params.get("EndpointName"), body,
+                backend, name, body,
                 self.headers.get("Content-Type") or "application/json",
                 self.headers.get("Accept"),
                 self.headers.get("X-Amzn-SageMaker-Target-Variant"),
             )
         except ServiceException as error:
             status, headers, payload = self.serialized(ActionResult(error))
+            headers["status"] = str(status)
             return status, headers, payload
         return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant}, response
 

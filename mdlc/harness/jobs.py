@@ -39,6 +39,7 @@ from mdlc.harness.transform import TransformSettings, transform_object
 JOB_TYPES = ("processing", "training", "transform")
 _TAIL_LINES = 8
 _TRAIN_COMMAND = "from sagemaker_training import trainer; trainer.train()"
+_SHIM_DIR = Path(__file__).resolve().parent / "_opt_ml"
 
 
 class JobFailure(Exception):
@@ -61,6 +62,17 @@ class JobRecord:
 def _tail(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return "\n".join(lines[-_TAIL_LINES:])[-1500:]
+
+
+def job_environment(opt_ml: Path, job_env: dict | None, **extra: str) -> dict[str, str]:
+    """Subprocess environment: ours, the job's `Environment`, and `/opt/ml` mapped to `opt_ml`.
+
+    `_opt_ml/sitecustomize.py` (on PYTHONPATH) remaps `/opt/ml/...` literals in the job's
+    Python processes to `opt_ml`, as SageMaker's mount of the job folder would.
+    """
+    python_path = os.pathsep.join(p for p in (str(_SHIM_DIR), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, **(job_env or {}), **extra,
+            "PYTHONPATH": python_path, "MDLC_HARNESS_OPT_ML": str(opt_ml)}
 
 
 def _decode_hyperparameter(value: str | None) -> str | None:
@@ -150,7 +162,7 @@ class JobEmulator:
             Path(local(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         _write_json(opt_ml / "config" / "processingjobconfig.json", params)
         command = self._processing_command(params.get("AppSpecification") or {}, opt_ml)
-        env = {**os.environ, **(params.get("Environment") or {})}
+        env = job_environment(opt_ml, params.get("Environment"))
         if self._subprocess(record, command, env, opt_ml, _max_runtime(params)) != 0:
             raise JobFailure(f"AlgorithmError: {_tail(record.stderr) or 'non-zero exit code'}")
         for output in outputs:
@@ -175,12 +187,8 @@ class JobEmulator:
         base = record.workdir / "opt_ml"
         hyperparameters = self._training_hyperparameters(s3, record.workdir, params)
         self._lay_out_training(s3, base, params, hyperparameters)
-        env = {
-            **os.environ,
-            **(params.get("Environment") or {}),
-            "SAGEMAKER_BASE_DIR": str(base),
-            "TRAINING_JOB_NAME": params["TrainingJobName"],
-        }
+        env = job_environment(base, params.get("Environment"), SAGEMAKER_BASE_DIR=str(base),
+                              TRAINING_JOB_NAME=params["TrainingJobName"])
         code = self._subprocess(record, [self.python, "-c", _TRAIN_COMMAND], env,
                                 record.workdir, _max_runtime(params))
         failure_file = base / "output" / "failure"

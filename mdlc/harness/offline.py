@@ -26,7 +26,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskService,
 )
 
-from mdlc.harness import jobs
+from mdlc.harness import jobs, sfn_aws_sdk
 from mdlc.harness.endpoints import (
     Breakage,
     EndpointServer,
@@ -95,6 +95,10 @@ class OfflineAws:
             mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES,
                             {"sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime",
                              "s3": "S3", "lambda": "Lambda"}),
+            mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_parameters",
+                              sfn_aws_sdk.normalise_parameters),
+            mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_response",
+                              sfn_aws_sdk.normalise_response),
             mock.patch.object(SageMakerResponse, "update_endpoint",
                               make_update_endpoint_response(self.endpoint_updates), create=True),
             mock.patch.object(SageMakerRuntimeResponse, "invoke_endpoint",

@@ -1,0 +1,58 @@
+"""Map `/opt/ml/` to a local folder in a job's Python processes (SageMaker's mount, emulated).
+
+The harness puts this folder on PYTHONPATH and sets MDLC_HARNESS_OPT_ML for job
+subprocesses, so job scripts whose default paths are `/opt/ml/...` literals read and
+write the job's temp folder instead; child Python processes (the training toolkit runs
+the user script as one) inherit it. Python-level file APIs (open, os.*, pathlib, which
+builds on them) are remapped; C libraries opening `/opt/ml` paths themselves are not.
+Standard library only.
+"""
+
+import builtins
+import functools
+import io
+import os
+
+_ROOT = os.environ.get("MDLC_HARNESS_OPT_ML")
+_PREFIX = "/opt/ml"
+
+
+def _map(path):
+    if isinstance(path, int):
+        return path
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        return path
+    if isinstance(text, bytes):
+        mapped = _map(text.decode())
+        return mapped.encode() if isinstance(mapped, str) else path
+    if text == _PREFIX or text.startswith(_PREFIX + "/"):
+        return _ROOT + text[len(_PREFIX):]
+    return path
+
+
+def _wrap(function, positions):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        args = [(_map(arg) if index in positions else arg) for index, arg in enumerate(args)]
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _install():
+    opener = _wrap(builtins.open, {0})
+    builtins.open = opener
+    io.open = opener
+    single = ("stat", "lstat", "open", "listdir", "scandir", "mkdir", "remove", "unlink",
+              "rmdir", "access", "chmod", "utime", "readlink", "truncate", "chdir")
+    for name in single:
+        if hasattr(os, name):
+            setattr(os, name, _wrap(getattr(os, name), {0}))
+    for name in ("rename", "replace", "link", "symlink"):
+        setattr(os, name, _wrap(getattr(os, name), {0, 1}))
+
+
+if _ROOT:
+    _install()
