@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +85,7 @@ class _VisitTracker:
 
     def _notify(self, visit: StateVisit) -> None:
         if self._progress is not None:
-            self._progress(visit)
+            self._progress(replace(visit))  # a snapshot: the visit is updated on exit
 
 
 def _history(sfn: Any, execution_arn: str) -> list[dict]:

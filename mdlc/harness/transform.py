@@ -100,11 +100,18 @@ def join_input(record: str, output: str) -> str:
     """JoinSource Input: the input record with the model's output appended."""
     parsed = _parse_json(record)
     if isinstance(parsed, dict):
-        parsed["SageMakerOutput"] = _parse_json(output) if _parse_json(output) is not None else output
+        parsed["SageMakerOutput"] = _json_value(output)
         return json.dumps(parsed)
     if isinstance(parsed, list):
-        return json.dumps([*parsed, _parse_json(output) if _parse_json(output) is not None else output])
+        return json.dumps([*parsed, _json_value(output)])
     return f"{record},{output}"
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _records(body: bytes, settings: TransformSettings) -> list[str]:
