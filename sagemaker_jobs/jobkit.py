@@ -32,13 +32,20 @@ def env_path(env_var: str, default: str | Path) -> str:
     return os.environ.get(env_var) or str(default)
 
 
-def load_spec(config_dir: str | Path) -> dict[str, Any]:
-    """The team spec: ``team.json`` in ``config_dir`` (or ``config_dir`` itself if a file)."""
+def spec_path(config_dir: str | Path) -> Path:
+    """Where the team spec is: ``team.json``, or the one ``*.json`` (CDK names the asset
+    ``<hash>.json``) in ``config_dir``, or ``config_dir`` itself if it is a file."""
     path = Path(config_dir)
     if path.is_dir():
         candidates = sorted(path.glob("*.json"))
         path = path / "team.json" if (path / "team.json").is_file() else (
             candidates[0] if len(candidates) == 1 else path / "team.json")
+    return path
+
+
+def load_spec(config_dir: str | Path) -> dict[str, Any]:
+    """The team spec: ``team.json`` in ``config_dir`` (or ``config_dir`` itself if a file)."""
+    path = spec_path(config_dir)
     if not path.is_file():
         raise JobInputError(f"team spec not found at {path}; expected config/team.json")
     spec = json.loads(path.read_text(encoding="utf-8"))

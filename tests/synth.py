@@ -1,51 +1,5 @@
-"""Synthesis helpers for tests: the real app builder, into a temp cloud assembly."""
+"""Synthesis for tests: the same code path as `mdlc local` (mdlc/local/synth.py)."""
 
-from __future__ import annotations
+from mdlc.local.synth import Assembly, synth
 
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
-import aws_cdk as cdk
-
-from mdlc.contract import REPO_ROOT
-from stacks.app_builder import build_app
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-
-@dataclass
-class Assembly:
-    """A synthesised cloud assembly: where it is and its templates by stack name."""
-
-    outdir: Path
-    templates: dict[str, dict]
-
-    def template(self, stack_name: str) -> dict:
-        return self.templates[stack_name]
-
-    def template_path(self, stack_name: str) -> Path:
-        return self.outdir / f"{stack_name}.template.json"
-
-
-def synth(outdir: Path, *, models_dir: Path | None = None, model: str | None = None, stage: str = "dev") -> Assembly:
-    """Synthesise like `cdk synth` does (cdk-nag included) and read back every template."""
-    # The same feature flags the CLI reads from cdk.json.
-    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(outdir), context=context)
-    build_app(
-        app,
-        model=model,
-        stage=stage,
-        default_account=None,
-        default_region=None,
-        models_dir=models_dir,
-        build_dir=outdir / "build",
-    )
-    app.synth()
-    templates = {
-        p.name.removesuffix(".template.json"): json.loads(p.read_text())
-        for p in outdir.glob("*.template.json")
-    }
-    return Assembly(outdir=outdir, templates=templates)
+__all__ = ["Assembly", "synth"]

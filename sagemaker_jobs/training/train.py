@@ -219,8 +219,7 @@ def save(booster: xgb.Booster, args: argparse.Namespace, spec: dict[str, Any],
 
 
 def _spec_file(config: str) -> Path:
-    path = Path(config)
-    return path / "team.json" if path.is_dir() else path
+    return jobkit.spec_path(config)
 
 
 def run(args: argparse.Namespace, cli_hps: dict[str, Any]) -> dict[str, Any] | None:

@@ -107,8 +107,9 @@ class ProjectFunction(Construct):
                 **(environment or {}),
             },
         )
-        # Tells the offline harness which handler this function runs.
-        self.function.node.default_child.add_metadata("mdlc:source", f"lambdas/{handler}")
+        # Tells the offline harness where this function's code root is in the repository
+        # (the staged bundle mirrors the repository layout, so that is the repository root).
+        self.function.node.default_child.add_metadata("mdlc:source", ".")
         key.grant_decrypt(self.role)
         acknowledge(
             self.role,

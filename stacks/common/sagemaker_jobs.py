@@ -20,7 +20,7 @@ def job_entrypoint(script: str) -> list[str]:
     program = (
         "import glob, runpy, sys, tarfile\n"
         f"d = '{CODE_DIR}'\n"
-        "tarfile.open(glob.glob(d + '/*.tar.gz')[0]).extractall(d)\n"
+        "tarfile.open(glob.glob(d + '/*.gz')[0]).extractall(d)\n"
         "sys.path.insert(0, d)\n"
         f"sys.argv = [d + '/{script}'] + sys.argv[1:]\n"
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"

@@ -1,0 +1,63 @@
+"""Synthesise a team like `cdk synth` does (cdk-nag included), into a chosen folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdlc.contract import REPO_ROOT
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@dataclass
+class Assembly:
+    """A synthesised cloud assembly: where it is and its templates by stack name."""
+
+    outdir: Path
+    templates: dict[str, dict]
+
+    def template(self, stack_name: str) -> dict:
+        return self.templates[stack_name]
+
+    def template_path(self, stack_name: str) -> Path:
+        return self.outdir / f"{stack_name}.template.json"
+
+    def assets(self, stack_name: str) -> dict:
+        path = self.outdir / f"{stack_name}.assets.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def synth(
+    outdir: Path,
+    *,
+    models_dir: Path | None = None,
+    model: str | None = None,
+    stage: str = "dev",
+    default_account: str | None = None,
+    default_region: str | None = None,
+) -> Assembly:
+    """Synthesise with the app builder and the feature flags of cdk.json; read back templates."""
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_app
+
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(outdir), context=context)
+    build_app(
+        app,
+        model=model,
+        stage=stage,
+        default_account=default_account,
+        default_region=default_region,
+        models_dir=models_dir,
+        build_dir=outdir / "build",
+    )
+    app.synth()
+    templates = {
+        p.name.removesuffix(".template.json"): json.loads(p.read_text())
+        for p in outdir.glob("*.template.json")
+    }
+    return Assembly(outdir=outdir, templates=templates)

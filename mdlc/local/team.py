@@ -1,0 +1,230 @@
+"""One model team's stacks, deployed into the offline harness, with its workflows at hand."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from mdlc.contract import MODELS_DIR, TeamConfig, load_team
+from mdlc.local.synth import Assembly, synth
+
+LOCAL_STAGE = "local"
+LOCAL_ACCOUNT = "123456789012"  # moto's account: ARNs in the templates match moto's
+
+
+class WorkflowFailed(RuntimeError):
+    """A workflow ended in a failure state; carries the harness' RunResult."""
+
+    def __init__(self, workflow: str, result: Any) -> None:
+        self.workflow = workflow
+        self.result = result
+        super().__init__(f"{workflow} workflow ended {result.status}: {result.error}: {result.cause}")
+
+
+class LocalTeam:
+    """Synthesise one team, deploy its stacks into moto, run its workflows.
+
+    Use as a context manager. ``progress`` receives one line per state as it runs.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        models_dir: Path | None = None,
+        workdir: Path | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.models_dir = Path(models_dir or MODELS_DIR)
+        self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
+        self.name = name
+        envs = list(self.team.environments.values())
+        self.region = envs[0].region if envs else "eu-west-1"
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
+        self.progress = progress or (lambda line: None)
+        self.assembly: Assembly | None = None
+        self.aws: Any = None
+        self.resources: Any = None
+        self._env_patch: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalTeam:
+        from mdlc.harness import OfflineAws
+
+        started = time.monotonic()
+        self.assembly = synth(
+            self.workdir / "cdk.out",
+            models_dir=self.models_dir,
+            model=self.name,
+            stage=LOCAL_STAGE,
+            default_account=LOCAL_ACCOUNT,
+            default_region=self.region,
+        )
+        self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
+        spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
+        self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
+        self._env_patch.start()
+        self.aws = OfflineAws(region=self.region).__enter__()
+        self._upload_file_assets()
+        self.resources = self.aws.deploy(
+            *[self.assembly.template(s) for s in self.stacks],
+            stack_names=self.stacks,
+            assets_dir=self.assembly.outdir,
+        )
+        self.progress(f"deployed {', '.join(self.stacks)} into the offline AWS ({self.region})")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.aws is not None:
+            self.aws.__exit__(*exc)
+        if self._env_patch is not None:
+            self._env_patch.stop()
+
+    @property
+    def stacks(self) -> list[str]:
+        """The team's stacks in deployment order (the data plane first), without the pipeline."""
+        assert self.assembly is not None
+        manifest = json.loads((self.assembly.outdir / "manifest.json").read_text())
+        stacks = [
+            name for name, art in manifest["artifacts"].items()
+            if art["type"] == "aws:cloudformation:stack" and name.startswith(f"{self.name}-")
+            and not name.endswith("-pipeline")
+        ]
+        deps = {
+            name: {d for d in manifest["artifacts"][name].get("dependencies", []) if d in stacks}
+            for name in stacks
+        }
+        ordered: list[str] = []
+        while len(ordered) < len(stacks):
+            ready = sorted(n for n in stacks if n not in ordered and deps[n] <= set(ordered))
+            if not ready:
+                raise RuntimeError(f"stack dependency cycle among {stacks}")
+            ordered += ready
+        return ordered
+
+    def _upload_file_assets(self) -> None:
+        """Put every CDK file asset where its stack expects it (the bootstrap bucket)."""
+        assert self.assembly is not None
+        s3 = self.aws.client("s3")
+        made: set[str] = set()
+        for stack in self.stacks:
+            for asset in self.assembly.assets(stack).get("files", {}).values():
+                source = self.assembly.outdir / asset["source"]["path"]
+                for dest in asset["destinations"].values():
+                    bucket = self._subst(dest["bucketName"])
+                    if bucket not in made:
+                        _ensure_bucket(s3, bucket, self.region)
+                        made.add(bucket)
+                    key = self._subst(dest["objectKey"])
+                    if source.is_dir():
+                        s3.put_object(Bucket=bucket, Key=key, Body=_zip_dir(source))
+                    else:
+                        s3.put_object(Bucket=bucket, Key=key, Body=source.read_bytes())
+
+    def _subst(self, text: str) -> str:
+        return (
+            text.replace("${AWS::AccountId}", LOCAL_ACCOUNT)
+            .replace("${AWS::Region}", self.region)
+            .replace("${AWS::Partition}", "aws")
+        )
+
+    # ------------------------------------------------------------------- lookups
+    def state_machine_arn(self, workflow: str) -> str:
+        wanted = f"{self.name}-{workflow}"
+        for res in self.resources.of_type("AWS::StepFunctions::StateMachine"):
+            if res.attributes.get("Name") == wanted or res.ref.endswith(f":{wanted}"):
+                return res.ref
+        raise KeyError(f"no state machine {wanted!r} deployed")
+
+    def bucket(self, abbr: str) -> str:
+        """Bucket name of the data plane (raw, feat, art, cap, rep)."""
+        return f"{self.name}-{abbr}-{LOCAL_ACCOUNT}-{self.region}"
+
+    @property
+    def model_package_group(self) -> str:
+        return f"{self.name}-models"
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    # --------------------------------------------------------------------- data
+    def put_raw(self, frame: Any, day: str) -> str:
+        """Write a raw snapshot as ``<raw_prefix>dt=<day>/part-0.csv``; returns its prefix URI."""
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ValueError(f"day: expected YYYY-MM-DD, got {day!r}")
+        prefix = f"{self.team.data.raw_prefix}dt={day}/"
+        self.client("s3").put_object(
+            Bucket=self.bucket("raw"), Key=f"{prefix}part-0.csv", Body=frame.to_csv(index=False).encode()
+        )
+        return f"s3://{self.bucket('raw')}/{prefix}"
+
+    def put_raw_dir(self, folder: Path, day: str) -> str:
+        """Upload every CSV under ``folder`` as the partition of ``day``."""
+        prefix = f"{self.team.data.raw_prefix}dt={day}/"
+        files = sorted(Path(folder).rglob("*.csv"))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no .csv files; expected raw records")
+        for i, path in enumerate(files):
+            self.client("s3").put_object(Bucket=self.bucket("raw"), Key=f"{prefix}part-{i}.csv", Body=path.read_bytes())
+        return f"s3://{self.bucket('raw')}/{prefix}"
+
+    # ---------------------------------------------------------------- workflows
+    def run(self, workflow: str, payload: dict | None = None, *, timeout: float = 900.0, check: bool = False) -> Any:
+        """Execute one of the team's state machines; print each state as it runs."""
+        started: dict[str, float] = {}
+
+        def on_visit(visit: Any) -> None:
+            if visit.duration is None:
+                started[visit.name] = time.monotonic()
+            else:
+                self.progress(f"  {visit.name:<34} {visit.duration:6.1f}s")
+
+        result = self.aws.run(self.state_machine_arn(workflow), payload or {}, timeout=timeout, progress=on_visit)
+        if check and not result.succeeded:
+            raise WorkflowFailed(workflow, result)
+        return result
+
+    def train(self, data_prefix: str | None = None, reason: str = "manual", **kw: Any) -> Any:
+        payload: dict[str, Any] = {"reason": reason}
+        if data_prefix:
+            payload["data_prefix"] = data_prefix
+        return self.run("training", payload, **kw)
+
+    def model_packages(self) -> list[dict[str, Any]]:
+        """Registered versions, oldest first, described."""
+        sm = self.client("sagemaker")
+        listed = sm.list_model_packages(ModelPackageGroupName=self.model_package_group, MaxResults=100)
+        packages = [sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
+                    for p in listed["ModelPackageSummaryList"]]
+        return sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0))
+
+    def approve(self, model_package_arn: str) -> None:
+        self.client("sagemaker").update_model_package(
+            ModelPackageArn=model_package_arn, ModelApprovalStatus="Approved"
+        )
+
+
+def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - absent: create it
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+
+def _zip_dir(folder: Path) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
