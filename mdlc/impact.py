@@ -1,0 +1,74 @@
+"""What each section of the team file changes in the deployed system: the one mapping.
+
+``mdlc diff`` reads it to say which stacks and workflows a changed setting touches. Keep it
+next to the contract: a new setting, stack or workflow is added here in the same change.
+Keys are dotted paths of the team file; the longest key that prefixes a setting wins.
+Stack names are suffixes of ``<team>-``; workflows are state machines ``<team>-<workflow>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_STACKS = ("data", "training", "batch", "realtime", "monitoring", "retraining", "pipeline")
+ALL_WORKFLOWS = ("training", "batch", "realtime-deploy", "monitoring", "retraining")
+
+
+@dataclass(frozen=True)
+class Impact:
+    stacks: tuple[str, ...]
+    workflows: tuple[str, ...]
+    effect: str
+
+
+IMPACT: dict[str, Impact] = {
+    "name": Impact(ALL_STACKS, ALL_WORKFLOWS,
+                   "renames every stack and named resource: a new, empty set of resources"),
+    "description": Impact((), (), "documentation only"),
+    "owner.team": Impact((), (), "documentation only"),
+    "owner.email": Impact(("data",), (), "alert subscription of the owner (when no alert_email)"),
+    "owner.alert_email": Impact(("data",), (), "address subscribed to the alerts topic"),
+    "environments": Impact(ALL_STACKS, (), "account/region the stacks of that stage deploy to"),
+    "environments.staging": Impact(("pipeline",), (), "where the pipeline deploys and smoke-tests staging"),
+    "environments.production": Impact(("pipeline",), (), "where the pipeline deploys production"),
+    "environments.tooling": Impact(("pipeline",), (), "account/region of the pipeline itself"),
+    "data.raw_prefix": Impact(("training",), ("training", "retraining"), "where training reads raw records"),
+    "data.ground_truth_prefix": Impact(("monitoring",), ("monitoring",), "labels joined by the closed-loop monitor"),
+    "data.raw_retention_days": Impact(("data",), (), "lifecycle expiry of the raw bucket"),
+    "data.capture_retention_days": Impact(("data",), (), "lifecycle expiry of the capture bucket"),
+    "data.noncurrent_version_days": Impact(("data",), (), "expiry of old object versions in every bucket"),
+    "schema": Impact(("training", "batch", "realtime", "monitoring"),
+                     ("training", "batch", "monitoring", "retraining"),
+                     "features computed, checked and served: the next model's inputs and every request"),
+    "schema.entity_key": Impact(("data", "training", "realtime"), ("training", "batch"),
+                                "partition key of the online feature table: the table is REPLACED"),
+    "data_quality": Impact(("training",), ("training", "retraining"), "thresholds of the data quality gate"),
+    "training": Impact(("training",), ("training", "retraining"), "the training job of the next run"),
+    "training.processing_instance_type": Impact(("training",), ("training", "retraining"),
+                                                "instances of the data quality, feature and evaluation jobs"),
+    "evaluation": Impact(("training",), ("training", "retraining"), "the evaluation gate and registration"),
+    "evaluation.approval_status": Impact(("training",), ("training", "retraining", "realtime-deploy"),
+                                         "whether a registered model deploys without a person's approval"),
+    "batch": Impact(("batch",), ("batch",), "batch scoring job and its schedule"),
+    "realtime": Impact(("realtime",), ("realtime-deploy",), "endpoint, its scaling and the decision API"),
+    "realtime.canary": Impact(("realtime",), ("realtime-deploy",), "traffic shift of the next model deployment"),
+    "realtime.data_capture_percent": Impact(("realtime",), ("monitoring",), "share of requests captured for monitoring"),
+    "realtime.fallback_decision": Impact(("realtime",), (), "decision the API returns when the model cannot answer"),
+    "monitoring": Impact(("monitoring",), ("monitoring",), "drift and quality alarms"),
+    "retraining": Impact(("retraining",), ("retraining",), "when retraining starts"),
+    "retraining.auto_approve": Impact(("retraining",), ("retraining", "realtime-deploy"),
+                                      "whether a retrained model deploys unattended"),
+    "decision_rules": Impact(("realtime", "batch"), ("batch",), "decisions the API and batch scoring return"),
+    "pipeline": Impact(("pipeline",), (), "source of the CI/CD pipeline"),
+    "tags": Impact(ALL_STACKS, (), "tags on every resource"),
+}
+
+
+def impact_of(path: str) -> Impact:
+    """The impact of a changed setting (dotted path), by the longest matching key."""
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in IMPACT:
+            return IMPACT[key]
+    raise KeyError(f"no impact recorded for setting {path!r}; add its section to mdlc/impact.py")
