@@ -9,8 +9,8 @@ Layout (paths inside the tarball)::
 
 Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
 training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
-``training/train.py`` (:data:`TRAINING_PROGRAM`); the model's inference code is
-``inference/inference.py`` (:data:`INFERENCE_PROGRAM`). Entries are sorted, owned by
+``training/train.py`` (:data:`TRAINING_PROGRAM`); the model's serving program is
+``serve.py`` (:data:`INFERENCE_PROGRAM`), which re-exports ``inference/inference.py``. Entries are sorted, owned by
 root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so the same
 sources always give the same sha256 (stable CDK asset hashes).
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_PROGRAM = "training/train.py"
-INFERENCE_PROGRAM = "inference/inference.py"
+INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 

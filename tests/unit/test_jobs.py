@@ -329,12 +329,12 @@ class _Context:
 
 
 @pytest.fixture(scope="module")
-def serve(pipeline, monkeypatch_module):
-    """Invoke the model the way the serving toolkit does, in-process."""
+def serve(pipeline, code, monkeypatch_module):
+    """Invoke the model the way the serving toolkit does, in-process, from the bundle."""
     from sagemaker_inference.transformer import Transformer
 
-    monkeypatch_module.syspath_prepend(str(REPO / "sagemaker_jobs" / "inference"))
-    monkeypatch_module.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    monkeypatch_module.syspath_prepend(str(code / "processing" / "input" / "code"))
+    monkeypatch_module.setenv("SAGEMAKER_PROGRAM", bundle.INFERENCE_PROGRAM)
     transformer = Transformer()
 
     def call(body: str, content_type: str = "application/json",
@@ -392,8 +392,7 @@ def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
     body, ctx = serve(line.replace("950.0", "-5"), content_type="text/csv")
     assert ctx.status[0] == 400 and "'amount'" in ctx.status[1]
 
-    sys.path.insert(0, str(REPO / "sagemaker_jobs" / "inference"))
-    import inference
+    from inference import inference  # the bundle's copy, on sys.path via `serve`
 
     model = inference.model_fn(str(pipeline["model_dir"]))
     test_csv = pipeline["splits"] / "test" / "data.csv"

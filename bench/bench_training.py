@@ -1,0 +1,92 @@
+"""Training script overhead: ``training/train.py`` wall time versus raw ``xgboost.train``.
+
+Same 1,000,000 × 30 rows, same parameters, 100 rounds. Prints a markdown table with the
+script (subprocess: start-up, CSV read, DMatrix, train, save), raw ``xgboost.train`` on
+in-memory arrays, and raw including the same CSV read. Target: script / raw ≤ 1.10.
+Run: ``python bench/bench_training.py [rows] [features]`` (2-core machine: ~1 minute).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = {"objective": "binary:logistic", "max_depth": 5, "eta": 0.1, "subsample": 0.8,
+          "colsample_bytree": 0.8, "min_child_weight": 2, "tree_method": "hist", "seed": 42,
+          "eval_metric": "aucpr"}
+ROUNDS = 100
+
+
+def make_data(rows: int, width: int, folder: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Random features with a learnable label, written as the feature job writes splits."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, width)).astype("float32")
+    logit = x[:, 0] * 1.5 - x[:, 1] + 0.5 * x[:, 2] * x[:, 3] - 4.0
+    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("float32")
+    names = [f"f{i:02d}" for i in range(width)]
+    frame = pd.DataFrame(x, columns=names)
+    frame.insert(0, "label", y.astype("int64"))
+    frame.insert(0, "id", np.arange(rows))
+    (folder / "train").mkdir(parents=True)
+    frame.to_csv(folder / "train" / "data.csv", index=False)
+    spec = {"name": "bench", "schema": {"label": "label", "features": [
+        {"name": n, "type": "float"} for n in names]},
+        "training": {"seed": 42, "hyperparameters": {**PARAMS, "num_round": ROUNDS}}}
+    (folder / "config").mkdir()
+    (folder / "config" / "team.json").write_text(json.dumps(spec))
+    return x, y, spec
+
+
+def time_script(folder: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "sagemaker_jobs" / "training" / "train.py"),
+                    "--train", str(folder / "train"), "--validation", str(folder / "none"),
+                    "--config", str(folder / "config"), "--model-dir", str(folder / "model")],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def time_raw(x: np.ndarray, y: np.ndarray) -> float:
+    start = time.perf_counter()
+    xgb.train(PARAMS, xgb.DMatrix(x, label=y), num_boost_round=ROUNDS)
+    return time.perf_counter() - start
+
+
+def time_raw_with_read(folder: Path) -> float:
+    start = time.perf_counter()
+    frame = pd.read_csv(folder / "train" / "data.csv", dtype="float32")
+    xgb.train(PARAMS, xgb.DMatrix(frame.iloc[:, 2:].to_numpy(), label=frame["label"].to_numpy()),
+              num_boost_round=ROUNDS)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    width = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        x, y, _ = make_data(rows, width, folder)
+        # raw runs on both sides of the script run; the faster counts (shared, noisy CPUs)
+        raw_first = time_raw(x, y)
+        script = time_script(folder)
+        raw_read = time_raw_with_read(folder)
+        raw = min(raw_first, time_raw(x, y))
+    print(f"\n{rows:,} rows × {width} features, {ROUNDS} rounds\n")
+    print("| run | wall s | vs raw |\n| --- | ---: | ---: |")
+    print(f"| raw `xgboost.train` (arrays in memory) | {raw:.2f} | 1.00 |")
+    print(f"| raw incl. `pandas.read_csv` | {raw_read:.2f} | {raw_read / raw:.2f} |")
+    print(f"| `training/train.py` (subprocess) | {script:.2f} | {script / raw:.2f} |")
+    print(f"\nscript / raw incl. read: {script / raw_read:.2f}")
+
+
+if __name__ == "__main__":
+    main()
