@@ -3,11 +3,15 @@
 Faults are checked in moto's `BaseResponse.call_action`, the point every JSON/query
 protocol request of moto's services passes through (S3's REST dispatch does not), so a
 fault hits boto3 calls from tests, handlers and the Step Functions executor alike.
+Note that boto3 clients retry throttling and 5xx codes themselves (as against AWS), so
+one injected ThrottlingException is invisible to a default client; the Step Functions
+executor's clients do not retry, so the state machine's Retry sees every fault.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +103,7 @@ def make_call_action_patch(injector: FaultInjector, original: Callable) -> Calla
             warnings.simplefilter("ignore", UserWarning)
             status, headers, body = self.serialized(ActionResult(_InjectedError(fault)))
         headers["status"] = str(fault.status_code)
+        headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))  # Step Functions reads it
         return fault.status_code, headers, body
 
     return call_action
