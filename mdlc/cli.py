@@ -6,6 +6,7 @@ stays fast.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -64,9 +65,46 @@ def schema(output: Path | None) -> None:
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.argument("team_file", type=click.Path(path_type=Path))
+@click.argument("other", required=False, type=click.Path(path_type=Path))
+def diff(team_file: Path, other: Path | None) -> None:
+    """Changed settings of TEAM_FILE → OTHER (or git HEAD → TEAM_FILE) and the stacks they touch."""
+    from mdlc.diff import diff_files
+
+    try:
+        click.echo(diff_files(team_file, other), nl=False)
+    except TeamFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--model", required=True, help="Team name (models/NAME.yaml).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder (default docs/diagrams/NAME).")
+def diagram(model: str, out: Path | None) -> None:
+    """Render every workflow of a team as SVG and PNG, Retry and Catch paths included."""
+    from mdlc.diagram import render_team
+
+    try:
+        for path in render_team(model, out):
+            click.echo(f"wrote {path}")
+    except TeamFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def local() -> None:
     """Run the workflows offline (embedded moto, real handlers and job scripts)."""
+
+
+# One module per MDLC stage adds its commands (each has ``register(main, local)``).
+COMMAND_MODULES = [
+    "mdlc.commands.training",
+]
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(main, local)
 
 
 if __name__ == "__main__":
