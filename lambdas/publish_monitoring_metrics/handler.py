@@ -1,0 +1,87 @@
+"""Publish a monitoring report as CloudWatch metrics, where the team's alarms watch them.
+
+Namespace ``MDLC/<team>``: ``MaxFeaturePSI``, ``PredictionPSI``, ``MonitoredRecords`` and
+``FeaturePSI`` (per ``Feature``) with dimension ``Source`` = endpoint | batch;
+``Precision``, ``Recall``, ``PRAUC``, ``LabelledPredictions`` (closed loop), and
+``ModelAgeDays`` of the Approved model. Returns what the workflow reports on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from lambdas.shared import s3uri
+from lambdas.shared.aws import client
+from lambdas.shared.spec import team_spec
+
+logger = Logger()
+tracer = Tracer()
+
+NAMESPACE = "MDLC/{team}"
+
+
+def metric_data(report: dict[str, Any], age_days: float, now: datetime) -> list[dict[str, Any]]:
+    """CloudWatch datums for every number the report has (None values are left out)."""
+    data: list[dict[str, Any]] = []
+
+    def put(name: str, value: Any, unit: str = "None", **dims: str) -> None:
+        if value is None:
+            return
+        data.append({"MetricName": name, "Value": float(value), "Unit": unit, "Timestamp": now,
+                     "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]})
+
+    for source in ("endpoint", "batch"):
+        s = report[source]
+        put("MonitoredRecords", s.get("records"), "Count", Source=source)
+        put("MaxFeaturePSI", s.get("max_feature_psi"), Source=source)
+        put("PredictionPSI", s.get("prediction_psi"), Source=source)
+        for feature, value in sorted((s.get("feature_psi") or {}).items()):
+            put("FeaturePSI", value, Source=source, Feature=feature)
+    q = report["quality"]
+    put("LabelledPredictions", q.get("labelled"), "Count")
+    put("Precision", q.get("precision"))
+    put("Recall", q.get("recall"))
+    put("PRAUC", q.get("pr_auc"))
+    put("ModelAgeDays", age_days)
+    put("MonitoringViolations", len(report.get("violations", [])), "Count")
+    return data
+
+
+def model_age_days(created: str, now: datetime) -> float:
+    when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((now - when).total_seconds() / 86400, 0.0)
+
+
+def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    spec = team_spec()
+    report = s3uri.read_json(event["report_uri"])
+    age = model_age_days(event["model"]["created"], now)
+    data = metric_data(report, age, now)
+    cloudwatch = client("cloudwatch")
+    for i in range(0, len(data), 20):
+        cloudwatch.put_metric_data(Namespace=NAMESPACE.format(team=spec["name"]), MetricData=data[i:i + 20])
+    violations = report.get("violations", [])
+    return {
+        "passed": not violations,
+        "violations": [v["message"] for v in violations][:20],
+        "reasons_text": "; ".join(v["message"] for v in violations)[:1000],
+        "endpoint": {k: report["endpoint"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")},
+        "batch": {k: report["batch"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")},
+        "quality": {k: report["quality"].get(k) for k in ("labelled", "precision", "recall", "pr_auc")},
+        "model_age_days": round(age, 3),
+        "metrics_published": len(data),
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task: ``{"report_uri", "model"}`` → the numbers published."""
+    result = publish(event, datetime.now(UTC))
+    logger.info("published monitoring metrics", extra={"passed": result["passed"], "count": result["metrics_published"]})
+    return result

@@ -1,0 +1,295 @@
+"""Model monitoring: a scheduled workflow measuring drift and model quality, the team's
+alarms on those numbers, and the team's dashboard.
+
+Open loop: PSI of the endpoint's captured inputs and of the latest batch input against the
+champion's training baseline, and of their scores against the champion's test-split
+scores. Closed loop: precision, recall and PR-AUC of predictions joined with ground truth.
+One processing job (``sagemaker_jobs/monitoring/job.py``) computes them; a Lambda
+publishes them as CloudWatch metrics in ``MDLC/<team>``; alarms use the team file's
+thresholds (``monitoring.*``), including the model's age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.batch.functions import (
+    acknowledge_invoke,
+    grant_registry_read,
+    grant_team_data,
+    stage_function,
+)
+from stacks.common.images import builtin_image
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext
+from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
+from stacks.common.workflow import FailurePath, guard, sagemaker_job_permissions, state_machine
+from stacks.data_plane import DataPlane
+from stacks.training.construct import JobAssets
+
+IN = "/opt/ml/processing/input"
+OUT = "/opt/ml/processing/output"
+WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm of the team: what it watches and why a retraining it starts says it ran."""
+
+    slug: str
+    metric: str
+    dimensions: dict[str, str]
+    statistic: str
+    comparison: cw.ComparisonOperator
+    threshold: float
+    reason: str  # retraining reason, e.g. drift:endpoint_feature_psi
+    kind: str  # drift | quality | staleness
+    description: str
+
+
+def alarm_specs(ctx: TeamContext) -> list[AlarmSpec]:
+    """The team's monitoring alarms, thresholds from ``monitoring.*`` in the team file."""
+    m = ctx.team.monitoring
+    above, below = cw.ComparisonOperator.GREATER_THAN_THRESHOLD, cw.ComparisonOperator.LESS_THAN_THRESHOLD
+    specs = []
+    for source in ("endpoint", "batch"):
+        specs += [
+            AlarmSpec(f"{source}-feature-drift", "MaxFeaturePSI", {"Source": source}, "Maximum", above,
+                      m.max_feature_psi, f"drift:{source}_feature_psi", "drift",
+                      f"largest feature PSI of {source} inputs versus the training baseline > {m.max_feature_psi}"),
+            AlarmSpec(f"{source}-prediction-drift", "PredictionPSI", {"Source": source}, "Maximum", above,
+                      m.max_prediction_psi, f"drift:{source}_prediction_psi", "drift",
+                      f"PSI of {source} scores versus the champion's test scores > {m.max_prediction_psi}"),
+        ]
+    specs += [
+        AlarmSpec("precision-low", "Precision", {}, "Minimum", below, m.min_precision, "quality:precision",
+                  "quality", f"precision on labelled predictions < {m.min_precision}"),
+        AlarmSpec("recall-low", "Recall", {}, "Minimum", below, m.min_recall, "quality:recall", "quality",
+                  f"recall on labelled predictions < {m.min_recall}"),
+        AlarmSpec("pr-auc-low", "PRAUC", {}, "Minimum", below, m.min_pr_auc, "quality:pr_auc", "quality",
+                  f"PR-AUC on labelled predictions < {m.min_pr_auc}"),
+        AlarmSpec("model-stale", "ModelAgeDays", {}, "Maximum", above, m.max_model_age_days,
+                  "staleness:model_age_days", "staleness",
+                  f"the Approved model is older than max_model_age_days ({m.max_model_age_days})"),
+    ]
+    return specs
+
+
+def metric_namespace(team: str) -> str:
+    return f"MDLC/{team}"
+
+
+class MonitoringWorkflow(Construct):
+    """The team's monitoring workflow, schedule, alarms and dashboard.
+
+    Exposes ``state_machine`` and ``alarms`` (slug → ``cw.Alarm``).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane) -> None:
+        super().__init__(scope, construct_id)
+        team = ctx.team
+        stack = cdk.Stack.of(self)
+        self.team_name = team.name
+        self.assets = JobAssets(self, "Assets", ctx=ctx)
+        self.assets.grant_read(data.sagemaker_role)
+        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.prepare_fn = stage_function(self, "PrepareMonitoringFunction", ctx=ctx, data=data,
+                                         handler="prepare_monitoring_run",
+                                         description="resolve a monitoring run's champion, baselines and window")
+        self.publish_fn = stage_function(self, "PublishMetricsFunction", ctx=ctx, data=data,
+                                         handler="publish_monitoring_metrics",
+                                         description="publish a monitoring report as CloudWatch metrics")
+        grant_team_data(self.prepare_fn, data, read=[data.reports_bucket], write=[data.artifacts_bucket])
+        grant_registry_read(self.prepare_fn, data)
+        grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])
+        self.publish_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace(team.name)}},
+        ))
+        acknowledge(self.publish_fn.role, "AwsSolutions-IAM5[Resource::*]",
+                    "cloudwatch:PutMetricData has no resource scope; the cloudwatch:namespace condition "
+                    "limits it to this team's MDLC namespace. X-Ray tracing also needs Resource::*.")
+
+        self.state_machine = state_machine(
+            self, "StateMachine", team=team.name, workflow="monitoring",
+            definition=self._definition(ctx, data), key=data.key, timeout=cdk.Duration.hours(4),
+            comment=f"{team.name}: drift (endpoint capture, batch) and model quality → CloudWatch metrics",
+        )
+        self._grant_state_machine(data)
+        self.schedule = events.Rule(
+            self, "Schedule", rule_name=f"{team.name}-monitoring-schedule",
+            description=f"{team.name}: model monitoring on the team's schedule",
+            schedule=events.Schedule.expression(team.monitoring.schedule),
+            targets=[targets.SfnStateMachine(
+                self.state_machine, input=events.RuleTargetInput.from_object({"reason": "schedule"}))],
+        )
+        self.alarms = self._alarms(ctx, data)
+        self.dashboard = self._dashboard(ctx)
+
+    # ------------------------------------------------------------------ grants
+    def _grant_state_machine(self, data: DataPlane) -> None:
+        role = self.state_machine.role
+        stack = cdk.Stack.of(self)
+        sagemaker_job_permissions(role, job_kind="processing", name_prefix=f"{self.team_name}-mon-",
+                                  execution_role=data.sagemaker_role)
+        acknowledge_resource(
+            role, stack.format_arn(service="sagemaker", resource="processing-job",
+                                   resource_name=f"{self.team_name}-mon-*"),
+            "Monitoring job names carry the run id, known only at run time; the prefix is this team's.",
+        )
+        data.alerts_topic.grant_publish(role)
+        acknowledge_invoke(role, [self.prepare_fn, self.publish_fn])
+
+    # -------------------------------------------------------------- definition
+    def _definition(self, ctx: TeamContext, data: DataPlane) -> sfn.IChainable:
+        team = ctx.team
+        failed = FailurePath(self, "StepFailed", topic=data.alerts_topic, workflow="monitoring",
+                             error="MonitoringWorkflowFailed", subject=f"[{team.name}] monitoring failed")
+        on_error = failed.start
+
+        def invoke(cid: str, name: str, fn: Any, payload: dict, result_path: str) -> Any:
+            return guard(tasks.LambdaInvoke(
+                self, cid, state_name=name, lambda_function=fn.function,
+                payload=sfn.TaskInput.from_object(payload), payload_response_only=True,
+                retry_on_service_exceptions=False, result_path=result_path,
+            ), on_error)
+
+        prepare = invoke("Prepare", "Prepare monitoring run", self.prepare_fn, {
+            "execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$"),
+        }, "$.run")
+        inputs = [JobInput("code", f"{IN}/code", uri=self.assets.code.s3_object_url),
+                  JobInput("config", f"{IN}/config", uri=self.assets.spec.s3_object_url)]
+        inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}")
+                   for name in ("baseline", "reference", "model", "capture", "batch", "batch_input", "ground_truth")]
+        monitor = guard(processing_job(
+            self, "Monitor", state_name="Measure drift and quality", name_path="$.run.job_name",
+            role_arn=data.sagemaker_role.role_arn, image=self.image, script="monitoring/job.py",
+            inputs=inputs, outputs=[JobOutput("report", f"{OUT}/report", "$.run.paths.report_dir")],
+            instance_type=team.training.processing_instance_type, kms_key_arn=data.key.key_arn,
+            max_runtime_seconds=3 * 3600, environment={"WINDOW_START.$": "$.run.window_start"},
+            result_path="$.jobs.monitoring", tags={"mdlc:team": team.name},
+        ), on_error)
+        publish = invoke("Publish", "Publish metrics", self.publish_fn, {
+            "report_uri": sfn.JsonPath.string_at("$.run.paths.report"),
+            "model": sfn.JsonPath.object_at("$.run.model"),
+        }, "$.monitoring")
+        notify = guard(tasks.SnsPublish(
+            self, "NotifyIssues", state_name="Notify monitoring issues", topic=data.alerts_topic,
+            subject=f"[{team.name}] monitoring found drift or a quality drop",
+            message=sfn.TaskInput.from_object({
+                "workflow": "monitoring", "outcome": "IssuesFound",
+                "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+                "details": sfn.JsonPath.object_at("$.monitoring"),
+            }),
+            result_path=sfn.JsonPath.DISCARD,
+        ), on_error)
+        healthy = sfn.Succeed(self, "Healthy", state_name="Healthy")
+        issues = sfn.Succeed(self, "IssuesFound", state_name="Issues found")
+        check = sfn.Choice(self, "Passed", state_name="Within thresholds?")
+        return prepare.next(monitor).next(publish).next(
+            check.when(sfn.Condition.boolean_equals("$.monitoring.passed", True), healthy)
+            .otherwise(notify.next(issues))
+        )
+
+    # ------------------------------------------------------------------ alarms
+    def _alarms(self, ctx: TeamContext, data: DataPlane) -> dict[str, cw.Alarm]:
+        period = cdk.Duration.hours(1)
+        out = {}
+        action = cw_actions.SnsAction(data.alerts_topic)
+        for spec in alarm_specs(ctx):
+            alarm = cw.Alarm(
+                self, f"Alarm-{spec.slug}",
+                alarm_name=f"{ctx.name}-{spec.slug}",
+                alarm_description=f"{ctx.name}: {spec.description}",
+                metric=cw.Metric(namespace=metric_namespace(ctx.name), metric_name=spec.metric,
+                                 dimensions_map=spec.dimensions or None, statistic=spec.statistic, period=period),
+                threshold=spec.threshold,
+                comparison_operator=spec.comparison,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            out[spec.slug] = alarm
+        return out
+
+    # --------------------------------------------------------------- dashboard
+    def _dashboard(self, ctx: TeamContext) -> cw.Dashboard:
+        name, ns = ctx.name, metric_namespace(ctx.name)
+        stack = cdk.Stack.of(self)
+        five = cdk.Duration.minutes(5)
+        hour = cdk.Duration.hours(1)
+        m = ctx.team.monitoring
+
+        def metric(metric_name: str, stat: str = "Maximum", **dims: str) -> cw.Metric:
+            return cw.Metric(namespace=ns, metric_name=metric_name, dimensions_map=dims or None,
+                             statistic=stat, period=hour, label=" ".join([metric_name, *dims.values()]))
+
+        def search(expression: str, label: str, stat: str = "Average") -> cw.MathExpression:
+            return cw.MathExpression(expression=f"SEARCH('{expression}', '{stat}', 300)", label=label,
+                                     using_metrics={}, period=five)
+
+        def line(value: float, label: str) -> cw.HorizontalAnnotation:
+            return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
+
+        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName={name}"
+        machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in WORKFLOWS}
+        workflow_metrics = [
+            cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
+                      statistic="Sum", period=hour, label=f"{w} {outcome.removeprefix('Executions').lower()}")
+            for w, arn in machines.items() for outcome in ("ExecutionsSucceeded", "ExecutionsFailed")
+        ]
+        return cw.Dashboard(
+            self, "Dashboard", dashboard_name=f"{name}-mdlc",
+            default_interval=cdk.Duration.days(7),
+            widgets=[
+                [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
+                               f"team's MDLC. Thresholds come from `models/{name}.yaml`.", width=24, height=2)],
+                [
+                    cw.GraphWidget(title="Endpoint latency (µs)", width=8,
+                                   left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
+                                         search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
+                    cw.GraphWidget(title="Endpoint errors", width=8,
+                                   left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
+                                         search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
+                                         search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
+                    cw.GraphWidget(title="Decision mix", width=8, stacked=True,
+                                   left=[search(f"{{{ns},Decision}} MetricName=\"Decisions\"", "decisions", "Sum")]),
+                ],
+                [
+                    cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
+                                   left=[metric("MaxFeaturePSI", Source="endpoint"),
+                                         metric("MaxFeaturePSI", Source="batch")],
+                                   left_annotations=[line(m.max_feature_psi, "max_feature_psi")]),
+                    cw.GraphWidget(title="Prediction drift (score PSI)", width=8,
+                                   left=[metric("PredictionPSI", Source="endpoint"),
+                                         metric("PredictionPSI", Source="batch")],
+                                   left_annotations=[line(m.max_prediction_psi, "max_prediction_psi")]),
+                    cw.GraphWidget(title="Feature PSI by feature", width=8,
+                                   left=[search(f"{{{ns},Feature,Source}} MetricName=\"FeaturePSI\"",
+                                                "FeaturePSI", "Maximum")]),
+                ],
+                [
+                    cw.GraphWidget(title="Model quality on labelled predictions", width=8,
+                                   left=[metric("Precision", "Minimum"), metric("Recall", "Minimum"),
+                                         metric("PRAUC", "Minimum")],
+                                   left_annotations=[line(m.min_pr_auc, "min_pr_auc"),
+                                                     line(m.min_recall, "min_recall")]),
+                    cw.GraphWidget(title="Workflow outcomes", width=8, left=workflow_metrics),
+                    cw.GraphWidget(title="Model age (days)", width=8, left=[metric("ModelAgeDays")],
+                                   left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),
+                ],
+                [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))],
+            ],
+        )
