@@ -62,6 +62,7 @@ def build_app(
     default_region: str | None,
     models_dir: Path | None = None,
     build_dir: Path | None = None,
+    pipelines: bool = True,
 ) -> list[TeamStacks]:
     """Validate the selected team files, then add each team's stacks to ``app``.
 
@@ -77,7 +78,9 @@ def build_app(
     if len(set(names)) != len(names):
         raise TeamFileError(models_dir, [f"team names must be unique, got {names}"])
     # The pipeline deploys the target stages itself: a synth for one of them leaves it out.
-    plans = [plan_pipeline(t, f) if stage not in TARGET_STAGES else None for t, f in teams]
+    plans = [
+        plan_pipeline(t, f) if pipelines and stage not in TARGET_STAGES else None for t, f in teams
+    ]
 
     built = []
     for (team, team_file), env, plan in zip(teams, envs, plans, strict=True):

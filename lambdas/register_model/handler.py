@@ -60,7 +60,8 @@ def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         "metric": metric,
         "metrics": evaluation.get("metrics", {}),
         "baseline": evaluation.get("baseline", {}),
-        "champion": evaluation.get("champion") or {},
+        # The champion's scores on this run's test split (none on a first run).
+        "champion": (evaluation.get("champion") or {}).get("metrics") or {},
         "champion_arn": run.get("champion_arn", ""),
     }
 

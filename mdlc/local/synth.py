@@ -38,6 +38,7 @@ def synth(
     stage: str = "dev",
     default_account: str | None = None,
     default_region: str | None = None,
+    pipelines: bool = True,
 ) -> Assembly:
     """Synthesise with the app builder and the feature flags of cdk.json; read back templates."""
     import aws_cdk as cdk
@@ -54,6 +55,7 @@ def synth(
         default_region=default_region,
         models_dir=models_dir,
         build_dir=outdir / "build",
+        pipelines=pipelines,
     )
     app.synth()
     templates = {

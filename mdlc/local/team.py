@@ -67,6 +67,7 @@ class LocalTeam:
             stage=LOCAL_STAGE,
             default_account=LOCAL_ACCOUNT,
             default_region=self.region,
+            pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
         )
         self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"

@@ -17,14 +17,15 @@ CODE_DIR = "/opt/ml/processing/input/code"
 
 def job_entrypoint(script: str) -> list[str]:
     """Container entrypoint: unpack the job-code bundle, then run ``script`` as __main__."""
-    program = (
-        "import glob, runpy, sys, tarfile\n"
-        f"d = '{CODE_DIR}'\n"
-        "tarfile.open(glob.glob(d + '/*.gz')[0]).extractall(d)\n"
-        "sys.path.insert(0, d)\n"
-        f"sys.argv = [d + '/{script}'] + sys.argv[1:]\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
-    )
+    # One line: asl-validator rejects line breaks in the entrypoint strings.
+    program = "; ".join([
+        "import glob, runpy, sys, tarfile",
+        f"d = '{CODE_DIR}'",
+        "tarfile.open(glob.glob(d + '/*.gz')[0]).extractall(d)",
+        "sys.path.insert(0, d)",
+        f"sys.argv = [d + '/{script}'] + sys.argv[1:]",
+        "runpy.run_path(sys.argv[0], run_name='__main__')",
+    ])
     return ["python3", "-c", program]
 
 

@@ -11,14 +11,22 @@ import pytest
 from mdlc.contract import REPO_ROOT
 
 PLACEHOLDER = "arn:aws:lambda:eu-west-1:111111111111:function:placeholder"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111",
+          "AWS::URLSuffix": "amazonaws.com"}
 
 
 def render(definition) -> dict:
-    """The definition with every CloudFormation reference replaced by a placeholder ARN."""
+    """The definition with pseudo parameters filled in and other references as placeholder ARNs."""
     if isinstance(definition, str):
         return json.loads(definition)
     parts = definition["Fn::Join"][1]
-    return json.loads("".join(p if isinstance(p, str) else PLACEHOLDER for p in parts))
+
+    def text(part) -> str:
+        if isinstance(part, str):
+            return part
+        return PSEUDO.get(part.get("Ref", ""), PLACEHOLDER)
+
+    return json.loads("".join(text(p) for p in parts))
 
 
 def state_machines(assembly) -> dict[str, dict]:

@@ -1,0 +1,129 @@
+"""The training workflow that deploys, executed offline end to end.
+
+One deployment per module; the tests run in file order and build on each other the way a
+team's history does: the first run registers version 1, it becomes the champion, a better
+challenger registers version 2, a worse one is turned away.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mdlc import synthetic
+from mdlc.local import LocalTeam
+from tests.integration.conftest import AlertInbox
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def team(fast_models, tmp_path_factory):
+    with LocalTeam("fraud-detection", models_dir=fast_models, workdir=tmp_path_factory.mktemp("local")) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def inbox(team) -> AlertInbox:
+    return AlertInbox(team)
+
+
+def transactions(seed: int, customers: int = 400, **kw):
+    return synthetic.generate(n_customers=customers, days=45, seed=seed, **kw)
+
+
+def test_data_quality_failure_stops_before_training_and_alerts(team, inbox):
+    prefix = team.put_raw(transactions(seed=3, corrupt=0.05), "2026-02-01")
+
+    result = team.train(prefix)
+
+    assert result.status == "FAILED"
+    assert result.error == "DataQualityFailed"
+    assert "amount" in result.cause  # the violations name the feature
+    assert "Train model" not in result.state_names and "Feature engineering" not in result.state_names
+    assert team.model_packages() == []
+    alerts = inbox.drain()
+    assert [a["outcome"] for a in alerts] == ["DataQualityFailed"]
+    assert alerts[0]["details"]["passed"] is False
+
+
+def test_first_run_registers_version_1_with_lineage(team, inbox):
+    prefix = team.put_raw(transactions(seed=1), "2026-03-01")
+
+    result = team.train(prefix)
+
+    assert result.succeeded, result.cause
+    packages = team.model_packages()
+    assert [p["ModelPackageVersion"] for p in packages] == [1]
+    v1 = packages[0]
+    assert v1["ModelApprovalStatus"] == "PendingManualApproval"
+    meta = v1["CustomerMetadataProperties"]
+    assert meta["data_uri"] == prefix
+    assert len(meta["data_sha256"]) == 64 and len(meta["team_file_sha256"]) == 64
+    assert meta["git_commit"]
+    assert meta["hp.max_depth"] == "5" and meta["seed"] == "42"
+    assert float(meta["metric_value"]) >= 0.30 > 0  # the team's pr_auc threshold
+    assert float(meta["metric_value"]) > float(meta["baseline_value"])
+    assert meta["evaluation_report"].endswith("evaluation/evaluation.json")
+    # The per-customer online features were loaded for serving.
+    items = team.client("dynamodb").scan(TableName=_feature_table(team), Limit=5)["Items"]
+    assert items and "txn_count_30d" in items[0]
+    assert [a["outcome"] for a in inbox.drain()] == ["Registered"]
+
+
+def test_a_throttled_call_is_retried(team):
+    team.approve(team.model_packages()[0]["ModelPackageArn"])  # v1 becomes the champion
+    team.aws.inject_fault("sagemaker", "CreateProcessingJob", "ThrottlingException", times=1)
+    prefix = team.put_raw(transactions(seed=2, customers=450), "2026-03-02")
+
+    result = team.train(prefix)
+
+    assert result.succeeded, result.cause
+    retried = [e for e in result.history if e["type"] == "TaskFailed"]
+    assert retried and "ThrottlingException" in str(retried[0])
+
+
+def test_a_challenger_as_good_as_the_champion_registers_version_2(team):
+    packages = team.model_packages()
+    assert [p["ModelPackageVersion"] for p in packages] == [1, 2]
+    v2 = packages[1]["CustomerMetadataProperties"]
+    assert v2["champion_arn"] == packages[0]["ModelPackageArn"]
+    tolerance = team.team.evaluation.champion_tolerance
+    assert float(v2["metric_value"]) >= float(v2["champion_value"]) - tolerance
+
+
+def test_a_worse_challenger_is_not_registered(team, inbox):
+    inbox.drain()
+    team.approve(team.model_packages()[1]["ModelPackageArn"])
+    worse = transactions(seed=4)
+    worse["is_fraud"] = worse["is_fraud"].sample(frac=1.0, random_state=0).to_numpy()  # labels lose their signal
+    prefix = team.put_raw(worse, "2026-03-03")
+
+    result = team.train(prefix)
+
+    assert result.status == "FAILED" and result.error == "EvaluationGateFailed"
+    assert "pr_auc" in result.cause
+    assert "Register model version" not in result.state_names
+    assert [p["ModelPackageVersion"] for p in team.model_packages()] == [1, 2]
+    assert [a["outcome"] for a in inbox.drain()] == ["EvaluationGateFailed"]
+
+
+def test_a_training_job_failure_reaches_the_failure_path_and_alerts(team, inbox):
+    team.aws.fail_next_job("training", "AlgorithmError: out of memory")
+    team.put_raw(transactions(seed=5), "2026-03-04")
+
+    # No data prefix given: the workflow resolves the newest partition itself.
+    result = team.run("training", {"reason": "schedule"}, timeout=600)
+
+    prepared = next(e for e in result.history if e["type"] == "LambdaFunctionSucceeded")
+    assert "dt=2026-03-04/" in str(prepared)
+    assert result.status == "FAILED" and result.error == "TrainingWorkflowFailed"
+    assert "out of memory" in result.cause
+    names = result.state_names
+    assert names[names.index("Train model") + 1:] == ["Notify TrainingWorkflowFailed", "TrainingWorkflowFailed"]
+    alerts = inbox.drain()
+    assert [a["outcome"] for a in alerts] == ["TrainingWorkflowFailed"]
+    assert [p["ModelPackageVersion"] for p in team.model_packages()] == [1, 2]
+
+
+def _feature_table(team) -> str:
+    return team.resources.of_type("AWS::DynamoDB::Table")[0].ref
