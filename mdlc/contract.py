@@ -338,6 +338,13 @@ class Evaluation(Strict):
         default_factory=list, description="Category features whose values are scored separately."
     )
     min_slice_rows: int = Field(default=200, ge=1, description="Smaller slices are reported, not gated.")
+    slice_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Minimum `metric` on every slice with at least `min_slice_rows` rows and "
+        "5 positives; none reports slices without gating on them.",
+    )
     approval_status: Literal["PendingManualApproval", "Approved"] = Field(
         default="PendingManualApproval",
         description="Status of a newly registered version. `Approved` deploys it at once.",

@@ -161,10 +161,31 @@ def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, spec: dict[str, Any
 
 
 # ------------------------------------------------------------------------------ gate
-def gate(metric: str, value: float | None, baseline: float | None, champion: float | None,
-         ev: dict[str, Any]) -> dict[str, Any]:
-    """Pass only if metric ≥ threshold, > baseline and ≥ champion − tolerance."""
+MIN_SLICE_POSITIVES = 5
+
+
+def slice_reasons(metric: str, slices: dict[str, Any], ev: dict[str, Any]) -> list[str]:
+    """Large-enough slices whose metric falls below the team's slice threshold."""
+    floor = ev.get("slice_threshold")
+    if floor is None:
+        return []
     reasons = []
+    for feature, values in slices.items():
+        for value, m in values.items():
+            score = m.get(metric)
+            if m.get("small") or score is None or m.get("positives", 0) < MIN_SLICE_POSITIVES:
+                continue
+            if score < floor:
+                reasons.append(f"{metric} on slice {feature}={value} is {score:.4f}, below the "
+                               f"slice threshold {floor:.4f}")
+    return reasons
+
+
+def gate(metric: str, value: float | None, baseline: float | None, champion: float | None,
+         ev: dict[str, Any], slices: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pass only if metric ≥ threshold, > baseline, ≥ champion − tolerance, and every large
+    slice ≥ the slice threshold (when the team sets one)."""
+    reasons = slice_reasons(metric, slices or {}, ev)
     if value is None:
         reasons.append(f"{metric} could not be computed (the test split needs both classes)")
     else:
@@ -202,7 +223,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     result["slices"] = slice_metrics(test, y, p, spec)
     champ_value = (result["champion"] or {}).get("metrics", {}).get(ev["metric"])
     result["gate"] = gate(ev["metric"], result["metrics"][ev["metric"]],
-                          result["baseline"][ev["metric"]], champ_value, ev)
+                          result["baseline"][ev["metric"]], champ_value, ev, result["slices"])
     jobkit.write_json(Path(args.output_dir) / "evaluation.json", result)
     return result
 
