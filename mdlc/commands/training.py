@@ -29,7 +29,7 @@ def train(model: str, data: Path | None, day: str, customers: int, days: int, se
     from mdlc.local import LocalTeam
 
     try:
-        with LocalTeam(model, models_dir=models_dir, progress=click.echo) as team:
+        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
             if data is None:
                 from mdlc import synthetic
 

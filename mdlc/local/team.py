@@ -42,6 +42,7 @@ class LocalTeam:
         models_dir: Path | None = None,
         workdir: Path | None = None,
         progress: Callable[[str], None] | None = None,
+        quiet: bool = False,
     ) -> None:
         self.models_dir = Path(models_dir or MODELS_DIR)
         self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
@@ -54,6 +55,7 @@ class LocalTeam:
         self.aws: Any = None
         self.resources: Any = None
         self._env_patch: Any = None
+        self.quiet = quiet  # keep the handlers' JSON logs and EMF metrics off the terminal
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalTeam:
@@ -71,7 +73,10 @@ class LocalTeam:
         )
         self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
-        self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
+        env = {"MDLC_TEAM_SPEC_FILE": str(spec)}
+        if self.quiet:
+            env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
+        self._env_patch = mock.patch.dict(os.environ, env)
         self._env_patch.start()
         self.aws = OfflineAws(region=self.region).__enter__()
         self._upload_file_assets()
