@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lambdas.shared.aws import client
+
+
+RUN_IN_URI = re.compile(r"/runs/([^/]+)/")
 
 
 class NoApprovedModelError(Exception):
@@ -28,7 +32,11 @@ def latest_approved(group: str) -> dict[str, Any]:
     arn = listed[0]["ModelPackageArn"]
     package = sm.describe_model_package(ModelPackageName=arn)
     container = package["InferenceSpecification"]["Containers"][0]
-    meta = package.get("CustomerMetadataProperties", {})
+    meta = package.get("CustomerMetadataProperties") or {}
+    # The data-quality statistics are also in ModelMetrics, which approval never rewrites.
+    statistics = meta.get("statistics_uri") or (
+        package.get("ModelMetrics", {}).get("ModelDataQuality", {}).get("Statistics", {}).get("S3Uri", ""))
+    run = RUN_IN_URI.search(statistics)
     created = package.get("CreationTime")
     return {
         "arn": arn,
@@ -36,7 +44,7 @@ def latest_approved(group: str) -> dict[str, Any]:
         "image": container["Image"],
         "model_uri": container["ModelDataUrl"],
         "environment": container.get("Environment", {}),
-        "statistics_uri": meta.get("statistics_uri", ""),
-        "run_id": meta.get("run_id", ""),
+        "statistics_uri": statistics,
+        "run_id": meta.get("run_id") or (run.group(1) if run else ""),
         "created": created.isoformat() if hasattr(created, "isoformat") else str(created or ""),
     }

@@ -58,7 +58,7 @@ class BatchWorkflow(Construct):
         fn = lambda cid, handler, desc, **kw: stage_function(  # noqa: E731
             self, cid, ctx=ctx, data=data, handler=handler, description=desc, **kw)
         self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
-        self.report_fn = fn("ReadReportFunction", "read_report", "read a job report for the batch workflow")
+        self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",
                               timeout=cdk.Duration.minutes(15), memory_size=2048)
         self.publish_fn = fn("PublishResultsFunction", "publish_batch_results", "publish validated batch results",
@@ -154,7 +154,6 @@ class BatchWorkflow(Construct):
         )
         read_dq = invoke("ReadDq", "Read data quality report", self.report_fn, {
             "uri": sfn.JsonPath.string_at("$.run.paths.report"),
-            "keys": ["passed", "violations", "row_count", "psi"],
         }, "$.data_quality")
         features = job(
             "Batch features", "batch/job.py", "features",
@@ -204,7 +203,8 @@ class BatchWorkflow(Construct):
                     "model_package_arn.$": "$.run.model.arn",
                 },
             }]},
-            "ResultPath": None,
+            "ResultSelector": {"failed.$": "$.FailedEntryCount"},
+            "ResultPath": "$.event",
         }), on_error)
         notify = guard(tasks.SnsPublish(
             self, "NotifyScored", state_name="Notify scored", topic=topic,
