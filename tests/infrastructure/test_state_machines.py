@@ -173,3 +173,29 @@ def test_every_lambda_names_its_handler_for_the_offline_harness(assembly):
                 module = res["Properties"]["Handler"].rpartition(".")[0].replace(".", "/")
                 source = REPO_ROOT / res["Metadata"]["mdlc:source"] / f"{module}.py"
                 assert source.is_file(), source
+
+
+def test_a_custom_training_image_replaces_the_builtin_container(tmp_path):
+    import yaml
+
+    from mdlc.contract import MODELS_DIR
+    from tests.synth import synth
+
+    data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
+    image = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/fraud-trainer:2.1"
+    data["training"]["algorithm"] = {"image_uri": image, "entry_point": "training/train.py"}
+    data["training"]["instance_count"] = 3
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "fraud-detection.yaml").write_text(yaml.safe_dump(data))
+
+    out = synth(tmp_path / "out", models_dir=models, stage="dev", pipelines=False)
+
+    res = next(r for r in out.template("fraud-detection-training")["Resources"].values()
+               if r["Type"] == "AWS::StepFunctions::StateMachine")
+    p = render(res["Properties"]["DefinitionString"])["States"]["Train model"]["Parameters"]
+    assert p["AlgorithmSpecification"]["TrainingImage"] == image
+    assert p["ResourceConfig"]["InstanceCount"] == 3
+    assert p["EnableInterContainerTrafficEncryption"] is True
+    train_channel = p["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    assert train_channel["S3DataDistributionType"] == "ShardedByS3Key"  # each instance its shard
