@@ -21,6 +21,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
+from mdlc.harness.capture import DataCapture
 from mdlc.harness.inference import ModelCache, ModelSource
 
 _TIMEOUT_MESSAGE = (
@@ -128,8 +129,9 @@ class Breakage:
 class EndpointServer:
     """Answers InvokeEndpoint with the real inference script of the endpoint's model."""
 
-    def __init__(self, models: ModelCache) -> None:
+    def __init__(self, models: ModelCache, capture: DataCapture | None = None) -> None:
         self.models = models
+        self.capture = capture
         self.broken: dict[str, Breakage] = {}
         self.invocations: list[tuple[str, str]] = []
 
@@ -152,6 +154,9 @@ class EndpointServer:
                 f"See the endpoint's CloudWatch logs in account {backend.account_id} for more information.",
                 original_message=message,
             ) from error
+        if self.capture is not None:  # DataCaptureConfig of the endpoint's config (capture.py)
+            config = backend.endpoint_configs[endpoint.endpoint_config_name].data_capture_config
+            self.capture.record(name, variant["VariantName"], config, body, content_type, response, response_type)
         return response, response_type, variant["VariantName"]
 
     def _raise_if_broken(self, name: str) -> None:

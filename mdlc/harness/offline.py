@@ -27,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 
 from mdlc.harness import jobs, sfn_aws_sdk
+from mdlc.harness.capture import DataCapture
 from mdlc.harness.endpoints import (
     Breakage,
     EndpointServer,
@@ -72,7 +73,7 @@ class OfflineAws:
         models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
         self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.client("sagemaker"),
                                      self._workdir, models)
-        self.endpoints = EndpointServer(models)
+        self.endpoints = EndpointServer(models, DataCapture(lambda: self.client("s3")))
         for patcher in self._patches():
             self._stack.enter_context(patcher)
         return self
@@ -91,10 +92,12 @@ class OfflineAws:
             mock.patch.object(state_task_factory, "state_task_service_for",
                               make_factory_patch(state_task_factory.state_task_service_for)),
             mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
-                            {"sagemakerruntime": "sagemaker-runtime"}),
+                            {"sagemakerruntime": "sagemaker-runtime",
+                             "applicationautoscaling": "application-autoscaling"}),
             mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES,
                             {"sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime",
-                             "s3": "S3", "lambda": "Lambda"}),
+                             "s3": "S3", "lambda": "Lambda", "ssm": "SSM",
+                             "applicationautoscaling": "ApplicationAutoScaling"}),
             mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_parameters",
                               sfn_aws_sdk.normalise_parameters),
             mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_response",

@@ -9,6 +9,7 @@ methods, installed on the class by OfflineAws, do the same using the botocore sh
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -37,3 +38,18 @@ def normalise_response(self: Any, response: Any, boto_service_name: str | None =
                            service_action_name or self.resource.api_action)
     if operation.output_shape is not None:
         self._from_boto_response(response, operation.output_shape)
+    _timestamps_to_text(response)
+
+
+def _timestamps_to_text(value: Any) -> Any:
+    """Timestamps (e.g. DescribeEndpoint's CreationTime) as ISO-8601 text, in place.
+
+    The task output must be JSON; Step Functions renders SDK timestamps as text.
+    """
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in list(items):
+        if isinstance(item, datetime):
+            value[key] = item.isoformat()
+        else:
+            _timestamps_to_text(item)
+    return value

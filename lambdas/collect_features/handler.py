@@ -1,0 +1,85 @@
+"""Decision step 1: validate the request, look up the entity's online features, merge them.
+
+The request is checked against the same JSON Schema API Gateway's model uses
+(``lambdas.shared.decision_request``); a bad request ends the workflow with a 400 body
+naming each field, before anything is looked up or recorded. The online item comes from
+the DynamoDB feature table keyed by ``schema.entity_key``; the shared feature module
+(``mdlc.features.derive_record``) merges it with the request, so serving computes every
+feature exactly as training did. An unknown entity gets the defaults and a flag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.shared.aws import client
+from lambdas.shared.decision_request import RequestError, parse_request, request_schema
+from lambdas.shared.spec import env, team_spec
+from mdlc import features as F
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class FeatureStore:
+    """The online feature table (an adapter tests replace)."""
+
+    def __init__(self, table_name: str, key: str) -> None:
+        self.table_name, self.key = table_name, key
+
+    def get(self, entity: str) -> dict[str, Any] | None:
+        item = client("dynamodb").get_item(TableName=self.table_name, Key={self.key: {"S": entity}},
+                                           ConsistentRead=False).get("Item")
+        if item is None:
+            return None
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        return {name: deserializer.deserialize(value) for name, value in item.items()}
+
+
+def collect(event: dict[str, Any], spec: dict[str, Any], store: FeatureStore) -> dict[str, Any]:
+    """``{"valid": true, request, features, unknown_entity}`` or ``{"valid": false, response}``."""
+    schema = request_schema(spec)
+    try:
+        request = parse_request(event.get("body"), schema)
+        online = store.get(request[spec["schema"]["entity_key"]])
+        record = {name: request[name] for name in request if name != "request_id"}
+        model_input = F.derive_record(record, online, spec)
+    except RequestError as exc:
+        return {"valid": False, "response": exc.response()}
+    except F.FeatureError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        error = RequestError([{"field": exc.field, "message": message}], request.get("request_id"))
+        return {"valid": False, "response": error.response()}
+    return {"valid": True, "request": request, "features": model_input,
+            "unknown_entity": model_input["unknown_entity"]}
+
+
+_store: FeatureStore | None = None
+
+
+def _feature_store(spec: dict[str, Any]) -> FeatureStore:
+    global _store
+    if _store is None:
+        _store = FeatureStore(env("FEATURE_TABLE"), spec["schema"]["entity_key"])
+    return _store
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Express workflow task: ``{"body": <request text or object>}`` → features or a 400."""
+    spec = team_spec()
+    result = collect(event, spec, _feature_store(spec))
+    if not result["valid"]:
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        logger.info("rejected request", extra={"errors": result["response"]["errors"]})
+    elif result["unknown_entity"]:
+        metrics.add_metric(name="UnknownEntities", unit=MetricUnit.Count, value=1)
+    return result

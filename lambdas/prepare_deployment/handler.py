@@ -1,0 +1,105 @@
+"""Deployment step 1: resolve the approved model package into names and settings.
+
+Accepts the EventBridge event of an approval (``detail.ModelPackageArn``) or a manual
+input ``{"model_package_arn", "poll_seconds"?, "reason"?, "force"?}``. Checks the package
+belongs to this team's group and is Approved, and returns the container to deploy, the
+names of the new Model and EndpointConfig (unique per execution), whether the endpoint
+exists, and the wait between status polls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from lambdas.shared.aws import client
+from lambdas.shared.spec import env, team_spec
+
+logger = Logger()
+tracer = Tracer()
+
+DEFAULT_POLL_SECONDS = 30
+MAX_POLL_SECONDS = 300
+
+
+class NotDeployable(ValueError):
+    """The package is not this team's, or not Approved."""
+
+
+def package_arn(event: dict[str, Any]) -> str:
+    arn = event.get("model_package_arn") or (event.get("detail") or {}).get("ModelPackageArn")
+    if not isinstance(arn, str) or ":model-package/" not in arn:
+        raise NotDeployable(f"expected a model package ARN in model_package_arn or detail.ModelPackageArn, "
+                            f"got {arn!r}")
+    return arn
+
+
+def poll_seconds(event: dict[str, Any]) -> int:
+    value = event.get("poll_seconds", DEFAULT_POLL_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POLL_SECONDS:
+        raise NotDeployable(f"poll_seconds: got {value!r}; expected a whole number of seconds in "
+                            f"[1, {MAX_POLL_SECONDS}]")
+    return value
+
+
+def deployed_record(parameter: str) -> dict[str, Any] | None:
+    ssm = client("ssm")
+    try:
+        return json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        return None
+
+
+def endpoint_config(endpoint: str) -> str | None:
+    sm = client("sagemaker")
+    try:
+        return sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    except sm.exceptions.ClientError as exc:
+        if "Could not find endpoint" in str(exc) or exc.response["Error"]["Code"] == "ValidationException":
+            return None
+        raise
+
+
+def prepare(event: dict[str, Any], execution: str, spec: dict[str, Any]) -> dict[str, Any]:
+    arn = package_arn(event)
+    package = client("sagemaker").describe_model_package(ModelPackageName=arn)
+    group = env("MODEL_PACKAGE_GROUP")
+    if package.get("ModelPackageGroupName") != group:
+        raise NotDeployable(f"{arn} belongs to group {package.get('ModelPackageGroupName')!r}; "
+                            f"expected {group!r}")
+    if package.get("ModelApprovalStatus") != "Approved":
+        raise NotDeployable(f"{arn} is {package.get('ModelApprovalStatus')!r}; only Approved versions deploy")
+    container = package["InferenceSpecification"]["Containers"][0]
+    version = int(package.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1])
+    suffix = hashlib.sha256(execution.encode()).hexdigest()[:8]
+    name = f"{spec['name']}-v{version}-{suffix}"
+    endpoint = env("ENDPOINT_NAME")
+    current = endpoint_config(endpoint)
+    deployed = deployed_record(env("DEPLOYED_PARAMETER"))
+    same = bool(deployed and deployed.get("model_package_arn") == arn and current)
+    return {
+        "model_package_arn": arn,
+        "version": version,
+        "container": {key: container[key] for key in ("Image", "ModelDataUrl", "Environment") if key in container},
+        "model_name": name,
+        "endpoint_config_name": name,
+        "endpoint_name": endpoint,
+        "endpoint_exists": current is not None,
+        "previous_config": current or "",
+        "previous_model_package_arn": (deployed or {}).get("model_package_arn", ""),
+        "already_deployed": same and not event.get("force", False),
+        "poll_seconds": poll_seconds(event),
+        "reason": str(event.get("reason") or ("approved" if "detail" in event else "manual")),
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Standard workflow task: ``{"input": <event or manual input>, "execution": name}``."""
+    result = prepare(event["input"], event["execution"], team_spec())
+    logger.info("deployment prepared", extra={k: result[k] for k in ("model_package_arn", "endpoint_exists")})
+    return result

@@ -1,0 +1,212 @@
+"""Real-time commands: ``mdlc local serve`` / ``mdlc local score`` and ``mdlc rollback``.
+
+``local serve`` answers ``POST /decisions`` on 127.0.0.1 with the decision API's request
+and response contract, backed by the team's decision workflow running offline (training
+and deploying a model first when none is approved yet). ``rollback`` starts the
+deployment workflow with the approved version before the deployed one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mdlc.contract import REPO_ROOT, TeamFileError
+
+EXAMPLE_REQUEST = REPO_ROOT / "examples" / "decision-request.json"
+MAX_REQUEST_BYTES = 1 << 20  # read at most this much; the workflow rejects > 8 KB with a 400
+
+
+def register(main: click.Group, local: click.Group) -> None:
+    local.add_command(serve)
+    local.add_command(score)
+    main.add_command(rollback)
+
+
+# ------------------------------------------------------------------------- rollback
+class RollbackError(RuntimeError):
+    """No version to roll back to, or nothing deployed."""
+
+
+def previous_approved(sagemaker: Any, group: str, deployed_arn: str) -> str:
+    """The approved package of ``group`` with the highest version below the deployed one."""
+    deployed = int(deployed_arn.rsplit("/", 1)[-1])
+    arns: list[str] = []
+    for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+        arns += [p["ModelPackageArn"] for p in page["ModelPackageSummaryList"]
+                 if p.get("ModelApprovalStatus") == "Approved"]
+    older = sorted((int(arn.rsplit("/", 1)[-1]), arn) for arn in arns if int(arn.rsplit("/", 1)[-1]) < deployed)
+    if not older:
+        raise RollbackError(f"no approved version of {group} older than the deployed version {deployed}; "
+                            "approve one in the model registry first")
+    return older[-1][1]
+
+
+def start_rollback(*, team: str, sagemaker: Any, ssm: Any, stepfunctions: Any, state_machine_arn: str,
+                   poll_seconds: int = 30) -> dict[str, Any]:
+    """Start the deployment workflow with the previous approved version; returns what it started."""
+    from stacks.realtime.names import deployed_parameter
+
+    try:
+        record = json.loads(ssm.get_parameter(Name=deployed_parameter(team))["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        raise RollbackError(f"nothing is deployed for {team} (no {deployed_parameter(team)} parameter)") from None
+    target = previous_approved(sagemaker, f"{team}-models", record["model_package_arn"])
+    started = stepfunctions.start_execution(
+        stateMachineArn=state_machine_arn,
+        input=json.dumps({"model_package_arn": target, "reason": "rollback", "poll_seconds": poll_seconds}))
+    return {"from": record["model_package_arn"], "to": target, "execution_arn": started["executionArn"]}
+
+
+@click.command()
+@click.option("--model", required=True, help="Team name (models/NAME.yaml).")
+@click.option("--stage", default="production", show_default=True, help="Stage in the team file's environments.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the deployment to its end.")
+def rollback(model: str, stage: str, wait: bool) -> None:
+    """Redeploy the approved model version before the one now serving (deployment workflow)."""
+    import boto3
+
+    from mdlc.contract import MODELS_DIR, load_team
+
+    try:
+        team = load_team(MODELS_DIR / f"{model}.yaml")
+    except TeamFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    env = team.environments.get(stage)
+    session = boto3.session.Session(region_name=env.region if env else None)
+    account = env.account if env else session.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:states:{session.region_name}:{account}:stateMachine:{model}-deployment"
+    sfn = session.client("stepfunctions")
+    try:
+        started = start_rollback(team=model, sagemaker=session.client("sagemaker"), ssm=session.client("ssm"),
+                                 stepfunctions=sfn, state_machine_arn=arn)
+    except RollbackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"rolling back {started['from']} → {started['to']}\nexecution {started['execution_arn']}")
+    if wait:
+        from mdlc.harness.execution import follow_execution
+
+        result = follow_execution(sfn, started["execution_arn"], timeout=4 * 3600)
+        click.echo(f"deployment {result.status}" + (f": {result.error}: {result.cause}" if result.error else ""))
+        sys.exit(0 if result.succeeded else 1)
+
+
+# --------------------------------------------------------------------- local serve
+class DecisionHandler(BaseHTTPRequestHandler):
+    """``POST /decisions`` → the offline decision workflow; the API's status codes and bodies."""
+
+    decide: Any = None  # set by make_server: body text → response dict with "status"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.rstrip("/") != "/decisions":
+            self._send(404, {"status": 404, "error": f"no route {self.path}; POST /decisions"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        # Reading is capped; anything over 8 KB is refused by the workflow's size check (400).
+        body = self.rfile.read(min(length, MAX_REQUEST_BYTES)).decode("utf-8", errors="replace")
+        response = type(self).decide(body)
+        self._send(int(response.get("status", 500)), response)
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def workflow_decider(team: Any) -> Any:
+    """A function body text → API response, running the team's decision workflow offline."""
+    arn = team.state_machine_arn("decision")
+    lock = threading.Lock()  # the harness runs Lambda handlers one at a time anyway
+
+    def decide(body: str) -> dict[str, Any]:
+        with lock:
+            answer = team.aws.run_sync(arn, {"body": body}, timeout=120)
+        if answer["status"] != "SUCCEEDED":
+            return {"status": 500, "error": "decision failed", "cause": answer.get("error")}
+        return json.loads(answer["output"])
+
+    return decide
+
+
+def make_server(team: Any, port: int) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:``port`` (0 = any free port) backed by ``team``."""
+    handler = type("BoundDecisionHandler", (DecisionHandler,), {"decide": staticmethod(workflow_decider(team))})
+    return ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def ensure_deployed(team: Any, *, customers: int, days: int, echo: Any = click.echo) -> str:
+    """Deploy the newest approved version; train (synthetic data) and approve one if there is none."""
+    packages = [p for p in team.model_packages() if p.get("ModelApprovalStatus") == "Approved"]
+    if not packages:
+        from mdlc import synthetic
+
+        echo(f"no approved model: training one on synthetic data ({customers} customers × {days} days)")
+        team.put_raw(synthetic.generate(n_customers=customers, days=days, seed=7), "2026-03-01")
+        team.train(check=True)
+        newest = team.model_packages()[-1]["ModelPackageArn"]
+        team.approve(newest)
+        packages = [p for p in team.model_packages() if p.get("ModelApprovalStatus") == "Approved"]
+    arn = packages[-1]["ModelPackageArn"]
+    echo(f"deploying {arn}")
+    team.run("deployment", {"model_package_arn": arn, "poll_seconds": 1}, check=True, timeout=600)
+    return arn
+
+
+@click.command()
+@click.option("--model", required=True, help="Team name (models/NAME.yaml).")
+@click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--customers", default=300, show_default=True, help="Synthetic data if a model must be trained.")
+@click.option("--days", default=45, show_default=True, help="Synthetic data if a model must be trained.")
+def serve(model: str, port: int, customers: int, days: int) -> None:
+    """Serve POST /decisions on 127.0.0.1 from the offline decision workflow."""
+    from mdlc.local import LocalTeam
+
+    try:
+        with LocalTeam(model, progress=click.echo) as team:
+            ensure_deployed(team, customers=customers, days=days)
+            server = make_server(team, port)
+            click.echo(f"serving POST http://127.0.0.1:{server.server_port}/decisions (Ctrl-C stops)")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.server_close()
+    except TeamFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--port", default=8080, show_default=True, help="Port of `mdlc local serve`.")
+@click.option("--file", "path", type=click.Path(exists=True, path_type=Path), default=EXAMPLE_REQUEST,
+              show_default=True, help="JSON request to send.")
+@click.option("--customer", default=None, help="Override the request's customer id.")
+@click.option("--request-id", default=None, help="Override the request id (a new one scores again).")
+def score(port: int, path: Path, customer: str | None, request_id: str | None) -> None:
+    """Send one decision request to `mdlc local serve` and print the answer."""
+    sys.path.insert(0, str(REPO_ROOT / "examples"))
+    from fraud_client import LocalClient
+
+    body = json.loads(path.read_text(encoding="utf-8"))
+    if customer:
+        body["customer_id"] = customer
+    if request_id:
+        body["request_id"] = request_id
+    status, answer = LocalClient(f"http://127.0.0.1:{port}").decide(body)
+    click.echo(json.dumps(answer, indent=2))
+    sys.exit(0 if status == 200 else 1)

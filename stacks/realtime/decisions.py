@@ -1,0 +1,147 @@
+"""The decision workflow (Express): collect features → inference → rules → action.
+
+MDLC stage 8. One synchronous Express state machine per team: a Lambda validates the
+request and merges the entity's online features with it, SageMaker InvokeEndpoint scores
+it (an error or timeout gives the team's fallback decision instead of a failure), a
+Lambda applies the team's rules, and a Lambda records and publishes the decision
+idempotently. The workflow's output is the API response body, with its HTTP status.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.common.lambda_function import ProjectFunction
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext
+from stacks.common.workflow import guard, state_machine
+from stacks.data_plane import DataPlane
+from stacks.realtime.names import decision_bus, endpoint_name
+
+#: An InvokeEndpoint slower than this gives the fallback decision (the API waits ≤ 29 s).
+INFERENCE_TIMEOUT_SECONDS = 5
+
+
+class DecisionService(Construct):
+    """Decisions table, idempotency table, event bus, the three Lambdas and the Express workflow."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane) -> None:
+        super().__init__(scope, construct_id)
+        team = ctx.team
+        self.endpoint_name = endpoint_name(team.name)
+        self.endpoint_arn = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
+        self.decisions_table = self._table("DecisionsTable", "request_id", "expires_at", data, cdk.RemovalPolicy.RETAIN)
+        # Powertools Idempotency's record layout: key `id`, TTL `expiration`.
+        self.idempotency_table = self._table("IdempotencyTable", "id", "expiration", data, cdk.RemovalPolicy.DESTROY)
+        self.bus = events.EventBus(self, "DecisionBus", event_bus_name=decision_bus(team.name), kms_key=data.key,
+                                   description=f"Decisions of model team {team.name}")
+
+        fn = lambda cid, handler, desc, env=None: ProjectFunction(  # noqa: E731
+            self, cid, ctx=ctx, handler=handler, description=desc, key=data.key, environment=env or {},
+            timeout=cdk.Duration.seconds(10), memory_size=1024)
+        self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
+                             "validate a decision request and merge its online features",
+                             {"FEATURE_TABLE": data.feature_table.table_name})
+        self.rules_fn = fn("ApplyRulesFunction", "apply_rules", "apply the team's decision rules")
+        self.action_fn = fn("PerformActionFunction", "perform_action", "record and publish a decision once",
+                            {"DECISIONS_TABLE": self.decisions_table.table_name,
+                             "IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
+                             "DECISION_BUS": self.bus.event_bus_name})
+        self._grant(data)
+
+        self.state_machine = state_machine(
+            self, "StateMachine", team=team.name, workflow="decision", definition=self._definition(),
+            key=data.key, timeout=cdk.Duration.seconds(60), express=True,
+            comment=f"{team.name}: collect features → inference → rules → action (synchronous)",
+        )
+        for f in (self.collect_fn, self.rules_fn, self.action_fn):
+            acknowledge_resource(
+                self.state_machine.role, f.function.function_arn,
+                "LambdaInvoke grants the function and its versions (ARN:*); this is one of the "
+                "workflow's own functions.", suffix=":*")
+
+    def _table(self, cid: str, key: str, ttl: str, data: DataPlane, removal: cdk.RemovalPolicy) -> dynamodb.Table:
+        return dynamodb.Table(
+            self, cid,
+            partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED, encryption_key=data.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=ttl, removal_policy=removal,
+        )
+
+    def _grant(self, data: DataPlane) -> None:
+        data.feature_table.grant_read_data(self.collect_fn.role)
+        self.decisions_table.grant_read_write_data(self.action_fn.role)
+        self.idempotency_table.grant_read_write_data(self.action_fn.role)
+        self.bus.grant_put_events_to(self.action_fn.role)
+        data.key.grant_encrypt_decrypt(self.action_fn.role)
+        for f in (self.collect_fn, self.action_fn):
+            for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+                acknowledge(f.role, f"AwsSolutions-IAM5[Action::{action}]",
+                            f"{action} comes from the L2 grants on this team's own tables and key.")
+
+    # ------------------------------------------------------------------ definition
+    def _definition(self) -> sfn.IChainable:
+        failed = sfn.Fail(self, "DecisionFailed", state_name="DecisionFailed", error="DecisionFailed",
+                          cause_path="$.error.Cause")
+        collect = guard(tasks.LambdaInvoke(
+            self, "Collect", state_name="Collect features", lambda_function=self.collect_fn.function,
+            payload=sfn.TaskInput.from_object({"body": sfn.JsonPath.object_at("$.body")}),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.collected",
+        ), failed)
+        reject = sfn.Pass(self, "Reject", state_name="Reject request", input_path="$.collected.response")
+
+        invoke = tasks.CallAwsService(
+            self, "Inference", state_name="Run inference", service="sagemakerruntime", action="invokeEndpoint",
+            iam_action="sagemaker:InvokeEndpoint", iam_resources=[self.endpoint_arn],
+            parameters={"EndpointName": self.endpoint_name, "ContentType": "application/json",
+                        "Accept": "application/json", "Body": sfn.JsonPath.object_at("$.collected.features")},
+            result_selector={"body": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Body"))},
+            result_path="$.model", task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(INFERENCE_TIMEOUT_SECONDS)),
+        )
+        fallback = sfn.Pass(self, "Fallback", state_name="Use fallback decision", parameters={
+            "model_version": "unavailable", "error": sfn.JsonPath.string_at("$.inference_error.Error")},
+            result_path="$.inference")
+        # Only throttling is retried: a model error or timeout answers with the fallback at once.
+        invoke.add_retry(errors=["ThrottlingException", "SageMakerRuntime.ThrottlingException",
+                                 "SageMakerRuntime.ServiceUnavailableException"],
+                         interval=cdk.Duration.seconds(1), max_attempts=2, backoff_rate=2,
+                         jitter_strategy=sfn.JitterType.FULL)
+        invoke.add_catch(fallback, errors=["States.ALL"], result_path="$.inference_error")
+        read_score = sfn.Pass(self, "ReadScore", state_name="Read score", parameters={
+            "prediction": sfn.JsonPath.array_get_item(sfn.JsonPath.list_at("$.model.body.predictions"), 0),
+            "model_version": sfn.JsonPath.string_at("$.model.body.model_version")}, result_path="$.inference")
+
+        rules = guard(tasks.LambdaInvoke(
+            self, "Rules", state_name="Apply rules", lambda_function=self.rules_fn.function,
+            payload=sfn.TaskInput.from_object({
+                "request": sfn.JsonPath.object_at("$.collected.request"),
+                "features": sfn.JsonPath.object_at("$.collected.features"),
+                "inference": sfn.JsonPath.object_at("$.inference")}),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.decision",
+        ), failed)
+        action = guard(tasks.LambdaInvoke(
+            self, "Action", state_name="Perform action", lambda_function=self.action_fn.function,
+            payload=sfn.TaskInput.from_object({
+                "request": sfn.JsonPath.object_at("$.collected.request"),
+                "decision": sfn.JsonPath.object_at("$.decision"),
+                "unknown_entity": sfn.JsonPath.object_at("$.collected.unknown_entity")}),
+            payload_response_only=True, retry_on_service_exceptions=False, output_path="$.Payload",
+            result_path="$.Payload",
+        ), failed)
+
+        rules.next(action)
+        read_score.next(rules)
+        fallback.next(rules)
+        valid = sfn.Choice(self, "Valid", state_name="Request valid?")
+        return collect.next(
+            valid.when(sfn.Condition.boolean_equals("$.collected.valid", True), invoke.next(read_score))
+            .otherwise(reject))

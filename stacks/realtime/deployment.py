@@ -1,0 +1,372 @@
+"""The deployment workflow (Standard): approved model package → endpoint, safely.
+
+MDLC stage 6. Started by EventBridge when a package of the team's group becomes Approved,
+or by hand with ``{"model_package_arn"}`` (``mdlc rollback`` does that with the previous
+approved version). Creates the Model and an EndpointConfig with data capture, creates the
+endpoint or updates it with SageMaker's deployment guardrails (blue/green, canary of the
+team's size and bake time, auto-rollback on the 5xx, model-latency and decision
+error-rate alarms), polls until InService or rolled back, smoke-tests the endpoint,
+registers autoscaling, records the deployed version in SSM and notifies the team.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from mdlc.contract import Realtime
+from stacks.common.lambda_function import ProjectFunction
+from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.props import TeamContext
+from stacks.common.workflow import FailurePath, guard, state_machine
+from stacks.data_plane import DataPlane
+from stacks.realtime.names import VARIANT, alarm_names, deployed_parameter, endpoint_name
+
+CAPTURE_PREFIX = "datacapture"
+IN_PROGRESS = ["Creating", "Updating", "SystemUpdating", "RollingBack"]
+TERMINATION_WAIT_SECONDS = 300
+
+
+def deployment_config(realtime: Realtime, alarms: list[str]) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig: blue/green with canary (instances) and rollback alarms."""
+    bake = realtime.canary.bake_minutes * 60
+    if realtime.serverless is None:
+        routing = {"Type": "CANARY", "WaitIntervalInSeconds": bake,
+                   "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": realtime.canary.percent}}
+    else:  # serverless endpoints shift all traffic at once, then bake
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": bake}
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": TERMINATION_WAIT_SECONDS,
+            "MaximumExecutionTimeoutInSeconds": min(28800, max(600, bake + TERMINATION_WAIT_SECONDS + 1800)),
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+    }
+
+
+def endpoint_config_parameters(realtime: Realtime, *, capture_uri: str, key_arn: str, team: str) -> dict[str, Any]:
+    """CreateEndpointConfig parameters: one variant (instances or serverless), data capture."""
+    variant: dict[str, Any] = {"VariantName": VARIANT, "ModelName.$": "$.deployment.model_name"}
+    params: dict[str, Any] = {"EndpointConfigName.$": "$.deployment.endpoint_config_name",
+                              "ProductionVariants": [variant], "Tags": [{"Key": "mdlc:team", "Value": team}]}
+    if realtime.serverless is not None:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": realtime.serverless.memory_mb,
+                                       "MaxConcurrency": realtime.serverless.max_concurrency}
+        return params  # serverless endpoints support neither data capture nor a volume key
+    variant.update({"InstanceType": realtime.instance_type, "InitialInstanceCount": realtime.min_capacity,
+                    "InitialVariantWeight": 1})
+    params["KmsKeyId"] = key_arn
+    if realtime.data_capture_percent > 0:
+        params["DataCaptureConfig"] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": realtime.data_capture_percent,
+            "DestinationS3Uri": capture_uri,
+            "KmsKeyId": key_arn,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
+        }
+    return params
+
+
+class EndpointDeployment(Construct):
+    """Rollback alarms, the deployment Lambdas, the Standard workflow and its EventBridge rule."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane,
+                 decision_machine: sfn.StateMachine) -> None:
+        super().__init__(scope, construct_id)
+        team = ctx.team
+        stack = cdk.Stack.of(self)
+        self.team = team
+        self.endpoint_name = endpoint_name(team.name)
+        self.parameter_name = deployed_parameter(team.name)
+        self.capture_uri = f"s3://{data.capture_bucket.bucket_name}/{CAPTURE_PREFIX}"
+        self.alarms = self._alarms(data, decision_machine)
+        arn = lambda resource, name: stack.format_arn(service="sagemaker", resource=resource, resource_name=name)  # noqa: E731
+        self.endpoint_arn = arn("endpoint", self.endpoint_name)
+        self.package_arn = arn("model-package", f"{data.model_package_group_name}/*")
+        self.parameter_arn = stack.format_arn(service="ssm", resource="parameter",
+                                              resource_name=self.parameter_name.lstrip("/"))
+
+        self.prepare_fn = ProjectFunction(
+            self, "PrepareDeploymentFunction", ctx=ctx, handler="prepare_deployment",
+            description="resolve an approved model package for deployment", key=data.key,
+            environment={"MODEL_PACKAGE_GROUP": data.model_package_group_name,
+                         "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name})
+        self.smoke_fn = ProjectFunction(
+            self, "SmokeTestFunction", ctx=ctx, handler="smoke_test_endpoint",
+            description="invoke the endpoint with a known record and check the response", key=data.key)
+        self._grant_functions(data)
+
+        self.state_machine = state_machine(
+            self, "StateMachine", team=team.name, workflow="deployment", definition=self._definition(data),
+            key=data.key, timeout=cdk.Duration.minutes(120 + 2 * team.realtime.canary.bake_minutes),
+            comment=f"{team.name}: approved model → endpoint (blue/green canary, auto-rollback) → smoke test",
+        )
+        self._grant_state_machine(data)
+        self.rule = events.Rule(
+            self, "ApprovedRule",
+            description=f"Deploy {team.name} model versions when they are approved",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [data.model_package_group_name],
+                        "ModelApprovalStatus": ["Approved"]}),
+            targets=[targets.SfnStateMachine(self.state_machine)],
+        )
+
+    # --------------------------------------------------------------------- alarms
+    def _alarms(self, data: DataPlane, decision_machine: sfn.StateMachine) -> dict[str, cloudwatch.Alarm]:
+        realtime = self.team.realtime
+        names = alarm_names(self.team.name)
+        dims = {"EndpointName": self.endpoint_name, "VariantName": VARIANT}
+        minute = cdk.Duration.minutes(1)
+        errors = cloudwatch.Alarm(
+            self, "Endpoint5xxAlarm", alarm_name=names["errors"],
+            alarm_description="Endpoint 5xx errors: rolls a canary back",
+            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
+                                     dimensions_map=dims, statistic="Sum", period=minute),
+            threshold=1, evaluation_periods=2, datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        latency = cloudwatch.Alarm(
+            self, "ModelLatencyAlarm", alarm_name=names["latency"],
+            alarm_description=f"Model latency p99 above {realtime.latency_alarm_ms} ms: rolls a canary back",
+            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ModelLatency",
+                                     dimensions_map=dims, statistic="p99", period=minute),
+            threshold=realtime.latency_alarm_ms * 1000,  # ModelLatency is in microseconds
+            evaluation_periods=3, datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        rate = cloudwatch.MathExpression(
+            expression="IF(started > 0, 100 * failed / started, 0)",
+            using_metrics={"failed": decision_machine.metric_failed(period=minute, statistic="Sum"),
+                           "started": decision_machine.metric_started(period=minute, statistic="Sum")},
+            label="decision workflow error rate (%)", period=minute)
+        decisions = cloudwatch.Alarm(
+            self, "DecisionErrorRateAlarm", alarm_name=names["decisions"],
+            alarm_description="More than 5% of decision workflow executions fail: rolls a canary back",
+            metric=rate, threshold=5, evaluation_periods=2, datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        alarms = {"errors": errors, "latency": latency, "decisions": decisions}
+        for alarm in alarms.values():
+            alarm.add_alarm_action(cw_actions.SnsAction(data.alerts_topic))
+        return alarms
+
+    # ---------------------------------------------------------------- permissions
+    def _grant_functions(self, data: DataPlane) -> None:
+        self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:DescribeModelPackage"], resources=[self.package_arn]))
+        self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint_arn]))
+        self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"], resources=[self.parameter_arn]))
+        acknowledge_resource(self.prepare_fn.role, self.package_arn,
+                             "Model package versions are numbered by SageMaker at registration; access "
+                             "is limited to describing this team's model package group.")
+        self.smoke_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint_arn]))
+
+    def _grant_state_machine(self, data: DataPlane) -> None:
+        role = self.state_machine.role
+        stack = cdk.Stack.of(self)
+        prefix = f"{self.team.name}-*"
+        own = [stack.format_arn(service="sagemaker", resource=kind, resource_name=prefix)
+               for kind in ("model", "endpoint-config")]
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
+                     "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:AddTags"],
+            resources=[*own, self.endpoint_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=[data.sagemaker_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        data.key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        for arn in own:
+            acknowledge_resource(role, arn, "Each deployment creates a Model and EndpointConfig named "
+                                 "<team>-v<version>-<execution hash>, known only at run time; the prefix is "
+                                 "this team's name.")
+        for f in (self.prepare_fn, self.smoke_fn):
+            acknowledge_resource(role, f.function.function_arn,
+                                 "LambdaInvoke grants the function and its versions (ARN:*); this is one of "
+                                 "the workflow's own functions.", suffix=":*")
+        if self.team.realtime.serverless is None:
+            targets_arn = stack.format_arn(service="application-autoscaling", resource="scalable-target",
+                                           resource_name="*")
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["application-autoscaling:RegisterScalableTarget",
+                         "application-autoscaling:PutScalingPolicy",
+                         "application-autoscaling:DescribeScalableTargets"],
+                resources=[targets_arn]))
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                resources=[stack.format_arn(service="cloudwatch", resource="alarm",
+                                            resource_name=f"TargetTracking-endpoint/{self.endpoint_name}/*",
+                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)]))
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[stack.format_arn(
+                    service="iam", region="", resource="role",
+                    resource_name="aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*")],
+                conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
+            acknowledge_resource(role, targets_arn,
+                                 "Application Auto Scaling names scalable targets with generated ids; the "
+                                 "workflow registers only the team endpoint's variant (ResourceId in the task).")
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::arn:aws:cloudwatch:{stack.region}:{stack.account}:"
+                        f"alarm:TargetTracking-endpoint/{self.endpoint_name}/*]",
+                        "Target tracking creates its own alarms, named TargetTracking-<resource id>-<uuid>; "
+                        "the prefix is this team's endpoint.")
+            acknowledge(role, "AwsSolutions-IAM5[Resource::arn:aws:iam::"
+                        f"{stack.account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*]",
+                        "The SageMaker autoscaling service-linked role, created once per account; limited by "
+                        "the iam:AWSServiceName condition.")
+
+    # ----------------------------------------------------------------- definition
+    def _definition(self, data: DataPlane) -> sfn.IChainable:
+        team, realtime = self.team, self.team.realtime
+        topic = data.alerts_topic
+        failed = FailurePath(self, "StepFailed", topic=topic, workflow="deployment", error="DeploymentFailed",
+                             subject=f"[{team.name}] model deployment failed")
+        rolled_back = FailurePath(
+            self, "RolledBack", topic=topic, workflow="deployment", error="DeploymentRolledBack",
+            subject=f"[{team.name}] model deployment rolled back by an alarm",
+            cause_path="$.endpoint.FailureReason", message_path="$.endpoint")
+        endpoint_failed = FailurePath(
+            self, "EndpointFailed", topic=topic, workflow="deployment", error="EndpointDeploymentFailed",
+            subject=f"[{team.name}] endpoint deployment failed",
+            cause_path="$.endpoint.FailureReason", message_path="$.endpoint")
+        on_error = failed.start
+
+        prepare = guard(tasks.LambdaInvoke(
+            self, "Prepare", state_name="Prepare deployment", lambda_function=self.prepare_fn.function,
+            payload=sfn.TaskInput.from_object({"input": sfn.JsonPath.object_at("$"),
+                                               "execution": sfn.JsonPath.string_at("$$.Execution.Name")}),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.deployment",
+        ), on_error)
+        skip = sfn.Succeed(self, "AlreadyDeployed", state_name="Already deployed")
+        create_model = guard(self._sagemaker("Create model", "createModel", {
+            "ModelName.$": "$.deployment.model_name",
+            "ExecutionRoleArn": data.sagemaker_role.role_arn,
+            "PrimaryContainer.$": "$.deployment.container",
+            "Tags": [{"Key": "mdlc:team", "Value": team.name}],
+        }), on_error)
+        create_config = guard(self._sagemaker(
+            "Create endpoint config", "createEndpointConfig",
+            endpoint_config_parameters(realtime, capture_uri=self.capture_uri, key_arn=data.key.key_arn,
+                                       team=team.name)), on_error)
+        create_endpoint = guard(self._sagemaker("Create endpoint", "createEndpoint", {
+            "EndpointName.$": "$.deployment.endpoint_name",
+            "EndpointConfigName.$": "$.deployment.endpoint_config_name",
+            "Tags": [{"Key": "mdlc:team", "Value": team.name}],
+        }), on_error)
+        update_endpoint = guard(self._sagemaker("Update endpoint (blue/green)", "updateEndpoint", {
+            "EndpointName.$": "$.deployment.endpoint_name",
+            "EndpointConfigName.$": "$.deployment.endpoint_config_name",
+            "DeploymentConfig": deployment_config(realtime, [a.alarm_name for a in self.alarms.values()]),
+        }), on_error)
+        wait = sfn.Wait(self, "WaitForEndpoint", state_name="Wait for endpoint",
+                        time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))
+        describe = guard(tasks.CallAwsService(
+            self, "Describe", state_name="Describe endpoint", service="sagemaker", action="describeEndpoint",
+            iam_action="sagemaker:DescribeEndpoint", iam_resources=[self.endpoint_arn],
+            parameters={"EndpointName": sfn.JsonPath.string_at("$.deployment.endpoint_name")},
+            result_path="$.endpoint"), on_error)
+        smoke = guard(tasks.LambdaInvoke(
+            self, "Smoke", state_name="Smoke test", lambda_function=self.smoke_fn.function,
+            payload=sfn.TaskInput.from_object({"endpoint_name": sfn.JsonPath.string_at("$.deployment.endpoint_name")}),
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.smoke",
+        ), on_error)
+        record = sfn.Pass(self, "DescribeVersion", state_name="Describe deployed version", parameters={
+            "model_package_arn": sfn.JsonPath.string_at("$.deployment.model_package_arn"),
+            "version": sfn.JsonPath.number_at("$.deployment.version"),
+            "model_version": sfn.JsonPath.string_at("$.smoke.model_version"),
+            "endpoint_name": sfn.JsonPath.string_at("$.deployment.endpoint_name"),
+            "endpoint_config_name": sfn.JsonPath.string_at("$.deployment.endpoint_config_name"),
+            "previous_model_package_arn": sfn.JsonPath.string_at("$.deployment.previous_model_package_arn"),
+            "reason": sfn.JsonPath.string_at("$.deployment.reason"),
+            "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+            "deployed_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+        }, result_path="$.record")
+        put = guard(tasks.CallAwsService(
+            self, "Record", state_name="Record deployed version", service="ssm", action="putParameter",
+            iam_action="ssm:PutParameter", iam_resources=[self.parameter_arn],
+            parameters={"Name": self.parameter_name, "Type": "String", "Overwrite": True,
+                        "Description": f"Model version serving on {self.endpoint_name} (written by the deployment workflow)",
+                        "Value": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.record"))},
+            result_path=sfn.JsonPath.DISCARD), on_error)
+        notify = guard(tasks.SnsPublish(
+            self, "NotifyDeployed", state_name="Notify deployed", topic=topic,
+            subject=f"[{team.name}] model version deployed to {self.endpoint_name}",
+            message=sfn.TaskInput.from_object({"workflow": "deployment", "outcome": "Deployed",
+                                               "deployed": sfn.JsonPath.object_at("$.record")}),
+            result_path=sfn.JsonPath.DISCARD), on_error)
+        done = sfn.Succeed(self, "Deployed", state_name="Deployed")
+
+        after_smoke: sfn.IChainable = record
+        if realtime.serverless is None:
+            after_smoke = self._autoscaling(on_error).next(record)
+        record.next(put).next(notify).next(done)
+
+        wait.next(describe)
+        ready = sfn.Choice(self, "Ready", state_name="Endpoint in service?")
+        ready.when(sfn.Condition.or_(*[sfn.Condition.string_equals("$.endpoint.EndpointStatus", s) for s in IN_PROGRESS]),
+                   wait)
+        ready.when(sfn.Condition.and_(
+            sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"),
+            sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName",
+                                                         "$.deployment.endpoint_config_name")),
+            smoke.next(after_smoke))
+        ready.when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), rolled_back.start)
+        ready.otherwise(endpoint_failed.start)
+        describe.next(ready)
+        create_endpoint.next(wait)
+        update_endpoint.next(wait)
+
+        exists = sfn.Choice(self, "Exists", state_name="Endpoint exists?")
+        exists.when(sfn.Condition.boolean_equals("$.deployment.endpoint_exists", True), update_endpoint)
+        exists.otherwise(create_endpoint)
+        fresh = sfn.Choice(self, "Fresh", state_name="Already deployed?")
+        fresh.when(sfn.Condition.boolean_equals("$.deployment.already_deployed", True), skip)
+        fresh.otherwise(create_model.next(create_config).next(exists))
+        return prepare.next(fresh)
+
+    def _sagemaker(self, name: str, action: str, parameters: dict[str, Any]) -> sfn.CustomState:
+        return sfn.CustomState(self, name, state_json={
+            "Type": "Task", "Resource": f"arn:aws:states:::sagemaker:{action}",
+            # CDK drops a null ResultPath, so each result is kept under $.sagemaker instead.
+            "Parameters": parameters, "ResultPath": f"$.sagemaker.{action}"})
+
+    def _autoscaling(self, on_error: sfn.IChainable) -> sfn.Chain:
+        realtime = self.team.realtime
+        resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
+        dimension = "sagemaker:variant:DesiredInstanceCount"
+        register = guard(tasks.CallAwsService(
+            self, "RegisterScaling", state_name="Register autoscaling", service="applicationautoscaling",
+            action="registerScalableTarget", iam_action="application-autoscaling:RegisterScalableTarget",
+            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
+                                                         resource="scalable-target", resource_name="*")],
+            parameters={"ServiceNamespace": "sagemaker", "ResourceId": resource_id, "ScalableDimension": dimension,
+                        "MinCapacity": realtime.min_capacity, "MaxCapacity": realtime.max_capacity},
+            result_path=sfn.JsonPath.DISCARD), on_error)
+        policy = guard(tasks.CallAwsService(
+            self, "ScalingPolicy", state_name="Put scaling policy", service="applicationautoscaling",
+            action="putScalingPolicy", iam_action="application-autoscaling:PutScalingPolicy",
+            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
+                                                         resource="scalable-target", resource_name="*")],
+            parameters={
+                "PolicyName": f"{self.endpoint_name}-invocations", "ServiceNamespace": "sagemaker",
+                "ResourceId": resource_id, "ScalableDimension": dimension, "PolicyType": "TargetTrackingScaling",
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": realtime.target_invocations_per_instance,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                    "ScaleInCooldown": 300, "ScaleOutCooldown": 60}},
+            result_path=sfn.JsonPath.DISCARD), on_error)
+        return sfn.Chain.start(register).next(policy)

@@ -1,0 +1,28 @@
+"""Deterministic names of the real-time resources, shared by constructs, CLI and tests."""
+
+from __future__ import annotations
+
+VARIANT = "AllTraffic"
+
+
+def endpoint_name(team: str) -> str:
+    """The team's one real-time endpoint; deployments update it in place."""
+    return f"{team}-endpoint"
+
+
+def deployed_parameter(team: str) -> str:
+    """SSM parameter holding the deployed version (JSON: package ARN, version, config…)."""
+    return f"/mdlc/{team}/realtime/deployed-model"
+
+
+def decision_bus(team: str) -> str:
+    return f"{team}-decisions"
+
+
+def alarm_names(team: str) -> dict[str, str]:
+    """Alarms that roll a canary back: endpoint 5xx, model latency, decision error rate."""
+    return {
+        "errors": f"{team}-endpoint-5xx",
+        "latency": f"{team}-endpoint-model-latency",
+        "decisions": f"{team}-decision-error-rate",
+    }

@@ -1,0 +1,27 @@
+"""Deployment unit of real-time inference: endpoint deployment, decision workflow and API."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks.common.props import TeamContext
+from stacks.data_plane import DataPlane
+from stacks.realtime.api import DecisionApi
+from stacks.realtime.decisions import DecisionService
+from stacks.realtime.deployment import EndpointDeployment
+
+
+class RealtimeStack(cdk.Stack):
+    """The team's endpoint deployment workflow, decision workflow and decision API."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.decisions = DecisionService(self, "Decisions", ctx=ctx, data=data)
+        self.deployment = EndpointDeployment(self, "Deployment", ctx=ctx, data=data,
+                                             decision_machine=self.decisions.state_machine)
+        self.api = DecisionApi(self, "Api", ctx=ctx, data=data, decision_machine=self.decisions.state_machine)
+        cdk.CfnOutput(self, "DecisionApiUrl", value=self.api.url,
+                      description="POST decisions here (IAM auth, SigV4)")
+        cdk.CfnOutput(self, "DecisionStateMachineArn", value=self.decisions.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "DeploymentStateMachineArn", value=self.deployment.state_machine.state_machine_arn)
