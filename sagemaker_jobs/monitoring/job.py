@@ -290,7 +290,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise jobkit.JobInputError(f"no statistics.json under {args.baseline}; expected the champion's "
                                    "training baseline")
     columns = F.model_columns(spec)
-    since = F.parse_time(args.window_start) if args.window_start else None
+    # Capture times have whole seconds: the window starts at the second it names.
+    since = F.parse_time(args.window_start).replace(microsecond=0) if args.window_start else None
     reference = reference_scores(args.model, args.reference, spec)
     names = list(baseline)
 

@@ -17,15 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from mdlc import features as F
+from mdlc.contract import MODELS_DIR
 from mdlc import synthetic
 from mdlc.local import LocalTeam
 from mdlc.local.signals import OfflineSignals
 from sagemaker_jobs.batch import job as batch_job
-from tests.integration.conftest import fast_team_dir
 
 TRAIN_DAY = "2026-03-01"
+
+
+def fast_team_dir(tmp: Path, **overrides: Any) -> Path:
+    """The example team with fewer boosting rounds, plus ``dotted.key=value`` overrides."""
+    data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
+    data["training"]["hyperparameters"]["num_round"] = 60
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    models = tmp / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "fraud-detection.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return models
 
 
 @contextmanager
@@ -42,10 +59,15 @@ def trained_team(tmp: Path, **overrides: Any):
         yield team
 
 
-def scoring_frame(seed: int, customers: int = 300, days: int = 5, **kw: Any) -> pd.DataFrame:
-    """Unlabelled records of the days after training (what batch and the endpoint see)."""
-    frame = synthetic.generate(n_customers=customers, days=days, seed=seed, start="2026-03-02", **kw)
-    return frame
+def scoring_frame(seed: int, days: int = 5, **kw: Any) -> pd.DataFrame:
+    """Records of the ``days`` after training from the same customers (the generator draws
+    its customers first, so the training seed keeps them); ``seed`` varies the traffic."""
+    frame = synthetic.generate(n_customers=300, days=40 + days + seed % 7, seed=1, **kw)
+    start = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=40 + seed % 7)
+    times = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601", errors="coerce")
+    later = frame[(times >= start) | times.isna()].reset_index(drop=True)
+    later["transaction_id"] = f"S{seed}-" + later["transaction_id"]
+    return later
 
 
 def put_batch_input(team: LocalTeam, frame: pd.DataFrame, day: str) -> str:

@@ -1,0 +1,111 @@
+"""The monitoring workflow that deploys, executed offline, with the team's alarms.
+
+Served traffic is captured in SageMaker's data-capture format; batch results come from the
+real batch workflow; labels arrive later in the ground-truth prefix. The monitor's numbers
+go to CloudWatch, the alarms are evaluated on them, and a retraining starts only when an
+alarm says so.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.integration.stage_support import (
+    ensure_endpoint,
+    executions,
+    put_batch_input,
+    put_ground_truth,
+    scoring_frame,
+    serve_and_capture,
+    trained_team,
+)
+
+pytestmark = pytest.mark.slow
+ENDPOINT = "fraud-detection-endpoint"
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    with trained_team(tmp_path_factory.mktemp("monitoring")) as t:
+        ensure_endpoint(t, ENDPOINT)
+        yield t
+
+
+def report(team, result) -> dict:
+    uri = result.output["run"]["paths"]["report"]
+    bucket, key = uri[5:].split("/", 1)
+    return json.loads(team.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def alarm_states(team) -> dict[str, str]:
+    alarms = team.client("cloudwatch").describe_alarms(AlarmNamePrefix="fraud-detection-")["MetricAlarms"]
+    return {a["AlarmName"]: a["StateValue"] for a in alarms}
+
+
+def test_no_drift_means_no_alarm_and_no_retraining(team):
+    since = datetime.now(UTC).isoformat()
+    served = scoring_frame(seed=21)
+    serve_and_capture(team, served, ENDPOINT)
+    batch_input = scoring_frame(seed=22)
+    assert team.run("batch", {"input_prefix": put_batch_input(team, batch_input, "2026-03-02")}).succeeded
+    trainings = len(executions(team, "training"))
+
+    result = team.run("monitoring", {"since": since})
+
+    assert result.succeeded, result.cause
+    assert result.state_names[-1] == "Healthy", result.output["monitoring"]
+    r = report(team, result)
+    assert r["endpoint"]["records"] == len(served) and r["batch"]["records"] == len(batch_input)
+    assert r["endpoint"]["max_feature_psi"] < 0.1 and r["batch"]["max_feature_psi"] < 0.1
+    assert r["endpoint"]["prediction_psi"] < 0.2
+    metrics = team.client("cloudwatch").list_metrics(Namespace="MDLC/fraud-detection")["Metrics"]
+    assert {"MaxFeaturePSI", "PredictionPSI", "ModelAgeDays", "FeaturePSI"} <= {m["MetricName"] for m in metrics}
+    changes = team.signals.evaluate_alarms()
+    for event in changes:
+        team.signals.deliver(event)
+    assert set(alarm_states(team).values()) == {"OK"}
+    assert len(executions(team, "training")) == trainings
+
+
+def test_drifted_traffic_is_found_and_named(team):
+    since = datetime.now(UTC).isoformat()
+    serve_and_capture(team, scoring_frame(seed=23, drift=1.0), ENDPOINT)
+
+    result = team.run("monitoring", {"since": since})
+
+    assert result.succeeded and result.state_names[-1] == "Issues found"
+    r = report(team, result)
+    drift = r["endpoint"]
+    assert drift["max_feature_psi"] > 0.2
+    assert {"amount", "channel", "country"} & {f for f, v in drift["feature_psi"].items() if v > 0.2}
+    assert any(v["check"] == "feature_drift" and v["source"] == "endpoint" for v in r["violations"])
+    [change] = [c for c in team.signals.evaluate_alarms() if c["detail"]["alarmName"].endswith("endpoint-feature-drift")]
+    assert change["detail"]["state"]["value"] == "ALARM"
+    team.client("cloudwatch").set_alarm_state(AlarmName=change["detail"]["alarmName"], StateValue="OK",
+                                              StateReason="test: reset for the next case")
+
+
+def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team):
+    # Labels arrive for the records scored in batch: the model's ranking no longer matches
+    # them (a new fraud pattern it never saw), so precision, recall and PR-AUC collapse.
+    since = datetime.now(UTC).isoformat()
+    scored = scoring_frame(seed=24)
+    assert team.run("batch", {"input_prefix": put_batch_input(team, scored, "2026-03-03")}).succeeded
+    labels = scored[["transaction_id"]].copy()
+    labels["is_fraud"] = (scored["is_fraud"] == 0) & (scored.index % 50 == 0)  # the flagged ones were not fraud
+    labels["is_fraud"] = labels["is_fraud"].astype(int)
+    put_ground_truth(team, labels, "2026-03-10")
+
+    result = team.run("monitoring", {"since": since})
+
+    assert result.succeeded, result.cause
+    quality = report(team, result)["quality"]
+    assert quality["labelled"] == len(scored)
+    assert quality["pr_auc"] < team.team.monitoring.min_pr_auc
+    assert quality["recall"] < team.team.monitoring.min_recall
+    changed = {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in team.signals.evaluate_alarms()}
+    assert changed.get("fraud-detection-pr-auc-low") == "ALARM"
+    assert changed.get("fraud-detection-recall-low") == "ALARM"
