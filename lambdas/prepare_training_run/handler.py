@@ -107,6 +107,8 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "champion_arn": best["arn"] if best else "",
         "champion_model_uri": best["model_uri"] if best else none_uri,
         "baseline_uri": (best or {}).get("statistics_uri") or none_uri,
+        "online_bucket": features_bucket,
+        "online_prefix": f"{run}/online/",
         "job_names": {
             step: f"{team}-{abbr}-{run_id}"
             for step, abbr in (("data_quality", "dq"), ("features", "fe"), ("training", "train"), ("evaluation", "eval"))

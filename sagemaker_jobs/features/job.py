@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default=str(IN / "config"))
     p.add_argument("--splits-dir", default=str(OUT / "splits"))
     p.add_argument("--online-dir", default=str(OUT / "online"))
+    p.add_argument("--online-shard-rows", type=int,
+                   default=int(os.environ.get("ONLINE_SHARD_ROWS") or 250_000),
+                   help="entities per online-feature shard (one parallel load task each)")
     p.add_argument("--as-of", default="", help="time of the online table (default: 1 s after "
                                                "the last record)")
     return p.parse_args(argv)
@@ -112,15 +116,24 @@ def write_splits(frame: pd.DataFrame, raw: pd.DataFrame, spec: dict[str, Any],
     return counts
 
 
-def write_online(raw: pd.DataFrame, spec: dict[str, Any], as_of: str, out_dir: Path) -> int:
-    """Write online_features.jsonl (null for missing values); returns the entity count."""
+def shard_name(index: int) -> str:
+    """``online_features.jsonl``, then ``online_features-00001.jsonl``, … (one shard per load task)."""
+    return "online_features.jsonl" if index == 0 else f"online_features-{index:05d}.jsonl"
+
+
+def write_online(raw: pd.DataFrame, spec: dict[str, Any], as_of: str, out_dir: Path,
+                 shard_rows: int = 250_000) -> int:
+    """Write the online table as JSON Lines shards of ``shard_rows`` entities (null for
+    missing values); the training workflow loads the shards in parallel (Distributed Map).
+    Returns the entity count."""
     table = F.online_features_frame(raw, spec, as_of)
-    path = out_dir / "online_features.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for record in table.astype(object).where(table.notna(), None).to_dict("records"):
-            record["as_of"] = as_of
-            fh.write(json.dumps(record, default=_json_number) + "\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    for index, start in enumerate(range(0, max(len(records), 1), shard_rows)):
+        with (out_dir / shard_name(index)).open("w", encoding="utf-8") as fh:
+            for record in records[start:start + shard_rows]:
+                record["as_of"] = as_of
+                fh.write(json.dumps(record, default=_json_number) + "\n")
     return len(table)
 
 
@@ -142,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     counts = write_splits(model_frame(raw, spec), raw, spec, Path(args.splits_dir))
     last = pd.to_datetime(raw[keys["timestamp"]], utc=True, format="ISO8601").max()
     as_of = args.as_of or F.shift_iso(last.to_pydatetime(), 1)
-    entities = write_online(raw, spec, as_of, Path(args.online_dir))
+    entities = write_online(raw, spec, as_of, Path(args.online_dir), args.online_shard_rows)
     return {"rows": len(raw), "splits": counts, "entities": entities, "as_of": as_of}
 
 

@@ -30,6 +30,7 @@ from stacks.common.workflow import (
     guard,
     sagemaker_job_permissions,
     state_machine,
+    transient_retry,
 )
 from stacks.data_plane import DataPlane
 
@@ -46,6 +47,19 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _retry_json() -> dict[str, Any]:
+    """The transient-error Retry as ASL, for states written out as JSON."""
+    r = transient_retry()
+    return {
+        "ErrorEquals": r["errors"],
+        "IntervalSeconds": r["interval"].to_seconds(),
+        "MaxAttempts": r["max_attempts"],
+        "BackoffRate": r["backoff_rate"],
+        "MaxDelaySeconds": r["max_delay"].to_seconds(),
+        "JitterStrategy": "FULL",
+    }
 
 
 class JobAssets(Construct):
@@ -198,6 +212,24 @@ class TrainingWorkflow(Construct):
                 "Job names carry the run id, known only at run time; the prefix is this team's name.",
             )
         data.alerts_topic.grant_publish(role)
+        # Distributed Map: list the run's online shards, run child executions of itself.
+        self.load_fn.function.grant_invoke(role)
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[data.features_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": ["runs/*"]}},
+        ))
+        machine_arn = stack.format_arn(service="states", resource="stateMachine",
+                                       resource_name=f"{prefix}-training", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        executions = stack.format_arn(service="states", resource="execution",
+                                      resource_name=f"{prefix}-training/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]))
+        acknowledge_resource(
+            role, executions,
+            "The Distributed Map's child executions are named by Step Functions at run time; "
+            "access is limited to this workflow's own executions.",
+        )
         for f in (self.prepare_fn, self.report_fn, self.load_fn, self.register_fn):
             acknowledge_resource(
                 role, f.function.function_arn,
@@ -261,14 +293,7 @@ class TrainingWorkflow(Construct):
             ],
             result_path="$.jobs.features",
         ), on_error)
-        load = guard(tasks.LambdaInvoke(
-            self, "LoadOnline", state_name="Load online features", lambda_function=self.load_fn.function,
-            payload=sfn.TaskInput.from_object({
-                "uri": sfn.JsonPath.string_at("$.run.paths.online_features"),
-                "run_id": sfn.JsonPath.string_at("$.run.run_id"),
-            }),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.online",
-        ), on_error)
+        load = guard(self._load_online_features(), on_error)
 
         train = guard(self._training_job(ctx, data, image), on_error)
 
@@ -324,6 +349,38 @@ class TrainingWorkflow(Construct):
                 .otherwise(dq_failed.start)
             )
         )
+
+    def _load_online_features(self) -> sfn.CustomState:
+        """Distributed Map: one child execution loads one shard of the online table, so the
+        load scales with the customer count on Step Functions, not in one Lambda."""
+        load_shard = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": self.load_fn.function.function_arn, "Payload.$": "$"},
+            "ResultSelector": {"items.$": "$.Payload.items"},
+            "Retry": [_retry_json()],
+            "End": True,
+        }
+        return sfn.CustomState(self, "Load online features", state_json={
+            "Type": "Map",
+            "Label": "LoadOnlineFeatures",
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:listObjectsV2",
+                "Parameters": {"Bucket.$": "$.run.online_bucket", "Prefix.$": "$.run.online_prefix"},
+            },
+            "ItemSelector": {
+                "uri.$": "States.Format('s3://{}/{}', $.run.online_bucket, $$.Map.Item.Value.Key)",
+                "run_id.$": "$.run.run_id",
+            },
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Load shard",
+                "States": {"Load shard": load_shard},
+            },
+            "MaxConcurrency": 20,
+            "ResultSelector": {"shards.$": "States.ArrayLength($)"},
+            "ResultPath": "$.online",
+        })
 
     def _read_report(self, cid: str, name: str, uri_path: str, result_path: str, keys: list[str], on_error) -> Any:
         return guard(tasks.LambdaInvoke(

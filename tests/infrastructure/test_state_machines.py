@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -38,14 +37,16 @@ def state_machines(assembly) -> dict[str, dict]:
     return found
 
 
-def all_states(definition: dict):
+def all_states(definition: dict, caught: bool = False):
+    """(name, state, caught by an enclosing Map/Parallel) for every state, nested ones too."""
     for name, state in definition["States"].items():
-        yield name, state
+        yield name, state, caught
+        inner_caught = caught or any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", []))
         for branch in state.get("Branches", []):
-            yield from all_states(branch)
+            yield from all_states(branch, inner_caught)
         for key in ("Iterator", "ItemProcessor"):
             if key in state:
-                yield from all_states(state[key])
+                yield from all_states(state[key], inner_caught)
 
 
 def test_the_team_has_its_workflows(assembly):
@@ -56,7 +57,7 @@ def test_the_team_has_its_workflows(assembly):
 def test_every_state_machine_passes_asl_validator(assembly, tmp_path):
     machines = state_machines(assembly)
     paths = []
-    for i, (name, res) in enumerate(sorted(machines.items())):
+    for i, (_name, res) in enumerate(sorted(machines.items())):
         path = tmp_path / f"{i}.json"
         path.write_text(json.dumps(render(res["Properties"]["DefinitionString"])))
         paths.append(path)
@@ -87,11 +88,11 @@ def machines(assembly):
 
 def test_every_task_retries_transient_errors_with_jitter_and_catches_everything(machines):
     for machine, (_res, definition) in machines.items():
-        for name, state in all_states(definition):
+        for name, state, enclosed in all_states(definition):
             if state["Type"] != "Task":
                 continue
             catches = [e for c in state.get("Catch", []) for e in c["ErrorEquals"]]
-            assert "States.ALL" in catches, f"{machine}: {name} has no catch-all"
+            assert enclosed or "States.ALL" in catches, f"{machine}: {name} has no catch-all"
             if name.startswith("Notify "):
                 continue  # the failure path's own notification: its catch goes straight to Fail
             retries = state.get("Retry", [])
@@ -103,7 +104,7 @@ def test_every_task_retries_transient_errors_with_jitter_and_catches_everything(
 def test_no_state_machine_uses_jsonata(machines):
     for machine, (_res, definition) in machines.items():
         assert definition.get("QueryLanguage", "JSONPath") == "JSONPath", machine
-        for name, state in all_states(definition):
+        for name, state, _ in all_states(definition):
             assert state.get("QueryLanguage", "JSONPath") == "JSONPath", f"{machine}: {name}"
 
 
@@ -135,6 +136,8 @@ def test_training_runs_the_stages_in_order_and_stops_in_named_failures(machines)
     assert order[:5] == ["Prepare run", "Data quality check", "Read data quality report",
                          "Data quality passed?", "Feature engineering"]
     assert order.index("Train model") < order.index("Evaluate challenger") < order.index("Register model version")
+    load = s["Load online features"]
+    assert load["Type"] == "Map" and load["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     fails = {n for n, st in s.items() if st["Type"] == "Fail"}
     assert {"DataQualityFailed", "EvaluationGateFailed", "TrainingWorkflowFailed"} <= fails
     assert s["Data quality passed?"]["Default"] == "Notify DataQualityFailed"

@@ -403,3 +403,26 @@ def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
     assert rows == len(scores) == len(pd.read_csv(test_csv))
     whole = inference.predict_fn(inference.input_fn(test_csv.read_text(), "text/csv"), model)
     assert scores == [float(s) for s in whole["scores"]]
+
+
+def test_online_table_is_written_in_shards_for_parallel_loading(tmp_path):
+    """Large customer bases split into shards; each becomes one Distributed Map item."""
+    import importlib.util
+    import sys
+
+    from mdlc import synthetic
+    from mdlc.contract import REPO_ROOT, load_team, runtime_spec
+
+    sys.path.insert(0, str(REPO_ROOT / "sagemaker_jobs"))
+    spec_ = importlib.util.spec_from_file_location("features_job", REPO_ROOT / "sagemaker_jobs/features/job.py")
+    job = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(job)
+    spec = runtime_spec(load_team(REPO_ROOT / "models/fraud-detection.yaml"))
+    raw = synthetic.generate(n_customers=250, days=20, seed=3)
+
+    entities = job.write_online(raw, spec, "2026-01-21T00:00:00Z", tmp_path, shard_rows=100)
+
+    shards = sorted(p.name for p in tmp_path.iterdir())
+    assert shards == ["online_features-00001.jsonl", "online_features-00002.jsonl", "online_features.jsonl"]
+    lines = sum(len(p.read_text().splitlines()) for p in tmp_path.iterdir())
+    assert lines == entities == raw["customer_id"].nunique()
