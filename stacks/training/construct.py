@@ -96,9 +96,11 @@ class TrainingWorkflow(Construct):
         )
         image = self._image(ctx, stack.region)
         self.image = image
-        inference_image = builtin_image("xgboost", stack.region, BuiltinAlgorithm().version) if not isinstance(
-            team.training.algorithm, BuiltinAlgorithm
-        ) else image
+        # Serving runs sagemaker_jobs/inference in the built-in XGBoost container, also for
+        # models trained by a custom image (which must write an XGBoost booster).
+        algorithm = team.training.algorithm
+        version = algorithm.version if isinstance(algorithm, BuiltinAlgorithm) else BuiltinAlgorithm().version
+        inference_image = builtin_image("xgboost", stack.region, version)
 
         env = {
             "RAW_BUCKET": data.raw_bucket.bucket_name,
