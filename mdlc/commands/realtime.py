@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,9 @@ def start_rollback(*, team: str, sagemaker: Any, ssm: Any, stepfunctions: Any, s
     except ssm.exceptions.ParameterNotFound:
         raise RollbackError(f"nothing is deployed for {team} (no {deployed_parameter(team)} parameter)") from None
     target = previous_approved(sagemaker, f"{team}-models", record["model_package_arn"])
+    version = target.rsplit("/", 1)[-1]
     started = stepfunctions.start_execution(
-        stateMachineArn=state_machine_arn,
+        stateMachineArn=state_machine_arn, name=f"rollback-to-v{version}-{uuid.uuid4().hex[:8]}",
         input=json.dumps({"model_package_arn": target, "reason": "rollback", "poll_seconds": poll_seconds}))
     return {"from": record["model_package_arn"], "to": target, "execution_arn": started["executionArn"]}
 

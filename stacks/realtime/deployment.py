@@ -267,7 +267,7 @@ class EndpointDeployment(Construct):
             "EndpointConfigName.$": "$.deployment.endpoint_config_name",
             "Tags": [{"Key": "mdlc:team", "Value": team.name}],
         }), on_error)
-        update_endpoint = guard(self._sagemaker("Update endpoint (blue/green)", "updateEndpoint", {
+        update_endpoint = guard(self._sagemaker("Update endpoint blue-green", "updateEndpoint", {
             "EndpointName.$": "$.deployment.endpoint_name",
             "EndpointConfigName.$": "$.deployment.endpoint_config_name",
             "DeploymentConfig": deployment_config(realtime, [a.alarm_name for a in self.alarms.values()]),

@@ -22,6 +22,14 @@ TEAM = "fraud-detection"
 CUSTOMERS, DAYS, SEED = 300, 45, 11
 
 
+class RealtimeTeam(LocalTeam):
+    """LocalTeam with only the stacks real-time needs: data plane, training, real-time."""
+
+    @property
+    def stacks(self) -> list[str]:
+        return [s for s in super().stacks if s.rsplit("-", 1)[-1] in ("data", "training", "realtime")]
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """What a training run left behind, enough to register the model again elsewhere."""
@@ -35,7 +43,7 @@ class TrainedModel:
 @cache
 def trained_model() -> TrainedModel:
     """Run the real training workflow offline once, and keep its artifacts."""
-    with LocalTeam(TEAM) as team:
+    with RealtimeTeam(TEAM) as team:
         team.put_raw(synthetic.generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED), "2026-03-01")
         team.train(check=True)
         package = team.model_packages()[-1]
