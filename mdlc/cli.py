@@ -102,6 +102,7 @@ def local() -> None:
 # One module per MDLC stage adds its commands (each has ``register(main, local)``).
 COMMAND_MODULES = [
     "mdlc.commands.training",
+    "mdlc.commands.realtime",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack
+from stacks.realtime.stack import RealtimeStack
 from stacks.training.stack import TrainingStack
 
 
@@ -31,7 +32,12 @@ class TeamStacks:
             env=env,
             description=f"MDLC training workflow of model team {name}",
         )
+        if ctx.team.realtime.enabled:  # real-time inference: endpoint deployment, decision workflow and API
+            self.realtime = RealtimeStack(scope, f"{name}-realtime", ctx=ctx, data=self.data.data, env=env,
+                                          description=f"MDLC real-time inference and decision API of model team {name}")
         self.stacks: list[cdk.Stack] = [self.data, self.training]
+        if ctx.team.realtime.enabled:
+            self.stacks.append(self.realtime)
         for stack in self.stacks:
             _tag(stack, ctx)
 

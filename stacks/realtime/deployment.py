@@ -270,7 +270,8 @@ class EndpointDeployment(Construct):
         update_endpoint = guard(self._sagemaker("Update endpoint blue-green", "updateEndpoint", {
             "EndpointName.$": "$.deployment.endpoint_name",
             "EndpointConfigName.$": "$.deployment.endpoint_config_name",
-            "DeploymentConfig": deployment_config(realtime, [a.alarm_name for a in self.alarms.values()]),
+            # Literal names (alarm_names): the alarms are this stack's, named deterministically.
+            "DeploymentConfig": deployment_config(realtime, list(alarm_names(team.name).values())),
         }), on_error)
         wait = sfn.Wait(self, "WaitForEndpoint", state_name="Wait for endpoint",
                         time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))

@@ -1,0 +1,126 @@
+"""The real-time stack as synthesised: API contract and protection, tables, alarms, workflows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from lambdas.shared.decision_request import request_schema
+from mdlc.contract import MODELS_DIR, load_team, runtime_spec
+
+STACK = "fraud-detection-realtime"
+
+
+@pytest.fixture(scope="module")
+def template(assembly):
+    return Template.from_json(assembly.template(STACK))
+
+
+@pytest.fixture(scope="module")
+def resources(assembly):
+    return assembly.template(STACK)["Resources"]
+
+
+def _machine(resources, name):
+    res = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+               and r["Properties"]["StateMachineName"] == name)
+    parts = res["Properties"]["DefinitionString"]
+    text = parts if isinstance(parts, str) else "".join(
+        p if isinstance(p, str) else "aws" if p == {"Ref": "AWS::Partition"} else "REF" for p in parts["Fn::Join"][1])
+    return res, json.loads(text)
+
+
+def test_the_api_is_iam_authorised_validated_throttled_logged_and_traced(template):
+    template.has_resource_properties("AWS::ApiGateway::Method", {
+        "HttpMethod": "POST", "AuthorizationType": "AWS_IAM",
+        "RequestValidatorId": Match.any_value(), "RequestModels": {"application/json": Match.any_value()},
+        "Integration": Match.object_like({"Type": "AWS", "Uri": Match.any_value()})})
+    template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
+    template.has_resource_properties("AWS::ApiGateway::Stage", {
+        "StageName": "v1", "TracingEnabled": True,
+        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+        "MethodSettings": [Match.object_like({"ThrottlingRateLimit": 200, "ThrottlingBurstLimit": 400})]})
+    template.has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400"})
+
+
+def test_the_api_model_is_the_request_schema_the_workflow_enforces(resources):
+    model = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Model")
+    schema = model["Properties"]["Schema"]
+    expected = request_schema(runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml")))
+    assert schema["required"] == expected["required"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["amount"]["maximum"] == 50000
+    assert set(schema["properties"]) == set(expected["properties"])
+
+
+def test_the_integration_starts_the_express_workflow_synchronously(resources):
+    method = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method")
+    uri = json.dumps(method["Properties"]["Integration"]["Uri"])
+    assert "sync.states" in uri and "StartSyncExecution" in uri
+    _, definition = _machine(resources, "fraud-detection-decision")
+    machine = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+                   and r["Properties"]["StateMachineName"] == "fraud-detection-decision")
+    assert machine["Properties"]["StateMachineType"] == "EXPRESS"
+
+
+def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallback(resources):
+    _, d = _machine(resources, "fraud-detection-decision")
+    s = d["States"]
+    assert d["StartAt"] == "Collect features"
+    assert s["Run inference"]["Resource"] == "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
+    assert s["Run inference"]["Parameters"]["EndpointName"] == "fraud-detection-endpoint"
+    assert s["Run inference"]["TimeoutSeconds"] == 5
+    assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
+    assert s["Use fallback decision"]["Next"] == s["Read score"]["Next"] == "Apply rules"
+    assert s["Apply rules"]["Next"] == "Perform action"
+    assert s["Request valid?"]["Default"] == "Reject request"
+
+
+def test_deployment_workflow_uses_blue_green_canary_with_the_three_rollback_alarms(resources):
+    _, d = _machine(resources, "fraud-detection-deployment")
+    update = d["States"]["Update endpoint blue-green"]["Parameters"]["DeploymentConfig"]
+    routing = update["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 600,
+                       "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    assert [a["AlarmName"] for a in update["AutoRollbackConfiguration"]["Alarms"]] == [
+        "fraud-detection-endpoint-5xx", "fraud-detection-endpoint-model-latency", "fraud-detection-decision-error-rate"]
+    capture = d["States"]["Create endpoint config"]["Parameters"]["DataCaptureConfig"]
+    assert capture["InitialSamplingPercentage"] == 20 and capture["KmsKeyId"]
+    assert d["States"]["Wait for endpoint"]["SecondsPath"] == "$.deployment.poll_seconds"
+
+
+def test_rollback_alarms_watch_the_endpoint_and_the_decision_error_rate(template, resources):
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "AlarmName": "fraud-detection-endpoint-model-latency", "MetricName": "ModelLatency",
+        "Threshold": 100_000, "Namespace": "AWS/SageMaker"})
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "AlarmName": "fraud-detection-endpoint-5xx", "MetricName": "Invocation5XXErrors"})
+    rate = next(r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                and r["Properties"]["AlarmName"] == "fraud-detection-decision-error-rate")
+    expressions = [m.get("Expression") for m in rate["Properties"]["Metrics"]]
+    assert "IF(started > 0, 100 * failed / started, 0)" in expressions
+
+
+def test_an_approval_of_this_teams_versions_starts_the_deployment(template):
+    template.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
+        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["fraud-detection-models"], "ModelApprovalStatus": ["Approved"]}}})
+
+
+def test_decision_tables_are_encrypted_recoverable_and_expire(template):
+    template.resource_count_is("AWS::DynamoDB::Table", 2)
+    template.all_resources_properties("AWS::DynamoDB::Table", {
+        "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "TimeToLiveSpecification": Match.object_like({"Enabled": True})})
+    template.has_resource_properties("AWS::Events::EventBus", {"Name": "fraud-detection-decisions",
+                                                               "KmsKeyIdentifier": Match.any_value()})
+
+
+def test_the_stack_outputs_the_decision_api_url(assembly):
+    outputs = assembly.template(STACK)["Outputs"]
+    assert "DecisionApiUrl" in outputs
+    assert "decisions" in json.dumps(outputs["DecisionApiUrl"]["Value"])
