@@ -60,11 +60,7 @@ def no_effect(team: TeamConfig, raw: dict[str, Any]) -> list[tuple[tuple, str]]:
                 out.append((("retraining", key), f"no effect: nothing is captured to monitor ({why})"))
         if "capture_retention_days" in (raw.get("data") or {}):
             out.append((("data", "capture_retention_days"), f"no effect: nothing is captured ({why})"))
-    ev = raw.get("evaluation") or {}
-    if "max_false_positive_rate" in ev and team.evaluation.metric != "recall_at_fpr":
-        out.append((("evaluation", "max_false_positive_rate"),
-                    f"no effect: it is the operating point of metric recall_at_fpr, and the metric is "
-                    f"{team.evaluation.metric}"))
+    # (max_false_positive_rate always matters: evaluation reports recall at it, per slice too.)
     slices = team.evaluation.slices
     for i, s in enumerate(slices):
         if s in slices[:i]:

@@ -125,13 +125,10 @@ def _paths(model, prefix="") -> list[str]:
 
 
 # ------------------------------------------------------------------------------ warnings
-def test_the_example_warns_only_about_repeated_defaults_and_its_unused_fpr(tmp_path):
+def test_the_example_warns_only_about_repeated_defaults(tmp_path):
     warnings = warnings_for(EXAMPLE)
     effect = [w for w in warnings if "no effect" in w]
-    assert effect == [
-        "line 120, field `evaluation.max_false_positive_rate`: no effect: it is the operating point of "
-        "metric recall_at_fpr, and the metric is pr_auc"
-    ]
+    assert effect == []
     assert any(w.startswith("section `training`:") and "instance_count: 1 (line 111)" in w for w in warnings)
 
 
