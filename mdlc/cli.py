@@ -103,6 +103,7 @@ def local() -> None:
 COMMAND_MODULES = [
     "mdlc.commands.training",
     "mdlc.commands.realtime",
+    "mdlc.commands.lifecycle",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

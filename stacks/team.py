@@ -5,9 +5,12 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
+from stacks.batch.stack import BatchStack
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack
+from stacks.monitoring.stack import MonitoringStack
 from stacks.realtime.stack import RealtimeStack
+from stacks.retraining.stack import RetrainingStack
 from stacks.training.stack import TrainingStack
 
 
@@ -35,7 +38,17 @@ class TeamStacks:
         if ctx.team.realtime.enabled:  # real-time inference: endpoint deployment, decision workflow and API
             self.realtime = RealtimeStack(scope, f"{name}-realtime", ctx=ctx, data=self.data.data, env=env,
                                           description=f"MDLC real-time inference and decision API of model team {name}")
-        self.stacks: list[cdk.Stack] = [self.data, self.training]
+        # Batch, monitoring and retraining (MDLC stages 6-7 and the loop back to training).
+        stage = {"ctx": ctx, "data": self.data.data, "env": env}
+        self.batch = BatchStack(scope, f"{name}-batch", **stage,
+                                description=f"MDLC batch inference workflow of model team {name}")
+        self.monitoring = MonitoringStack(scope, f"{name}-monitoring", **stage,
+                                          description=f"MDLC monitoring, alarms and dashboard of model team {name}")
+        self.retraining = RetrainingStack(scope, f"{name}-retraining", **stage,
+                                          description=f"MDLC retraining triggers of model team {name}")
+        self.retraining.add_stack_dependency(self.training)  # starts the training workflow by name
+        self.retraining.add_stack_dependency(self.monitoring)  # reacts to the monitoring alarms by name
+        self.stacks: list[cdk.Stack] = [self.data, self.training, self.batch, self.monitoring, self.retraining]
         if ctx.team.realtime.enabled:
             self.stacks.append(self.realtime)
         for stack in self.stacks:

@@ -7,7 +7,6 @@ from typing import Any
 
 from lambdas.shared.aws import client
 
-
 RUN_IN_URI = re.compile(r"/runs/([^/]+)/")
 
 

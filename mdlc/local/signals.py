@@ -80,6 +80,8 @@ class OfflineSignals:
         cw = self.team.client("cloudwatch")
         changes = []
         for alarm in cw.describe_alarms(AlarmNamePrefix=f"{self.team.name}-")["MetricAlarms"]:
+            if "Statistic" not in alarm or "MetricName" not in alarm:
+                continue  # percentile and metric-math alarms (serving SLOs) are not evaluated offline
             value = self._latest(cw, alarm, now)
             breaching = value is not None and COMPARE[alarm["ComparisonOperator"]](value, alarm["Threshold"])
             state = "ALARM" if breaching else "OK"

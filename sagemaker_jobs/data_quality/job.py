@@ -49,19 +49,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--statistics-dir", default=str(OUT / "baseline"))
     p.add_argument("--previous-row-count", default=os.environ.get("PREVIOUS_ROW_COUNT", ""))
     p.add_argument("--chunk-rows", type=int, default=200_000)
+    # Scoring inputs (batch) have no label yet: REQUIRE_LABEL=false leaves it out of the checks.
+    p.add_argument("--require-label", default=os.environ.get("REQUIRE_LABEL", "true"))
     return p.parse_args(argv)
 
 
 # ------------------------------------------------------------------------- columns
-def checked_columns(spec: dict[str, Any]) -> list[dict[str, Any]]:
+def checked_columns(spec: dict[str, Any], require_label: bool = True) -> list[dict[str, Any]]:
     """Key columns and record features as feature dicts (the columns a raw file must have)."""
     keys = F.key_columns(spec)
     cols = [
         {"name": keys["id"], "type": "string", "nullable": False},
         {"name": keys["entity"], "type": "string", "nullable": False},
         {"name": keys["timestamp"], "type": "timestamp", "nullable": False},
-        {"name": keys["label"], "type": "int", "nullable": False, "min": 0, "max": 1},
     ]
+    if require_label:
+        cols.append({"name": keys["label"], "type": "int", "nullable": False, "min": 0, "max": 1})
     return cols + [f for f in F.features(spec) if f.get("source", "record") == "record"]
 
 
@@ -325,7 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dq = spec["data_quality"]
     baseline = load_baseline(args.baseline)
     files = jobkit.csv_files(args.data)
-    rows, stats, sample = scan(files, checked_columns(spec), baseline, args.chunk_rows)
+    require_label = str(args.require_label).lower() not in ("false", "0", "no")
+    rows, stats, sample = scan(files, checked_columns(spec, require_label), baseline, args.chunk_rows)
     psis = psi_per_feature(stats, baseline)
     row_problems, change = row_violations(rows, args.previous_row_count, dq)
     violations = row_problems + column_violations(rows, stats, dq) + \

@@ -40,7 +40,7 @@ from mdlc import features as F  # noqa: E402
 
 IN = jobkit.PROCESSING / "input"
 OUT = jobkit.PROCESSING / "output"
-MIN_RECORDS = 100  # fewer records give no drift verdict (PSI on a handful is noise)
+MIN_RECORDS = 80  # fewer records give no drift verdict (PSI on a handful is noise)
 MIN_LABELLED = 50
 log = jobkit.setup_logging("monitoring")
 

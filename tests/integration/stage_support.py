@@ -20,8 +20,8 @@ import pandas as pd
 import yaml
 
 from mdlc import features as F
-from mdlc.contract import MODELS_DIR
 from mdlc import synthetic
+from mdlc.contract import MODELS_DIR
 from mdlc.local import LocalTeam
 from mdlc.local.signals import OfflineSignals
 from sagemaker_jobs.batch import job as batch_job
