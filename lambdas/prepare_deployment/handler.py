@@ -72,7 +72,10 @@ def prepare(event: dict[str, Any], execution: str, spec: dict[str, Any]) -> dict
                             f"expected {group!r}")
     if package.get("ModelApprovalStatus") != "Approved":
         raise NotDeployable(f"{arn} is {package.get('ModelApprovalStatus')!r}; only Approved versions deploy")
-    container = package["InferenceSpecification"]["Containers"][0]
+    container = dict(package["InferenceSpecification"]["Containers"][0])
+    # Real-time requests carry one record: parallelism comes from the model server's workers,
+    # and OpenMP threads per request only add tail latency (bench/bench_decision.py).
+    container["Environment"] = {"OMP_NUM_THREADS": "1", **(container.get("Environment") or {})}
     version = int(package.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1])
     suffix = hashlib.sha256(execution.encode()).hexdigest()[:8]
     name = f"{spec['name']}-v{version}-{suffix}"

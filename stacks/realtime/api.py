@@ -94,9 +94,10 @@ class DecisionApi(Construct):
                     caller=True, http_method=True, ip=True, protocol=True, request_time=True,
                     resource_path=True, response_length=True, status=True, user=True)),
         )
-        model = self.api.add_model("RequestModel", content_type="application/json", model_name="DecisionRequest",
+        model_name = "".join(part.title() for part in team.name.split("-")) + "DecisionRequest"  # alphanumeric
+        model = self.api.add_model("RequestModel", content_type="application/json", model_name=model_name,
                                    description=self.schema["title"], schema=to_cdk_schema(self.schema))
-        validator = self.api.add_request_validator("BodyValidator", request_validator_name="decision-body",
+        validator = self.api.add_request_validator("BodyValidator", request_validator_name=f"{team.name}-decision-body",
                                                    validate_request_body=True, validate_request_parameters=True)
         self.api.add_gateway_response("BadRequestBody", type=apigw.ResponseType.BAD_REQUEST_BODY,
                                       status_code="400", templates={"application/json": BAD_BODY_TEMPLATE})

@@ -52,7 +52,6 @@ def _subscribe_to_decisions(team) -> str:
 
 def published(team, request_id: str) -> list[dict]:
     sqs = team.client("sqs")
-    found = []
     while True:
         batch = sqs.receive_message(QueueUrl=team.events_queue, MaxNumberOfMessages=10).get("Messages", [])
         if not batch:
