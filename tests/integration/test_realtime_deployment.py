@@ -14,7 +14,17 @@ from mdlc.commands.realtime import RollbackError, start_rollback
 from mdlc.harness.execution import follow_execution
 from stacks.realtime.names import alarm_names, endpoint_name
 
-from .realtime_support import TEAM, RealtimeTeam, decide, deploy, deployed, endpoint, install_model, request, trained_model
+from .realtime_support import (
+    TEAM,
+    RealtimeTeam,
+    decide,
+    deploy,
+    deployed,
+    endpoint,
+    install_model,
+    request,
+    trained_model,
+)
 
 
 @pytest.fixture(scope="module")

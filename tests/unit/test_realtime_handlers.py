@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lambdas.shared.decision_request import MAX_BODY_BYTES, RequestError, parse_request, request_schema
+from lambdas.shared.decision_request import (
+    MAX_BODY_BYTES,
+    RequestError,
+    parse_request,
+    request_schema,
+)
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
