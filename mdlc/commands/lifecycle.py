@@ -240,7 +240,7 @@ def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, m
             run.step(f"10. approve and deploy version {v2['version']}")
             run.approve(v2)
             run.deploy(v2)
-            run.stream(later_records(customers, days, 3, seed, variant=4, drift=1.0).head(20), "after redeploy")
+            run.stream(later_records(customers, days, 3, seed, variant=4, drift=1.0).head(20), "redeployed")
             run.print_summary()
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
