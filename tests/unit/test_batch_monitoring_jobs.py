@@ -138,3 +138,29 @@ def test_psi_of_scores_is_small_for_the_same_distribution_and_large_for_a_shift(
     assert monitoring_job.prediction_psi(reference, rng.beta(1, 30, 2000)) < 0.05
     assert monitoring_job.prediction_psi(reference, rng.beta(2, 10, 2000)) > 0.5
     assert monitoring_job.prediction_psi(reference, pd.Series([], dtype=float).to_numpy()) is None
+
+
+def test_streamed_csv_scoring_equals_the_checked_path_and_still_names_a_bad_value(tmp_path):
+    import io
+
+    import xgboost as xgb
+
+    from sagemaker_jobs.inference import inference as inf
+
+    columns = F.model_columns(SPEC)
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(0, 3, 300) if c in ("merchant_category", "channel", "country") else
+                         rng.integers(0, 2, 300) if c == "is_foreign" else rng.integers(0, 23, 300) for c in columns])
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=rng.integers(0, 2, 300),
+                                                                      feature_names=columns), 5)
+    model = inf.Model(booster, {"features": columns, "model_version": "t"}, SPEC)
+    text = "".join(",".join(str(v) for v in row) + "\n" for row in x)
+    fast, checked = io.StringIO(), io.StringIO()
+
+    assert inf.transform_file(model, io.StringIO(text), fast, chunk_rows=64) == 300
+    checked.write(inf.output_fn(inf.predict_fn(inf.input_fn(text, "text/csv"), model), "text/csv")[0])
+
+    assert fast.getvalue() == checked.getvalue()
+    bad = text.replace("\n", "\n-5," + ",".join(["1"] * (len(columns) - 1)) + "\n", 1)
+    with pytest.raises(inf.InvalidInputError, match="amount"):
+        inf.transform_file(model, io.StringIO(bad), io.StringIO(), chunk_rows=64)
