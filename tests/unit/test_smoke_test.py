@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from datetime import UTC, datetime
 
 import boto3
@@ -33,6 +34,12 @@ def aws(monkeypatch):
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket="raw", CreateBucketConfiguration={"LocationConstraint": REGION})
         yield boto3.Session(region_name=REGION)
+
+
+def brief_sleep(seconds: float) -> None:
+    """The smoke test's poll interval, shortened: moto runs the execution in a thread, which
+    needs real time to finish between polls."""
+    time.sleep(0.05)
 
 
 def machine(session, definition: dict) -> str:
@@ -64,7 +71,7 @@ def test_training_runs_on_an_uploaded_sample_and_the_known_record_is_declined(aw
     url = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/decisions"
 
     outcomes = smoke.run(TEAM, env(TRAINING_STATE_MACHINE_ARN=arn, DECISION_API_URL=url), aws,
-                         send=api, sleep=lambda s: None)
+                         send=api, sleep=brief_sleep)
 
     assert [(o.step, o.status) for o in outcomes] == [("training", "passed"), ("decision", "passed")]
     assert "SUCCEEDED" in outcomes[0].detail and "DECLINE" in outcomes[1].detail
@@ -91,7 +98,7 @@ def test_training_runs_on_an_uploaded_sample_and_the_known_record_is_declined(aw
 def test_a_failed_training_execution_fails_the_smoke_test_with_its_cause(aws):
     arn = machine(aws, FAIL_MACHINE)
     with pytest.raises(smoke.SmokeTestFailure, match=r"ended FAILED: GateFailed pr_auc 0.1 < 0.3"):
-        smoke.run(TEAM, env(TRAINING_STATE_MACHINE_ARN=arn), aws, sleep=lambda s: None)
+        smoke.run(TEAM, env(TRAINING_STATE_MACHINE_ARN=arn), aws, sleep=brief_sleep)
 
 
 def test_wrong_decision_for_the_known_record_fails(aws):
@@ -127,7 +134,7 @@ def test_a_training_execution_that_never_ends_times_out():
 
     with pytest.raises(smoke.SmokeTestFailure, match=r"still RUNNING after 120 s"):
         smoke.run_training(TEAM, sfn=Slow(), s3=S3(), state_machine_arn="m", raw_bucket="raw", rows=1500,
-                           timeout_s=120, poll_s=60, sleep=lambda s: None, now=datetime(2026, 1, 1, tzinfo=UTC))
+                           timeout_s=120, poll_s=60, sleep=brief_sleep, now=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_main_assumes_the_role_and_prints_each_outcome(aws, monkeypatch, capsys):
