@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from lambdas.shared import s3uri
+from lambdas.shared import registry, s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.spec import env, team_spec
 
@@ -53,25 +53,11 @@ def data_manifest(data_uri: str) -> dict[str, Any]:
 
 
 def champion(group: str) -> dict[str, Any] | None:
-    """The latest Approved model package of the team, with what evaluation needs of it."""
-    sm = client("sagemaker")
-    listed = sm.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not listed:
+    """The latest Approved model package of the team (None on a team's first run)."""
+    try:
+        return registry.latest_approved(group)
+    except registry.NoApprovedModelError:
         return None
-    arn = listed[0]["ModelPackageArn"]
-    package = sm.describe_model_package(ModelPackageName=arn)
-    meta = package.get("CustomerMetadataProperties", {})
-    return {
-        "arn": arn,
-        "model_uri": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
-        "statistics_uri": meta.get("statistics_uri"),
-    }
 
 
 def run_id_for(execution: str, now: datetime) -> str:

@@ -78,6 +78,8 @@ def test_a_throttled_call_is_retried(team):
     result = team.train(prefix)
 
     assert result.succeeded, result.cause
+    # With a champion, data quality compares against the champion's statistics baseline.
+    assert result.output["run"]["baseline_uri"].endswith("data-quality/baseline/statistics.json")
     retried = [e for e in result.history if e["type"] == "TaskFailed"]
     assert retried and "ThrottlingException" in str(retried[0])
 
