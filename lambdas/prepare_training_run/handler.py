@@ -93,6 +93,8 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "champion_arn": best["arn"] if best else "",
         "champion_model_uri": best["model_uri"] if best else none_uri,
         "baseline_uri": (best or {}).get("statistics_uri") or none_uri,
+        # Retraining because inputs drifted: data quality reports the drift instead of failing on it.
+        "drift_accepted": "true" if str(request.get("reason") or "").startswith("drift:") else "",
         "online_bucket": features_bucket,
         "online_prefix": f"{run}/online/",
         "job_names": {

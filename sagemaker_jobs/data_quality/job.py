@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk-rows", type=int, default=200_000)
     # Scoring inputs (batch) have no label yet: REQUIRE_LABEL=false leaves it out of the checks.
     p.add_argument("--require-label", default=os.environ.get("REQUIRE_LABEL", "true"))
+    p.add_argument("--drift-accepted", default=os.environ.get("DRIFT_ACCEPTED", ""),
+                   help="true: a retraining started by drift; PSI is reported, not gated")
     return p.parse_args(argv)
 
 
@@ -332,11 +334,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows, stats, sample = scan(files, checked_columns(spec, require_label), baseline, args.chunk_rows)
     psis = psi_per_feature(stats, baseline)
     row_problems, change = row_violations(rows, args.previous_row_count, dq)
-    violations = row_problems + column_violations(rows, stats, dq) + \
-        psi_violations(psis, dq["max_psi"])
+    drift = psi_violations(psis, dq["max_psi"])
+    # A retraining started because the population drifted must learn the drifted data: the
+    # shift is reported, every other check still gates.
+    drift_accepted = str(args.drift_accepted).lower() in ("true", "1", "yes")
+    violations = row_problems + column_violations(rows, stats, dq) + ([] if drift_accepted else drift)
     report = {
         "passed": not violations,
         "violations": violations,
+        "accepted_drift": drift if drift_accepted else [],
         "row_count": rows,
         "previous_row_count": int(float(args.previous_row_count)) if args.previous_row_count
         else None,

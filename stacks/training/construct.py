@@ -280,7 +280,10 @@ class TrainingWorkflow(Construct):
                 JobOutput("report", f"{OUT}/report", "$.run.paths.data_quality_report"),
                 JobOutput("baseline", f"{OUT}/baseline", "$.run.paths.data_quality_baseline"),
             ],
-            environment={"PREVIOUS_ROW_COUNT.$": "$.run.previous_row_count"},
+            environment={
+                "PREVIOUS_ROW_COUNT.$": "$.run.previous_row_count",
+                "DRIFT_ACCEPTED.$": "$.run.drift_accepted",
+            },
             result_path="$.jobs.data_quality",
         ), on_error)
         read_dq = self._read_report("ReadDataQuality", "Read data quality report", "$.run.paths.report",

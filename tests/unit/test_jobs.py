@@ -60,12 +60,12 @@ def run_processing(code: Path, job: str, args: list[str], env: dict[str, str] | 
 
 
 def data_quality(code: Path, root: Path, data: Path, spec_dir: Path, baseline: Path | None,
-                 previous: str = "") -> dict[str, Any]:
+                 previous: str = "", drift_accepted: str = "") -> dict[str, Any]:
     run_processing(code, "data_quality", [
         "--data", str(data), "--config", str(spec_dir),
         "--baseline", str(baseline or root / "no-baseline"),
         "--report-dir", str(root / "report"), "--statistics-dir", str(root / "baseline")],
-        env={"PREVIOUS_ROW_COUNT": previous})
+        env={"PREVIOUS_ROW_COUNT": previous, "DRIFT_ACCEPTED": drift_accepted})
     return json.loads((root / "report" / "report.json").read_text())
 
 
@@ -181,6 +181,11 @@ def test_drifted_data_has_psi_above_threshold(tmp_path, code, spec):
     same = data_quality(code, tmp_path / "r2", tmp_path / "base", spec_dir,
                         tmp_path / "r0" / "baseline")
     assert same["passed"] and max(same["psi"].values()) < 0.01
+    # A retraining started by this drift learns the drifted data: reported, not gated.
+    accepted = data_quality(code, tmp_path / "r3", tmp_path / "new", spec_dir,
+                            tmp_path / "r0" / "baseline", drift_accepted="true")
+    assert accepted["passed"] and accepted["violations"] == []
+    assert {v["feature"] for v in accepted["accepted_drift"]} >= {"channel", "country"}
 
 
 def test_row_count_change_uses_previous_row_count(tmp_path, code, spec):
