@@ -6,8 +6,11 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
+import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,7 @@ class LocalTeam:
         self.resources: Any = None
         self._env_patch: Any = None
         self.quiet = quiet  # keep the handlers' JSON logs and EMF metrics off the terminal
+        self.handler_log: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalTeam:
@@ -73,10 +77,14 @@ class LocalTeam:
         )
         self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
-        env = {"MDLC_TEAM_SPEC_FILE": str(spec)}
+        self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:
-            env.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
-        self._env_patch = mock.patch.dict(os.environ, env)
+            # Handlers print JSON logs and EMF metrics, as in Lambda; here they go to a file,
+            # as CloudWatch Logs would take them, and the terminal shows the progress only.
+            self.handler_log = self.workdir / "handlers.log"
+            self._stdout = sys.stdout
+            sys.stdout = _WorkerOutputToFile(self._stdout, self.handler_log)
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._env_patch.start()
         self.aws = OfflineAws(region=self.region).__enter__()
         self._upload_file_assets()
@@ -91,6 +99,9 @@ class LocalTeam:
     def __exit__(self, *exc: object) -> None:
         if self.aws is not None:
             self.aws.__exit__(*exc)
+        if self.quiet and isinstance(sys.stdout, _WorkerOutputToFile):
+            sys.stdout.close_log()
+            sys.stdout = self._stdout
         if self._env_patch is not None:
             self._env_patch.stop()
 
@@ -216,6 +227,30 @@ class LocalTeam:
         self.client("sagemaker").update_model_package(
             ModelPackageArn=model_package_arn, ModelApprovalStatus="Approved"
         )
+
+
+class _WorkerOutputToFile:
+    """stdout that keeps the main thread's output and sends other threads' (the executor
+    running handlers) to a log file."""
+
+    def __init__(self, terminal: Any, path: Path) -> None:
+        self._terminal = terminal
+        self._log = path.open("a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return self._terminal.write(text)
+        return self._log.write(text)
+
+    def flush(self) -> None:
+        self._terminal.flush()
+        self._log.flush()
+
+    def close_log(self) -> None:
+        self._log.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._terminal, name)
 
 
 def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
