@@ -1,0 +1,28 @@
+"""`mdlc local lifecycle` (what `make demo` runs): the whole MDLC offline, drift to redeploy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_lifecycle_retrains_and_redeploys_after_injected_drift():
+    result = subprocess.run(
+        [sys.executable, "-m", "mdlc.cli", "local", "lifecycle", "--model", "fraud-detection"],
+        capture_output=True, text=True, timeout=1200,
+    )
+
+    out = result.stdout
+    assert result.returncode == 0, (out[-3000:], result.stderr[-3000:])
+    summary = out[out.index("Summary"):]
+    assert re.search(r"^1\s+manual\s+0\.\d+\s+0\.\d+\s+Approved", summary, re.M)
+    assert re.search(r"^2\s+drift:\S+\s+0\.\d+\s+0\.\d+\s+Approved\s+yes", summary, re.M)
+    assert "now deployed: version 2" in summary
+    assert re.search(r"retraining reason: drift:\S+", summary)
+    # Progress on the terminal; handler logs and EMF metrics went to the handler log.
+    assert '"_aws"' not in out and '"level"' not in out
