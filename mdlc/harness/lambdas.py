@@ -115,6 +115,14 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+_CALL = threading.local()
+
+
+def in_handler() -> bool:
+    """True while this thread runs a routed Lambda handler (its output is the function's log)."""
+    return getattr(_CALL, "active", False)
+
+
 def function_name_of(name_or_arn: str) -> str:
     """`my-fn`, `my-fn:alias` or a function ARN → `my-fn`."""
     if name_or_arn.startswith("arn:"):
@@ -140,11 +148,14 @@ class LambdaRouter:
         event = json.loads(body) if body else {}
         self.invocations.append((route.function_name, event))
         with _ENV_LOCK, _environment(self._variables(route)):
+            _CALL.active = True
             try:
                 result = route.resolve_handler()(event, self._context(route))
             except Exception as error:  # noqa: BLE001 - Lambda reports every exception
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps(_error_payload(error)).encode()
+            finally:
+                _CALL.active = False
         if (headers or {}).get("X-Amz-Invocation-Type") in ("Event", "DryRun"):
             return b""
         return json.dumps(result).encode()

@@ -230,15 +230,17 @@ class LocalTeam:
 
 
 class _WorkerOutputToFile:
-    """stdout that keeps the main thread's output and sends other threads' (the executor
-    running handlers) to a log file."""
+    """stdout that keeps the main thread's output and sends what Lambda handlers and the
+    executor's threads print to a log file."""
 
     def __init__(self, terminal: Any, path: Path) -> None:
         self._terminal = terminal
         self._log = path.open("a", encoding="utf-8")
 
     def write(self, text: str) -> int:
-        if threading.current_thread() is threading.main_thread():
+        from mdlc.harness.lambdas import in_handler
+
+        if threading.current_thread() is threading.main_thread() and not in_handler():
             return self._terminal.write(text)
         return self._log.write(text)
 
