@@ -16,7 +16,7 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +101,81 @@ def _load_handler(function_name: str, source_dir: Path, handler_spec: str) -> Ha
     return getattr(module, attribute)
 
 
+class ThreadEnviron(MutableMapping):
+    """``os.environ`` with a per-thread overlay: a Lambda handler sees its function's
+    variables while the test (or CLI) thread keeps the process environment unchanged.
+
+    Mutating the real ``os.environ`` per call raced with other threads iterating it
+    (botocore reads proxy settings by iterating the environment): KeyError or "dictionary
+    changed size during iteration". Iteration here walks a snapshot.
+    """
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self._base = base
+        self._local = threading.local()
+
+    def _overlay(self) -> dict[str, str | None] | None:
+        return getattr(self._local, "overlay", None)
+
+    @contextmanager
+    def overlay(self, variables: dict[str, str]) -> Iterator[None]:
+        """Within the block, this thread sees ``variables`` on top of the process environment."""
+        previous = self._overlay()
+        self._local.overlay = {**(previous or {}), **variables}
+        try:
+            yield
+        finally:
+            self._local.overlay = previous
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            self._base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None:
+            if key not in self:
+                raise KeyError(key)
+            overlay[key] = None
+        else:
+            del self._base[key]
+
+    def _keys(self) -> list[str]:
+        keys = list(self._base.copy())  # a snapshot: safe while other threads change it
+        overlay = self._overlay() or {}
+        return [k for k in dict.fromkeys([*keys, *overlay]) if overlay.get(k, "") is not None]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def copy(self) -> dict[str, str]:
+        return {key: self[key] for key in self._keys()}
+
+
+def _environment(variables: dict[str, str]) -> Any:
+    """This thread sees the function's variables for the duration of the call."""
+    if isinstance(os.environ, ThreadEnviron):
+        return os.environ.overlay(variables)
+    return _process_environment(variables)
+
+
 @contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
+def _process_environment(variables: dict[str, str]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in variables}
     os.environ.update(variables)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 import uuid
 import zipfile
@@ -38,7 +39,13 @@ from mdlc.harness.endpoints import (
 from mdlc.harness.execution import ProgressCallback, RunResult, follow_execution, sync_response
 from mdlc.harness.faults import FaultInjector, make_call_action_patch
 from mdlc.harness.inference import ModelCache
-from mdlc.harness.lambdas import Handler, LambdaRoute, LambdaRouter, make_invoke_patch
+from mdlc.harness.lambdas import (
+    Handler,
+    LambdaRoute,
+    LambdaRouter,
+    ThreadEnviron,
+    make_invoke_patch,
+)
 from mdlc.harness.sfn_sagemaker import make_factory_patch
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -70,6 +77,8 @@ class OfflineAws:
         self._stack.callback(jobs.cleanup, self._workdir)
         self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region}))
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        # Lambda handlers get their function's variables per thread, not process-wide.
+        self._stack.enter_context(mock.patch.object(os, "environ", ThreadEnviron(os.environ)))
         models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
         self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.client("sagemaker"),
                                      self._workdir, models)

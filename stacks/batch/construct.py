@@ -28,7 +28,13 @@ from stacks.common.images import builtin_image
 from stacks.common.nag import acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
-from stacks.common.workflow import FailurePath, guard, sagemaker_job_permissions, state_machine
+from stacks.common.workflow import (
+    FailurePath,
+    guard,
+    lambda_task,
+    sagemaker_job_permissions,
+    state_machine,
+)
 from stacks.data_plane import DataPlane
 from stacks.training.construct import JobAssets
 
@@ -123,17 +129,13 @@ class BatchWorkflow(Construct):
         on_error = failed.start
 
         def invoke(cid: str, name: str, fn: Any, payload: dict, result_path: str) -> Any:
-            return guard(tasks.LambdaInvoke(
-                self, cid, state_name=name, lambda_function=fn.function,
-                payload=sfn.TaskInput.from_object(payload), payload_response_only=True,
-                retry_on_service_exceptions=False, result_path=result_path,
-            ), on_error)
+            return lambda_task(self, cid, state_name=name, function=fn.function, payload=payload,
+                               result_path=result_path, on_error=on_error)
 
         prepare = invoke("Prepare", "Prepare batch run", self.prepare_fn, {
             "execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$"),
         }, "$.run")
-        common = [JobInput("code", f"{IN}/code", uri=self.assets.code.s3_object_url),
-                  JobInput("config", f"{IN}/config", uri=self.assets.spec.s3_object_url)]
+        common = [*self.assets.job_inputs()]
 
         def job(name: str, script: str, key: str, inputs: list, outputs: list, env: dict, result: str) -> Any:
             return guard(processing_job(

@@ -193,3 +193,29 @@ def sagemaker_job_permissions(
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
     )
+
+
+def lambda_task(
+    scope: Construct,
+    construct_id: str,
+    *,
+    state_name: str,
+    function: Any,
+    payload: dict[str, Any],
+    result_path: str,
+    on_error: sfn.IChainable,
+) -> tasks.LambdaInvoke:
+    """A LambdaInvoke returning the function's payload, with the transient Retry and catch-all."""
+    return guard(
+        tasks.LambdaInvoke(
+            scope,
+            construct_id,
+            state_name=state_name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        ),
+        on_error,
+    )

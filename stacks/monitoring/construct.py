@@ -34,7 +34,13 @@ from stacks.common.images import builtin_image
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
-from stacks.common.workflow import FailurePath, guard, sagemaker_job_permissions, state_machine
+from stacks.common.workflow import (
+    FailurePath,
+    guard,
+    lambda_task,
+    sagemaker_job_permissions,
+    state_machine,
+)
 from stacks.data_plane import DataPlane
 from stacks.training.construct import JobAssets
 
@@ -159,17 +165,13 @@ class MonitoringWorkflow(Construct):
         on_error = failed.start
 
         def invoke(cid: str, name: str, fn: Any, payload: dict, result_path: str) -> Any:
-            return guard(tasks.LambdaInvoke(
-                self, cid, state_name=name, lambda_function=fn.function,
-                payload=sfn.TaskInput.from_object(payload), payload_response_only=True,
-                retry_on_service_exceptions=False, result_path=result_path,
-            ), on_error)
+            return lambda_task(self, cid, state_name=name, function=fn.function, payload=payload,
+                               result_path=result_path, on_error=on_error)
 
         prepare = invoke("Prepare", "Prepare monitoring run", self.prepare_fn, {
             "execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$"),
         }, "$.run")
-        inputs = [JobInput("code", f"{IN}/code", uri=self.assets.code.s3_object_url),
-                  JobInput("config", f"{IN}/config", uri=self.assets.spec.s3_object_url)]
+        inputs = [*self.assets.job_inputs()]
         inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}")
                    for name in ("baseline", "reference", "model", "capture", "batch", "batch_input", "ground_truth")]
         monitor = guard(processing_job(

@@ -28,6 +28,7 @@ from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
 from stacks.common.workflow import (
     FailurePath,
     guard,
+    lambda_task,
     sagemaker_job_permissions,
     state_machine,
     transient_retry,
@@ -75,6 +76,13 @@ class JobAssets(Construct):
     def grant_read(self, role: iam.IRole) -> None:
         self.code.grant_read(role)
         self.spec.grant_read(role)
+
+    def job_inputs(self) -> list[JobInput]:
+        """Every processing job's code bundle and team spec inputs."""
+        return [
+            JobInput("code", f"{IN}/code", uri=self.code.s3_object_url),
+            JobInput("config", f"{IN}/config", uri=self.spec.s3_object_url),
+        ]
 
 
 class TrainingWorkflow(Construct):
@@ -261,14 +269,11 @@ class TrainingWorkflow(Construct):
         on_error = failed.start
         job = self._job_factory(ctx, data, image)
 
-        prepare = guard(tasks.LambdaInvoke(
-            self, "PrepareRun", state_name="Prepare run", lambda_function=self.prepare_fn.function,
-            payload=sfn.TaskInput.from_object({
-                "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
-                "input": sfn.JsonPath.object_at("$"),
-            }),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.run",
-        ), on_error)
+        prepare = lambda_task(
+            self, "PrepareRun", state_name="Prepare run", function=self.prepare_fn.function,
+            payload={"execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$")},
+            result_path="$.run", on_error=on_error,
+        )
 
         data_quality = guard(job(
             "DataQuality", "Data quality check", "data_quality/job.py", "data_quality",
@@ -316,16 +321,11 @@ class TrainingWorkflow(Construct):
         read_eval = self._read_report("ReadEvaluation", "Read evaluation report", "$.run.paths.evaluation_report",
                                       "$.evaluation", ["gate", "metrics", "baseline", "champion"], on_error)
 
-        register = guard(tasks.LambdaInvoke(
-            self, "Register", state_name="Register model version", lambda_function=self.register_fn.function,
-            payload=sfn.TaskInput.from_object({
-                "run": sfn.JsonPath.object_at("$.run"),
-                "training": sfn.JsonPath.object_at("$.training"),
-                "evaluation": sfn.JsonPath.object_at("$.evaluation"),
-                "data_quality": sfn.JsonPath.object_at("$.data_quality"),
-            }),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.registered",
-        ), on_error)
+        register = lambda_task(
+            self, "Register", state_name="Register model version", function=self.register_fn.function,
+            payload={key: sfn.JsonPath.object_at(f"$.{key}") for key in ("run", "training", "evaluation", "data_quality")},
+            result_path="$.registered", on_error=on_error,
+        )
         notify = tasks.SnsPublish(
             self, "NotifyRegistered", state_name="Notify registered", topic=topic,
             subject=f"[{team.name}] new model version registered",
@@ -388,18 +388,15 @@ class TrainingWorkflow(Construct):
         })
 
     def _read_report(self, cid: str, name: str, uri_path: str, result_path: str, keys: list[str], on_error) -> Any:
-        return guard(tasks.LambdaInvoke(
-            self, cid, state_name=name, lambda_function=self.report_fn.function,
-            payload=sfn.TaskInput.from_object({"uri": sfn.JsonPath.string_at(uri_path), "keys": keys}),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path=result_path,
-        ), on_error)
+        return lambda_task(
+            self, cid, state_name=name, function=self.report_fn.function,
+            payload={"uri": sfn.JsonPath.string_at(uri_path), "keys": keys},
+            result_path=result_path, on_error=on_error,
+        )
 
     def _job_factory(self, ctx: TeamContext, data: DataPlane, image: str):
         t = ctx.team.training
-        common_inputs = [
-            JobInput("code", f"{IN}/code", uri=self.assets.code.s3_object_url),
-            JobInput("config", f"{IN}/config", uri=self.assets.spec.s3_object_url),
-        ]
+        common_inputs = self.assets.job_inputs()
 
         def make(cid: str, name: str, script: str, job_key: str, *, inputs, outputs, result_path, environment=None):
             return processing_job(

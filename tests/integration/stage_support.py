@@ -17,32 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from mdlc import features as F
 from mdlc import synthetic
-from mdlc.contract import MODELS_DIR
 from mdlc.local import LocalTeam
 from mdlc.local.signals import OfflineSignals
 from sagemaker_jobs.batch import job as batch_job
+from tests.integration.conftest import fast_team_dir
 
 TRAIN_DAY = "2026-03-01"
-
-
-def fast_team_dir(tmp: Path, **overrides: Any) -> Path:
-    """The example team with fewer boosting rounds, plus ``dotted.key=value`` overrides."""
-    data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
-    data["training"]["hyperparameters"]["num_round"] = 60
-    for dotted, value in overrides.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    models = tmp / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    (models / "fraud-detection.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return models
 
 
 @contextmanager
