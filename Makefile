@@ -31,6 +31,7 @@ synth: install
 
 ## test: the whole offline suite (contract, CDK assertions, cfn-lint, cdk-nag, ASL, workflows)
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 lint: install
