@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 
@@ -68,28 +69,8 @@ class DataPlane(Construct):
                 )
             )
 
-        self.access_logs_bucket = s3.Bucket(
-            self,
-            "AccessLogsBucket",
-            # Server access logs can only be delivered to an SSE-S3 bucket.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RETAIN,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs", expiration=cdk.Duration.days(400),
-                    noncurrent_version_expiration=cdk.Duration.days(30),
-                )
-            ],
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "AwsSolutions-S1",
-            "This is the access-log bucket of the team's data buckets; logging it into itself "
-            "would recurse.",
+        self.access_logs_bucket = access_log_bucket(
+            self, "AccessLogsBucket", serves="the team's data buckets"
         )
 
         data = team.data

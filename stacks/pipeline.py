@@ -14,7 +14,6 @@ with a customer-managed key that those accounts may use (``cross_account_keys``)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from mdlc.contract import Environment, TeamConfig, TeamFileError
+from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.team import TeamStacks
@@ -162,14 +162,14 @@ class SmokeTestAccessStack(cdk.Stack):
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="EncryptSample", actions=["kms:GenerateDataKey", "kms:Encrypt"],
                 resources=[data.key.key_arn]))
-            acknowledge(
-                self.role, _iam5_resource(self, executions),
+            acknowledge_resource(
+                self.role, executions,
                 "The smoke test polls the execution it starts, whose name is only known at start; "
                 "DescribeExecution is read-only and limited to executions of this team's state "
                 "machines (named <team>-<workflow>).",
             )
-            acknowledge(
-                self.role, _iam5_resource(self, raw_objects),
+            acknowledge_resource(
+                self.role, raw_objects,
                 "The smoke test writes its sample below <raw_prefix>smoke-test/ of the team's raw "
                 "bucket (one folder per run, named by time); nothing else in the bucket.",
             )
@@ -181,33 +181,14 @@ class SmokeTestAccessStack(cdk.Stack):
             )
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="CallDecisionApi", actions=["execute-api:Invoke"], resources=[api_arn]))
-            acknowledge(
-                self.role, _iam5_resource(self, api_arn),
+            acknowledge_resource(
+                self.role, api_arn,
                 "The smoke test POSTs to the decision API (POST /decisions only) in the staging "
                 "account, which holds this team's API; the role is assumable only by the "
                 "pipeline's smoke-test build.",
             )
         cdk.CfnOutput(self, "SmokeTestRoleArn", value=self.role.role_arn)
         cdk.CfnOutput(self, "RawBucketName", value=data.raw_bucket.bucket_name)
-
-
-def _iam5_resource(stack: cdk.Stack, value: str) -> str:
-    """The granular IAM5 finding cdk-nag reports for ``value`` (an ARN, maybe with tokens)."""
-    return f"AwsSolutions-IAM5[Resource::{_nag_text(stack.resolve(value))}]"
-
-
-def _nag_text(node) -> str:
-    # cdk-nag prints literals as is, Ref/GetAtt as <Id>/<Id.Attr>, other intrinsics as JSON.
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and "Fn::Join" in node:
-        sep, parts = node["Fn::Join"]
-        return sep.join(_nag_text(p) for p in parts)
-    if isinstance(node, dict) and "Ref" in node:
-        return f"<{node['Ref']}>"
-    if isinstance(node, dict) and "Fn::GetAtt" in node:
-        return "<{}.{}>".format(*node["Fn::GetAtt"])
-    return json.dumps(node, separators=(",", ":"))
 
 
 class PipelineStack(cdk.Stack):
@@ -278,27 +259,7 @@ class PipelineStack(cdk.Stack):
 
     def _log_artifact_access(self) -> None:
         """Server access logging of the artifact bucket, which CDK Pipelines creates unlogged."""
-        logs = s3.Bucket(
-            self,
-            "ArtifactAccessLogsBucket",
-            # Server access logs can only be delivered to an SSE-S3 bucket.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-            lifecycle_rules=[s3.LifecycleRule(
-                id="expire-access-logs", expiration=cdk.Duration.days(400),
-                noncurrent_version_expiration=cdk.Duration.days(30),
-            )],
-        )
-        acknowledge(
-            logs,
-            "AwsSolutions-S1",
-            "This is the access-log bucket of the pipeline's artifact bucket; logging it into "
-            "itself would recurse.",
-        )
+        logs = access_log_bucket(self, "ArtifactAccessLogsBucket", serves="the pipeline's artifact bucket")
         artifacts = self.pipeline.pipeline.artifact_bucket
         cfn_bucket = artifacts.node.default_child
         cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(

@@ -29,7 +29,8 @@ def reasons_text(report: dict[str, Any]) -> str:
         value = report.get(key)
         if value:
             items = value if isinstance(value, list) else [value]
-            return "; ".join(str(v) for v in items)[:1000]
+            # Job reports give each violation a human-readable "message".
+            return "; ".join(str(v.get("message", v)) if isinstance(v, dict) else str(v) for v in items)[:1000]
     gate = report.get("gate")
     if isinstance(gate, dict) and gate.get("reasons"):
         return "; ".join(str(v) for v in gate["reasons"])[:1000]

@@ -6,6 +6,9 @@ on the construct it applies to, with a reason specific to that construct.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import aws_cdk as cdk
 from constructs import IConstruct
 
@@ -18,16 +21,22 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def nag_name(scope: IConstruct, value: str) -> str:
-    """How cdk-nag spells a resource in a granular finding: ``<LogicalId.Arn>`` or a literal."""
-    resolved = cdk.Stack.of(scope).resolve(value)
-    if isinstance(resolved, str):
-        return resolved
-    if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
-        logical_id, attr = resolved["Fn::GetAtt"]
-        return f"<{logical_id}.{attr}>"
-    if isinstance(resolved, dict) and "Ref" in resolved:
-        return f"<{resolved['Ref']}>"
-    raise ValueError(f"cannot name {value!r} for cdk-nag (resolved to {resolved!r})")
+    """How cdk-nag spells a resource in a granular finding: literals as they are,
+    ``Ref``/``GetAtt`` as ``<Id>``/``<Id.Attr>``, joins joined, other intrinsics as JSON."""
+    return _nag_text(cdk.Stack.of(scope).resolve(value))
+
+
+def _nag_text(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and "Fn::Join" in node:
+        sep, parts = node["Fn::Join"]
+        return sep.join(_nag_text(p) for p in parts)
+    if isinstance(node, dict) and "Ref" in node:
+        return f"<{node['Ref']}>"
+    if isinstance(node, dict) and "Fn::GetAtt" in node:
+        return "<{}.{}>".format(*node["Fn::GetAtt"])
+    return json.dumps(node, separators=(",", ":"))
 
 
 def acknowledge_resource(scope: IConstruct, resource: str, reason: str, suffix: str = "") -> None:

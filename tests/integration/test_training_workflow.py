@@ -38,7 +38,7 @@ def test_data_quality_failure_stops_before_training_and_alerts(team, inbox):
 
     assert result.status == "FAILED"
     assert result.error == "DataQualityFailed"
-    assert "amount" in result.cause  # the violations name the feature
+    assert "amount" in result.cause and "'check'" not in result.cause  # readable, names the feature
     assert "Train model" not in result.state_names and "Feature engineering" not in result.state_names
     assert team.model_packages() == []
     alerts = inbox.drain()

@@ -164,5 +164,6 @@ def test_schema_is_usable_by_editors_to_check_the_example():
 
 
 def test_models_dir_holds_only_valid_team_files():
-    for path in Path(MODELS_DIR).glob("*.yaml"):
-        load_team(path)
+    files = sorted(Path(MODELS_DIR).glob("*.yaml"))
+    assert files, "models/ holds no team file"
+    assert [load_team(path).name for path in files] == [path.stem for path in files]
