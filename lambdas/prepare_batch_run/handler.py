@@ -9,7 +9,6 @@ workflow's states read. Results are staged under the artifacts bucket and publis
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from aws_lambda_powertools import Logger, Tracer
 from lambdas.shared import s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.registry import latest_approved
+from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
 
 logger = Logger()
@@ -52,7 +52,7 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     if not objects:
         raise NoBatchInputError(f"no objects under {input_uri}; expected CSV records to score")
     model = latest_approved(env("MODEL_PACKAGE_GROUP"))
-    run_id = f"{now:%Y%m%dT%H%M%S}-{hashlib.sha256(event['execution'].encode()).hexdigest()[:6]}"
+    run_id = run_id_for(event["execution"], now)
     art = lambda key: s3uri.uri(env("ARTIFACTS_BUCKET"), f"batch/{run_id}/{key}")  # noqa: E731
     results_key = f"{batch['output_prefix']}{run_id}/"
     result = {

@@ -9,7 +9,6 @@ ground-truth labels. A source with nothing to read gets an empty marker prefix.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from aws_lambda_powertools import Logger, Tracer
 from lambdas.shared import s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.registry import latest_approved
+from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
 
 logger = Logger()
@@ -42,7 +42,7 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     team = spec["name"]
     request = event.get("input") or {}
     since = request.get("since") or (now - timedelta(hours=int(request.get("lookback_hours") or 24))).isoformat()
-    run_id = f"{now:%Y%m%dT%H%M%S}-{hashlib.sha256(event['execution'].encode()).hexdigest()[:6]}"
+    run_id = run_id_for(event["execution"], now)
     art = lambda key: s3uri.uri(env("ARTIFACTS_BUCKET"), f"monitoring/{run_id}/{key}")  # noqa: E731
     none = art("none/")
     client("s3").put_object(Bucket=env("ARTIFACTS_BUCKET"), Key=f"monitoring/{run_id}/none/NONE", Body=b"")

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from lambdas.shared import registry, s3uri
 from lambdas.shared.aws import client
+from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
 
 logger = Logger()
@@ -58,10 +59,6 @@ def champion(group: str) -> dict[str, Any] | None:
         return registry.latest_approved(group)
     except registry.NoApprovedModelError:
         return None
-
-
-def run_id_for(execution: str, now: datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%S}-{hashlib.sha256(execution.encode()).hexdigest()[:6]}"
 
 
 def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
