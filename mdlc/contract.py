@@ -426,6 +426,32 @@ class Retraining(Strict):
     )
 
 
+class Streaming(Strict):
+    allowed_lateness_minutes: int = Field(
+        default=60, ge=0, le=7 * 24 * 60,
+        description="An event up to this much older than its entity's newest event still "
+        "counts in the right windows; an older one is counted in `LateEventsDropped` and "
+        "logged, not applied. The online table keeps each entity's events for the longest "
+        "window plus this.",
+    )
+    batch_size: int = Field(default=100, ge=1, le=10000,
+                            description="Stream records per consumer Lambda invocation.")
+    max_batching_window_seconds: int = Field(
+        default=1, ge=0, le=300,
+        description="How long the event source mapping gathers records before invoking.")
+    retry_attempts: int = Field(
+        default=5, ge=0, le=10000,
+        description="Retries of a failing batch (bisected) before it goes to the dead-letter queue.")
+    max_lag_seconds: int = Field(
+        default=60, ge=1, description="Freshness alarm: event → feature lag above this.")
+    reconciliation_schedule: str = Field(
+        default="rate(1 day)", pattern=SCHEDULE_PATTERN,
+        description="Schedule of the backfill/reconciliation workflow.")
+    max_mismatch_rate: float = Field(
+        default=0.001, ge=0, le=1,
+        description="Alarm when more than this share of entities differ from the recomputation.")
+
+
 # ------------------------------------------------------------------------------ decisions
 class ScoreBands(Strict):
     approve_below: float = Field(ge=0, le=1, description="Scores below this APPROVE.")
@@ -514,6 +540,10 @@ class TeamConfig(Strict):
     realtime: Realtime = Field(default_factory=Realtime)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     retraining: Retraining = Field(default_factory=Retraining)
+    streaming: Streaming = Field(
+        default_factory=Streaming,
+        description="The feature pipeline: stream consumer, lateness, freshness and "
+        "reconciliation of the online feature table.")
     decision_rules: DecisionRules
     pipeline: Pipeline = Field(default_factory=Pipeline)
     tags: Tags

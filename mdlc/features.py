@@ -5,12 +5,17 @@ Two callers, one set of semantics:
 * training (the feature job) works on whole pandas frames: :func:`point_in_time_features`
   gives, for every transaction, the online aggregates over that entity's *strictly earlier*
   transactions, then the derived features; :func:`online_features_frame` gives the online
-  aggregates of every entity as of one time (the rows loaded into the DynamoDB table).
+  aggregates of every entity as of one time (the batch job's snapshot).
 * serving (a Lambda) works on one request dict: :func:`derive_record` combines the request
   with the entity's online item and computes the derived features in pure Python.
+* the stream consumer keeps each entity's history as an :class:`EntityState` (the events
+  within the longest window plus the allowed lateness, and an exact compacted state of
+  older events); serving computes the aggregates from it as of the request's time.
 
-Both paths share :func:`_aggregate_at` (aggregates) and :func:`derive_value` (derived ops),
-so a feature has exactly one definition. Only the standard library is imported at module
+Every path computes every aggregate through :func:`aggregate_value` (the one definition of
+count, sum, mean, max, first_seen_days and mode) and every derived feature through
+:func:`derive_value`, so a feature has exactly one definition and the stream, a backfill
+and training agree bit for bit. Only the standard library is imported at module
 level; numpy and pandas are imported inside the frame functions, so a Lambda imports this
 module in a few milliseconds. Everything works on the *spec* dict
 (``mdlc.contract.runtime_spec``), never on pydantic objects.
@@ -24,7 +29,11 @@ Semantics (the same on both paths):
 * an entity with no record before ``T`` is *unknown*: every online feature takes its
   ``default`` (None when it has none). A known entity with no record in a window gets
   ``count``/``sum`` 0 and ``mean``/``max``/``mode``/``first_seen_days`` None.
-* ``mode`` ties go to the smallest value; ``first_seen_days`` is fractional days.
+* ``count`` counts non-missing values; ``sum``/``mean``/``max`` read numbers (a value that
+  is not a number counts as missing); sums are exact (``math.fsum``), so the result does
+  not depend on the order records arrive in.
+* ``mode`` ties go to the smallest value (as text); ``first_seen_days`` is fractional days
+  from integer microseconds.
 * derived ops: ``ratio`` a/b (None if either is missing or b is 0), ``difference`` a-b,
   ``not_equal`` 1/0 (0 when either side is missing), ``log1p`` (None below -1).
 * encoding for the model: category → index in its ``categories`` list, bool → 0/1,
@@ -33,7 +42,10 @@ Semantics (the same on both paths):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -248,13 +260,17 @@ def derive_record(
 ) -> dict[str, Any]:
     """The model-input features of one request, given the entity's online item.
 
-    ``record`` holds the record features (and the timestamp column when a derived feature
-    needs it); ``online`` is the DynamoDB item (Decimals allowed) or None for an unknown
-    entity, which gets the online features' defaults. Returns model column → encoded value
+    ``record`` holds the record features and the timestamp column; ``online`` is the
+    DynamoDB item: an entity state written by the stream consumer (the aggregates are
+    then computed as of the record's time, from the events strictly before it), a flat
+    item of feature values (Decimals allowed), or None for an unknown entity, which gets
+    the online features' defaults. Returns model column → encoded value
     (None for missing) plus ``unknown_entity`` (bool). Raises FeatureError on a bad field.
     """
     check_record(record, spec)
     values: dict[str, Any] = dict(record)
+    if online is not None and STATE_ATTRIBUTE in online:
+        online = features_from_item(online, record, spec)
     unknown = online is None
     item = online_defaults(spec) if unknown else online
     for f in features(spec):
@@ -269,6 +285,24 @@ def derive_record(
     out: dict[str, Any] = {c: encode_value(fmap[c], values[c]) for c in model_columns(spec)}
     out["unknown_entity"] = unknown
     return out
+
+
+STATE_ATTRIBUTE = "state"
+
+
+def features_from_item(item: dict[str, Any], record: dict[str, Any],
+                       spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The raw online features of an online-table item as of the record's timestamp."""
+    ts_col = spec["schema"]["timestamp_column"]
+    stamp = record.get(ts_col)
+    if is_missing(stamp):
+        raise FeatureError(ts_col, "missing; online features are computed as of the record's time")
+    try:
+        as_of = time_us(stamp)
+    except ValueError as exc:
+        raise FeatureError(ts_col, str(exc)) from None
+    state = EntityState.from_json(str(item[STATE_ATTRIBUTE]), spec, lateness_us(spec))
+    return state.features_at(as_of)
 
 
 def _arg(values: dict[str, Any], name: str, spec: dict[str, Any]) -> Any:
@@ -303,192 +337,401 @@ def parse_times_ns(series: Any) -> Any:
     return parsed.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").view("int64")
 
 
-def _sparse_table(values: Any, reducer: Any) -> list[Any]:
-    """Level k holds reducer over [i, i + 2**k): range queries in O(1)."""
-    table = [values]
-    span = 1
-    while span * 2 <= len(values):
-        prev = table[-1]
-        table.append(reducer(prev[:-span], prev[span:]))
-        span *= 2
-    return table
+# ------------------------------------------------------------ the aggregate definitions
+#: Microseconds per day: event times are integer microseconds since the epoch (UTC).
+US_PER_DAY = 86_400 * 10**6
+TIME_FNS = ("first_seen_days",)
+NUMBER_FNS = ("sum", "mean", "max")
 
 
-def _range_reduce(table: list[Any], lo: Any, hi: Any, reducer: Any, empty: float) -> Any:
-    """reducer over [lo, hi) per query; ``empty`` where the range is empty."""
-    import numpy as np
-
-    length = hi - lo
-    out = np.full(len(lo), empty, dtype="float64")
-    ok = length > 0
-    if not ok.any():
-        return out
-    k = np.floor(np.log2(length[ok])).astype("int64")
-    lo_ok, hi_ok = lo[ok], hi[ok]
-    res = np.empty(len(lo_ok), dtype="float64")
-    for level in np.unique(k):
-        sel = k == level
-        tab = table[level]
-        res[sel] = reducer(tab[lo_ok[sel]], tab[hi_ok[sel] - (1 << int(level))])
-    out[ok] = res
-    return out
+def time_us(value: Any) -> int:
+    """An ISO-8601 time (or datetime) as integer microseconds since the epoch, UTC."""
+    dt = parse_time(value)
+    return (dt - _EPOCH) // timedelta(microseconds=1)
 
 
-class _History:
-    """An entity's records sorted by (entity, time), ready for as-of range queries."""
-
-    def __init__(self, entity_codes: Any, times: Any, frame: Any):
-        import numpy as np
-
-        order = np.lexsort((times, entity_codes))
-        self.codes = entity_codes[order]
-        self.times = times[order]
-        self.frame = frame.iloc[order].reset_index(drop=True)
-
-    def positions(self, codes: Any, times: Any) -> Any:
-        """Per query: number of history rows with (code, time) lexicographically < query."""
-        import numpy as np
-
-        n_hist, n_q = len(self.codes), len(codes)
-        all_codes = np.concatenate([self.codes, codes])
-        all_times = np.concatenate([self.times, times])
-        is_hist = np.concatenate([np.ones(n_hist, "int8"), np.zeros(n_q, "int8")])
-        # queries sort before history rows of equal time, so equal times are excluded.
-        order = np.lexsort((is_hist, all_times, all_codes))
-        before = np.cumsum(is_hist[order]) - is_hist[order]
-        pos = np.empty(n_hist + n_q, dtype="int64")
-        pos[order] = before
-        return pos[n_hist:]
-
-    def group_start(self, codes: Any) -> Any:
-        import numpy as np
-
-        return np.searchsorted(self.codes, codes, side="left")
+def iso_from_us(value: int) -> str:
+    """Integer microseconds since the epoch as an ISO-8601 UTC string."""
+    return (_EPOCH + timedelta(microseconds=value)).isoformat()
 
 
-def _aggregate_at(history: _History, codes: Any, times: Any, spec: dict[str, Any]) -> Any:
-    """Online features as of each query (entity code, time ns): the single aggregate code."""
-    import pandas as pd
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-    start = history.group_start(codes)
-    hi = history.positions(codes, times)
-    known = hi > start
-    out = pd.DataFrame(index=range(len(codes)))
+
+def online_aggregates(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """``{name, fn, column, window_us}`` of every online feature, in spec order."""
+    out = []
     for f in features(spec):
-        if f.get("source") != "online":
-            continue
-        agg = f["aggregate"]
-        window = agg.get("window_days")
-        lo = start if window is None else history.positions(codes, times - window * NS_PER_DAY)
-        values = _aggregate_column(history, agg, start, lo, hi, times)
-        out[f["name"]] = _finish_online(f, values, known)
+        if f.get("source") == "online":
+            agg = f["aggregate"]
+            window = agg.get("window_days")
+            out.append({"name": f["name"], "fn": agg["fn"], "column": agg["column"],
+                        "window_us": None if window is None else window * US_PER_DAY})
     return out
 
 
-def _aggregate_column(history: _History, agg: dict[str, Any], start: Any, lo: Any, hi: Any,
-                      times: Any) -> Any:
-    import numpy as np
-    import pandas as pd
+def aggregate_columns(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """The raw columns an event must carry, each with how it is normalised: ``time``
+    (integer µs), ``number`` (float) or ``text`` (str). One column may feed several
+    aggregates; the strictest kind wins (time, then number)."""
+    kinds: dict[str, str] = {}
+    for agg in online_aggregates(spec):
+        kind = "time" if agg["fn"] in TIME_FNS else "number" if agg["fn"] in NUMBER_FNS else "text"
+        previous = kinds.get(agg["column"])
+        if previous is None or _KIND_RANK[kind] < _KIND_RANK[previous]:
+            kinds[agg["column"]] = kind
+    return list(kinds.items())
 
-    fn, column = agg["fn"], agg["column"]
-    raw = history.frame[column]
-    if fn == "mode":
-        return _range_mode(raw, history, start, lo, hi)
-    if fn == "first_seen_days":
-        ts = parse_times_ns(raw).astype("float64")
-        ts[ts == float(np.iinfo("int64").min)] = np.inf
-        first = _range_reduce(_sparse_table(ts, np.minimum), lo, hi, np.minimum, np.inf)
-        with np.errstate(invalid="ignore"):
-            days = (times.astype("float64") - first) / NS_PER_DAY
-        return np.where(np.isfinite(first), days, np.nan)
-    nums = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
-    present = ~np.isnan(nums)
-    if fn == "max":
-        filled = np.where(present, nums, -np.inf)
-        res = _range_reduce(_sparse_table(filled, np.maximum), lo, hi, np.maximum, -np.inf)
-        return np.where(np.isfinite(res), res, np.nan)
-    count = _range_sum(present.astype("float64"), history, start, lo, hi)
+
+_KIND_RANK = {"time": 0, "number": 1, "text": 2}
+
+
+def normalise(kind: str, value: Any) -> Any:
+    """A raw column value as events store it; None when missing or unusable.
+
+    ``time`` → integer µs, ``number`` → float (non-numeric or non-finite → None),
+    ``text`` → str (whole floats written without ``.0``, so CSV and JSON agree).
+    """
+    if is_missing(value):
+        return None
+    if kind == "time":
+        try:
+            return time_us(value)
+        except ValueError:
+            return None
+    if kind == "number":
+        try:
+            number = to_number(value)
+        except (ValueError, TypeError):
+            return None
+        return number if number is not None and math.isfinite(number) else None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _grow_partials(partials: list[float], x: float) -> None:
+    """Add ``x`` to a list of non-overlapping floats whose exact sum is the running total
+    (Shewchuk's algorithm, as in ``math.fsum``): a compact, exact, mergeable sum."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+def empty_prior() -> dict[str, Any]:
+    """The compacted state of no values (see :func:`compact_into`)."""
+    return {"n": 0, "partials": [], "max": None, "min": None, "counts": {}}
+
+
+def compact_into(prior: dict[str, Any], fn: str, values: list[Any]) -> None:
+    """Fold non-missing values into a compacted state, exactly: count, exact sum partials,
+    max, min and value counts (only what ``fn`` needs is kept)."""
+    if not values:
+        return
+    prior["n"] += len(values)
+    if fn in ("sum", "mean"):
+        for v in values:
+            _grow_partials(prior["partials"], v)
+    elif fn == "max":
+        prior["max"] = max(values if prior["max"] is None else [*values, prior["max"]])
+    elif fn == "first_seen_days":
+        prior["min"] = min(values if prior["min"] is None else [*values, prior["min"]])
+    elif fn == "mode":
+        counts = prior["counts"]
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+
+
+def aggregate_value(fn: str, values: list[Any], as_of_us: int,
+                    prior: dict[str, Any] | None = None) -> Any:
+    """THE definition of every aggregate, used by training, the stream consumer, serving,
+    reconciliation and monitoring alike.
+
+    ``values`` are the non-missing normalised values of the records in the window
+    (``as_of - window <= t < as_of``); ``prior`` optionally holds older records compacted
+    by :func:`compact_into`. Exact and independent of record order: sums are correctly
+    rounded (``math.fsum`` over exact partials), so the stream, a replay or a backfill
+    give bit-for-bit the value training computed. An empty window gives ``count``/``sum``
+    0 and None otherwise.
+    """
+    p = prior or _EMPTY
+    n = p["n"] + len(values)
     if fn == "count":
-        return count
-    total = _range_sum(np.where(present, nums, 0.0), history, start, lo, hi)
+        return n
     if fn == "sum":
-        return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+        return math.fsum([*p["partials"], *values]) if n else 0.0
+    if n == 0:
+        return None
+    if fn == "mean":
+        return math.fsum([*p["partials"], *values]) / n
+    if fn == "max":
+        return max(values if p["max"] is None else [*values, p["max"]])
+    if fn == "first_seen_days":
+        first = min(values if p["min"] is None else [*values, p["min"]])
+        return (as_of_us - first) / US_PER_DAY
+    if fn == "mode":
+        counts = dict(p["counts"])
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        top = max(counts.values())
+        return min(v for v, c in counts.items() if c == top)
+    raise ValueError(f"unknown aggregate {fn!r}; expected count, sum, mean, max, "
+                     "first_seen_days or mode")
 
 
-def _range_sum(values: Any, history: _History, start: Any, lo: Any, hi: Any) -> Any:
-    """Sum over [lo, hi) from running sums restarted per entity (no drift across entities)."""
-    import numpy as np
+_EMPTY = empty_prior()
+
+
+def finish_online(spec: dict[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """Online feature values typed as the schema says; None (unknown entity) → defaults."""
+    if values is None:
+        return online_defaults(spec)
+    return {f["name"]: _cast(f, values[f["name"]]) for f in features(spec) if f.get("source") == "online"}
+
+
+# -------------------------------------------------------------------- entity state
+class LateEvent(ValueError):
+    """An event older than the entity's newest event by more than the allowed lateness."""
+
+
+class EntityState:
+    """One entity's history in the form the online table keeps it: the events within the
+    longest window plus the allowed lateness, and an exact compacted state of older events
+    for the aggregates without a window. One DynamoDB item; its size is bounded by the
+    schema's windows (events per entity in ``max window + lateness``).
+
+    ``features_at(T)`` is exact (equal to the point-in-time computation from all records)
+    for every ``T >= newest - lateness``: events older than that can only matter to
+    windows ending before it.
+    """
+
+    VERSION = 1
+
+    def __init__(self, spec: dict[str, Any], lateness_us: int) -> None:
+        self.spec = spec
+        self.aggs = online_aggregates(spec)
+        self.columns = aggregate_columns(spec)
+        self.lateness_us = lateness_us
+        windows = [a["window_us"] for a in self.aggs if a["window_us"] is not None]
+        self.retention_us = (max(windows) if windows else 0) + lateness_us
+        self.events: dict[str, tuple[int, list[Any]]] = {}
+        self.prior: dict[str, dict[str, Any]] = {
+            a["name"]: empty_prior() for a in self.aggs if a["window_us"] is None}
+        self.compacted = 0
+        self.newest_us: int | None = None
+
+    # -- events -------------------------------------------------------------------
+    def event_from_record(self, record: dict[str, Any]) -> tuple[str, int, list[Any]]:
+        """``(id, time µs, normalised column values)`` of a raw record; ValueError names
+        the missing key column."""
+        keys = key_columns(self.spec)
+        event_id = record.get(keys["id"])
+        if is_missing(event_id):
+            raise ValueError(f"event without {keys['id']!r}")
+        stamp = record.get(keys["timestamp"])
+        if is_missing(stamp):
+            raise ValueError(f"event {event_id!r} without {keys['timestamp']!r}")
+        t = time_us(stamp)
+        return str(event_id), t, [normalise(kind, record.get(col)) for col, kind in self.columns]
+
+    def add(self, event_id: str, t: int, values: list[Any]) -> bool:
+        """Add one event; False for a replay (its id is already held). Raises LateEvent
+        when ``t`` is older than the newest event by more than the allowed lateness."""
+        if event_id in self.events:
+            return False
+        if self.newest_us is not None and t < self.newest_us - self.lateness_us:
+            raise LateEvent(f"event {event_id!r} at {iso_from_us(t)} is older than the entity's "
+                            f"newest event ({iso_from_us(self.newest_us)}) by more than the "
+                            f"allowed lateness of {self.lateness_us / 60e6:g} minutes")
+        self.events[event_id] = (t, values)
+        self.newest_us = t if self.newest_us is None else max(self.newest_us, t)
+        self._compact()
+        return True
+
+    def _compact(self) -> None:
+        """Fold events older than ``newest - retention`` into the compacted state."""
+        assert self.newest_us is not None
+        horizon = self.newest_us - self.retention_us
+        old = [eid for eid, (t, _) in self.events.items() if t < horizon]
+        if not old:
+            return
+        for a in self.aggs:
+            if a["window_us"] is None:
+                col = self._col(a["column"])
+                compact_into(self.prior[a["name"]], a["fn"],
+                             [v for eid in old if (v := self.events[eid][1][col]) is not None])
+        for eid in old:
+            del self.events[eid]
+        self.compacted += len(old)
+
+    def _col(self, column: str) -> int:
+        return next(i for i, (c, _) in enumerate(self.columns) if c == column)
+
+    # -- features -----------------------------------------------------------------
+    def features_at(self, as_of: Any) -> dict[str, Any] | None:
+        """Raw online feature values as of ``as_of`` (ISO string, datetime or µs), from the
+        records strictly before it; None when the entity has no record before it."""
+        t_q = as_of if isinstance(as_of, int) else time_us(as_of)
+        earlier = sorted((t, vals) for t, vals in self.events.values() if t < t_q)
+        if not earlier and self.compacted == 0:
+            return None
+        times = [t for t, _ in earlier]
+        out = {}
+        for a in self.aggs:
+            col = self._col(a["column"])
+            lo = 0 if a["window_us"] is None else bisect_left(times, t_q - a["window_us"])
+            values = [v for _, vals in earlier[lo:] if (v := vals[col]) is not None]
+            out[a["name"]] = aggregate_value(a["fn"], values, t_q, self.prior.get(a["name"]))
+        return out
+
+    # -- storage --------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The state as compact JSON (floats round-trip exactly)."""
+        events = sorted(([eid, t, vals] for eid, (t, vals) in self.events.items()),
+                        key=lambda e: (e[1], e[0]))
+        return json.dumps({
+            "v": self.VERSION, "signature": state_signature(self.spec, self.lateness_us),
+            "newest": self.newest_us, "compacted": self.compacted, "prior": self.prior,
+            "events": events,
+        }, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, spec: dict[str, Any], lateness_us: int) -> EntityState:
+        """Load a stored state; ValueError when it was built for other feature definitions
+        (the backfill then rebuilds it)."""
+        data = json.loads(text)
+        expected = state_signature(spec, lateness_us)
+        if data.get("v") != cls.VERSION or data.get("signature") != expected:
+            raise StaleState(f"entity state built for feature definitions {data.get('signature')!r}; "
+                             f"expected {expected!r} (run the backfill)")
+        state = cls(spec, lateness_us)
+        state.newest_us = data["newest"]
+        state.compacted = data["compacted"]
+        state.prior = data["prior"]
+        state.events = {eid: (t, vals) for eid, t, vals in data["events"]}
+        return state
+
+
+class StaleState(ValueError):
+    """A stored entity state computed for other aggregate definitions."""
+
+
+def state_signature(spec: dict[str, Any], lateness_us: int) -> str:
+    """Short hash of what the stored state depends on: aggregates, columns, lateness."""
+    text = json.dumps([online_aggregates(spec), aggregate_columns(spec), lateness_us],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def lateness_us(spec: dict[str, Any]) -> int:
+    """The team's allowed lateness (``streaming.allowed_lateness_minutes``) in µs."""
+    minutes = (spec.get("streaming") or {}).get("allowed_lateness_minutes", 60)
+    return int(minutes) * 60 * 10**6
+
+
+def states_from_frame(df: Any, spec: dict[str, Any]) -> dict[str, EntityState]:
+    """Every entity's state after all records of a frame (the backfill's recomputation).
+    Records are added in time order, so no record counts as late."""
+    late = lateness_us(spec)
+    states: dict[str, EntityState] = {}
+    for ent, event in _frame_events(df, spec):
+        state = states.get(ent)
+        if state is None:
+            state = states[ent] = EntityState(spec, late)
+        state.add(*event)
+    return states
+
+
+def _frame_events(df: Any, spec: dict[str, Any]) -> list[tuple[str, tuple[str, int, list[Any]]]]:
+    """``(entity, (id, t, values))`` of every usable record, sorted by (t, id)."""
+    keys = key_columns(spec)
+    columns = aggregate_columns(spec)
+    ents = _python_values(df[keys["entity"]])
+    ids = _python_values(df[keys["id"]]) if keys["id"] in df.columns else list(range(len(df)))
+    times = [normalise("time", v) for v in _python_values(df[keys["timestamp"]])]
+    cols = [[normalise(kind, v) for v in _python_values(df[c])] for c, kind in columns]
+    out = []
+    for i, (ent, t) in enumerate(zip(ents, times, strict=True)):
+        if ent is None or t is None:
+            continue
+        out.append((str(ent), (str(ids[i]), t, [c[i] for c in cols])))
+    out.sort(key=lambda e: (e[1][1], e[1][0]))
+    return out
+
+
+# ------------------------------------------------------------------------ frame path
+def _online_at(df: Any, spec: dict[str, Any], queries: list[tuple[Any, int | None]]) -> Any:
+    """Raw online features for each query ``(entity, as-of µs)`` from the frame's records
+    strictly before it: per entity, a running compacted state for the unbounded aggregates
+    and a window slice for the others, both through :func:`aggregate_value`."""
     import pandas as pd
 
-    running = pd.Series(values).groupby(history.codes).cumsum().to_numpy(dtype="float64")
-    running = np.concatenate([running, [0.0]])  # index -1 → 0 for empty ranges
-    upper = np.where(hi > start, running[hi - 1], 0.0)
-    lower = np.where(lo > start, running[lo - 1], 0.0)
-    return np.where(hi > lo, upper - lower, 0.0)
+    aggs = online_aggregates(spec)
+    columns = aggregate_columns(spec)
+    index = {c: i for i, (c, _) in enumerate(columns)}
+    history: dict[str, list[tuple[int, list[Any]]]] = {}
+    for ent, (_, t, vals) in _frame_events(df, spec):
+        history.setdefault(ent, []).append((t, vals))
+    by_entity: dict[str, list[int]] = {}
+    for qi, (ent, t) in enumerate(queries):
+        if ent is not None and t is not None and not is_missing(ent):
+            by_entity.setdefault(str(ent), []).append(qi)
+    results: list[dict[str, Any] | None] = [None] * len(queries)
+    for ent, qis in by_entity.items():
+        events = history.get(ent, [])
+        times = [t for t, _ in events]
+        priors = {a["name"]: empty_prior() for a in aggs if a["window_us"] is None}
+        folded = 0
+        for qi in sorted(qis, key=lambda q: queries[q][1]):
+            t_q = queries[qi][1]
+            hi = bisect_left(times, t_q)
+            for a in aggs:  # the running state of the unbounded aggregates
+                if a["window_us"] is None:
+                    col = index[a["column"]]
+                    compact_into(priors[a["name"]], a["fn"],
+                                 [v for _, vals in events[folded:hi] if (v := vals[col]) is not None])
+            folded = max(folded, hi)
+            if hi == 0:
+                continue
+            out = {}
+            for a in aggs:
+                col = index[a["column"]]
+                if a["window_us"] is None:
+                    out[a["name"]] = aggregate_value(a["fn"], [], t_q, priors[a["name"]])
+                else:
+                    lo = bisect_left(times, t_q - a["window_us"])
+                    values = [v for _, vals in events[lo:hi] if (v := vals[col]) is not None]
+                    out[a["name"]] = aggregate_value(a["fn"], values, t_q)
+            results[qi] = out
+    frame = pd.DataFrame(index=range(len(queries)))
+    for f in features(spec):
+        if f.get("source") == "online":
+            frame[f["name"]] = _online_column(f, [None if r is None else r[f["name"]] for r in results],
+                                              [r is not None for r in results])
+    return frame
 
 
-def _range_mode(raw: Any, history: _History, start: Any, lo: Any, hi: Any) -> Any:
-    """Most frequent non-missing value in [lo, hi); ties → smallest value; empty → None."""
-    import numpy as np
-    import pandas as pd
-
-    labels = raw.astype("string")
-    valid = labels.notna() & (labels != "")
-    uniques = sorted(labels[valid].unique())
-    result = np.full(len(lo), None, dtype=object)
-    if not uniques:
-        return result
-    codes = pd.Categorical(labels.where(valid), categories=uniques).codes
-    best = np.full(len(lo), -1.0)
-    for k, _ in enumerate(uniques):
-        counts = _range_sum((codes == k).astype("float64"), history, start, lo, hi)
-        better = counts > best
-        best = np.where(better, counts, best)
-        result = np.where(better & (counts > 0), uniques[k], result)
-    return result
-
-
-def _finish_online(feature: dict[str, Any], values: Any, known: Any) -> Any:
-    """Unknown entities get the default; counts become ints; types follow the schema."""
+def _online_column(feature: dict[str, Any], values: list[Any], known: list[bool]) -> Any:
+    """A column of one online feature: unknown entities get the default; types per schema."""
     import numpy as np
     import pandas as pd
 
     default = feature.get("default")
+    filled = [v if k else default for v, k in zip(values, known, strict=True)]
     if feature["type"] in ("string", "category"):
-        arr = np.where(known, values, default)
-        return pd.Series(arr, dtype=object).where(pd.notna(arr), None)
-    arr = np.asarray(values, dtype="float64")
-    arr = np.where(known, arr, np.nan if default is None else float(default))
+        return pd.Series([None if is_missing(v) else v for v in filled], dtype=object)
+    arr = np.array([np.nan if v is None else float(v) for v in filled], dtype="float64")
     if feature["type"] in ("int", "bool"):
         return pd.Series(np.round(arr)).astype("Int64")
     return arr
-
-
-def _entity_codes(*series: Any) -> list[Any]:
-    """Integer codes for entity ids, shared across several columns."""
-    import numpy as np
-    import pandas as pd
-
-    joined = pd.concat([s.astype("string") for s in series], ignore_index=True)
-    codes, _ = pd.factorize(joined)
-    out, offset = [], 0
-    for s in series:
-        out.append(np.asarray(codes[offset: offset + len(s)], dtype="int64"))
-        offset += len(s)
-    return out
-
-
-def _valid_history(df: Any, spec: dict[str, Any]) -> Any:
-    """Rows usable as history: an entity and a parseable timestamp."""
-    keys = key_columns(spec)
-    times = parse_times_ns(df[keys["timestamp"]])
-    ok = (times != _NAT) & df[keys["entity"]].notna()
-    return df.loc[ok].reset_index(drop=True), times[ok.to_numpy()]
-
-
-_NAT = -(2**63)
 
 
 def online_features_frame(transactions_df: Any, spec: dict[str, Any], as_of: Any) -> Any:
@@ -498,19 +741,13 @@ def online_features_frame(transactions_df: Any, spec: dict[str, Any], as_of: Any
     ISO-8601 string or datetime; only records strictly earlier than it count. Entities
     with no earlier record are left out (serving then uses the defaults).
     """
-    import numpy as np
     import pandas as pd
 
     entity = key_columns(spec)["entity"]
-    hist_df, times = _valid_history(transactions_df, spec)
-    as_of_ns = int(pd.Timestamp(parse_time(as_of)).value)
-    entities = pd.Series(hist_df.loc[times < as_of_ns, entity].unique(), dtype=object)
-    entities = entities.sort_values(ignore_index=True)
-    hist_codes, query_codes = _entity_codes(hist_df[entity], entities)
-    history = _History(hist_codes, times, hist_df)
-    query_times = np.full(len(entities), as_of_ns, dtype="int64")
-    out = _aggregate_at(history, query_codes, query_times, spec)
-    out.insert(0, entity, entities.to_numpy())
+    t_q = time_us(as_of)
+    seen = sorted({ent for ent, (_, t, _) in _frame_events(transactions_df, spec) if t < t_q})
+    out = _online_at(transactions_df, spec, [(ent, t_q) for ent in seen])
+    out.insert(0, entity, pd.Series(seen, dtype=object))
     return out
 
 
@@ -522,16 +759,11 @@ def point_in_time_features(df: Any, spec: dict[str, Any]) -> Any:
     feature added as raw (unencoded) values. Rows without a parseable timestamp or entity
     get unknown-entity defaults.
     """
-    import numpy as np
-
     keys = key_columns(spec)
     out = df.copy()
-    hist_df, hist_times = _valid_history(df, spec)
-    times = parse_times_ns(df[keys["timestamp"]])
-    hist_codes, query_codes = _entity_codes(hist_df[keys["entity"]], df[keys["entity"]])
-    history = _History(hist_codes, hist_times, hist_df)
-    query_times = np.where(times == _NAT, np.iinfo("int64").min + 1, times)
-    online = _aggregate_at(history, query_codes, query_times, spec)
+    ents = _python_values(df[keys["entity"]])
+    times = [normalise("time", v) for v in _python_values(df[keys["timestamp"]])]
+    online = _online_at(df, spec, list(zip(ents, times, strict=True)))
     online.index = out.index
     for name in online.columns:
         out[name] = online[name]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL_STACKS = ("data", "training", "batch", "realtime", "monitoring", "retraining", "pipeline")
-ALL_WORKFLOWS = ("training", "batch", "realtime-deploy", "monitoring", "retraining")
+ALL_STACKS = ("data", "features", "training", "batch", "realtime", "monitoring", "retraining", "pipeline")
+ALL_WORKFLOWS = ("training", "batch", "realtime-deploy", "monitoring", "retraining", "feature-backfill")
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ IMPACT: dict[str, Impact] = {
     "data.raw_retention_days": Impact(("data",), (), "lifecycle expiry of the raw bucket"),
     "data.capture_retention_days": Impact(("data",), (), "lifecycle expiry of the capture bucket"),
     "data.noncurrent_version_days": Impact(("data",), (), "expiry of old object versions in every bucket"),
-    "schema": Impact(("training", "batch", "realtime", "monitoring"),
-                     ("training", "batch", "monitoring", "retraining"),
+    "schema": Impact(("features", "training", "batch", "realtime", "monitoring"),
+                     ("training", "batch", "monitoring", "retraining", "feature-backfill"),
                      "features computed, checked and served: the next model's inputs and every request"),
     "schema.entity_key": Impact(("data", "training", "realtime"), ("training", "batch"),
                                 "partition key of the online feature table: the table is REPLACED"),
@@ -59,6 +59,9 @@ IMPACT: dict[str, Impact] = {
     "retraining.auto_approve": Impact(("retraining",), ("retraining", "realtime-deploy"),
                                       "whether a retrained model deploys unattended"),
     "decision_rules": Impact(("realtime", "batch"), ("batch",), "decisions the API and batch scoring return"),
+    "streaming": Impact(("features",), ("feature-backfill",),
+                        "stream consumer batching, allowed lateness, freshness and reconciliation alarms; "
+                        "a new lateness changes the stored state's signature: the backfill rebuilds it"),
     "pipeline": Impact(("pipeline",), (), "source of the CI/CD pipeline"),
     "tags": Impact(ALL_STACKS, (), "tags on every resource"),
 }
