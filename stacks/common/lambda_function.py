@@ -35,7 +35,9 @@ def stage_code(name: str, build_dir: Path, spec_file: Path) -> Path:
     if target.exists():
         shutil.rmtree(target)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
-    for rel in (*SHARED, f"lambdas/{name}"):
+    # A handler in a stage folder (``lambdas/<stage>/<name>``) needs the stage's package file.
+    parents = [f"lambdas/{'/'.join(name.split('/')[:i])}/__init__.py" for i in range(1, name.count("/") + 1)]
+    for rel in (*SHARED, *parents, f"lambdas/{name}"):
         src = REPO_ROOT / rel
         if src.is_dir():
             shutil.copytree(src, target / rel, ignore=ignore)
@@ -84,7 +86,7 @@ class ProjectFunction(Construct):
             description=f"{ctx.name}: {description}",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.X86_64,
-            handler=f"lambdas.{handler}.handler.handler",
+            handler=f"lambdas.{handler.replace('/', '.')}.handler.handler",
             code=lambda_.Code.from_asset(str(stage_code(handler, ctx.build_dir, write_team_spec(ctx)))),
             role=self.role,
             timeout=timeout or cdk.Duration.seconds(60),
@@ -101,7 +103,7 @@ class ProjectFunction(Construct):
                 )
             ],
             environment={
-                "POWERTOOLS_SERVICE_NAME": f"{ctx.name}-{handler}",
+                "POWERTOOLS_SERVICE_NAME": f"{ctx.name}-{handler.replace('/', '-')}",
                 "POWERTOOLS_METRICS_NAMESPACE": f"MDLC/{ctx.name}",
                 "MDLC_TEAM": ctx.name,
                 **(environment or {}),
