@@ -825,3 +825,59 @@ def now_iso() -> str:
 def shift_iso(value: Any, seconds: float) -> str:
     """An ISO-8601 time moved by ``seconds`` (as-of times just after the last record)."""
     return (parse_time(value) + timedelta(seconds=seconds)).isoformat()
+
+
+def states_from_records(records: Any, spec: dict[str, Any]) -> dict[str, EntityState]:
+    """Every entity's state after the given raw records (dicts), added in time order: the
+    recomputation the backfill writes and reconciliation compares with. Records without
+    entity, id or a parseable time are skipped, as training skips them."""
+    late = lateness_us(spec)
+    entity_col = key_columns(spec)["entity"]
+    probe = EntityState(spec, late)
+    events = []
+    for record in records:
+        entity = record.get(entity_col)
+        if is_missing(entity):
+            continue
+        try:
+            events.append((str(entity), probe.event_from_record(record)))
+        except ValueError:
+            continue
+    events.sort(key=lambda e: (e[1][1], e[1][0]))
+    states: dict[str, EntityState] = {}
+    for entity, event in events:
+        state = states.get(entity)
+        if state is None:
+            state = states[entity] = EntityState(spec, late)
+        state.add(*event)
+    return states
+
+
+def reconcile_state(online: EntityState, recomputed: EntityState,
+                    snapshot_end_us: int) -> tuple[bool, EntityState]:
+    """Compare an entity's online state with its recomputation from a raw snapshot that
+    holds every record before ``snapshot_end_us``.
+
+    The online state's events at or after the snapshot end (newer than the export) are
+    added to the recomputation first; then both must agree on every feature as of just
+    after their newest event and on the events both still hold. Returns (equal, the
+    recomputation with the newer events), the state a repair writes.
+    """
+    merged = EntityState.from_json(recomputed.to_json(), recomputed.spec, recomputed.lateness_us)
+    for eid, (t, values) in sorted(online.events.items(), key=lambda e: (e[1][0], e[0])):
+        if t >= snapshot_end_us and eid not in merged.events:
+            try:
+                merged.add(eid, t, values)
+            except LateEvent:
+                pass
+    newest = max(online.newest_us or 0, merged.newest_us or 0)
+    if online.features_at(newest + 1) != merged.features_at(newest + 1):
+        return False, merged
+    horizon = newest - online.retention_us
+    held = {e: v for e, v in online.events.items() if v[0] >= horizon}
+    again = {e: v for e, v in merged.events.items() if v[0] >= horizon}
+    return _same_events(held, again), merged
+
+
+def _same_events(a: dict[str, tuple[int, list[Any]]], b: dict[str, tuple[int, list[Any]]]) -> bool:
+    return a.keys() == b.keys() and all(a[k][0] == b[k][0] and list(a[k][1]) == list(b[k][1]) for k in a)

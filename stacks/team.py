@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.batch.stack import BatchStack
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack
+from stacks.features.stack import FeaturesStack
 from stacks.monitoring.stack import MonitoringStack
 from stacks.realtime.stack import RealtimeStack
 from stacks.retraining.stack import RetrainingStack
@@ -27,6 +28,9 @@ class TeamStacks:
             env=env,
             description=f"MDLC data plane of model team {name}: key, buckets, feature table, alerts, registry",
         )
+        # The feature pipeline: stream → consumer → online table, and the backfill (apart from training).
+        self.features = FeaturesStack(scope, f"{name}-features", ctx=ctx, data=self.data.data, env=env,
+                                      description=f"MDLC streaming online features of model team {name}")
         self.training = TrainingStack(
             scope,
             f"{name}-training",
@@ -38,6 +42,7 @@ class TeamStacks:
         if ctx.team.realtime.enabled:  # real-time inference: endpoint deployment, decision workflow and API
             self.realtime = RealtimeStack(scope, f"{name}-realtime", ctx=ctx, data=self.data.data, env=env,
                                           description=f"MDLC real-time inference and decision API of model team {name}")
+            self.realtime.add_stack_dependency(self.features)  # feeds scored transactions into the stream by name
         # Batch, monitoring and retraining (MDLC stages 6-7 and the loop back to training).
         stage = {"ctx": ctx, "data": self.data.data, "env": env}
         self.batch = BatchStack(scope, f"{name}-batch", **stage,
@@ -48,7 +53,7 @@ class TeamStacks:
                                           description=f"MDLC retraining triggers of model team {name}")
         self.retraining.add_stack_dependency(self.training)  # starts the training workflow by name
         self.retraining.add_stack_dependency(self.monitoring)  # reacts to the monitoring alarms by name
-        self.stacks: list[cdk.Stack] = [self.data, self.training, self.batch, self.monitoring, self.retraining]
+        self.stacks: list[cdk.Stack] = [self.data, self.features, self.training, self.batch, self.monitoring, self.retraining]
         if ctx.team.realtime.enabled:
             self.stacks.append(self.realtime)
         for stack in self.stacks:

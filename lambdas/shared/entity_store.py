@@ -33,6 +33,12 @@ class EntityStore:
         revision = int(item.get("revision", {}).get("N", "0"))
         return F.EntityState.from_json(item["state"]["S"], self.spec, self.lateness_us), revision
 
+    def load_revision(self, entity: str) -> tuple[bool, int]:
+        """Whether the item exists, and its revision (without reading its state)."""
+        item = client("dynamodb").get_item(TableName=self.table_name, Key={self.key: {"S": entity}},
+                                           ConsistentRead=True, ProjectionExpression="revision").get("Item")
+        return item is not None, int((item or {}).get("revision", {}).get("N", "0"))
+
     def save(self, entity: str, state: F.EntityState, revision: int, *, writer: str) -> int:
         """Write the state if the item is still at ``revision``; returns the new revision."""
         new = revision + 1
@@ -45,7 +51,9 @@ class EntityStore:
             "updated_at": {"S": datetime.now(UTC).isoformat()},
             "updated_by": {"S": writer},
         }
-        condition = "attribute_not_exists(#k)" if revision == 0 else "revision = :rev"
+        # Revision 0: a new entity, or an item without a state (a flat item of an older layout).
+        condition = "attribute_not_exists(#k) OR attribute_not_exists(revision)" if revision == 0 \
+            else "revision = :rev"
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": item, "ConditionExpression": condition,
                                   "ExpressionAttributeNames": {"#k": self.key}}
         if revision:

@@ -21,6 +21,7 @@ from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.workflow import guard, state_machine
 from stacks.data_plane import DataPlane
+from stacks.features.construct import stream_name
 from stacks.realtime.names import decision_bus, endpoint_name
 
 #: An InvokeEndpoint slower than this gives the fallback decision (the API waits ≤ 29 s).
@@ -33,6 +34,10 @@ class DecisionService(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane) -> None:
         super().__init__(scope, construct_id)
         team = ctx.team
+        self.entity_key = team.schema.entity_key
+        self.stream_name = stream_name(team.name)
+        self.stream_arn = cdk.Stack.of(self).format_arn(service="kinesis", resource="stream",
+                                                        resource_name=self.stream_name)
         self.endpoint_name = endpoint_name(team.name)
         self.endpoint_arn = cdk.Stack.of(self).format_arn(
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
@@ -138,7 +143,22 @@ class DecisionService(Construct):
             result_path="$.Payload",
         ), failed)
 
-        rules.next(action)
+        # Every scored transaction goes to the team's event stream, so the entity's next
+        # decision sees it (stream → consumer → online table, about a second). A failed put
+        # must not fail the decision: the daily reconciliation writes what the stream missed.
+        feed = tasks.CallAwsService(
+            self, "Feed", state_name="Feed feature stream", service="kinesis", action="putRecord",
+            iam_resources=[self.stream_arn], iam_action="kinesis:PutRecord",
+            parameters={"StreamName": self.stream_name,
+                        "PartitionKey": sfn.JsonPath.string_at(f"$.collected.request.{self.entity_key}"),
+                        "Data": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.collected.request"))},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        feed.add_retry(errors=["Kinesis.ProvisionedThroughputExceededException", "Kinesis.KmsThrottlingException"],
+                       interval=cdk.Duration.seconds(1), max_attempts=1,
+                       jitter_strategy=sfn.JitterType.FULL)
+        feed.add_catch(action, errors=["States.ALL"], result_path="$.feed_error")
+        rules.next(feed).next(action)
         read_score.next(rules)
         fallback.next(rules)
         valid = sfn.Choice(self, "Valid", state_name="Request valid?")

@@ -1,8 +1,10 @@
 """Training workflow: data quality → features → train → evaluate → gate → registry.
 
 MDLC stages 1–5 as one Standard state machine. Each SageMaker job runs a script of
-``sagemaker_jobs/`` from the job-code bundle; Lambdas prepare the run, read reports, load
-online features into DynamoDB and register the model with its lineage.
+``sagemaker_jobs/`` from the job-code bundle; Lambdas prepare the run, read reports and
+register the model with its lineage. Training writes nothing that production serves: the
+online feature table belongs to the feature pipeline (``stacks/features``), so a challenger
+that fails the gate changes nothing a decision reads.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from stacks.common.workflow import (
     lambda_task,
     sagemaker_job_permissions,
     state_machine,
-    transient_retry,
 )
 from stacks.data_plane import DataPlane
 
@@ -48,19 +49,6 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _retry_json() -> dict[str, Any]:
-    """The transient-error Retry as ASL, for states written out as JSON."""
-    r = transient_retry()
-    return {
-        "ErrorEquals": r["errors"],
-        "IntervalSeconds": r["interval"].to_seconds(),
-        "MaxAttempts": r["max_attempts"],
-        "BackoffRate": r["backoff_rate"],
-        "MaxDelaySeconds": r["max_delay"].to_seconds(),
-        "JitterStrategy": "FULL",
-    }
 
 
 class JobAssets(Construct):
@@ -122,10 +110,6 @@ class TrainingWorkflow(Construct):
         )
         self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run", "resolve a training run's data, champion and paths")
         self.report_fn = fn("ReadReportFunction", "read_report", "read a job report for the workflow")
-        self.load_fn = fn(
-            "LoadOnlineFeaturesFunction", "load_online_features", "load online features into DynamoDB",
-            {"FEATURE_TABLE": data.feature_table.table_name}, timeout=cdk.Duration.minutes(15), memory_size=1024,
-        )
         self.register_fn = fn(
             "RegisterModelFunction", "register_model", "register a model version with its lineage",
             {
@@ -164,15 +148,12 @@ class TrainingWorkflow(Construct):
     def _grant_functions(self, data: DataPlane) -> None:
         data.raw_bucket.grant_read(self.prepare_fn.role)
         data.artifacts_bucket.grant_read_write(self.prepare_fn.role)
-        for f in (self.report_fn, self.load_fn):
-            data.artifacts_bucket.grant_read(f.role)
-            data.features_bucket.grant_read(f.role)
-        data.feature_table.grant_write_data(self.load_fn.role)
+        data.artifacts_bucket.grant_read(self.report_fn.role)
+        data.features_bucket.grant_read(self.report_fn.role)
         data.artifacts_bucket.grant_read_write(self.register_fn.role)
         for f in (self.prepare_fn, self.register_fn):
             data.key.grant_encrypt_decrypt(f.role)
-        for f in (self.report_fn, self.load_fn):
-            data.key.grant_decrypt(f.role)
+        data.key.grant_decrypt(self.report_fn.role)
         group_arn = data.model_package_group_arn
         package_arn = cdk.Stack.of(self).format_arn(
             service="sagemaker", resource="model-package", resource_name=f"{data.model_package_group_name}/*"
@@ -189,7 +170,7 @@ class TrainingWorkflow(Construct):
                 resources=[group_arn, package_arn],
             )
         )
-        for f in (self.prepare_fn, self.register_fn, self.report_fn, self.load_fn):
+        for f in (self.prepare_fn, self.register_fn, self.report_fn):
             for bucket in data.buckets:
                 acknowledge_resource(
                     f.role, bucket.bucket_arn,
@@ -222,25 +203,7 @@ class TrainingWorkflow(Construct):
                 "Job names carry the run id, known only at run time; the prefix is this team's name.",
             )
         data.alerts_topic.grant_publish(role)
-        # Distributed Map: list the run's online shards, run child executions of itself.
-        self.load_fn.function.grant_invoke(role)
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:ListBucket"], resources=[data.features_bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": ["runs/*"]}},
-        ))
-        machine_arn = stack.format_arn(service="states", resource="stateMachine",
-                                       resource_name=f"{prefix}-training", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-        executions = stack.format_arn(service="states", resource="execution",
-                                      resource_name=f"{prefix}-training/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]))
-        acknowledge_resource(
-            role, executions,
-            "The Distributed Map's child executions are named by Step Functions at run time; "
-            "access is limited to this workflow's own executions.",
-        )
-        for f in (self.prepare_fn, self.report_fn, self.load_fn, self.register_fn):
+        for f in (self.prepare_fn, self.report_fn, self.register_fn):
             acknowledge_resource(
                 role, f.function.function_arn,
                 "LambdaInvoke grants the function and its versions (ARN:*); this is one of the "
@@ -303,7 +266,6 @@ class TrainingWorkflow(Construct):
             ],
             result_path="$.jobs.features",
         ), on_error)
-        load = guard(self._load_online_features(), on_error)
 
         train = guard(self._training_job(ctx, data, image), on_error)
 
@@ -347,45 +309,13 @@ class TrainingWorkflow(Construct):
         return (
             prepare.next(data_quality).next(read_dq).next(
                 dq_ok.when(sfn.Condition.boolean_equals("$.data_quality.passed", True),
-                           features.next(load).next(train).next(evaluate).next(read_eval).next(
+                           features.next(train).next(evaluate).next(read_eval).next(
                                gate_ok.when(sfn.Condition.boolean_equals("$.evaluation.gate.passed", True),
                                             register.next(notify).next(done))
                                .otherwise(gate_failed.start)))
                 .otherwise(dq_failed.start)
             )
         )
-
-    def _load_online_features(self) -> sfn.CustomState:
-        """Distributed Map: one child execution loads one shard of the online table, so the
-        load scales with the customer count on Step Functions, not in one Lambda."""
-        load_shard = {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": self.load_fn.function.function_arn, "Payload.$": "$"},
-            "ResultSelector": {"items.$": "$.Payload.items"},
-            "Retry": [_retry_json()],
-            "End": True,
-        }
-        return sfn.CustomState(self, "Load online features", state_json={
-            "Type": "Map",
-            "Label": "LoadOnlineFeatures",
-            "ItemReader": {
-                "Resource": "arn:aws:states:::s3:listObjectsV2",
-                "Parameters": {"Bucket.$": "$.run.online_bucket", "Prefix.$": "$.run.online_prefix"},
-            },
-            "ItemSelector": {
-                "uri.$": "States.Format('s3://{}/{}', $.run.online_bucket, $$.Map.Item.Value.Key)",
-                "run_id.$": "$.run.run_id",
-            },
-            "ItemProcessor": {
-                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                "StartAt": "Load shard",
-                "States": {"Load shard": load_shard},
-            },
-            "MaxConcurrency": 20,
-            "ResultSelector": {"shards.$": "States.ArrayLength($)"},
-            "ResultPath": "$.online",
-        })
 
     def _read_report(self, cid: str, name: str, uri_path: str, result_path: str, keys: list[str], on_error) -> Any:
         return lambda_task(

@@ -136,11 +136,21 @@ def test_training_runs_the_stages_in_order_and_stops_in_named_failures(machines)
     assert order[:5] == ["Prepare run", "Data quality check", "Read data quality report",
                          "Data quality passed?", "Feature engineering"]
     assert order.index("Train model") < order.index("Evaluate challenger") < order.index("Register model version")
-    load = s["Load online features"]
-    assert load["Type"] == "Map" and load["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert order.index("Feature engineering") + 1 == order.index("Train model")
     fails = {n for n, st in s.items() if st["Type"] == "Fail"}
     assert {"DataQualityFailed", "EvaluationGateFailed", "TrainingWorkflowFailed"} <= fails
     assert s["Data quality passed?"]["Default"] == "Notify DataQualityFailed"
+
+
+def test_training_writes_nothing_that_production_serves(assembly):
+    """The online feature table belongs to the feature pipeline: no training state or
+    function of any team may write it (a rejected challenger changes nothing served)."""
+    trainings = [name for name in assembly.templates if name.endswith("-training")]
+    assert trainings
+    for team in trainings:
+        text = json.dumps(assembly.template(team))
+        assert "dynamodb:PutItem" not in text and "dynamodb:BatchWriteItem" not in text, team
+        assert "FEATURE_TABLE" not in text, team
 
 
 def test_training_job_takes_hyperparameters_seed_and_spot_from_the_team_file(machines):
