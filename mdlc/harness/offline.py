@@ -47,6 +47,7 @@ from mdlc.harness.lambdas import (
     make_invoke_patch,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
+from mdlc.harness.streams import DeliveryReport, StreamDelivery
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 DEFAULT_REGION = "eu-west-1"
@@ -70,6 +71,7 @@ class OfflineAws:
         self._workdir: Path | None = None
         self.jobs: jobs.JobEmulator | None = None
         self.endpoints: EndpointServer | None = None
+        self.streams = StreamDelivery(self.client, region, ACCOUNT_ID)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -106,7 +108,7 @@ class OfflineAws:
             mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES,
                             {"sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime",
                              "s3": "S3", "lambda": "Lambda", "ssm": "SSM",
-                             "applicationautoscaling": "ApplicationAutoScaling"}),
+                             "applicationautoscaling": "ApplicationAutoScaling", "kinesis": "Kinesis"}),
             mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_parameters",
                               sfn_aws_sdk.normalise_parameters),
             mock.patch.object(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_normalise_response",
@@ -202,6 +204,10 @@ class OfflineAws:
             policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                       "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
             return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+
+    def deliver_streams(self, function_name: str | None = None) -> DeliveryReport:
+        """Deliver the Kinesis records not yet delivered to their event source mappings' functions."""
+        return self.streams.deliver(function_name)
 
     # -- SageMaker -------------------------------------------------------------------------
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
