@@ -91,6 +91,7 @@ def _load_handler(function_name: str, source_dir: Path, handler_spec: str) -> Ha
     spec = importlib.util.spec_from_file_location(unique, module_file)
     assert spec is not None and spec.loader is not None
     module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module  # as an import would: dataclasses and pickling look it up
     sys.path.insert(0, str(source_dir))
     try:
         spec.loader.exec_module(module)

@@ -3,7 +3,8 @@
 Training costs about a minute, so one model is trained once per test session
 (:func:`trained_model`, memoised) and its artifacts are installed into each module's own
 offline deployment (:func:`install_model`): the same model.tar.gz at the same S3 key, the
-same online feature items, registered as an Approved version of the team's group.
+same online feature items (written by the feature backfill workflow from the training
+partition), registered as an Approved version of the team's group.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ CUSTOMERS, DAYS, SEED = 300, 45, 11
 
 
 class RealtimeTeam(LocalTeam):
-    """LocalTeam with only the stacks real-time needs: data plane, training, real-time."""
+    """LocalTeam with only the stacks real-time needs: data plane, features, training, real-time."""
 
     @property
     def stacks(self) -> list[str]:
-        return [s for s in super().stacks if s.rsplit("-", 1)[-1] in ("data", "training", "realtime")]
+        return [s for s in super().stacks if s.rsplit("-", 1)[-1] in ("data", "features", "training", "realtime")]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def trained_model() -> TrainedModel:
     with RealtimeTeam(TEAM) as team:
         team.put_raw(synthetic.generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED), "2026-03-01")
         team.train(check=True)
+        team.run("feature-backfill", check=True)  # the online table, from the same partition
         package = team.model_packages()[-1]
         spec = package["InferenceSpecification"]
         bucket, key = _split(spec["Containers"][0]["ModelDataUrl"])

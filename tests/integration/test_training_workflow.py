@@ -64,9 +64,8 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     assert float(meta["metric_value"]) >= 0.30 > 0  # the team's pr_auc threshold
     assert float(meta["metric_value"]) > float(meta["baseline_value"])
     assert meta["evaluation_report"].endswith("evaluation/evaluation.json")
-    # The per-customer online features were loaded for serving.
-    items = team.client("dynamodb").scan(TableName=_feature_table(team), Limit=5)["Items"]
-    assert items and "txn_count_30d" in items[0]
+    # Training writes nothing that production serves: the online table is the feature pipeline's.
+    assert team.client("dynamodb").scan(TableName=_feature_table(team))["Items"] == []
     assert [a["outcome"] for a in inbox.drain()] == ["Registered"]
 
 
@@ -93,14 +92,22 @@ def test_a_challenger_as_good_as_the_champion_registers_version_2(team):
     assert float(v2["metric_value"]) >= float(v2["champion_value"]) - tolerance
 
 
-def test_a_worse_challenger_is_not_registered(team, inbox):
+def test_a_worse_challenger_is_not_registered_and_changes_nothing_served(team, inbox):
     inbox.drain()
     team.approve(team.model_packages()[1]["ModelPackageArn"])
+    # What production serves: the online table, bootstrapped by the feature backfill workflow.
+    backfill = team.run("feature-backfill", {"data_prefix": team.put_raw(transactions(seed=2, customers=450),
+                                                                          "2026-03-02")}, check=True)
+    summary = backfill.output["summary"]
+    assert summary["written"] == summary["entities"] > 400 and summary["mismatched"] == 0
+    served = team.client("dynamodb").scan(TableName=_feature_table(team))["Items"]
     worse = transactions(seed=4)
     worse["is_fraud"] = worse["is_fraud"].sample(frac=1.0, random_state=0).to_numpy()  # labels lose their signal
     prefix = team.put_raw(worse, "2026-03-03")
 
     result = team.train(prefix)
+
+    assert _sorted(team.client("dynamodb").scan(TableName=_feature_table(team))["Items"]) == _sorted(served)
 
     assert result.status == "FAILED" and result.error == "EvaluationGateFailed"
     assert "pr_auc" in result.cause
@@ -129,3 +136,7 @@ def test_a_training_job_failure_reaches_the_failure_path_and_alerts(team, inbox)
 
 def _feature_table(team) -> str:
     return team.resources.of_type("AWS::DynamoDB::Table")[0].ref
+
+
+def _sorted(items: list[dict]) -> list[dict]:
+    return sorted(items, key=lambda item: item["customer_id"]["S"])
