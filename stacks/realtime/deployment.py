@@ -105,6 +105,16 @@ class EndpointDeployment(Construct):
         self.smoke_fn = ProjectFunction(
             self, "SmokeTestFunction", ctx=ctx, handler="smoke_test_endpoint",
             description="invoke the endpoint with a known record and check the response", key=data.key)
+        # Gate: the online table must hold this team file's feature definitions (else backfill).
+        self.backfill_arn = stack.format_arn(service="states", resource="stateMachine",
+                                             resource_name=f"{team.name}-feature-backfill",
+                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.features_parameter_arn = stack.format_arn(service="ssm", resource="parameter",
+                                                       resource_name=f"mdlc/{team.name}/features/state-signature")
+        self.features_fn = ProjectFunction(
+            self, "EnsureOnlineFeaturesFunction", ctx=ctx, handler="features/ensure_online_features",
+            description="start the feature backfill when the online table lacks the model's features",
+            key=data.key, environment={"BACKFILL_STATE_MACHINE": self.backfill_arn})
         self._grant_functions(data)
 
         self.state_machine = state_machine(
@@ -175,6 +185,10 @@ class EndpointDeployment(Construct):
                              "is limited to describing this team's model package group.")
         self.smoke_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint_arn]))
+        self.features_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"], resources=[self.features_parameter_arn]))
+        self.features_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:StartExecution", "states:ListExecutions"], resources=[self.backfill_arn]))
 
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
@@ -194,7 +208,7 @@ class EndpointDeployment(Construct):
             acknowledge_resource(role, arn, "Each deployment creates a Model and EndpointConfig named "
                                  "<team>-v<version>-<execution hash>, known only at run time; the prefix is "
                                  "this team's name.")
-        for f in (self.prepare_fn, self.smoke_fn):
+        for f in (self.prepare_fn, self.smoke_fn, self.features_fn):
             acknowledge_resource(role, f.function.function_arn,
                                  "LambdaInvoke grants the function and its versions (ARN:*); this is one of "
                                  "the workflow's own functions.", suffix=":*")
@@ -336,7 +350,19 @@ class EndpointDeployment(Construct):
         exists.otherwise(create_endpoint)
         fresh = sfn.Choice(self, "Fresh", state_name="Already deployed?")
         fresh.when(sfn.Condition.boolean_equals("$.deployment.already_deployed", True), skip)
-        fresh.otherwise(create_model.next(create_config).next(exists))
+        # A model is served with the online features of this team file: wait for the backfill
+        # (started by the check) when the table holds other feature definitions.
+        features = guard(tasks.LambdaInvoke(
+            self, "EnsureFeatures", state_name="Check online features", lambda_function=self.features_fn.function,
+            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
+            retry_on_service_exceptions=False, result_path="$.online_features"), on_error)
+        wait_features = sfn.Wait(self, "WaitForFeatures", state_name="Wait for feature backfill",
+                                 time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))
+        features_ready = sfn.Choice(self, "FeaturesReady", state_name="Online features ready?")
+        features_ready.when(sfn.Condition.boolean_equals("$.online_features.ready", True),
+                            create_model.next(create_config).next(exists))
+        features_ready.otherwise(wait_features.next(features))
+        fresh.otherwise(features.next(features_ready))
         return prepare.next(fresh)
 
     def _sagemaker(self, name: str, action: str, parameters: dict[str, Any]) -> sfn.CustomState:

@@ -82,6 +82,9 @@ def install_model(team: LocalTeam, model: TrainedModel, *, versions: int = 1) ->
     ddb = team.client("dynamodb")
     for item in model.feature_items:
         ddb.put_item(TableName=_feature_table(team), Item=item)
+    # what the backfill records once the table holds this team file's feature definitions
+    team.client("ssm").put_parameter(Name=f"/mdlc/{TEAM}/features/state-signature", Type="String",
+                                     Value=model.feature_items[0]["feature_signature"]["S"], Overwrite=True)
     sm = team.client("sagemaker")
     return [sm.create_model_package(ModelPackageGroupName=team.model_package_group,
                                     InferenceSpecification=model.inference_specification,
