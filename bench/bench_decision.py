@@ -54,6 +54,18 @@ def train_model(spec: dict, folder: Path) -> None:
     (folder / "team.json").write_text(json.dumps(spec))
 
 
+def state_item(spec: dict, events: int) -> dict:
+    """The online item of an entity with ``events`` transactions in the last 90 days, as the
+    stream consumer writes it (serving computes the aggregates from it per request)."""
+    start = F.time_us("2026-03-01T14:30:00Z") - 90 * F.US_PER_DAY
+    state = F.EntityState(spec, F.lateness_us(spec))
+    for i in range(events):
+        t = start + (i + 1) * (90 * F.US_PER_DAY // (events + 1))
+        state.add(*state.event_from_record({**REQUEST, "transaction_id": f"T-{i}", "event_time": F.iso_from_us(t),
+                                            "amount": 12.5 + i % 40, "country": "GB" if i % 5 else "FR"}))
+    return {"customer_id": "C-000001", "state": state.to_json(), "revision": Decimal(events)}
+
+
 class Store:
     def __init__(self, item: dict) -> None:
         self.item = item
@@ -96,9 +108,7 @@ def bench_decisions(spec: dict, model_dir: Path, n: int) -> dict:
     from sagemaker_jobs.inference import inference
 
     model = single_threaded(inference.model_fn(str(model_dir)))
-    store = Store({"customer_id": "C-000001", "txn_count_30d": Decimal(12), "amount_sum_30d": Decimal("640.5"),
-                   "amount_mean_90d": Decimal("51.2"), "account_tenure_days": Decimal("210.4"),
-                   "home_country": "GB"})
+    store = Store(state_item(spec, events=int(os.environ.get("BENCH_ENTITY_EVENTS") or 90)))
     log = Log()
     now = datetime.now(UTC)
     body = json.dumps(REQUEST)

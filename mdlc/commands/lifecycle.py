@@ -1,7 +1,8 @@
 """``mdlc local lifecycle``: the whole MDLC of one team offline, end to end.
 
 train → register → approve → deploy → score a stream of transactions through the decision
-workflow → batch score → ground truth arrives → monitor → drift injected → the drift alarm
+workflow (each feeding the feature stream) → a burst of one card seen by its next decision →
+reconciliation of the online table → batch score → ground truth arrives → monitor → drift injected → the drift alarm
 starts a guarded retraining → the new version is approved and deployed. Every step runs
 the deployed workflows in the offline harness; a summary table ends the run.
 """
@@ -12,7 +13,7 @@ import json
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Lifecycle:
         for i, row in enumerate(frame[keys].to_dict("records")):
             body = {"request_id": f"{label}-{i}", **{k: (None if v != v else v) for k, v in row.items()}}
             response = self.decide(arn, body)
+            self.team.aws.deliver_streams()  # the feature stream's consumer: fresh features for the next one
             out = json.loads(response.get("output") or "{}")
             decision = (out.get("body") or out).get("decision") if isinstance(out, dict) else None
             if isinstance(decision, str):
@@ -108,6 +110,37 @@ class Lifecycle:
                 raise click.ClickException(f"decision {body['request_id']} did not finish in 120 s")
             time.sleep(0.02)
         return d
+
+    def burst(self, customer: str, at: str) -> None:
+        """Ten transactions of one card within a minute; the eleventh decision must see all ten."""
+        arn = self.team.state_machine_arn("decision")
+        counts = []
+        start = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        for i in range(11):
+            when = (start + timedelta(seconds=5 * i)).isoformat().replace("+00:00", "Z")
+            body = {"request_id": f"burst-{i}", "transaction_id": f"BURST-{i}", "customer_id": customer,
+                    "event_time": when, "amount": 19.99, "merchant_category": "digital_goods",
+                    "channel": "online", "country": "GB"}
+            result = self.team.aws.run(arn, {"body": body}, timeout=120)
+            exited = [e for e in result.history if e["type"] == "TaskStateExited"
+                      and e["stateExitedEventDetails"]["name"] == "Collect features"]
+            features = json.loads(exited[0]["stateExitedEventDetails"]["output"])["collected"]["features"]
+            counts.append(features.get("txn_count_30d"))
+            self.team.aws.deliver_streams()
+        click.echo(f"  {customer}: txn_count_30d seen by decisions 1..11: {counts}")
+        self.summary["burst"] = {"customer": customer, "counts": counts}
+        if counts[-1] != counts[0] + 10:
+            raise click.ClickException(f"the eleventh decision saw txn_count_30d {counts[-1]}; expected "
+                                       f"{counts[0]} + 10")
+
+    def reconcile(self) -> None:
+        """The scheduled backfill/reconciliation workflow: the online table against the raw data."""
+        result = self.check(self.team.run("feature-backfill", {"reason": "manual"}, timeout=600), "feature backfill")
+        s = result.output["summary"]
+        self.summary["reconciliation"] = s
+        click.echo(f"  {s['entities']} entities recomputed from {s['data_uri']}: {s['compared']} compared, "
+                   f"{s['missing']} missing (written), {s['mismatched']} mismatched "
+                   f"(rate {s['mismatch_rate']:.4f})")
 
     def captured(self) -> int:
         """Capture files the endpoint has written so far (SageMaker data capture, harness)."""
@@ -183,6 +216,13 @@ class Lifecycle:
         for label, q in s["quality"].items():
             click.echo(f"quality ({label}): precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
                        f"PR-AUC {_f(q['pr_auc'])} on {q['labelled']} labels")
+        if s.get("burst"):
+            click.echo(f"online features: burst of {s['burst']['customer']}: txn_count_30d "
+                       f"{s['burst']['counts'][0]} → {s['burst']['counts'][-1]} at the eleventh decision")
+        if s.get("reconciliation"):
+            r = s["reconciliation"]
+            click.echo(f"reconciliation: {r['compared']} entities compared, {r['mismatched']} mismatched "
+                       f"(rate {r['mismatch_rate']:.4f})")
         click.echo(f"retraining reason: {s.get('retraining_reason', '-')}")
         click.echo(f"now deployed: version {s.get('deployed')}  (wall time {time.monotonic() - self.started:.0f}s)")
 
@@ -217,6 +257,10 @@ def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, m
             run.step(f"3. score {requests} transactions through the decision workflow")
             served = later_records(customers, days, 3, seed, variant=1).head(requests)
             run.stream(served, "live")
+            run.step("3b. online features: ten transactions of one card within a minute, then an eleventh")
+            run.burst(str(served["customer_id"].iloc[0]), "2026-03-05T12:00:00Z")
+            run.step("3c. reconcile the online feature table with the raw data (feature backfill workflow)")
+            run.reconcile()
             run.step("4. batch score the next day (batch workflow)")
             scored = later_records(customers, days, 2, seed, variant=2)
             run.batch(scored, "2026-03-02")

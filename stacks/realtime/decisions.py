@@ -151,7 +151,8 @@ class DecisionService(Construct):
             iam_resources=[self.stream_arn], iam_action="kinesis:PutRecord",
             parameters={"StreamName": self.stream_name,
                         "PartitionKey": sfn.JsonPath.string_at(f"$.collected.request.{self.entity_key}"),
-                        "Data": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.collected.request"))},
+                        # an object for a blob member: Step Functions sends it as JSON (as InvokeEndpoint Body)
+                        "Data": sfn.JsonPath.object_at("$.collected.request")},
             result_path=sfn.JsonPath.DISCARD,
         )
         feed.add_retry(errors=["Kinesis.ProvisionedThroughputExceededException", "Kinesis.KmsThrottlingException"],
