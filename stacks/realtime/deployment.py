@@ -354,7 +354,7 @@ class EndpointDeployment(Construct):
         # (started by the check) when the table holds other feature definitions.
         features = guard(tasks.LambdaInvoke(
             self, "EnsureFeatures", state_name="Check online features", lambda_function=self.features_fn.function,
-            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
+            payload=sfn.TaskInput.from_object({"state": sfn.JsonPath.object_at("$")}), payload_response_only=True,
             retry_on_service_exceptions=False, result_path="$.online_features"), on_error)
         wait_features = sfn.Wait(self, "WaitForFeatures", state_name="Wait for feature backfill",
                                  time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))

@@ -60,6 +60,6 @@ def check(spec: dict[str, Any], backfill_arn: str, previous: str | None = None) 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Step Functions task: the workflow state (``online_features.backfill`` of an earlier check)."""
-    previous = (event.get("online_features") or {}).get("backfill")
+    """Step Functions task: ``{"state": workflow state}`` (``online_features.backfill`` of an earlier check)."""
+    previous = ((event.get("state") or {}).get("online_features") or {}).get("backfill")
     return check(team_spec(), env("BACKFILL_STATE_MACHINE"), previous)
