@@ -527,6 +527,7 @@ class EntityState:
             a["name"]: empty_prior() for a in self.aggs if a["window_us"] is None}
         self.compacted = 0
         self.newest_us: int | None = None
+        self._oldest_us: int | None = None  # of the held events: compaction only when needed
 
     # -- events -------------------------------------------------------------------
     def event_from_record(self, record: dict[str, Any]) -> tuple[str, int, list[Any]]:
@@ -553,6 +554,7 @@ class EntityState:
                             f"allowed lateness of {self.lateness_us / 60e6:g} minutes")
         self.events[event_id] = (t, values)
         self.newest_us = t if self.newest_us is None else max(self.newest_us, t)
+        self._oldest_us = t if self._oldest_us is None else min(self._oldest_us, t)
         self._compact()
         return True
 
@@ -560,7 +562,10 @@ class EntityState:
         """Fold events older than ``newest - retention`` into the compacted state."""
         assert self.newest_us is not None
         horizon = self.newest_us - self.retention_us
+        if self._oldest_us is not None and self._oldest_us >= horizon:
+            return  # nothing to fold (the common case: no scan of the held events)
         old = [eid for eid, (t, _) in self.events.items() if t < horizon]
+        self._oldest_us = min((t for eid, (t, _) in self.events.items() if t >= horizon), default=None)
         if not old:
             return
         for a in self.aggs:
@@ -617,6 +622,7 @@ class EntityState:
         state.compacted = data["compacted"]
         state.prior = data["prior"]
         state.events = {eid: (t, vals) for eid, t, vals in data["events"]}
+        state._oldest_us = min((t for t, _ in state.events.values()), default=None)
         return state
 
 

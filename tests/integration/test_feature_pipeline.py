@@ -18,8 +18,19 @@ import pandas as pd
 import pytest
 
 from mdlc import features as F
+from mdlc import synthetic
 
-from .realtime_support import TEAM, RealtimeTeam, deploy, install_model, request, trained_model
+from .realtime_support import (
+    CUSTOMERS,
+    DAYS,
+    SEED,
+    TEAM,
+    RealtimeTeam,
+    deploy,
+    install_model,
+    request,
+    trained_model,
+)
 
 pytestmark = pytest.mark.slow
 BURST_START = datetime(2026, 3, 1, 14, 30, tzinfo=UTC)
@@ -29,6 +40,8 @@ BURST_START = datetime(2026, 3, 1, 14, 30, tzinfo=UTC)
 def team():
     model = trained_model()
     with RealtimeTeam(TEAM) as local:
+        # the raw partition the installed model and its online table were built from
+        local.put_raw(synthetic.generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED), "2026-03-01")
         arn = install_model(local, model)[0]
         assert deploy(local, arn).succeeded
         local.customer = model.known_customer
