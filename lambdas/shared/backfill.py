@@ -28,6 +28,12 @@ class NoPartition(Exception):
     """No raw partition to backfill from."""
 
 
+def signature_parameter(team: str) -> str:
+    """SSM parameter naming the feature definitions the online table holds: written by the
+    backfill, read by the deployment gate (``stacks/common/feature_names.py`` has the same)."""
+    return f"/mdlc/{team}/features/state-signature"
+
+
 def latest_partition(bucket: str, prefix: str) -> str:
     """The newest ``dt=YYYY-MM-DD/`` prefix under the team's raw prefix."""
     pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")

@@ -28,16 +28,12 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stacks.common.feature_names import backfill_workflow, signature_parameter, stream_name
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.workflow import FailurePath, lambda_task, state_machine, transient_retry
 from stacks.data_plane import DataPlane
-
-
-def stream_name(team: str) -> str:
-    """The team's raw event stream (referenced by name from the decision workflow)."""
-    return f"{team}-events"
 
 
 def metric_namespace(team: str) -> str:
@@ -73,7 +69,7 @@ class FeaturePipeline(Construct):
                     "This queue is itself the consumer's on-failure destination (a dead-letter "
                     "queue); its depth is alarmed.")
         self.consumer = ProjectFunction(
-            self, "ConsumerFunction", ctx=ctx, handler="features/consume_events",
+            self, "ConsumerFunction", ctx=ctx, stage="features", handler="consume_events",
             description="apply stream events to the entities' online features", key=data.key,
             environment={"FEATURE_TABLE": data.feature_table.table_name},
             timeout=cdk.Duration.seconds(60), memory_size=1024,
@@ -101,12 +97,12 @@ class FeaturePipeline(Construct):
                   "FEATURES_BUCKET": data.features_bucket.bucket_name,
                   "REPORTS_BUCKET": data.reports_bucket.bucket_name}
         fn = lambda cid, handler, desc: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, handler=handler, description=desc, key=data.key, environment=common,
+            self, cid, ctx=ctx, stage="features", handler=handler, description=desc, key=data.key, environment=common,
             timeout=cdk.Duration.minutes(15), memory_size=2048)
-        self.plan_fn = fn("PlanBackfillFunction", "features/plan_backfill", "split a raw partition into entity shards")
-        self.shard_fn = fn("ReconcileShardFunction", "features/reconcile_shard",
+        self.plan_fn = fn("PlanBackfillFunction", "plan_backfill", "split a raw partition into entity shards")
+        self.shard_fn = fn("ReconcileShardFunction", "reconcile_shard",
                            "recompute one entity shard and reconcile it with the online table")
-        self.publish_fn = fn("PublishReconciliationFunction", "features/publish_reconciliation",
+        self.publish_fn = fn("PublishReconciliationFunction", "publish_reconciliation",
                              "publish the online table's mismatch rate")
         data.raw_bucket.grant_read(self.plan_fn.role)
         data.features_bucket.grant_read_write(self.plan_fn.role)
@@ -114,7 +110,7 @@ class FeaturePipeline(Construct):
         data.feature_table.grant_read_write_data(self.shard_fn.role)
         data.reports_bucket.grant_read_write(self.publish_fn.role)
         parameter = cdk.Stack.of(self).format_arn(
-            service="ssm", resource="parameter", resource_name=f"mdlc/{team.name}/features/state-signature")
+            service="ssm", resource="parameter", resource_name=signature_parameter(team.name).lstrip("/"))
         self.publish_fn.role.add_to_principal_policy(iam.PolicyStatement(actions=["ssm:PutParameter"],
                                                                          resources=[parameter]))
         for f in (self.plan_fn, self.shard_fn, self.publish_fn):
@@ -155,10 +151,10 @@ class FeaturePipeline(Construct):
             conditions={"StringLike": {"s3:prefix": ["backfill/*"]}}))
         stack = cdk.Stack.of(self)
         machine_arn = stack.format_arn(service="states", resource="stateMachine",
-                                       resource_name=f"{team.name}-feature-backfill",
+                                       resource_name=backfill_workflow(team.name),
                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         executions = stack.format_arn(service="states", resource="execution",
-                                      resource_name=f"{team.name}-feature-backfill/*",
+                                      resource_name=f"{backfill_workflow(team.name)}/*",
                                       arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"],

@@ -16,12 +16,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.common.feature_names import stream_name
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.workflow import guard, state_machine
 from stacks.data_plane import DataPlane
-from stacks.features.construct import stream_name
 from stacks.realtime.names import decision_bus, endpoint_name
 
 #: An InvokeEndpoint slower than this gives the fallback decision (the API waits ≤ 29 s).
@@ -48,7 +48,7 @@ class DecisionService(Construct):
                                    description=f"Decisions of model team {team.name}")
 
         fn = lambda cid, handler, desc, env=None: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, handler=handler, description=desc, key=data.key, environment=env or {},
+            self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key, environment=env or {},
             timeout=cdk.Duration.seconds(10), memory_size=1024)
         self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
                              "validate a decision request and merge its online features",

@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mdlc.contract import Realtime
+from stacks.common.feature_names import backfill_workflow, signature_parameter
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
@@ -98,21 +99,21 @@ class EndpointDeployment(Construct):
                                               resource_name=self.parameter_name.lstrip("/"))
 
         self.prepare_fn = ProjectFunction(
-            self, "PrepareDeploymentFunction", ctx=ctx, handler="prepare_deployment",
+            self, "PrepareDeploymentFunction", ctx=ctx, stage="realtime", handler="prepare_deployment",
             description="resolve an approved model package for deployment", key=data.key,
             environment={"MODEL_PACKAGE_GROUP": data.model_package_group_name,
                          "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name})
         self.smoke_fn = ProjectFunction(
-            self, "SmokeTestFunction", ctx=ctx, handler="smoke_test_endpoint",
+            self, "SmokeTestFunction", ctx=ctx, stage="realtime", handler="smoke_test_endpoint",
             description="invoke the endpoint with a known record and check the response", key=data.key)
         # Gate: the online table must hold this team file's feature definitions (else backfill).
         self.backfill_arn = stack.format_arn(service="states", resource="stateMachine",
-                                             resource_name=f"{team.name}-feature-backfill",
+                                             resource_name=backfill_workflow(team.name),
                                              arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.features_parameter_arn = stack.format_arn(service="ssm", resource="parameter",
-                                                       resource_name=f"mdlc/{team.name}/features/state-signature")
+                                                       resource_name=signature_parameter(team.name).lstrip("/"))
         self.features_fn = ProjectFunction(
-            self, "EnsureOnlineFeaturesFunction", ctx=ctx, handler="features/ensure_online_features",
+            self, "EnsureOnlineFeaturesFunction", ctx=ctx, stage="realtime", handler="ensure_online_features",
             description="start the feature backfill when the online table lacks the model's features",
             key=data.key, environment={"BACKFILL_STATE_MACHINE": self.backfill_arn})
         self._grant_functions(data)

@@ -1,4 +1,4 @@
-"""Deployment gate handler (lambdas/features/ensure_online_features) against moto SSM and
+"""Deployment gate handler (lambdas/realtime/ensure_online_features) against moto SSM and
 Step Functions: it starts the backfill once, waits, and stops a deployment whose backfill failed."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mdlc import features as F
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
-gate = importlib.import_module("lambdas.features.ensure_online_features.handler")
+gate = importlib.import_module("lambdas.realtime.ensure_online_features.handler")
 PARAMETER = "/mdlc/fraud-detection/features/state-signature"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.shared import s3uri
+from lambdas.shared import backfill, s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
@@ -29,11 +29,6 @@ def summarise(run: dict[str, Any], shards: list[dict[str, Any]]) -> dict[str, An
     return total
 
 
-def signature_parameter(team: str) -> str:
-    """SSM parameter naming the feature definitions the online table holds (deployment reads it)."""
-    return f"/mdlc/{team}/features/state-signature"
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -47,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                       ("StaleEntityStates", "stale")):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=summary[key])
     s3uri.write_json(s3uri.uri(env("REPORTS_BUCKET"), f"features/reconciliation/{summary['run_id']}.json"), summary)
-    client("ssm").put_parameter(Name=signature_parameter(spec["name"]), Value=summary["signature"],
+    client("ssm").put_parameter(Name=backfill.signature_parameter(spec["name"]), Value=summary["signature"],
                                 Type="String", Overwrite=True)
     logger.info("reconciliation", extra=summary)
     return summary

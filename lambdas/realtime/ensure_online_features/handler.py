@@ -8,17 +8,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
+from lambdas.shared import backfill
 from lambdas.shared.aws import client
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
 
 logger = Logger()
 tracer = Tracer()
-
-
-def signature_parameter(team: str) -> str:
-    """Written by the backfill's publish step (``lambdas/features/publish_reconciliation``)."""
-    return f"/mdlc/{team}/features/state-signature"
 
 
 class FeatureBackfillFailed(Exception):
@@ -34,7 +30,7 @@ def check(spec: dict[str, Any], backfill_arn: str, previous: str | None = None) 
     expected = F.state_signature(spec, F.lateness_us(spec))
     ssm = client("ssm")
     try:
-        found = ssm.get_parameter(Name=signature_parameter(spec["name"]))["Parameter"]["Value"]
+        found = ssm.get_parameter(Name=backfill.signature_parameter(spec["name"]))["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
         found = None
     if found == expected:
