@@ -155,8 +155,9 @@ class DecisionService(Construct):
                         "Data": sfn.JsonPath.object_at("$.collected.request")},
             result_path=sfn.JsonPath.DISCARD,
         )
-        feed.add_retry(errors=["Kinesis.ProvisionedThroughputExceededException", "Kinesis.KmsThrottlingException"],
-                       interval=cdk.Duration.seconds(1), max_attempts=1,
+        feed.add_retry(errors=["ThrottlingException", "Kinesis.ProvisionedThroughputExceededException",
+                               "Kinesis.KmsThrottlingException"],
+                       interval=cdk.Duration.seconds(1), max_attempts=1, backoff_rate=2,
                        jitter_strategy=sfn.JitterType.FULL)
         feed.add_catch(action, errors=["States.ALL"], result_path="$.feed_error")
         rules.next(feed).next(action)

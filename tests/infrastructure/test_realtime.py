@@ -75,7 +75,13 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
     assert s["Run inference"]["TimeoutSeconds"] == 5
     assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
     assert s["Use fallback decision"]["Next"] == s["Read score"]["Next"] == "Apply rules"
-    assert s["Apply rules"]["Next"] == "Perform action"
+    assert s["Apply rules"]["Next"] == "Feed feature stream"
+    # every scored transaction goes to the feature stream; a failed put still answers
+    feed = s["Feed feature stream"]
+    assert feed["Resource"] == "arn:aws:states:::aws-sdk:kinesis:putRecord"
+    assert feed["Parameters"]["StreamName"] == "fraud-detection-events"
+    assert feed["Parameters"]["PartitionKey.$"] == "$.collected.request.customer_id"
+    assert feed["Next"] == feed["Catch"][0]["Next"] == "Perform action"
     assert s["Request valid?"]["Default"] == "Reject request"
 
 
