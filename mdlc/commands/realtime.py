@@ -137,6 +137,7 @@ def workflow_decider(team: Any) -> Any:
     def decide(body: str) -> dict[str, Any]:
         with lock:
             answer = team.aws.run_sync(arn, {"body": body}, timeout=120)
+            team.aws.deliver_streams()  # the feature stream's consumer: the next decision sees this one
         if answer["status"] != "SUCCEEDED":
             return {"status": 500, "error": "decision failed", "cause": answer.get("error")}
         return json.loads(answer["output"])
