@@ -123,7 +123,8 @@ def known_record(team: TeamConfig) -> tuple[dict[str, Any], str | None]:
     for f in s.record_features:
         record[f.name] = _typical(f)
     expected = None
-    for listing, decision in ((rules.deny_list, "DECLINE"), (rules.allow_list, "APPROVE")):
+    listings = ((rules.deny_list, "DECLINE"), (rules.allow_list, "APPROVE")) if rules else ()
+    for listing, decision in listings:
         field = next((k for k, v in listing.items() if v and k in record), None)
         if field is not None:
             record[field] = listing[field][0]

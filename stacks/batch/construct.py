@@ -152,7 +152,7 @@ class BatchWorkflow(Construct):
              JobInput("baseline", f"{IN}/baseline", uri_path="$.run.baseline_uri")],
             [JobOutput("report", f"{OUT}/report", "$.run.paths.data_quality_report"),
              JobOutput("baseline", f"{OUT}/baseline", "$.run.paths.data_quality_baseline")],
-            {"PREVIOUS_ROW_COUNT": "", "REQUIRE_LABEL": "false"}, "$.jobs.data_quality",
+            {"PREVIOUS_ROW_COUNT": "", "REQUIRE_LABEL": "false", "MIN_ROWS": str(team.batch.min_rows)}, "$.jobs.data_quality",
         )
         read_dq = invoke("ReadDq", "Read data quality report", self.report_fn, {
             "uri": sfn.JsonPath.string_at("$.run.paths.report"),
