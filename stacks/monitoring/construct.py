@@ -47,6 +47,12 @@ from stacks.training.construct import JobAssets
 IN = "/opt/ml/processing/input"
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
+REALTIME_WORKFLOWS = ("deployment", "decisions")
+
+
+def sources(ctx: TeamContext) -> tuple[str, ...]:
+    """Where the team's model scores inputs: the endpoint only when the team has one."""
+    return ("endpoint", "batch") if ctx.team.realtime.enabled else ("batch",)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def alarm_specs(ctx: TeamContext) -> list[AlarmSpec]:
     m = ctx.team.monitoring
     above, below = cw.ComparisonOperator.GREATER_THAN_THRESHOLD, cw.ComparisonOperator.LESS_THAN_THRESHOLD
     specs = []
-    for source in ("endpoint", "batch"):
+    for source in sources(ctx):
         specs += [
             AlarmSpec(f"{source}-feature-drift", "MaxFeaturePSI", {"Source": source}, "Maximum", above,
                       m.max_feature_psi, f"drift:{source}_feature_psi", "drift",
@@ -245,8 +251,10 @@ class MonitoringWorkflow(Construct):
             return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
 
         endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName={name}"
+        realtime = ctx.team.realtime.enabled
         machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
-                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in WORKFLOWS}
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+                    for w in WORKFLOWS if realtime or w not in REALTIME_WORKFLOWS}
         workflow_metrics = [
             cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
                       statistic="Sum", period=hour, label=f"{w} {outcome.removeprefix('Executions').lower()}")
@@ -258,7 +266,7 @@ class MonitoringWorkflow(Construct):
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
                                f"team's MDLC. Thresholds come from `models/{name}.yaml`.", width=24, height=2)],
-                [
+                *([[
                     cw.GraphWidget(title="Endpoint latency (µs)", width=8,
                                    left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
                                          search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
@@ -268,15 +276,13 @@ class MonitoringWorkflow(Construct):
                                          search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
                     cw.GraphWidget(title="Decision mix", width=8, stacked=True,
                                    left=[search(f"{{{ns},Decision}} MetricName=\"Decisions\"", "decisions", "Sum")]),
-                ],
+                ]] if realtime else []),
                 [
                     cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
-                                   left=[metric("MaxFeaturePSI", Source="endpoint"),
-                                         metric("MaxFeaturePSI", Source="batch")],
+                                   left=[metric("MaxFeaturePSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_feature_psi, "max_feature_psi")]),
                     cw.GraphWidget(title="Prediction drift (score PSI)", width=8,
-                                   left=[metric("PredictionPSI", Source="endpoint"),
-                                         metric("PredictionPSI", Source="batch")],
+                                   left=[metric("PredictionPSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_prediction_psi, "max_prediction_psi")]),
                     cw.GraphWidget(title="Feature PSI by feature", width=8,
                                    left=[search(f"{{{ns},Feature,Source}} MetricName=\"FeaturePSI\"",
@@ -287,7 +293,8 @@ class MonitoringWorkflow(Construct):
                                    left=[metric("Precision", "Minimum"), metric("Recall", "Minimum"),
                                          metric("PRAUC", "Minimum")],
                                    left_annotations=[line(m.min_pr_auc, "min_pr_auc"),
-                                                     line(m.min_recall, "min_recall")]),
+                                                     line(m.min_recall, "min_recall"),
+                                                     line(m.min_precision, "min_precision")]),
                     cw.GraphWidget(title="Workflow outcomes", width=8, left=workflow_metrics),
                     cw.GraphWidget(title="Model age (days)", width=8, left=[metric("ModelAgeDays")],
                                    left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),
