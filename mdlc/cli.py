@@ -103,6 +103,7 @@ def local() -> None:
 # One module per MDLC stage adds its commands (each has ``register(main, local)``).
 COMMAND_MODULES = [
     "mdlc.commands.training",
+    "mdlc.commands.batch",
     "mdlc.commands.realtime",
     "mdlc.commands.lifecycle",
 ]

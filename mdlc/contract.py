@@ -370,6 +370,9 @@ class Schema(Strict):
 
 
 # ------------------------------------------------------------------------------ training
+PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
+
+
 class BuiltinAlgorithm(Strict):
     builtin: Literal["xgboost"] = Field(
         default="xgboost", description="SageMaker built-in framework container, in script mode."
@@ -419,6 +422,28 @@ class Training(Strict):
         pattern=INSTANCE_PATTERN,
         description="Instance of the data quality, feature and evaluation jobs.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _probability_objective(cls, data: Any) -> Any:
+        """The built-in XGBoost script must output probabilities: batch validation, the score
+        bands and monitoring all read scores in [0, 1]. Without an objective XGBoost would
+        regress (scores outside [0, 1]), so binary:logistic is the default."""
+        if not isinstance(data, dict) or "image_uri" in (data.get("algorithm") or {}):
+            return data
+        hyper = data.get("hyperparameters")
+        if hyper is None or (isinstance(hyper, dict) and "objective" not in hyper):
+            data = {**data, "hyperparameters": {"objective": "binary:logistic", **(hyper or {})}}
+        return data
+
+    @model_validator(mode="after")
+    def _objective(self) -> Training:
+        objective = self.hyperparameters.get("objective")
+        if isinstance(self.algorithm, BuiltinAlgorithm) and objective not in PROBABILITY_OBJECTIVES:
+            raise Problems([(("hyperparameters", "objective"),
+                             f"got {objective!r}; the model's scores must be probabilities in [0, 1]; expected "
+                             "objective: binary:logistic (or leave it out)")])
+        return self
 
     @model_validator(mode="after")
     def _spot(self) -> Training:

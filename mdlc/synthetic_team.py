@@ -155,16 +155,24 @@ def _label(frame: pd.DataFrame, owner: np.ndarray, spec: dict[str, Any], seed: i
     with_features = F.point_in_time_features(frame, spec)
     encoded = F.encode_frame(with_features, spec)
     z = np.zeros(len(frame))
-    for name in encoded.columns:
-        column = encoded[name].to_numpy("float64")
+    columns = [_standard(encoded[name].to_numpy("float64")) for name in encoded.columns]
+    for i, (name, x) in enumerate(zip(encoded.columns, columns, strict=True)):
         weight = _rng(0, "weight", name).normal(0.0, 1.0)  # fixed per feature name, not per seed
-        z += weight * _standard(column)
+        # Half of the effects are not linear (a band, an interaction): trees learn them, the
+        # gate's logistic-regression baseline only partly, as with real data.
+        shape = i % 3
+        if shape == 0:
+            z += 0.6 * weight * x
+        elif shape == 1:
+            z += 2.5 * (np.abs(x) > 1.0)
+        else:
+            z += 1.5 * np.sign(weight) * x * columns[i - 1]
     # Records far from their entity's own typical value: the reason history features matter.
     for f in F.features(spec):
         if f.get("source", "record") == "record" and f["type"] in F.NUMERIC_TYPES:
             values = pd.to_numeric(frame[f["name"]], errors="coerce")
             typical = values.groupby(owner).transform("median")
-            z += 1.5 * np.clip(_standard((values / typical.where(typical > 0)).to_numpy("float64")), -3, 3)
+            z += 2.0 * (_standard((values / typical.where(typical > 0)).to_numpy("float64")) > 1.0)
             break
     z = _standard(z)
     intercept = _intercept(z, POSITIVE_RATE)
@@ -272,3 +280,27 @@ def describe(frame: pd.DataFrame, spec: dict[str, Any]) -> str:
     positives = frame[keys["label"]].mean() if keys["label"] in frame else float("nan")
     return (f"{len(frame)} records of {frame[keys['entity']].nunique()} {keys['entity']} values, "
             f"{positives:.2%} {keys['label']}")
+
+
+def shift(frame: pd.DataFrame, spec: dict[str, Any], strength: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """Drift injected into any records (yours or generated): numbers scaled up inside their
+    range and a share of each category column moved to its last categories."""
+    rng = _rng(seed, "shift")
+    out = frame.copy()
+    for f in F.features(spec):
+        name = f["name"]
+        if f.get("source", "record") != "record" or name not in out:
+            continue
+        if f["type"] in F.NUMERIC_TYPES:
+            values = pd.to_numeric(out[name], errors="coerce") * (1 + 0.8 * strength)
+            values = values.clip(lower=f.get("min"), upper=f.get("max"))
+            out[name] = values.round() if f["type"] == "int" else values.round(2)
+            if f["type"] == "int":
+                out[name] = out[name].astype("Int64")
+        elif f["type"] == "category":
+            cats = f["categories"]
+            moved = rng.random(len(out)) < min(0.6 * strength, 0.9)
+            tail = cats[-max(1, len(cats) // 3):]
+            out[name] = out[name].astype(object)
+            out.loc[moved, name] = rng.choice(tail, int(moved.sum()))
+    return out
