@@ -534,7 +534,15 @@ class Batch(Strict):
         ge=1,
         description="Fewer input rows fail the batch input's data-quality check (the batch's own "
         "minimum, independent of the training `data_quality.min_rows`). Missing-value, "
-        "out-of-range and PSI limits are those of `data_quality`.",
+        "out-of-range limits are those of `data_quality`.",
+    )
+    max_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Largest PSI of a feature of the batch input versus the model's training "
+        "baseline before the batch is stopped. None (the default) scores a drifted batch and "
+        "leaves drift to monitoring (its alarms can retrain): a batch is scored even when the "
+        "population moves.",
     )
 
 

@@ -46,6 +46,7 @@ class LocalTeam:
         workdir: Path | None = None,
         progress: Callable[[str], None] | None = None,
         quiet: bool = False,
+        assembly: Assembly | None = None,
     ) -> None:
         self.models_dir = Path(models_dir or MODELS_DIR)
         self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
@@ -54,7 +55,9 @@ class LocalTeam:
         self.region = envs[0].region if envs else "eu-west-1"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
         self.progress = progress or (lambda line: None)
-        self.assembly: Assembly | None = None
+        # A cloud assembly synthesised already (tests reuse their session's); else synthesised
+        # here. Its stacks must be in moto's account and this team's region.
+        self.assembly: Assembly | None = assembly
         self.aws: Any = None
         self.resources: Any = None
         self._env_patch: Any = None
@@ -66,16 +69,17 @@ class LocalTeam:
         from mdlc.harness import OfflineAws
 
         started = time.monotonic()
-        self.assembly = synth(
-            self.workdir / "cdk.out",
-            models_dir=self.models_dir,
-            model=self.name,
-            stage=LOCAL_STAGE,
-            default_account=LOCAL_ACCOUNT,
-            default_region=self.region,
-            pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
-        )
-        self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
+        if self.assembly is None:
+            self.assembly = synth(
+                self.workdir / "cdk.out",
+                models_dir=self.models_dir,
+                model=self.name,
+                stage=LOCAL_STAGE,
+                default_account=LOCAL_ACCOUNT,
+                default_region=self.region,
+                pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
+            )
+            self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
         self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:

@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # Batch inputs have their own minimum (batch.min_rows); training uses data_quality.min_rows.
     p.add_argument("--min-rows", default=os.environ.get("MIN_ROWS", ""),
                    help="row minimum of this check (default: data_quality.min_rows)")
+    p.add_argument("--max-psi", default=os.environ.get("MAX_PSI", ""),
+                   help="PSI limit of this check (default: data_quality.max_psi)")
     p.add_argument("--drift-accepted", default=os.environ.get("DRIFT_ACCEPTED", ""),
                    help="true: a retraining started by drift; PSI is reported, not gated")
     return p.parse_args(argv)
@@ -333,6 +335,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dq = dict(spec["data_quality"])
     if str(args.min_rows).strip():
         dq["min_rows"] = int(args.min_rows)
+    if str(args.max_psi).strip():
+        dq["max_psi"] = float(args.max_psi)
     baseline = load_baseline(args.baseline)
     files = jobkit.csv_files(args.data)
     require_label = str(args.require_label).lower() not in ("false", "0", "no")
