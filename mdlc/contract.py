@@ -221,7 +221,8 @@ class Derive(Strict):
     def _arity(self) -> Derive:
         want = DERIVE_ARITY[self.op]
         if len(self.args) != want:
-            example = {1: "[settled_at]" if self.op in TIME_OPS else "[amount]", 2: "[amount, amount_mean_90d]"}[want]
+            first = self.args[0]
+            example = f"[{first}]" if want == 1 else f"[{first}, <a second feature>]"
             raise Problems([(("args",), f"op {self.op!r} takes {want} argument(s), got {len(self.args)} "
                                         f"({self.args}); expected e.g. args: {example}")])
         return self

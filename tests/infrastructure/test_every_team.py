@@ -88,3 +88,12 @@ def test_schedules_and_the_batch_input_gate_come_from_the_team_file(assembly, te
 def test_a_pipeline_only_for_a_team_that_names_its_source(assembly, team):
     has_source = bool(team.pipeline.connection_arn or team.pipeline.codecommit_repository)
     assert (f"{team.name}-pipeline" in assembly.templates) is has_source
+
+
+def test_diagrams_draw_a_team_without_environments(team_dir):
+    """`mdlc diagram` synthesises a team with no account or region of its own (the drawing
+    needs none) and finds only the workflows that team has."""
+    from mdlc.diagram import team_state_machines
+
+    machines = team_state_machines(SECOND_TEAM, team_dir)
+    assert set(machines) == {f"{SECOND_TEAM}-{w}" for w in ("training", "batch", "monitoring")}
