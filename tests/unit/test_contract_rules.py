@@ -10,7 +10,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mdlc.contract import MODELS_DIR, TeamFileError, check_schedule, parse_team
+from mdlc.contract import (
+    MODELS_DIR,
+    TeamFileError,
+    check_schedule,
+    load_team,
+    parse_team,
+    team_files,
+)
 
 EXAMPLE = MODELS_DIR / "fraud-detection.yaml"
 
@@ -114,3 +121,25 @@ def test_batch_has_its_own_minimum_rows_and_monitoring_its_own_threshold():
     assert team.batch.min_rows == 1 and team.data_quality.min_rows == 1000
     data["decision_rules"]["score_bands"]["approve_below"] = 0.1
     assert parse_team(yaml.safe_dump(data)).monitoring.score_threshold == 0.30  # not approve_below
+
+
+TEAM_FILES = [*team_files(), None]  # None: the generated second team (tests/second_team.py)
+
+
+@pytest.mark.parametrize("path", TEAM_FILES, ids=lambda p: p.stem if p else "generated-second-team")
+def test_every_team_file_is_valid_editor_schema_clean_and_has_no_setting_without_effect(path, tmp_path):
+    """Each team file in models/ (and the generated second team): the contract accepts it, the
+    committed JSON Schema editors use accepts it, and nothing in it is silently ignored."""
+    import json
+
+    import jsonschema
+
+    from mdlc.lint import warnings_for
+    from tests.second_team import write_second_team
+
+    path = path or write_second_team(tmp_path)
+    team = load_team(path)
+    assert team.name == path.stem
+    schema = json.loads((MODELS_DIR / "team.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    assert [w for w in warnings_for(path) if "no effect" in w] == []
