@@ -277,7 +277,8 @@ def later_for_team(spec: dict[str, Any], *, n_entities: int, train_days: int, da
 def describe(frame: pd.DataFrame, spec: dict[str, Any]) -> str:
     """One line: how many records, entities and positives."""
     keys = F.key_columns(spec)
-    positives = frame[keys["label"]].mean() if keys["label"] in frame else float("nan")
+    positives = pd.to_numeric(frame[keys["label"]], errors="coerce").mean() if keys["label"] in frame \
+        else float("nan")
     return (f"{len(frame)} records of {frame[keys['entity']].nunique()} {keys['entity']} values, "
             f"{positives:.2%} {keys['label']}")
 

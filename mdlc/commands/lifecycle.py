@@ -136,7 +136,8 @@ class Lifecycle:
         label = self.team.team.schema.label
         labels = pd.concat(frames)
         key = self.team.put_ground_truth(labels, day)
-        click.echo(f"  {len(labels)} labels ({int(labels[label].sum())} positive {label}) in {key}")
+        positives = int(pd.to_numeric(labels[label], errors="coerce").sum())
+        click.echo(f"  {len(labels)} labels ({positives} positive {label}) in {key}")
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
         result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
