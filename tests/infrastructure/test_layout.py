@@ -95,3 +95,21 @@ def test_deployed_names_do_not_carry_the_stage_folder(assembly):
         assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/{team}/lambda/{name}"
         role_id = props["Role"]["Fn::GetAtt"][0]
         assert template["Resources"][role_id]["Properties"]["Description"] == f"{team} Lambda {name}"
+
+
+def handler_folders() -> list[Path]:
+    return sorted(p.parent for p in LAMBDAS.glob("*/*/handler.py"))
+
+
+def test_every_handler_has_a_sample_event_and_a_fast_test_using_it():
+    """``lambdas/<stage>/<name>/event.json`` is the fixture of
+    ``tests/unit/lambdas/<stage>/test_<name>.py`` (loaded by its ``event`` fixture)."""
+    missing = []
+    for folder in handler_folders():
+        stage, name = folder.parent.name, folder.name
+        test = REPO_ROOT / "tests" / "unit" / "lambdas" / stage / f"test_{name}.py"
+        if not (folder / "event.json").is_file():
+            missing.append(f"lambdas/{stage}/{name}/event.json")
+        if not test.is_file() or "event" not in test.read_text():
+            missing.append(f"tests/unit/lambdas/{stage}/test_{name}.py (using the event fixture)")
+    assert handler_folders() and missing == [], "\n".join(missing)
