@@ -21,7 +21,8 @@ def capture_line(records: list[dict], scores: list[float], encoding: str = "JSON
 
         body, out = base64.b64encode(body.encode()).decode(), base64.b64encode(out.encode()).decode()
     return json.dumps({"captureData": {
-        "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": body, "encoding": encoding},
+        "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": body,
+                          "encoding": encoding},
         "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": out,
                            "encoding": encoding}},
         "eventMetadata": {"eventId": "e1", "inferenceId": "inf-1", "inferenceTime": "2026-03-02T10:00:00Z"},

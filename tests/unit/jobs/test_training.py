@@ -49,8 +49,8 @@ def test_two_hosts_train_together_through_the_collective(pipeline, tmp_path):
                "SM_MODEL_DIR": str(tmp_path / f"model{i}")}
         procs.append(subprocess.Popen(
             [PY, str(REPO / "sagemaker_jobs" / "training" / "train.py"), "--num_round", "10",
-             "--tracker_port", "9177"], env=bundle.script_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True))
+             "--tracker_port", "9177"], env=bundle.script_environment(env), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     meta = json.loads((tmp_path / "model0" / "model-meta.json").read_text())
