@@ -40,7 +40,8 @@ PATTERN_EXAMPLES = {
     ACCOUNT_PATTERN: "a 12-digit AWS account id in quotes, e.g. \"111111111111\"",
     REGION_PATTERN: "an AWS region, e.g. eu-west-1 or us-east-2",
     INSTANCE_PATTERN: "a SageMaker instance type, e.g. ml.m5.xlarge",
-    IMAGE_PATTERN: "an ECR image URI with a tag or digest, e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com/my-model:1.0",
+    IMAGE_PATTERN: "an ECR image URI with a tag or digest, "
+    "e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com/my-model:1.0",
     IDENTIFIER: "a snake_case name starting with a letter, e.g. merchant_id",
     r"^[a-z0-9_\-/]+/$": "an S3 prefix of lowercase letters, digits, _ - / ending in /, e.g. raw/settlements/",
     r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an e-mail address, e.g. team@example.com",

@@ -75,7 +75,9 @@ class BatchWorkflow(Construct):
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
             environment=data_environment(data), **kw)
-        self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
+        self.prepare_fn = fn(
+            "PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths"
+        )
         self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",
                               timeout=cdk.Duration.minutes(15), memory_size=2048)
