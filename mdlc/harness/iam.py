@@ -181,8 +181,7 @@ def _resources(call: Call, path: str) -> list[str]:
                 return [p[key]]
     if service == "events":
         if action == "PutEvents":
-            buses = {e.get("EventBusName") or "default" for e in p.get("Entries", [])}
-            return [b if b.startswith("arn:") else call.arn("events", f"event-bus/{b}") for b in sorted(buses)]
+            return sorted({_bus_arn(call, e.get("EventBusName")) for e in p.get("Entries", [])})
         if "Rule" in p or "Name" in p:
             return [call.arn("events", f"rule/{p.get('Rule') or p.get('Name')}")]
     if service == "ssm" and "Name" in p:
@@ -195,6 +194,11 @@ def _resources(call: Call, path: str) -> list[str]:
     if service == "cloudwatch" and "AlarmName" in p:
         return [call.arn("cloudwatch", f"alarm:{p['AlarmName']}")]
     return ["*"]
+
+
+def _bus_arn(call: Call, bus: str | None) -> str:
+    bus = bus or "default"
+    return bus if bus.startswith("arn:") else call.arn("events", f"event-bus/{bus}")
 
 
 _SAGEMAKER_NAMES = {  # parameter → ARN resource type
@@ -461,6 +465,9 @@ class IamEvaluator:
         """Raise Denied unless `role_arn` may make `call` (and what it implies)."""
         needs: list[tuple[str, str, dict[str, str]]] = [
             (call.action, resource, call.context) for resource in call.resources]
+        if call.action == "events:PutEvents":  # each entry: its bus and its source
+            needs = [(call.action, _bus_arn(call, e.get("EventBusName")), {"events:source": str(e.get("Source"))})
+                     for e in call.params.get("Entries", [])] or needs
         needs += self._implied(call)
         for action, resource, context in needs:
             allowed, reason = self._allowed(role_arn, session_arn, action, resource, {**call.context, **context})
