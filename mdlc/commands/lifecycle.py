@@ -185,10 +185,60 @@ class Lifecycle:
                        f"PR-AUC {_f(q['pr_auc'])} on {q['labelled']} labels")
         click.echo(f"retraining reason: {s.get('retraining_reason', '-')}")
         click.echo(f"now deployed: version {s.get('deployed')}  (wall time {time.monotonic() - self.started:.0f}s)")
+        if self.team.aws.iam is not None:
+            from mdlc.local.iam_report import format_report, principal_reports, summary_line
+
+            reports = principal_reports(self.team)
+            click.echo(summary_line(reports) + "  (full report: mdlc local iam-report)")
+            flagged = [r for r in reports if r.denied or r.unexplained]
+            if flagged:
+                click.echo(format_report(flagged))
 
 
 def _f(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def run_lifecycle(team: Any, customers: int, days: int, requests: int, seed: int) -> Lifecycle:
+    """Every stage of the lifecycle, in order, on a deployed LocalTeam."""
+    from mdlc import synthetic
+    from mdlc.local.traffic import later_records
+
+    run = Lifecycle(team, customers, days, requests, seed)
+    run.step("1. train on the history and register version 1")
+    v1 = run.train(synthetic.generate(n_customers=customers, days=days, seed=seed), "2026-03-01", "manual")
+    run.step("2. approve and deploy version 1 (deployment workflow)")
+    run.approve(v1)
+    run.deploy(v1)
+    since = datetime.now(UTC).isoformat()
+    run.step(f"3. score {requests} transactions through the decision workflow")
+    served = later_records(customers, days, 3, seed, variant=1).head(requests)
+    run.stream(served, "live")
+    run.step("4. batch score the next day (batch workflow)")
+    scored = later_records(customers, days, 2, seed, variant=2)
+    run.batch(scored, "2026-03-02")
+    run.step("5. ground truth (chargebacks) arrives")
+    run.ground_truth([served, scored], "2026-03-05")
+    run.step("6. monitor: drift of served inputs and scores, quality on labels")
+    run.monitor(since, "before drift")
+    run.step(f"7. drift injected: {requests} transactions from a shifted population")
+    since = datetime.now(UTC).isoformat()
+    drifted = later_records(customers, days, 3, seed, variant=3, drift=1.0).head(requests)
+    run.stream(drifted, "drifted")
+    team.put_raw(synthetic.generate(n_customers=customers, days=days + 20, seed=seed, drift=0.6),
+                 "2026-03-10")  # new labelled history has landed for the next training
+    run.step("8. monitor again")
+    alarms = run.monitor(since, "after drift")
+    drift_alarms = [a for a in alarms if "drift" in a["detail"]["alarmName"]]
+    if not drift_alarms:
+        raise click.ClickException("monitoring found no drift after it was injected")
+    run.step("9. the drift alarm reaches the retraining guard (delivered twice: at-least-once)")
+    v2 = run.retrain(drift_alarms[:1] * 2)
+    run.step(f"10. approve and deploy version {v2['version']}")
+    run.approve(v2)
+    run.deploy(v2)
+    run.stream(later_records(customers, days, 3, seed, variant=4, drift=1.0).head(20), "redeployed")
+    return run
 
 
 @click.command()
@@ -200,47 +250,12 @@ def _f(value: Any) -> str:
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
 def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, models_dir: Path | None) -> None:
     """Run the whole MDLC of a team offline and print a summary."""
-    from mdlc import synthetic
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
-    from mdlc.local.traffic import later_records
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            run = Lifecycle(team, customers, days, requests, seed)
-            run.step("1. train on the history and register version 1")
-            v1 = run.train(synthetic.generate(n_customers=customers, days=days, seed=seed), "2026-03-01", "manual")
-            run.step("2. approve and deploy version 1 (deployment workflow)")
-            run.approve(v1)
-            run.deploy(v1)
-            since = datetime.now(UTC).isoformat()
-            run.step(f"3. score {requests} transactions through the decision workflow")
-            served = later_records(customers, days, 3, seed, variant=1).head(requests)
-            run.stream(served, "live")
-            run.step("4. batch score the next day (batch workflow)")
-            scored = later_records(customers, days, 2, seed, variant=2)
-            run.batch(scored, "2026-03-02")
-            run.step("5. ground truth (chargebacks) arrives")
-            run.ground_truth([served, scored], "2026-03-05")
-            run.step("6. monitor: drift of served inputs and scores, quality on labels")
-            run.monitor(since, "before drift")
-            run.step(f"7. drift injected: {requests} transactions from a shifted population")
-            since = datetime.now(UTC).isoformat()
-            drifted = later_records(customers, days, 3, seed, variant=3, drift=1.0).head(requests)
-            run.stream(drifted, "drifted")
-            team.put_raw(synthetic.generate(n_customers=customers, days=days + 20, seed=seed, drift=0.6),
-                         "2026-03-10")  # new labelled history has landed for the next training
-            run.step("8. monitor again")
-            alarms = run.monitor(since, "after drift")
-            drift_alarms = [a for a in alarms if "drift" in a["detail"]["alarmName"]]
-            if not drift_alarms:
-                raise click.ClickException("monitoring found no drift after it was injected")
-            run.step("9. the drift alarm reaches the retraining guard (delivered twice: at-least-once)")
-            v2 = run.retrain(drift_alarms[:1] * 2)
-            run.step(f"10. approve and deploy version {v2['version']}")
-            run.approve(v2)
-            run.deploy(v2)
-            run.stream(later_records(customers, days, 3, seed, variant=4, drift=1.0).head(20), "redeployed")
+            run = run_lifecycle(team, customers, days, requests, seed)
             run.print_summary()
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -221,15 +221,20 @@ class OfflineAws:
         )["FunctionArn"]
 
     def execution_role_arn(self) -> str:
-        """An IAM role in moto that functions and state machines can be created with."""
-        iam = self.client("iam")
+        """An IAM role in moto for functions and state machines created without one
+        (`register_lambda`, templates without `Role`). It may do anything: it stands for
+        "no IAM under test"; synthesised resources always bring their own role."""
+        iam = self.admin_client("iam")
         name = "mdlc-harness-execution-role"
         try:
             return iam.get_role(RoleName=name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                       "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
-            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+            iam.put_role_policy(RoleName=name, PolicyName="harness-any", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+            return arn
 
     # -- SageMaker -------------------------------------------------------------------------
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,

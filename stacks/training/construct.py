@@ -74,8 +74,15 @@ class JobAssets(Construct):
         self.spec = s3_assets.Asset(self, "TeamSpec", path=str(write_team_spec(ctx)))
 
     def grant_read(self, role: iam.IRole) -> None:
-        self.code.grant_read(role)
-        self.spec.grant_read(role)
+        """Read these two objects only: the bootstrap asset bucket holds every team's code."""
+        bucket = self.code.bucket
+        keys = [self.code.s3_object_key, self.spec.s3_object_key]
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in keys]))
+        # A job input of S3DataType S3Prefix lists its prefix: the object key itself.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringEquals": {"s3:prefix": keys}}))
 
     def job_inputs(self) -> list[JobInput]:
         """Every processing job's code bundle and team spec inputs."""
@@ -95,13 +102,6 @@ class TrainingWorkflow(Construct):
         self.ctx_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        acknowledge_resource(
-            data.sagemaker_role,
-            self.assets.code.bucket.bucket_arn,
-            "Jobs read their code bundle and the team spec, which CDK uploads to the bootstrap "
-            "asset bucket under content-hashed keys known only at synth time.",
-            suffix="/*",
-        )
         image = self._image(ctx, stack.region)
         self.image = image
         # Serving runs sagemaker_jobs/inference in the built-in XGBoost container, also for
