@@ -32,6 +32,7 @@ import fnmatch
 import json
 import re
 import threading
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+from xml.sax.saxutils import escape
 
 import boto3
 from moto import settings
@@ -345,6 +347,18 @@ class Decision:
     reason: str = ""
 
 
+class _QueryError(RESTError):
+    """A query-protocol error as SNS writes it (with the RequestId botocore reads)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.code = status
+        self.description = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+
+
 class Denied(Exception):
     def __init__(self, action: str, resource: str, reason: str) -> None:
         super().__init__(f"{action} on {resource}: {reason}")
@@ -553,9 +567,7 @@ class IamEvaluator:
             except Exception as error:  # noqa: BLE001 - moto raises it; we hand it back
                 return error
         if service == "sns":
-            error = RESTError("AuthorizationError", message)
-            error.code = 403
-            return error
+            return _QueryError("AuthorizationError", message, 403)
         if service in _JSON_SERVICES:
             error = JsonRESTError("AccessDeniedException", message)
             error.code = 400

@@ -386,14 +386,15 @@ class EndpointDeployment(Construct):
         return sfn.Chain.start(describe).next(registered)
 
     def _restore_scaling(self, path: str, on_error: sfn.IChainable, then: sfn.IChainable) -> sfn.IChainable:
-        """After a rolled-back or failed update: the old config gets its scalable target back
-        (the capacities it had) and the team's scaling policy, then the failure is reported."""
+        """After a rolled-back or failed update: the old config gets its scalable target and
+        the team's scaling policy back (as this workflow registered them), then the failure
+        is reported."""
+        realtime = self.team.realtime
         resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
         register = guard(self._scaling_call(
             f"Restore{path}Scaling", f"Restore autoscaling ({path})", "registerScalableTarget", {
-                "ResourceId": resource_id,
-                "MinCapacity": sfn.JsonPath.number_at("$.scaling_before.ScalableTargets[0].MinCapacity"),
-                "MaxCapacity": sfn.JsonPath.number_at("$.scaling_before.ScalableTargets[0].MaxCapacity")}),
+                "ResourceId": resource_id, "MinCapacity": realtime.min_capacity,
+                "MaxCapacity": realtime.max_capacity}),
             on_error)
         policy = guard(self._scaling_call(
             f"Restore{path}ScalingPolicy", f"Restore scaling policy ({path})", "putScalingPolicy",
