@@ -192,6 +192,9 @@ def _resources(call: Call, path: str) -> list[str]:
         key = str(p["KeyId"])
         return [key if key.startswith("arn:") else call.arn("kms", f"key/{key}")]
     if service == "sagemaker":
+        match = re.match(r"/endpoints/([^/]+)/invocations", path)  # sagemaker-runtime
+        if match:
+            return [call.arn("sagemaker", f"endpoint/{unquote(match.group(1)).lower()}")]
         return _sagemaker_resources(call, action)
     if service == "cloudwatch" and "AlarmName" in p:
         return [call.arn("cloudwatch", f"alarm:{p['AlarmName']}")]
