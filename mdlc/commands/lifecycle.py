@@ -190,9 +190,8 @@ class Lifecycle:
 
             reports = principal_reports(self.team)
             click.echo(summary_line(reports) + "  (full report: mdlc local iam-report)")
-            flagged = [r for r in reports if r.denied or r.unexplained]
-            if flagged:
-                click.echo(format_report(flagged))
+            if any(r.denied or r.unexplained for r in reports):
+                click.echo(format_report(reports, verbose=False))
 
 
 def _f(value: Any) -> str:

@@ -65,13 +65,22 @@ EXPLAINED: dict[str, str] = {
     "sagemaker:UpdateEndpoint": "used only when an endpoint already exists (second deployment)",
     "sagemaker:CreateEndpoint": "used only for the first deployment of the team's endpoint",
 }
-# Read/write grants from CDK's `grant_read_write` come as a set; these parts are only used
-# by some runs (overwrites, versioned deletes, retention, multipart aborts, tagging).
-SET_PARTS = ("s3:Abort*", "s3:DeleteObject*", "s3:PutObjectLegalHold", "s3:PutObjectRetention",
-             "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:GetBucket*",
-             "dynamodb:ConditionCheckItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-             "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem",
-             "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
+# The project grants through CDK's L2 grant methods (STYLE.md: no hand-written IAM JSON
+# where an L2 grant exists); each grants a fixed set, of which a function uses a part.
+GRANT_SETS: dict[str, str] = {
+    **{a: "S3 grant_put/grant_read_write set (multipart abort, object lock, tagging)" for a in (
+        "s3:Abort*", "s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging")},
+    "s3:DeleteObject*": "S3 grant_read_write set (deletes and overwrites of versioned objects)",
+    "s3:GetBucket*": "S3 grant_read set (bucket location/encryption lookups by SDKs and SageMaker)",
+    "s3:List*": "S3 grant_read set (listing a prefix; this function reads known keys only)",
+    "s3:GetObject*": "S3 grant_read_write set (this function writes; the read half comes with it)",
+    **{a: "DynamoDB grant_read_data/grant_read_write_data set" for a in (
+        "dynamodb:ConditionCheckItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+        "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:GetItem",
+        "dynamodb:PutItem")},
+}
 
 
 @dataclass
@@ -89,11 +98,27 @@ class PrincipalReport:
         return [pattern for pattern, reason in self.unused.items() if reason is None]
 
 
-def _explain(pattern: str) -> str | None:
+# Grants a role needs only on paths this run did not take (keyed by a part of the role name).
+BY_PATH: dict[tuple[str, str], str] = {
+    ("PrepareRun", "sagemaker:DescribeModelPackage"): "describes the champion when an Approved version exists",
+    ("PrepareBatch", "sagemaker:DescribeModelPackage"): "describes the Approved version to score with",
+    ("PrepareMonitoring", "sagemaker:DescribeModelPackage"): "describes the deployed version's baseline",
+    ("PrepareDeployment", "sagemaker:DescribeEndpoint"): "reads the endpoint when one exists",
+    ("StartRetraining", "states:DescribeExecution"): "checks the running training execution it guards",
+    ("StartRetraining", "states:StartExecution"): "starts training when no run is in progress",
+    ("StartRetraining", "states:ListExecutions"): "finds a running training execution",
+    ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
+}
+
+
+def _explain(role: str, pattern: str) -> str | None:
+    for (fragment, action), reason in BY_PATH.items():
+        if fragment in role and action == pattern:
+            return f"not on this run's path: {reason}"
     if pattern in EXPLAINED:
         return EXPLAINED[pattern]
-    if pattern in SET_PARTS:
-        return "part of CDK's read/write grant set on a team bucket/table (overwrite, delete, tagging)"
+    if pattern in GRANT_SETS:
+        return f"part of CDK's {GRANT_SETS[pattern]}"
     return None
 
 
@@ -115,7 +140,7 @@ def principal_reports(team: Any) -> list[PrincipalReport]:
         documents = evaluator._identity_policies(arn)
         for pattern in granted_actions(documents):
             if not any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for action in report.calls):
-                report.unused[pattern] = _explain(pattern)
+                report.unused[pattern] = _explain(resource.ref, pattern)
         reports.append(report)
     return sorted(reports, key=lambda r: r.role)
 
@@ -146,10 +171,11 @@ def _users(team: Any) -> dict[str, list[str]]:
 
 
 def format_report(reports: list[PrincipalReport], *, verbose: bool = True) -> str:
-    """Plain-text report: one block per principal that made calls or has unexplained grants."""
+    """Plain-text report, one block per principal; `verbose=False` keeps only what needs
+    attention (denied calls, unexplained unused grants)."""
     lines = []
     for r in reports:
-        if not r.calls and not r.denied and not r.unexplained and not verbose:
+        if not verbose and not r.denied and not r.unexplained:
             continue
         lines.append(f"{r.role}")
         lines.append(f"  used by: {', '.join(r.used_by)}")
@@ -158,6 +184,8 @@ def format_report(reports: list[PrincipalReport], *, verbose: bool = True) -> st
         if r.denied:
             lines.append("  DENIED: " + ", ".join(f"{a} ×{n}" for a, n in sorted(r.denied.items())))
         for pattern, reason in sorted(r.unused.items()):
+            if reason is not None and not verbose:
+                continue
             lines.append(f"  unused: {pattern:<45} {reason or 'UNEXPLAINED: remove it or explain it'}")
     total_unexplained = sum(len(r.unexplained) for r in reports)
     total_denied = sum(sum(r.denied.values()) for r in reports)
