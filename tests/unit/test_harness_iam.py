@@ -93,7 +93,8 @@ def test_pass_role_is_checked_against_the_role_passed(aws):  # noqa: F811
                                        "Principal": {"Service": "states.amazonaws.com"}}]})
     caller = iam.create_role(RoleName="caller", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     passed = iam.create_role(RoleName="sagemaker-exec", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    iam.put_role_policy(RoleName="caller", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+    iam.put_role_policy(RoleName="caller", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": "*"},
         {"Effect": "Allow", "Action": "iam:PassRole", "Resource": passed,
          "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}}]}))
@@ -112,7 +113,8 @@ def test_autoscaling_registration_needs_what_application_auto_scaling_checks_on_
     trust = json.dumps({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                        "Principal": {"Service": "states.amazonaws.com"}}]})
     role = iam.create_role(RoleName="deployer", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    iam.put_role_policy(RoleName="deployer", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+    iam.put_role_policy(RoleName="deployer", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "application-autoscaling:RegisterScalableTarget", "Resource": "*"},
         {"Effect": "Allow", "Action": "sagemaker:DescribeEndpoint", "Resource": "*"}]}))
     call = Call("application-autoscaling:RegisterScalableTarget", ["*"],
