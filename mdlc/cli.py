@@ -106,6 +106,7 @@ COMMAND_MODULES = [
     "mdlc.commands.batch",
     "mdlc.commands.realtime",
     "mdlc.commands.lifecycle",
+    "mdlc.commands.iam",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

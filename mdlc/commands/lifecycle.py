@@ -194,6 +194,13 @@ class Lifecycle:
         serving = f"now deployed: version {s.get('deployed')}" if "deployed" in s else \
             f"batch scores with: version {s['versions'][-1]['version'] if s['versions'] else '-'}"
         click.echo(f"{serving}  (wall time {time.monotonic() - self.started:.0f}s)")
+        if self.team.aws.iam is not None:
+            from mdlc.local.iam_report import format_report, principal_reports, summary_line
+
+            reports = principal_reports(self.team)
+            click.echo(summary_line(reports) + "  (full report: mdlc local iam-report)")
+            if any(r.denied or r.unexplained for r in reports):
+                click.echo(format_report(reports, verbose=False))
 
 
 def _f(value: Any) -> str:
@@ -282,16 +289,23 @@ def lifecycle(model: str, data: Path | None, entities: int, days: int, requests:
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            run = Lifecycle(team, entities, days, requests, seed)
-            records = Records(team, data, entities, days, seed)
-            if team.team.realtime.enabled:
-                realtime_lifecycle(run, team, records, requests)
-            else:
-                batch_lifecycle(run, team, records)
+            run = run_lifecycle(team, entities, days, requests, seed, data)
             run.print_summary()
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def run_lifecycle(team: Any, entities: int, days: int, requests: int, seed: int,
+                  data: Path | None = None) -> Lifecycle:
+    """Every stage the team has, in order, on a deployed LocalTeam."""
+    run = Lifecycle(team, entities, days, requests, seed)
+    records = Records(team, data, entities, days, seed)
+    if team.team.realtime.enabled:
+        realtime_lifecycle(run, team, records, requests)
+    else:
+        batch_lifecycle(run, team, records)
+    return run
 
 
 def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: int) -> None:

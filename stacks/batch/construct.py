@@ -122,6 +122,13 @@ class BatchWorkflow(Construct):
         acknowledge_resource(role, model_arn, "Each batch run creates a model named after its run id; "
                                               "the prefix is this team's batch models.")
         data.alerts_topic.grant_publish(role)
+        # "Publish BatchScored event" puts the team's event on the account's default bus;
+        # the condition keeps one team from publishing under another team's source.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["events:PutEvents"],
+            resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+            conditions={"StringEquals": {"events:source": event_source(self.team_name)}},
+        ))
         acknowledge_invoke(role, [self.prepare_fn, self.report_fn, self.validate_fn, self.publish_fn])
 
     # -------------------------------------------------------------- definition
