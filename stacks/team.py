@@ -53,7 +53,8 @@ class TeamStacks:
                                           description=f"MDLC retraining triggers of model team {name}")
         self.retraining.add_stack_dependency(self.training)  # starts the training workflow by name
         self.retraining.add_stack_dependency(self.monitoring)  # reacts to the monitoring alarms by name
-        self.stacks: list[cdk.Stack] = [self.data, self.features, self.training, self.batch, self.monitoring, self.retraining]
+        self.stacks: list[cdk.Stack] = [self.data, self.features, self.training, self.batch, self.monitoring,
+                                        self.retraining]
         if ctx.team.realtime.enabled:
             self.stacks.append(self.realtime)
         for stack in self.stacks:

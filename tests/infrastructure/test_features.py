@@ -42,7 +42,8 @@ def test_the_consumer_mapping_batches_bisects_reports_partial_failures_and_has_a
 
 @pytest.mark.parametrize("team", TEAMS, ids=[t.name for t in TEAMS])
 def test_dlq_lag_and_mismatch_are_alarmed_to_the_team(assembly, team):
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources(assembly, team, "AWS::CloudWatch::Alarm")}
+    found = resources(assembly, team, "AWS::CloudWatch::Alarm")
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in found}
     assert set(alarms) == {f"{team.name}-features-{s}" for s in ("dlq", "iterator-age", "lag", "mismatch")}
     assert alarms[f"{team.name}-features-lag"]["Threshold"] == team.streaming.max_lag_seconds * 1000
     assert alarms[f"{team.name}-features-mismatch"]["Threshold"] == team.streaming.max_mismatch_rate

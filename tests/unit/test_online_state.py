@@ -38,10 +38,13 @@ schema:
     - {name: mean_all, type: float, source: online, nullable: true, aggregate: {fn: mean, column: value}}
     - {name: sum_all, type: float, source: online, aggregate: {fn: sum, column: value}}
     - {name: max_3d, type: float, source: online, nullable: true, aggregate: {fn: max, column: value, window_days: 3}}
-    - {name: first_2d, type: float, source: online, nullable: true, aggregate: {fn: first_seen_days, column: ts, window_days: 2}}
+    - {name: first_2d, type: float, source: online, nullable: true,
+       aggregate: {fn: first_seen_days, column: ts, window_days: 2}}
     - {name: age, type: float, source: online, aggregate: {fn: first_seen_days, column: ts}, default: 0}
-    - {name: top_shop_1d, type: string, source: online, nullable: true, model_input: false, aggregate: {fn: mode, column: shop, window_days: 1}}
-    - {name: top_shop, type: string, source: online, nullable: true, model_input: false, aggregate: {fn: mode, column: shop}}
+    - {name: top_shop_1d, type: string, source: online, nullable: true, model_input: false,
+       aggregate: {fn: mode, column: shop, window_days: 1}}
+    - {name: top_shop, type: string, source: online, nullable: true, model_input: false,
+       aggregate: {fn: mode, column: shop}}
 streaming: {allowed_lateness_minutes: 30}
 evaluation: {threshold: 0.5}
 decision_rules: {score_bands: {approve_below: 0.3, decline_at_or_above: 0.8}}

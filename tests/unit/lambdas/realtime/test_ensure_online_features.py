@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 
 import boto3
 import pytest
@@ -58,14 +57,8 @@ def test_a_failed_backfill_stops_the_deployment_by_name(aws):
         gate.check(SPEC, arn, started)
 
 
-def test_handler_on_its_sample_event_starts_the_backfill(aws, monkeypatch):
+def test_handler_on_its_sample_event_starts_the_backfill(aws, event, context, monkeypatch):
     _, _, arn = aws
     monkeypatch.setenv("BACKFILL_STATE_MACHINE", arn)
     monkeypatch.setattr(gate, "team_spec", lambda: SPEC)
-    event = json.loads((Path(gate.__file__).parent / "event.json").read_text())
-
-    class Context:
-        function_name, memory_limit_in_mb, aws_request_id = "ensure_online_features", 512, "r-1"
-        invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:ensure_online_features"
-
-    assert gate.handler(event, Context())["ready"] is False
+    assert gate.handler(event, context)["ready"] is False

@@ -12,7 +12,7 @@ from mdlc import features as F
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
-FOLDER = Path(__file__).resolve().parents[2] / "lambdas" / "features" / "consume_events"
+FOLDER = Path(__file__).resolve().parents[4] / "lambdas" / "features" / "consume_events"
 consumer = importlib.import_module("lambdas.features.consume_events.handler")
 
 
@@ -46,6 +46,7 @@ class MemoryStore:
 
 
 def sample() -> list[dict[str, Any]]:
+    """The records of the sample event (``event.json``, also the ``event`` fixture)."""
     return json.loads((FOLDER / "event.json").read_text())["Records"]
 
 
@@ -83,16 +84,9 @@ def test_a_revision_conflict_is_read_again_and_retried():
     assert outcome.failed == [] and outcome.applied == 3
 
 
-def test_handler_returns_the_partial_batch_response(monkeypatch):
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MDLC/fraud-detection")
-    monkeypatch.setattr(consumer.metrics, "namespace", "MDLC/fraud-detection", raising=False)
-    store = MemoryStore(fail={"C-000002"})
-    monkeypatch.setattr(consumer, "_store", store)
-    monkeypatch.setattr(consumer, "team_spec", lambda: SPEC)
+def test_handler_returns_the_partial_batch_response(handler, event, context, monkeypatch):
+    monkeypatch.setattr(handler.metrics, "namespace", "MDLC/fraud-detection", raising=False)
+    monkeypatch.setattr(handler, "_store", MemoryStore(fail={"C-000002"}))
 
-    class Context:
-        function_name, memory_limit_in_mb, aws_request_id = "consume_events", 512, "r-1"
-        invoked_function_arn = "arn:aws:lambda:eu-west-1:111111111111:function:consume_events"
-
-    response = consumer.handler(json.loads((FOLDER / "event.json").read_text()), Context())
+    response = handler.handler(event, context)
     assert response == {"batchItemFailures": [{"itemIdentifier": sample()[3]["kinesis"]["sequenceNumber"]}]}
