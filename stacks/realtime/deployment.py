@@ -191,6 +191,14 @@ class EndpointDeployment(Construct):
             actions=["ssm:GetParameter"], resources=[self.features_parameter_arn]))
         self.features_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:StartExecution", "states:ListExecutions"], resources=[self.backfill_arn]))
+        backfill_executions = cdk.Stack.of(self).format_arn(
+            service="states", resource="execution", resource_name=f"{backfill_workflow(self.team.name)}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.features_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution"], resources=[backfill_executions]))
+        acknowledge_resource(self.features_fn.role, backfill_executions,
+                             "The gate reads the status of the backfill execution it started; execution names "
+                             "are chosen by Step Functions, and access is limited to that one workflow.")
 
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
