@@ -49,7 +49,14 @@ def collect(event: dict[str, Any], spec: dict[str, Any], store: FeatureStore) ->
         request = parse_request(event.get("body"), schema)
         online = store.get(request[spec["schema"]["entity_key"]])
         record = {name: request[name] for name in request if name != "request_id"}
-        model_input = F.derive_record(record, online, spec)
+        try:
+            model_input = F.derive_record(record, online, spec)
+        except F.StaleState as exc:
+            # The table still holds older feature definitions (the backfill has not run since
+            # the team file changed): serve the defaults, flagged, rather than fail the decision.
+            logger.warning("online features of other definitions; serving defaults", extra={"error": str(exc)})
+            metrics.add_metric(name="StaleFeatureStates", unit=MetricUnit.Count, value=1)
+            model_input = F.derive_record(record, None, spec)
     except RequestError as exc:
         return {"valid": False, "response": exc.response()}
     except F.FeatureError as exc:
