@@ -64,6 +64,12 @@ EXPLAINED: dict[str, str] = {
     "application-autoscaling:DescribeScalableTargets": "used only when an endpoint is updated",
     "sagemaker:UpdateEndpoint": "used only when an endpoint already exists (second deployment)",
     "sagemaker:CreateEndpoint": "used only for the first deployment of the team's endpoint",
+    **{a: "the Kinesis event source mapping reads the stream with the consumer's role (service side)" for a in (
+        "kinesis:DescribeStream", "kinesis:DescribeStreamConsumer", "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
+        "kinesis:SubscribeToShard")},
+    **{a: "the event source mapping sends failed batches to the DLQ with the consumer's role (service side)"
+       for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")},
 }
 # The project grants through CDK's L2 grant methods (STYLE.md: no hand-written IAM JSON
 # where an L2 grant exists); each grants a fixed set, of which a function uses a part.
@@ -108,6 +114,9 @@ BY_PATH: dict[tuple[str, str], str] = {
     ("StartRetraining", "states:StartExecution"): "starts training when no run is in progress",
     ("StartRetraining", "states:ListExecutions"): "finds a running training execution",
     ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
+    ("FeaturesStateMachineRole", "sns:Publish"): "alerts the team when the feature backfill fails",
+    ("EnsureOnlineFeatures", "states:DescribeExecution"): "reads the backfill it started when it checks again",
+    ("EnsureOnlineFeatures", "states:StartExecution"): "starts the backfill when the table lacks the features",
 }
 
 
