@@ -115,8 +115,8 @@ BY_PATH: dict[tuple[str, str], str] = {
     ("StartRetraining", "states:ListExecutions"): "finds a running training execution",
     ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
     ("FeaturesStateMachineRole", "sns:Publish"): "alerts the team when the feature backfill fails",
-    ("EnsureOnlineFeatures", "states:DescribeExecution"): "reads the backfill it started when it checks again",
-    ("EnsureOnlineFeatures", "states:StartExecution"): "starts the backfill when the table lacks the features",
+    ("EnsureOnlineFeat", "states:DescribeExecution"): "reads the backfill it started when it checks again",
+    ("EnsureOnlineFeat", "states:StartExecution"): "starts the backfill when the table lacks the features",
 }
 
 
