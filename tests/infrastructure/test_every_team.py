@@ -34,7 +34,7 @@ def test_every_stack_is_prefixed_by_its_team_and_deploys_where_the_team_resolves
     manifest = json.loads((assembly.outdir / "manifest.json").read_text())
     mine = {n: a for n, a in manifest["artifacts"].items()
             if a["type"] == "aws:cloudformation:stack" and n.startswith(f"{team.name}-")}
-    expected_stacks = {"data", "training", "batch", "monitoring", "retraining"}
+    expected_stacks = {"data", "features", "training", "batch", "monitoring", "retraining"}
     expected_stacks |= {"realtime"} if team.realtime.enabled else set()
     assert {n.removeprefix(f"{team.name}-") for n in mine} - {"pipeline"} == expected_stacks
     dev = team.environments.get("dev")
@@ -96,4 +96,4 @@ def test_diagrams_draw_a_team_without_environments(team_dir):
     from mdlc.diagram import team_state_machines
 
     machines = team_state_machines(SECOND_TEAM, team_dir)
-    assert set(machines) == {f"{SECOND_TEAM}-{w}" for w in ("training", "batch", "monitoring")}
+    assert set(machines) == {f"{SECOND_TEAM}-{w}" for w in ("training", "batch", "monitoring", "feature-backfill")}
