@@ -45,7 +45,6 @@ def team():
         arn = install_model(local, model)[0]
         assert deploy(local, arn).succeeded
         local.customer = model.known_customer
-        local.spec = json.loads((local.assembly.outdir / "build" / TEAM / "config" / "team.json").read_text())
         local.fed = []  # the requests the decisions fed into the stream
         yield local
 
