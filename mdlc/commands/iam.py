@@ -15,9 +15,9 @@ def register(main: click.Group, local: click.Group) -> None:
 
 @click.command("iam-report")
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
-@click.option("--customers", default=300, show_default=True, help="Synthetic customers of the run.")
-@click.option("--days", default=45, show_default=True, help="Days of training history.")
-@click.option("--requests", default=60, show_default=True, help="Requests streamed before and after drift.")
+@click.option("--customers", default=600, show_default=True, help="Synthetic customers of the run.")
+@click.option("--days", default=60, show_default=True, help="Days of training history.")
+@click.option("--requests", default=100, show_default=True, help="Requests streamed before and after drift.")
 @click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if a call was denied or a grant is unused and unexplained.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
