@@ -108,6 +108,11 @@ BY_PATH: dict[tuple[str, str], str] = {
     ("StartRetraining", "states:StartExecution"): "starts training when no run is in progress",
     ("StartRetraining", "states:ListExecutions"): "finds a running training execution",
     ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
+    ("EventsRole", "states:StartExecution"): "EventBridge starts the workflow when its rule fires",
+    ("StateMachineRole", "sns:Publish"): "alerts and notifications of outcomes this run did not reach",
+    ("StateMachineRole", "lambda:InvokeFunction"): "a function of a branch this run did not take",
+    ("ApiIntegrationRole", "states:StartSyncExecution"): (
+        "API Gateway's integration starts the decision workflow; offline decisions start it as the test driver"),
 }
 
 
