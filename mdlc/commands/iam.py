@@ -15,13 +15,16 @@ def register(main: click.Group, local: click.Group) -> None:
 
 @click.command("iam-report")
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
-@click.option("--customers", default=600, show_default=True, help="Synthetic customers of the run.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Folder of the team's labelled raw CSV records (default: generated from its schema).")
+@click.option("--entities", "--customers", "entities", default=600, show_default=True,
+              help="Generated data: entities (the schema's entity key) of the run.")
 @click.option("--days", default=60, show_default=True, help="Days of training history.")
 @click.option("--requests", default=100, show_default=True, help="Requests streamed before and after drift.")
 @click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if a call was denied or a grant is unused and unexplained.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
-def iam_report(model: str, customers: int, days: int, requests: int, seed: int, strict: bool,
+def iam_report(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int, strict: bool,
                models_dir: Path | None) -> None:
     """Run the team's lifecycle offline with IAM evaluated, then report per principal."""
     from mdlc.commands.lifecycle import run_lifecycle
@@ -31,7 +34,7 @@ def iam_report(model: str, customers: int, days: int, requests: int, seed: int, 
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            run_lifecycle(team, customers, days, requests, seed)
+            run_lifecycle(team, entities, days, requests, seed, data)
             reports = principal_reports(team)
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
