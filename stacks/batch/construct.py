@@ -24,7 +24,7 @@ from stacks.batch.functions import (
     grant_team_data,
     stage_function,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.nag import acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
@@ -59,7 +59,7 @@ class BatchWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
 
         fn = lambda cid, handler, desc, **kw: stage_function(  # noqa: E731
             self, cid, ctx=ctx, data=data, handler=handler, description=desc, **kw)

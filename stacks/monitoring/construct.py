@@ -30,7 +30,7 @@ from stacks.batch.functions import (
     grant_team_data,
     stage_function,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
@@ -109,7 +109,7 @@ class MonitoringWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
         self.prepare_fn = stage_function(self, "PrepareMonitoringFunction", ctx=ctx, data=data,
                                          handler="prepare_monitoring_run",
                                          description="resolve a monitoring run's champion, baselines and window")
