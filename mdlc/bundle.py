@@ -9,7 +9,8 @@ Layout (paths inside the tarball)::
 
 Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
 training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
-``training/train.py`` (:data:`TRAINING_PROGRAM`); the model's serving program is
+``train.py`` (:data:`TRAINING_PROGRAM`, which runs ``training/train.py``: the image's toolkit
+runs the program as ``python -m train``); the model's serving program is
 ``serve.py`` (:data:`INFERENCE_PROGRAM`), which re-exports ``inference/inference.py``. Entries are sorted, owned by
 root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so the same
 sources always give the same sha256 (stable CDK asset hashes).
@@ -24,7 +25,7 @@ import tarfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRAINING_PROGRAM = "training/train.py"
+TRAINING_PROGRAM = "train.py"  # runs training/train.py; `python -m` needs a root module
 INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}

@@ -245,6 +245,8 @@ class BuiltinAlgorithm(Strict):
         description="Container version of the built-in image; every job and the endpoint use it. "
         "Only versions with a runtime manifest in runtimes/ (the newest is the default) are "
         "supported: the offline tests run the jobs in that image's Python and libraries.",
+        json_schema_extra={"enum": runtimes.supported_versions("xgboost"),
+                           "default": runtimes.default_version("xgboost")},
     )
 
     @model_validator(mode="after")

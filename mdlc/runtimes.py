@@ -274,10 +274,14 @@ def runtimes_in_use(team_files: list[Path]) -> list[Runtime]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mdlc.runtimes build [TEAM_FILE ...]`: build the runtimes in use (default: models/)."""
+    """`python -m mdlc.runtimes build [TEAM_FILE ...]`: build the runtimes in use (default: models/);
+    `oldest-python`: print the oldest Python among the supported images."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["oldest-python"]:
+        print(oldest_python())
+        return 0
     if not args or args[0] != "build":
-        print("usage: python -m mdlc.runtimes build [TEAM_FILE ...]", file=sys.stderr)
+        print("usage: python -m mdlc.runtimes build [TEAM_FILE ...] | oldest-python", file=sys.stderr)
         return 2
     files = [Path(a) for a in args[1:]] or sorted((REPO_ROOT / "models").glob("*.yaml"))
     try:

@@ -119,8 +119,8 @@ class LoadedModel:
             [str(runtime.require_built()), str(_SERVER)], cwd=workdir, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
         )
-        self.port = self._await_port()
         self._connection: http.client.HTTPConnection | None = None
+        self.port = self._await_port()
 
     def _await_port(self) -> int:
         assert self.process.stdout is not None

@@ -11,6 +11,7 @@ import pytest
 from mdlc.harness.transform import TransformSettings, apply_filter, join_input, transform_object
 
 from .test_harness_support import (  # noqa: F401 - pytest fixture
+    IMAGE,
     BUCKET,
     aws,
     machine,
@@ -119,7 +120,7 @@ def test_throttling_without_retry_fails_the_execution(aws):  # noqa: F811
 def test_request_response_model_calls_go_to_moto(aws):  # noqa: F811
     states = {"Model": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createModel",
                         "Parameters": {"ModelName": "m1", "ExecutionRoleArn": aws.execution_role_arn(),
-                                       "PrimaryContainer": {"Image": "xgboost"}}, "End": True}}
+                                       "PrimaryContainer": {"Image": IMAGE}}, "End": True}}
 
     result = aws.run(machine(aws, states, "Model"), {})
 

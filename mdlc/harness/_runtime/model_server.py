@@ -43,7 +43,16 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _protocol_channel():
+    """Keep the real stdout for the one protocol line; everything else (the toolkit's
+    `pip install` output, logs) goes to stderr, which the harness writes to a file."""
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return channel
+
+
 def main():
+    channel = _protocol_channel()
     serving_env = _env.ServingEnv()
     try:
         user_module = _modules.import_module(serving_env.module_dir, serving_env.module_name)
@@ -53,9 +62,10 @@ def main():
         server = make_server("127.0.0.1", 0, app, request_handler=_QuietHandler)
     except Exception as error:  # noqa: BLE001 - reported to the harness, which fails the model
         sys.stderr.write(traceback.format_exc())
-        print(json.dumps({"error": "%s: %s" % (type(error).__name__, error)}), flush=True)
+        print(json.dumps({"error": f"{type(error).__name__}: {error}"}), file=channel, flush=True)
         return 1
-    print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)
+    print(json.dumps({"port": server.server_port, "pid": os.getpid()}), file=channel, flush=True)
+    channel.close()
     server.serve_forever()
     return 0
 
