@@ -10,16 +10,20 @@ answers a request it cannot score with the status of :class:`InvalidInputError` 
 
 import json
 
-from inference.inference import InvalidInputError, input_fn, model_fn, output_fn, predict_fn
+# Only model_fn and transform_fn may be attributes of this module: the image's serving stack
+# refuses a module that defines transform_fn next to input_fn/predict_fn/output_fn.
+from inference import inference as _inference
 
+model_fn = _inference.model_fn
 __all__ = ["model_fn", "transform_fn"]
 
 
 def transform_fn(model, body, content_type, accept):
     """One request → (body, content type), or an error response with the input's status."""
     try:
-        return output_fn(predict_fn(input_fn(body, content_type), model), accept)
-    except InvalidInputError as error:
+        payload = _inference.input_fn(body, content_type)
+        return _inference.output_fn(_inference.predict_fn(payload, model), accept)
+    except _inference.InvalidInputError as error:
         from sagemaker_containers.beta.framework import worker  # the image's serving toolkit
 
         payload = json.dumps({"error": "invalid request", "message": str(error),

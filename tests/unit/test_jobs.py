@@ -1,6 +1,7 @@
 """The SageMaker job scripts, run as SageMaker runs them: from the extracted job-code bundle,
-in /opt/ml-like folders, as subprocesses (training through the sagemaker-training toolkit,
-inference through the sagemaker-inference Transformer)."""
+in /opt/ml-like folders, as subprocesses of the image's runtime (`mdlc/runtimes.py`: its
+Python and pinned libraries), training through the image's toolkit (sagemaker-containers'
+trainer), inference through the image's serving stack (the harness' model server)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mdlc import bundle
+from mdlc import bundle, runtimes
 from mdlc import features as F
 from mdlc import synthetic as sy
 from mdlc.contract import load_team, runtime_spec
+from mdlc.harness import jobs as harness_jobs
 
 REPO = Path(__file__).resolve().parents[2]
-PY = sys.executable
+RUNTIME = runtimes.runtime_for_algorithm(load_team(REPO / "models" / "fraud-detection.yaml").training.algorithm)
+PY = str(RUNTIME.require_built())  # the image's Python, not the CDK virtualenv's
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -54,7 +57,7 @@ def run_processing(code: Path, job: str, args: list[str], env: dict[str, str] | 
     """python3 /opt/ml/processing/input/code/<job>/job.py <args> (code input = bundle)."""
     script = code / "processing" / "input" / "code" / job / "job.py"
     result = subprocess.run([PY, str(script), *args], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, cwd=script.parent)
+                            env={**os.environ, "PYTHONPATH": "", **(env or {})}, cwd=script.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -71,7 +74,7 @@ def data_quality(code: Path, root: Path, data: Path, spec_dir: Path, baseline: P
 
 def train_with_toolkit(base: Path, code: Path, channels: dict[str, Path],
                        hps: dict[str, Any] | None = None) -> Path:
-    """A script-mode training job run by sagemaker-training, laid out like /opt/ml."""
+    """A script-mode training job run by the image's toolkit, laid out like /opt/ml."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
     data = base / "input" / "data"
@@ -87,9 +90,11 @@ def train_with_toolkit(base: Path, code: Path, channels: dict[str, Path],
         json.dumps({"current_host": "localhost", "hosts": ["localhost"]}))
     (config / "inputdataconfig.json").write_text(
         json.dumps({n: {"TrainingInputMode": "File"} for n in channels}))
-    result = subprocess.run(
-        [PY, "-c", "from sagemaker_training import trainer; trainer.train()"],
-        capture_output=True, text=True, env={**os.environ, "SAGEMAKER_BASE_DIR": str(base)})
+    env = harness_jobs.job_environment(base, {}, RUNTIME, (harness_jobs.RUNTIME_SCRIPTS,),
+                                       SAGEMAKER_BASE_DIR=str(base),
+                                       SAGEMAKER_TRAINING_MODULE="image_training:main")
+    result = subprocess.run([PY, "-c", harness_jobs._TRAIN_COMMAND], capture_output=True,
+                            text=True, env=env, cwd=base)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return base / "model"
 
@@ -259,7 +264,7 @@ def test_two_hosts_train_together_through_the_collective(pipeline, tmp_path):
     hosts = ["localhost", "127.0.0.1"]
     procs = []
     for i, host in enumerate(hosts):
-        env = {**os.environ, "SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": host,
+        env = {**os.environ, "PYTHONPATH": "", "SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": host,
                "SM_CHANNEL_TRAIN": str(train_half[i]),
                "SM_CHANNEL_VALIDATION": str(pipeline["splits"] / "validation"),
                "SM_CHANNEL_CONFIG": str(pipeline["config"]),
@@ -310,51 +315,37 @@ def test_gate_names_every_failed_condition(pipeline, code, tmp_path, spec):
 
 
 # -------------------------------------------------------------------------- inference
-class _Request:
-    def __init__(self, content_type: str, accept: str):
-        self.props = {"Content-Type": content_type, "Accept": accept}
-
-    def get_request_properties(self) -> dict[str, str]:
-        return self.props
-
-
-class _Context:
-    """The bits of the model server's context that the Transformer reads."""
-
-    def __init__(self, model_dir: Path, content_type: str, accept: str):
-        self.system_properties = {"model_dir": str(model_dir)}
-        self.request_processor = [_Request(content_type, accept)]
-        self.status: tuple[int, str] | None = None
-
-    def set_response_status(self, code: int, phrase: str) -> None:
-        self.status = (code, phrase)
-
-    def set_response_content_type(self, idx: int, content_type: str) -> None:
-        self.content_type = content_type
-
-
 @pytest.fixture(scope="module")
-def serve(pipeline, code, monkeypatch_module):
-    """Invoke the model the way the serving toolkit does, in-process, from the bundle."""
-    from sagemaker_inference.transformer import Transformer
+def serve(pipeline, code, tmp_path_factory):
+    """The model behind the image's serving stack (the harness' model server), over HTTP."""
+    import http.client
+    import shutil
 
-    monkeypatch_module.syspath_prepend(str(code / "processing" / "input" / "code"))
-    monkeypatch_module.setenv("SAGEMAKER_PROGRAM", bundle.INFERENCE_PROGRAM)
-    transformer = Transformer()
+    base = tmp_path_factory.mktemp("serving")
+    shutil.copytree(pipeline["model_dir"], base / "model")
+    env = harness_jobs.job_environment(base, {
+        "SAGEMAKER_PROGRAM": bundle.INFERENCE_PROGRAM,
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(code / "job-code.tar.gz")}, RUNTIME,
+        SAGEMAKER_BASE_DIR=str(base))
+    server = subprocess.Popen([PY, str(harness_jobs.RUNTIME_SCRIPTS / "model_server.py")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    started = json.loads(server.stdout.readline())
+    assert "port" in started, started
+    port = started["port"]
 
     def call(body: str, content_type: str = "application/json",
-             accept: str = "application/json") -> tuple[Any, _Context]:
-        ctx = _Context(pipeline["model_dir"], content_type, accept)
-        out = transformer.transform([{"body": body.encode()}], ctx)
-        return out[0], ctx
+             accept: str = "application/json") -> tuple[bytes, int]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("POST", "/invocations", body=body.encode(),
+                           headers={"Content-Type": content_type, "Accept": accept})
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        return payload, response.status
 
-    return call
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+    yield call
+    server.terminate()
+    server.wait(timeout=10)
 
 
 def _request(spec: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -367,8 +358,8 @@ def _request(spec: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 def test_endpoint_scores_one_record_and_a_list(serve, spec, pipeline):
-    body, ctx = serve(json.dumps(_request(spec)))
-    assert ctx.status is None
+    body, status = serve(json.dumps(_request(spec)))
+    assert status == 200, body
     result = json.loads(body)
     meta = json.loads((pipeline["model_dir"] / "model-meta.json").read_text())
     assert result["model_version"] == meta["model_version"]
@@ -379,25 +370,27 @@ def test_endpoint_scores_one_record_and_a_list(serve, spec, pipeline):
 
 
 def test_endpoint_rejects_a_wrong_type_naming_the_field(serve, spec):
-    body, ctx = serve(json.dumps(_request(spec, amount="a lot")))
-    assert ctx.status[0] == 400 and "amount" in ctx.status[1]
-    body, ctx = serve(json.dumps(_request(spec, channel="carrier-pigeon")))
-    assert ctx.status[0] == 400 and "channel" in ctx.status[1]
-    body, ctx = serve(json.dumps({k: v for k, v in _request(spec).items() if k != "country"}))
-    assert ctx.status[0] == 400 and "'country' is missing" in ctx.status[1]
-    body, ctx = serve("amount\n1", content_type="application/xml")
-    assert ctx.status[0] == 415
+    """Through the image's serving stack: serve.transform_fn answers 4xx with a JSON body."""
+    body, status = serve(json.dumps(_request(spec, amount="a lot")))
+    assert status == 400 and "amount" in json.loads(body)["message"]
+    body, status = serve(json.dumps(_request(spec, channel="carrier-pigeon")))
+    assert status == 400 and "channel" in json.loads(body)["message"]
+    body, status = serve(json.dumps({k: v for k, v in _request(spec).items() if k != "country"}))
+    assert status == 400 and "'country' is missing" in json.loads(body)["message"]
+    body, status = serve("amount\n1", content_type="application/xml")
+    assert status == 415
 
 
-def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
+def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline, code):
     row = _request(spec)
     line = ",".join("" if row[c] is None else str(row[c]) for c in F.model_columns(spec))
-    body, ctx = serve(line + "\n" + line + "\n", content_type="text/csv", accept="text/csv")
-    assert ctx.status is None and len(body.splitlines()) == 2
-    body, ctx = serve(line.replace("950.0", "-5"), content_type="text/csv")
-    assert ctx.status[0] == 400 and "'amount'" in ctx.status[1]
+    body, status = serve(line + "\n" + line + "\n", content_type="text/csv", accept="text/csv")
+    assert status == 200 and len(body.splitlines()) == 2
+    body, status = serve(line.replace("950.0", "-5"), content_type="text/csv")
+    assert status == 400 and "'amount'" in json.loads(body)["message"]
 
-    from inference import inference  # the bundle's copy, on sys.path via `serve`
+    sys.path.insert(0, str(code / "processing" / "input" / "code"))
+    from inference import inference  # the bundle's copy (in-process: chunking arithmetic only)
 
     model = inference.model_fn(str(pipeline["model_dir"]))
     test_csv = pipeline["splits"] / "test" / "data.csv"
