@@ -113,6 +113,16 @@ def _load_manifest(folder: Path) -> Runtime:
 
 
 @cache
+def lambda_runtime() -> Runtime:
+    """The Python the stacks declare for every Lambda function, and its test virtualenv."""
+    folder = RUNTIMES_DIR / "lambda-python"
+    data = tomllib.loads((folder / "runtime.toml").read_text())
+    python = str(data["python"])
+    return Runtime(name=f"lambda-python{python}", python=python,
+                   requirements=(folder / "requirements.txt",), manifest=folder / "runtime.toml")
+
+
+@cache
 def builtin_runtimes(framework: str = "xgboost") -> dict[str, Runtime]:
     """Supported versions of a built-in image → their runtime (one manifest folder each)."""
     found = {}
@@ -285,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     files = [Path(a) for a in args[1:]] or sorted((REPO_ROOT / "models").glob("*.yaml"))
     try:
-        for runtime in runtimes_in_use(files):
+        for runtime in [*runtimes_in_use(files), lambda_runtime()]:
             build(runtime)
     except RuntimeUnavailable as error:
         print(f"error: {error}", file=sys.stderr)

@@ -116,3 +116,24 @@ def test_app_py_names_the_file_and_field_and_writes_nothing(tmp_path):
     assert f"{models}/fraud-detection.yaml" in result.stderr
     assert "field `owner.alert_email`: got 'nobody'" in result.stderr
     assert not out.exists() or not list(out.glob("*.template.json"))
+
+
+def test_every_function_declares_the_python_its_handlers_are_tested_on(assembly):
+    """The Lambda runtime of the stacks is the Python of the handler-test virtualenv
+    (runtimes/lambda-python): if either changes alone, this fails."""
+    import subprocess
+
+    from mdlc.runtimes import lambda_runtime
+
+    runtime = lambda_runtime()
+    declared = {
+        resource["Properties"]["Runtime"]
+        for template in assembly.templates.values()
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function" and "Runtime" in resource["Properties"]
+    }
+    assert declared == {f"python{runtime.python}"}
+    tested = subprocess.run([str(runtime.require_built()), "-c",
+                             "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert tested == runtime.python

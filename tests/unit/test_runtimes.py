@@ -99,3 +99,16 @@ def test_vermin_rejects_job_code_newer_than_the_oldest_image_python(tmp_path):
     clean = subprocess.run([*command[:-1], str(REPO_ROOT / "sagemaker_jobs")],
                            capture_output=True, text=True, check=False)
     assert clean.returncode == 0, clean.stdout
+
+
+def test_the_handler_unit_tests_pass_on_the_lambda_runtimes_python():
+    """The handlers' unit tests (stubbed I/O, no moto) run on the Python the stacks declare
+    for every function; the offline workflows still call handlers in-process on the CDK
+    virtualenv's Python (mdlc/harness/README.md says so)."""
+    runtime = runtimes.lambda_runtime()
+    result = subprocess.run(
+        [str(runtime.require_built()), "-m", "pytest", "--noconftest", "-p", "no:cacheprovider",
+         "-q", "tests/unit/test_realtime_handlers.py"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
