@@ -119,6 +119,12 @@ class ProjectFunction(Construct):
         self.function.node.default_child.add_metadata("mdlc:source", ".")
         key.grant_decrypt(self.role)
         acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"python{LAMBDA_PYTHON} is the newest Python the handlers are tested on "
+            "(runtimes/lambda-python; no 3.14 interpreter is installable on the build machines).",
+        )
+        acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray's PutTraceSegments/PutTelemetryRecords accept no resource scope; CDK adds "
