@@ -25,12 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 def _in_job_runtime() -> None:
     """Re-run this script with the job runtime's interpreter (before numpy/xgboost load)."""
     sys.path.insert(0, str(REPO))
+    if os.environ.get("MDLC_BENCH_RUNTIME"):  # already re-executed
+        return
     from mdlc.contract import MODELS_DIR, load_team
     from mdlc.runtimes import runtime_for_algorithm
 
     runtime = runtime_for_algorithm(load_team(MODELS_DIR / "fraud-detection.yaml").training.algorithm)
     python = str(runtime.require_built())
-    if Path(sys.executable).resolve() != Path(python).resolve() and not os.environ.get("MDLC_BENCH_RUNTIME"):
+    if Path(sys.executable).resolve() != Path(python).resolve():
         env = {**os.environ, "MDLC_BENCH_RUNTIME": runtime.describe(), "PYTHONPATH": str(REPO)}
         os.execve(python, [python, *sys.argv], env)
 

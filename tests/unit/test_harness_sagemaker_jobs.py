@@ -265,3 +265,20 @@ def test_model_servers_stop_when_the_harness_exits():
         servers = list(harness.jobs._models._models.values())
         assert [server.process.poll() for server in servers] == [None]
     assert servers[0].process.poll() is not None
+
+
+def test_a_custom_images_jobs_run_in_the_runtime_registered_for_it(aws):  # noqa: F811
+    """Custom images: OfflineAws.register_runtime (LocalTeam registers the team's declared
+    training.algorithm.runtime) routes the image's jobs to that runtime."""
+    from mdlc import runtimes
+
+    custom = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/fraud-trainer:2.1"
+    runtime = runtimes.builtin_runtime(runtimes.default_version())  # a built one stands in
+    aws.register_runtime(custom, runtime)
+    parameters = _processing_with_script(aws, _PROBE, image=custom)
+    arn = machine(aws, {"P": _task("createProcessingJob", parameters)}, "P")
+
+    result = aws.run(arn, {"job": "probe-4"})
+
+    assert result.succeeded, result.cause
+    assert (aws.job_records[-1].image, aws.job_records[-1].runtime) == (custom, runtime.describe())

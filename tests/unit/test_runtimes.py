@@ -112,3 +112,24 @@ def test_the_handler_unit_tests_pass_on_the_lambda_runtimes_python():
         cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def test_a_custom_image_team_declares_its_runtime_and_make_builds_it(tmp_path):
+    text = (REPO_ROOT / "models" / "fraud-detection.yaml").read_text()
+    requirements = tmp_path / "trainer-requirements.txt"
+    requirements.write_text("numpy==2.1.0\n")
+    custom = ('algorithm: {image_uri: "444455556666.dkr.ecr.eu-west-1.amazonaws.com/t:1", '
+              f'runtime: {{python: "3.11", requirements: "{requirements}"}}}}')
+    team_file = tmp_path / "fraud-detection.yaml"
+    team_file.write_text(text.replace("algorithm: {builtin: xgboost}", custom))
+
+    [runtime] = runtimes.runtimes_in_use([team_file])
+
+    assert runtime.python == "3.11" and runtime.requirements == (requirements,)
+    assert runtime.name.startswith("custom-py3.11-") and not runtime.is_built()
+    with pytest.raises(runtimes.RuntimeUnavailable, match="make install"):
+        runtime.require_built()
+    without = text.replace("algorithm: {builtin: xgboost}",
+                           'algorithm: {image_uri: "444455556666.dkr.ecr.eu-west-1.amazonaws.com/t:1"}')
+    with pytest.raises(TeamFileError, match="runtime"):
+        parse_team(without)
