@@ -18,9 +18,9 @@ sources always give the same sha256 (stable CDK asset hashes).
 The bundle root is the scripts' one import root (``import jobkit``, ``from mdlc import
 features``, ``from data_quality import job``); no script touches ``sys.path``. Whatever runs
 a script puts the root on the path: the processing entrypoint
-(:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the sagemaker-training toolkit (its
-code dir is on the job's ``PYTHONPATH``), the serving toolkit (imports ``serve`` from its code
-dir); from the repository, :data:`JOBS_DIR` and :func:`script_environment` do the same.
+(:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the image's training toolkit
+(sagemaker-containers ``pip install``s the code dir and runs ``python -m train``), its serving
+toolkit (installs the code dir and imports ``serve``); from the repository, :data:`JOBS_DIR` and :func:`script_environment` do the same.
 """
 
 from __future__ import annotations

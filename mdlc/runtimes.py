@@ -185,7 +185,7 @@ def runtime_for_algorithm(algorithm: Any, repo_root: Path = REPO_ROOT) -> Runtim
 
 
 def builtin_runtime_for_image(image_uri: str) -> Runtime | None:
-    """The runtime of a built-in image URI (`…/sagemaker-xgboost:3.2-0`), else None."""
+    """The runtime of a built-in image URI (`…/sagemaker-xgboost:<version>`), else None."""
     match = _IMAGE_TAG.search(image_uri or "")
     if not match:
         return None

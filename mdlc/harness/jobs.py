@@ -68,7 +68,7 @@ class JobRecord:
     stdout: str = ""
     stderr: str = ""
     image: str | None = None
-    runtime: str | None = None  # the runtime that ran it, e.g. "xgboost-3.2-0 (Python 3.12)"
+    runtime: str | None = None  # the runtime that ran it: Runtime.describe()
 
 
 def _tail(text: str) -> str:
