@@ -20,7 +20,8 @@ features``, ``from data_quality import job``); no script touches ``sys.path``. W
 a script puts the root on the path: the processing entrypoint
 (:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the image's training toolkit
 (sagemaker-containers ``pip install``s the code dir and runs ``python -m train``), its serving
-toolkit (installs the code dir and imports ``serve``); from the repository, :data:`JOBS_DIR` and :func:`script_environment` do the same.
+toolkit (installs the code dir and imports ``serve``); from the repository, :data:`JOBS_DIR`
+and :func:`script_environment` do the same.
 """
 
 from __future__ import annotations

@@ -191,9 +191,9 @@ def test_a_custom_training_image_replaces_the_builtin_container(tmp_path):
 
     data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
     image = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/fraud-trainer:2.1"
+    requirements = f"runtimes/xgboost-{runtimes.default_version()}/requirements.txt"
     data["training"]["algorithm"] = {"image_uri": image, "entry_point": "train.py",
-                                     "runtime": {"python": "3.12",
-                                                 "requirements": f"runtimes/xgboost-{runtimes.default_version()}/requirements.txt"}}
+                                     "runtime": {"python": "3.12", "requirements": requirements}}
     data["training"]["instance_count"] = 3
     models = tmp_path / "models"
     models.mkdir()

@@ -102,13 +102,13 @@ def test_vermin_rejects_job_code_newer_than_the_oldest_image_python(tmp_path):
 
 
 def test_the_handler_unit_tests_pass_on_the_lambda_runtimes_python():
-    """The handlers' unit tests (stubbed I/O, no moto) run on the Python the stacks declare
-    for every function; the offline workflows still call handlers in-process on the CDK
-    virtualenv's Python (mdlc/harness/README.md says so)."""
+    """Every handler unit test (tests/unit/lambdas/, against moto, and the decision-request
+    tests) runs on the Python the stacks declare for every function; the offline workflows
+    still call handlers in-process on the CDK virtualenv's Python (mdlc/harness/README.md)."""
     runtime = runtimes.lambda_runtime()
     result = subprocess.run(
-        [str(runtime.require_built()), "-m", "pytest", "--noconftest", "-p", "no:cacheprovider",
-         "-q", "tests/unit/test_realtime_handlers.py"],
+        [str(runtime.require_built()), "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "tests/unit/lambdas", "tests/unit/test_realtime_handlers.py"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
