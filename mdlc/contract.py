@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from mdlc import runtimes
+
 TEAM_NAME_PATTERN = r"^[a-z][a-z0-9-]{2,28}[a-z0-9]$"
 ACCOUNT_PATTERN = r"^[0-9]{12}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
@@ -380,7 +382,33 @@ class BuiltinAlgorithm(Strict):
         default="xgboost", description="SageMaker built-in framework container, in script mode."
     )
     version: str = Field(
-        default="1.7-1", pattern=r"^[0-9]+\.[0-9]+-[0-9]+$", description="Container version."
+        default_factory=lambda: runtimes.default_version("xgboost"),
+        pattern=r"^[0-9]+\.[0-9]+-[0-9]+$",
+        description="Container version of the built-in image; every job and the endpoint use it. "
+        "Only versions with a runtime manifest in runtimes/ (the newest is the default) are "
+        "supported: the offline tests run the jobs in that image's Python and libraries.",
+        json_schema_extra={"enum": runtimes.supported_versions("xgboost"),
+                           "default": runtimes.default_version("xgboost")},
+    )
+
+    @model_validator(mode="after")
+    def _supported(self) -> BuiltinAlgorithm:
+        if self.version not in runtimes.supported_versions(self.builtin):
+            raise ValueError(
+                f"{self.builtin} image version {self.version!r} is not supported; supported: "
+                f"{', '.join(runtimes.supported_versions(self.builtin))} (their runtimes are "
+                "described in runtimes/ and every job is tested offline in them)"
+            )
+        return self
+
+
+class CustomRuntime(Strict):
+    python: str = Field(
+        pattern=r"^3\.[0-9]+$", description="Python version of the custom image (e.g. '3.12')."
+    )
+    requirements: str = Field(
+        description="requirements.txt (relative to the repo) pinning the image's Python packages; "
+        "the offline tests build a virtualenv from it and run the team's jobs in it."
     )
 
 
@@ -393,6 +421,9 @@ class CustomAlgorithm(Strict):
         default=None,
         description="Folder (relative to the repo) shipped as the job's code; defaults to "
         "`sagemaker_jobs/training`.",
+    )
+    runtime: CustomRuntime = Field(
+        description="The image's Python version and packages, so its jobs run offline as in AWS."
     )
 
 

@@ -27,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskService,
 )
 
+from mdlc import runtimes
 from mdlc.harness import iam, jobs, sfn_aws_sdk
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.endpoints import (
@@ -47,6 +48,7 @@ from mdlc.harness.lambdas import (
     make_invoke_patch,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
+from mdlc.runtimes import Runtime
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 DEFAULT_REGION = "eu-west-1"
@@ -73,6 +75,7 @@ class OfflineAws:
         self._workdir: Path | None = None
         self.jobs: jobs.JobEmulator | None = None
         self.endpoints: EndpointServer | None = None
+        self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -85,9 +88,10 @@ class OfflineAws:
             self.lambdas.credentials_for = self.iam.credentials
         # Lambda handlers get their function's variables per thread, not process-wide.
         self._stack.enter_context(mock.patch.object(os, "environ", ThreadEnviron(os.environ)))
-        models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
+        models = ModelCache(lambda: self.client("s3"), self._workdir / "models", self.runtime_for_image)
+        self._stack.callback(models.close)  # model-server processes end with the harness
         self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.admin_client("sagemaker"),
-                                     self._workdir, models)
+                                     self._workdir, models, self.runtime_for_image)
         self.endpoints = EndpointServer(models, DataCapture(lambda: self.client("s3")))
         for patcher in self._patches():
             self._stack.enter_context(patcher)
@@ -237,6 +241,23 @@ class OfflineAws:
             return arn
 
     # -- SageMaker -------------------------------------------------------------------------
+    def register_runtime(self, image_uri: str, runtime: Runtime) -> None:
+        """Run jobs and models of the custom image `image_uri` in `runtime`."""
+        self.runtimes[image_uri] = runtime
+
+    def runtime_for_image(self, image_uri: str | None) -> Runtime:
+        """The runtime a job or model of `image_uri` runs in (built-in by tag, or registered)."""
+        if image_uri in self.runtimes:
+            return self.runtimes[image_uri]
+        runtime = runtimes.builtin_runtime_for_image(image_uri or "")
+        if runtime is None:
+            raise runtimes.RuntimeUnavailable(
+                f"image {image_uri!r} has no known runtime: use a built-in image "
+                f"(sagemaker-xgboost:{'|'.join(runtimes.supported_versions())}) or declare the custom "
+                "image's runtime (training.algorithm.runtime; OfflineAws.register_runtime)"
+            )
+        return runtime
+
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
                        timeout: bool = False) -> None:
         """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from mdlc import runtimes
 from mdlc.contract import MODELS_DIR, TeamConfig, load_team, runtime_spec
 from mdlc.local.synth import Assembly, synth
 
@@ -91,6 +92,9 @@ class LocalTeam:
             warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._env_patch.start()
         self.aws = OfflineAws(region=self.region).__enter__()
+        algorithm = self.team.training.algorithm
+        if getattr(algorithm, "image_uri", None):  # a custom image: the runtime the team declares
+            self.aws.register_runtime(algorithm.image_uri, runtimes.runtime_for_algorithm(algorithm))
         self._upload_file_assets()
         self.resources = self.aws.deploy(
             *[self.assembly.template(s) for s in self.stacks],

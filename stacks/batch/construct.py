@@ -24,7 +24,7 @@ from stacks.common.functions import (
     grant_registry_read,
     grant_team_data,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge_resource
@@ -70,7 +70,7 @@ class BatchWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
 
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,

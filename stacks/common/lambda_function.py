@@ -20,11 +20,18 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mdlc.contract import REPO_ROOT
+from mdlc.runtimes import lambda_runtime
 from stacks.common.nag import acknowledge
 from stacks.common.props import TeamContext, write_team_spec
 
 # Powertools for AWS Lambda (Python) v3 public layer (pydantic, X-Ray SDK included).
-POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:27"
+# The Python runtime of every function: runtimes/lambda-python/runtime.toml, the Python the
+# handler unit tests run on (a test fails if the two drift apart). Powertools publishes one
+# layer per Python version, with the same version number for all of them.
+LAMBDA_PYTHON = lambda_runtime().python
+LAMBDA_RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))
+POWERTOOLS_LAYER = ("arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
+                    f"python{LAMBDA_PYTHON.replace('.', '')}-x86_64:27")
 SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py")
 
 
@@ -85,7 +92,7 @@ class ProjectFunction(Construct):
             self,
             "Function",
             description=f"{ctx.name}: {description}",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=f"lambdas.{stage}.{handler}.handler.handler",
             code=lambda_.Code.from_asset(
@@ -116,6 +123,12 @@ class ProjectFunction(Construct):
         # (the staged bundle mirrors the repository layout, so that is the repository root).
         self.function.node.default_child.add_metadata("mdlc:source", ".")
         key.grant_decrypt(self.role)
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"python{LAMBDA_PYTHON} is the newest Python the handlers are tested on "
+            "(runtimes/lambda-python; no 3.14 interpreter is installable on the build machines).",
+        )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

@@ -30,7 +30,7 @@ from stacks.common.functions import (
     grant_registry_read,
     grant_team_data,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -64,7 +64,7 @@ class MonitoringWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
         self.prepare_fn = ProjectFunction(self, "PrepareMonitoringFunction", ctx=ctx, stage="monitoring",
                                           handler="prepare_monitoring_run", key=data.key,
                                           environment=data_environment(data),

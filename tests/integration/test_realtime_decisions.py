@@ -177,6 +177,23 @@ def test_an_endpoint_failure_gives_the_fallback_decision_and_still_one_action(te
     assert len(recorded(team, request_id)) == 1 and len(published(team, request_id)) == 1
 
 
+def test_the_endpoint_answers_a_malformed_payload_with_400_through_the_images_serving_stack(team):
+    """The deployed model behind the image's serving stack (its runtime, its toolkit): a bad
+    payload is the container's 400 (serve.transform_fn), relayed as ModelError, not a 500."""
+    from botocore.exceptions import ClientError
+
+    runtime = team.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName=endpoint_name(TEAM), ContentType="application/json",
+                                Body=json.dumps({"amount": "a lot"}))
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 400
+    assert "Received client error (400)" in error["Error"]["Message"]
+    assert "invalid request" in error["OriginalMessage"]
+    served = [r for r in team.aws.jobs._models._models.values()]
+    assert served and all(m.runtime.name.startswith("xgboost-") for m in served)
+
+
 # ------------------------------------------------------------------------ data capture
 def test_scored_requests_are_captured_in_sagemaker_format(team):
     for i in range(10):
