@@ -20,6 +20,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
@@ -213,6 +214,9 @@ class PipelineStack(cdk.Stack):
             self,
             "Pipeline",
             pipeline_name=f"{name}-pipeline",
+            # V2: per-action-minute pricing, pipeline-level variables and triggers (the
+            # recommended flag defaults to it; said here so no flag can fall back to V1).
+            pipeline_type=codepipeline.PipelineType.V2,
             synth=synth,
             self_mutation=True,
             cross_account_keys=True,
