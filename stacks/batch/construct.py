@@ -62,7 +62,7 @@ class BatchWorkflow(Construct):
         self.image = builtin_image("xgboost", stack.region, "1.7-1")
 
         fn = lambda cid, handler, desc, **kw: stage_function(  # noqa: E731
-            self, cid, ctx=ctx, data=data, handler=handler, description=desc, **kw)
+            self, cid, ctx=ctx, data=data, handler=handler, description=desc, invoked_by="the batch workflow", **kw)
         self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
         self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",

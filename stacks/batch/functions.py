@@ -7,6 +7,8 @@ sits next to the grant and says why it is needed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -34,11 +36,13 @@ def data_environment(data: DataPlane) -> dict[str, str]:
 
 def stage_function(scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane, handler: str,
                    description: str, environment: dict[str, str] | None = None,
-                   timeout: cdk.Duration | None = None, memory_size: int = 512) -> ProjectFunction:
+                   timeout: cdk.Duration | None = None, memory_size: int = 512,
+                   **options: Any) -> ProjectFunction:
+    """A stage's function with the team's data locations; ``options`` as for ProjectFunction."""
     return ProjectFunction(
         scope, construct_id, ctx=ctx, handler=handler, description=description, key=data.key,
         environment={**data_environment(data), **(environment or {})}, timeout=timeout,
-        memory_size=memory_size,
+        memory_size=memory_size, **options,
     )
 
 

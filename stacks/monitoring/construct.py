@@ -112,10 +112,12 @@ class MonitoringWorkflow(Construct):
         self.image = builtin_image("xgboost", stack.region, "1.7-1")
         self.prepare_fn = stage_function(self, "PrepareMonitoringFunction", ctx=ctx, data=data,
                                          handler="prepare_monitoring_run",
-                                         description="resolve a monitoring run's champion, baselines and window")
+                                         description="resolve a monitoring run's champion, baselines and window",
+                                         invoked_by="the monitoring workflow")
         self.publish_fn = stage_function(self, "PublishMetricsFunction", ctx=ctx, data=data,
                                          handler="publish_monitoring_metrics",
-                                         description="publish a monitoring report as CloudWatch metrics")
+                                         description="publish a monitoring report as CloudWatch metrics",
+                                         invoked_by="the monitoring workflow")
         grant_team_data(self.prepare_fn, data, read=[data.reports_bucket], write=[data.artifacts_bucket])
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])

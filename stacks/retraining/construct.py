@@ -60,6 +60,7 @@ class RetrainingTriggers(Construct):
         self.guard = stage_function(
             self, "StartRetrainingFunction", ctx=ctx, data=data, handler="start_retraining",
             description="start one guarded retraining run per trigger",
+            invoked_by="the EventBridge rules of this stack", on_failure=data.alerts_topic,
             environment={
                 "LOCK_TABLE": self.lock_table.table_name,
                 "TRAINING_STATE_MACHINE_ARN": machine_arn,
