@@ -129,8 +129,8 @@ def test_team_file_switches_choose_which_alarms_retrain(on_drift, on_quality, on
     # Each switch turns exactly its own kind of alarm on or off (one meaning per switch).
     text = (MODELS_DIR / "fraud-detection.yaml").read_text()
     text = text.replace("  on_drift: true", f"  on_drift: {str(on_drift).lower()}")
-    text = text.replace("  on_quality_drop: true",
-                        f"  on_quality_drop: {str(on_quality).lower()}\n  on_staleness: {str(on_staleness).lower()}")
+    text = text.replace("  on_quality_drop: true", f"  on_quality_drop: {str(on_quality).lower()}")
+    text = text.replace("  on_staleness: true", f"  on_staleness: {str(on_staleness).lower()}")
     ctx = TeamContext(team=parse_team(text), team_file=Path("x.yaml"), stage="dev", build_dir=tmp_path)
     assert {a.kind for a in triggering_alarms(ctx)} == kinds
     assert {a.kind for a in alarm_specs(ctx)} == {"drift", "quality", "staleness"}

@@ -101,10 +101,15 @@ def test_capture_reader_follows_sagemaker_format_and_the_window(tmp_path):
         capture_line([{"amount": 9.0}], [0.5], encoding="BASE64"),
     ]) + "\n")
 
-    records, scores, ids = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, F.model_columns(SPEC))
-    later, _, _ = monitoring_job.read_capture(tmp_path / "capture", F.parse_time("2026-03-02T11:00:00Z"), SPEC, [])
+    records, scores, ids, times = monitoring_job.read_capture(tmp_path / "capture", None, SPEC,
+                                                              F.model_columns(SPEC))
+    later, *_ = monitoring_job.read_capture(tmp_path / "capture", F.parse_time("2026-03-02T11:00:00Z"), SPEC, [])
+    before, *_ = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, [],
+                                             until=F.parse_time("2026-03-02T10:00:00Z"))
 
     assert scores == [0.1, 0.9, 0.5] and ids == ["T1", "T2", "inf-1"]
+    assert times == [F.parse_time("2026-03-02T10:00:00Z")] * 3
+    assert before == []  # a window ends before the second it names
     assert monitoring_job.record_frame(records, SPEC, ["channel"])["channel"].tolist() == ["online", "", ""]
     assert later == []
 
