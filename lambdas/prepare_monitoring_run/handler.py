@@ -13,8 +13,9 @@ A run with ``since`` measures ``[since, until or now)`` and leaves the cursor al
 
 What it reads (one SageMaker manifest per job input, listing only these objects):
 - capture: the endpoint's data-capture hour folders overlapping the window (and the
-  quality window), from the hour before its start (a file is filed under the hour it
-  was opened, so its last events can belong to the next hour);
+  quality window), from the hour before its start to the hour after its end (a file is
+  filed under one hour and can hold events of the next or previous one; the job keeps
+  exactly the events of the window by their inference time);
 - batch: the parts and manifests of batch runs published in the window (or the quality
   window), and the inputs of those published in the window;
 - ground truth: the ``dt=YYYY-MM-DD/`` partitions (by arrival day) from the quality
@@ -103,10 +104,10 @@ def _list(bucket: str, prefix: str, **kwargs: Any) -> list[dict[str, Any]]:
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:
-    """Every hour folder that can hold an event of [start, end), from the hour before."""
+    """Every hour folder that can hold an event of [start, end), one hour either side."""
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     out = []
-    while hour < end:
+    while hour < end + timedelta(hours=1):
         out.append(hour)
         hour += timedelta(hours=1)
     return out

@@ -221,7 +221,7 @@ def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, m
             scored = later_records(customers, days, 2, seed, variant=2)
             run.batch(scored, "2026-03-02")
             run.step("5. ground truth (chargebacks) arrives")
-            run.ground_truth([served, scored], "2026-03-05")
+            run.ground_truth([served, scored], f"{datetime.now(UTC):%Y-%m-%d}")  # arriving today
             run.step("6. monitor: drift of served inputs and scores, quality on labels")
             run.monitor(since, "before drift")
             run.step(f"7. drift injected: {requests} transactions from a shifted population")

@@ -97,7 +97,7 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     labels = scored[["transaction_id"]].copy()
     labels["is_fraud"] = (scored["is_fraud"] == 0) & (scored.index % 50 == 0)  # the flagged ones were not fraud
     labels["is_fraud"] = labels["is_fraud"].astype(int)
-    put_ground_truth(team, labels, "2026-03-10")
+    put_ground_truth(team, labels)  # arriving today
 
     result = team.run("monitoring", {"since": since})
 
@@ -109,3 +109,25 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     changed = {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in team.signals.evaluate_alarms()}
     assert changed.get("fraud-detection-pr-auc-low") == "ALARM"
     assert changed.get("fraud-detection-recall-low") == "ALARM"
+
+
+def test_scheduled_runs_continue_where_the_last_one_stopped(team):
+    # The schedule's runs carry no `since`: each reads from the end of the last completed
+    # window, so what was served in between is measured exactly once.
+    first = team.run("monitoring", {"reason": "schedule"})
+    assert first.succeeded, first.cause
+    served = scoring_frame(seed=25)
+    serve_and_capture(team, served, ENDPOINT)
+
+    second = team.run("monitoring", {"reason": "schedule"})
+
+    assert second.succeeded, second.cause
+    w1, w2 = first.output["run"]["window"], second.output["run"]["window"]
+    assert w1["advances_cursor"] and w2["start"] == w1["end"] < w2["end"]
+    r = report(team, second)
+    assert r["endpoint"]["records"] == len(served)
+    assert r["window"]["start"].startswith(w2["start"][:19])
+    assert second.output["monitoring"]["cursor"] == w2["end"]
+    # its capture input listed only the hour folders of its window
+    read = second.output["run"]["read"]["capture"]
+    assert 0 < read["objects"] <= len(served)

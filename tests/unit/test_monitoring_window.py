@@ -79,7 +79,7 @@ def test_a_run_reads_the_hours_batch_runs_and_labels_of_its_window_only(s3):
     window, listed, read = plan(s3, {"reason": "schedule"})
 
     assert window["start"] == (NOW - timedelta(hours=1)).isoformat() and window["end"] == NOW.isoformat()
-    # the window's hours plus the hour before its start: 10:00, 11:00 and 12:00 of the day
+    # the window's hours and an hour either side (13:00 does not exist yet): 10:00 … 12:00
     assert sorted({k.split("/")[-2] for k in listed["capture"]}) == ["10", "11", "12"]
     assert all("/2026/06/10/" in k for k in listed["capture"])
     assert listed["batch"] == [] and listed["batch_input"] == []  # today's batch published at 06:20
@@ -125,7 +125,7 @@ def test_a_long_backlog_is_worked_off_in_bounded_windows(s3):
     assert prepare.parse_time(window["end"], "end") - prepare.parse_time(window["start"], "start") \
         == prepare.MAX_WINDOW
     assert not window["caught_up"] and window["behind_hours"] == 9 * 24
-    assert len(listed["capture"]) == 7 * 24 + 2  # and the hour before, and the end's own hour
+    assert len(listed["capture"]) == 7 * 24 + 3  # and an hour either side
 
 
 def test_a_first_run_looks_back_and_a_manual_window_leaves_the_cursor_alone(s3):
@@ -137,7 +137,7 @@ def test_a_first_run_looks_back_and_a_manual_window_leaves_the_cursor_alone(s3):
 
     assert first["start"] == (NOW - timedelta(hours=6)).isoformat() and first["advances_cursor"]
     assert not manual["advances_cursor"] and publish.advance_cursor(manual, "m", NOW) is None
-    assert all("/2026/06/09/" in k for k in listed["capture"]) and len(listed["capture"]) == 10
+    assert all("/2026/06/09/" in k for k in listed["capture"]) and len(listed["capture"]) == 11
     assert [k.split("/")[-2] for k in listed["batch"] if k.endswith("_manifest.json")] == ["20260609T060000-abcdef"]
     with pytest.raises(ValueError, match="`since`/`until`"):
         plan(s3, {"since": NOW.isoformat(), "until": (NOW - timedelta(hours=1)).isoformat()})
