@@ -103,8 +103,9 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     result = team.run("monitoring", {"since": since})
 
     assert result.succeeded, result.cause
-    quality = report(team, result)["quality"]
-    assert quality["labelled"] == len(scored)
+    r = report(team, result)
+    quality = r["quality"]
+    assert quality["labelled"] == len(scored), (r, result.output["run"]["read"], result.output["run"]["window"])
     assert quality["pr_auc"] < team.team.monitoring.min_pr_auc
     assert quality["recall"] < team.team.monitoring.min_recall
     changed = {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in team.signals.evaluate_alarms()}
