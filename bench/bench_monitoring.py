@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "sagemaker_jobs"))  # job scripts import from their bundle root
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(_var, "testing")
@@ -33,7 +34,7 @@ for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from lambdas.prepare_monitoring_run import handler as prepare  # noqa: E402
+from lambdas.monitoring.prepare_monitoring_run import handler as prepare  # noqa: E402
 from lambdas.shared.aws import reset_clients  # noqa: E402
 from mdlc import synthetic  # noqa: E402
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec  # noqa: E402

@@ -1,6 +1,6 @@
 """Monitoring windows: each run reads only its window's capture, batch runs and labels.
 
-Product code (``lambdas/prepare_monitoring_run``, ``lambdas/publish_monitoring_metrics``)
+Product code (``lambdas/monitoring/prepare_monitoring_run``, ``lambdas/monitoring/publish_monitoring_metrics``)
 against moto's S3, with months of retained capture around the window.
 """
 
@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.prepare_monitoring_run import handler as prepare
-from lambdas.publish_monitoring_metrics import handler as publish
+from lambdas.monitoring.prepare_monitoring_run import handler as prepare
+from lambdas.monitoring.publish_monitoring_metrics import handler as publish
 from lambdas.shared.aws import reset_clients
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 from mdlc.harness import s3io
