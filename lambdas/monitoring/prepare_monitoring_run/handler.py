@@ -160,6 +160,7 @@ def write_manifest(run_prefix: str, name: str, bucket: str, keys: list[str]) -> 
     artifacts = env("ARTIFACTS_BUCKET")
     if not keys:  # SageMaker fails an input with no object; the job ignores the marker
         bucket, keys = artifacts, [f"{run_prefix}none/NONE"]
+        client("s3").put_object(Bucket=artifacts, Key=keys[0], Body=b"")
     location = s3uri.uri(artifacts, f"{run_prefix}inputs/{name}.manifest")
     body = json.dumps([{"prefix": f"s3://{bucket}/"}, *sorted(keys)]).encode()
     client("s3").put_object(Bucket=artifacts, Key=location.split("/", 3)[3], Body=body,
