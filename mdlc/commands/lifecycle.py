@@ -135,6 +135,7 @@ class Lifecycle:
         click.echo(f"  {len(labels)} labels ({int(labels.is_fraud.sum())} chargebacks) in {key}")
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
+        time.sleep(1.1)  # a window ends before the second it ends in: include what just happened
         result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
         m = result.output["monitoring"]
         e, q = m["endpoint"], m["quality"]

@@ -35,6 +35,12 @@ def team(tmp_path_factory):
         yield t
 
 
+def settle() -> None:
+    """Let the current second pass: a window ends before the second it ends in (whole
+    seconds, like capture times), and the next window has the rest."""
+    time.sleep(1.1)
+
+
 def report(team, result) -> dict:
     uri = result.output["run"]["paths"]["report"]
     bucket, key = uri[5:].split("/", 1)
@@ -53,6 +59,7 @@ def test_no_drift_means_no_alarm_and_no_retraining(team):
     batch_input = scoring_frame(seed=22)
     assert team.run("batch", {"input_prefix": put_batch_input(team, batch_input, "2026-03-02")}).succeeded
     trainings = len(executions(team, "training"))
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
@@ -74,6 +81,7 @@ def test_no_drift_means_no_alarm_and_no_retraining(team):
 def test_drifted_traffic_is_found_and_named(team):
     since = datetime.now(UTC).isoformat()
     serve_and_capture(team, scoring_frame(seed=23, drift=1.0), ENDPOINT)
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
@@ -99,6 +107,7 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     labels["is_fraud"] = (scored["is_fraud"] == 0) & (scored.index % 50 == 0)  # the flagged ones were not fraud
     labels["is_fraud"] = labels["is_fraud"].astype(int)
     put_ground_truth(team, labels)  # arriving today
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
@@ -120,9 +129,7 @@ def test_scheduled_runs_continue_where_the_last_one_stopped(team):
     assert first.succeeded, first.cause
     served = scoring_frame(seed=25)
     serve_and_capture(team, served, ENDPOINT)
-    # Capture times have whole seconds and a window ends before the second it ends in
-    # (the next window has the rest): let the last request's second pass.
-    time.sleep(1.1)
+    settle()
 
     second = team.run("monitoring", {"reason": "schedule"})
 

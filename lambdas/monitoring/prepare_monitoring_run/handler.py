@@ -85,6 +85,9 @@ def plan_window(request: dict[str, Any], cursor: datetime | None, now: datetime,
         start = max(cursor or now - lookback, retention_start)
         end = max(min(now, start + MAX_WINDOW), start)
         advances = True
+    # Whole seconds, like capture times: the job and this plan place every event and every
+    # batch publication in the same window, and consecutive windows meet exactly.
+    start, end = start.replace(microsecond=0), end.replace(microsecond=0)
     delay = timedelta(hours=int(spec["monitoring"].get("label_delay_hours") or 0))
     return {
         "start": start.isoformat(), "end": end.isoformat(),
