@@ -78,7 +78,7 @@ def test_what_checkov_asks_for_is_fixed_where_it_applies(assembly, team):
     if team.realtime.enabled:
         functions = assembly.template(f"{team.name}-realtime")["Resources"].values()
         decision = [f["Properties"] for f in functions if f["Type"] == "AWS::Lambda::Function"
-                    and f["Properties"]["Handler"].split(".")[1] in ("collect_features", "apply_rules", "perform_action")]
+                    and f["Properties"]["Handler"].split(".")[-3] in ("collect_features", "apply_rules", "perform_action")]
         assert len(decision) == 3
         assert {f.get("ReservedConcurrentExecutions") for f in decision} == {team.realtime.decision_concurrency}
     retraining = assembly.template(f"{team.name}-retraining")["Resources"].values()
