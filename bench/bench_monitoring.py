@@ -110,7 +110,8 @@ def whole_prefixes(s3, run_prefix: str) -> dict[str, str]:
             "ground_truth": everything("ground_truth", "raw", TEAM.data.ground_truth_prefix)}
 
 
-def measure(s3, uris: dict[str, str], window: dict, work: Path, baseline: Path, config: Path) -> tuple[float, int, dict]:
+def measure(s3, uris: dict[str, str], window: dict, work: Path, baseline: Path,
+            config: Path) -> tuple[float, int, dict]:
     """Download the inputs as SageMaker would and run the monitoring job; (seconds, bytes, report)."""
     started = time.perf_counter()
     inputs = {name: work / name for name in uris}

@@ -338,7 +338,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pd.DataFrame({"id": [ids[i] for i in judged], "score": [scores[i] for i in judged]}).dropna(subset=["id"]),
         read_batch(args.batch, spec, window["quality_start"], window["quality_end"]),
     ], ignore_index=True)
-    threshold = float(spec["decision_rules"]["score_bands"]["approve_below"])
+    threshold = float(spec["monitoring"]["score_threshold"])
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
         "window_start": args.window_start or None,

@@ -68,6 +68,7 @@ def test_every_checkov_finding_is_fixed_or_reasoned_next_to_its_resource(checkov
 
 
 TEAMS = [load_team(f) for f in team_files(REPO_ROOT / "models")]
+DECISION_PATH = ("collect_features", "apply_rules", "perform_action")
 
 
 @pytest.mark.parametrize("team", TEAMS, ids=lambda t: t.name)
@@ -78,7 +79,7 @@ def test_what_checkov_asks_for_is_fixed_where_it_applies(assembly, team):
     if team.realtime.enabled:
         functions = assembly.template(f"{team.name}-realtime")["Resources"].values()
         decision = [f["Properties"] for f in functions if f["Type"] == "AWS::Lambda::Function"
-                    and f["Properties"]["Handler"].split(".")[-3] in ("collect_features", "apply_rules", "perform_action")]
+                    and f["Properties"]["Handler"].split(".")[-3] in DECISION_PATH]
         assert len(decision) == 3
         assert {f.get("ReservedConcurrentExecutions") for f in decision} == {team.realtime.decision_concurrency}
     retraining = assembly.template(f"{team.name}-retraining")["Resources"].values()

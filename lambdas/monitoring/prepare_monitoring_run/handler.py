@@ -27,6 +27,7 @@ Listing cost and bytes read depend on the window, not on how much capture is ret
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,7 +72,8 @@ def read_cursor(bucket: str) -> datetime | None:
     return parse_time(json.loads(body)["window_end"], CURSOR_KEY)
 
 
-def plan_window(request: dict[str, Any], cursor: datetime | None, now: datetime, spec: dict[str, Any]) -> dict[str, Any]:
+def plan_window(request: dict[str, Any], cursor: datetime | None, now: datetime,
+                spec: dict[str, Any]) -> dict[str, Any]:
     """The run's window, its quality window and whether completing it moves the cursor."""
     retention_start = now - timedelta(days=int(spec["data"]["capture_retention_days"]))
     if request.get("since"):
@@ -79,6 +81,7 @@ def plan_window(request: dict[str, Any], cursor: datetime | None, now: datetime,
         end = parse_time(request["until"], "until") if request.get("until") else now
         if end <= start:
             raise ValueError(f"input fields `since`/`until`: {start.isoformat()} is not before {end.isoformat()}")
+        start = max(start, retention_start)  # older capture has expired
         advances = False
     else:
         lookback = timedelta(hours=int(request.get("lookback_hours") or DEFAULT_LOOKBACK_HOURS))
@@ -175,7 +178,8 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
     """(manifest URI per job input, what each holds: objects and bytes)."""
     t = {k: parse_time(window[k], k) for k in ("start", "end", "quality_start", "quality_end")}
     spans = [(t["start"], t["end"]), (t["quality_start"], t["quality_end"])]
-    capture = capture_objects(env("CAPTURE_BUCKET"), f"{spec['name']}-endpoint", spans)
+    capture_bucket = os.environ.get("CAPTURE_BUCKET")  # a batch-only team has no endpoint and no capture
+    capture = capture_objects(capture_bucket, f"{spec['name']}-endpoint", spans) if capture_bucket else []
     runs = batch_runs(env("REPORTS_BUCKET"), spec["batch"]["output_prefix"], min(t["start"], t["quality_start"]))
     drift_runs = [r for r in runs if _within(r["published_at"], window["start"], window["end"])]
     quality_runs = [r for r in runs if _within(r["published_at"], window["quality_start"], window["quality_end"])]
@@ -188,7 +192,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
     if len(input_buckets) > 1:
         raise ValueError(f"batch inputs of one window in several buckets ({sorted(input_buckets)}); expected one")
     uris = {
-        "capture": write_manifest(run_prefix, "capture", env("CAPTURE_BUCKET"), [o["Key"] for o in capture]),
+        "capture": write_manifest(run_prefix, "capture", capture_bucket or "", [o["Key"] for o in capture]),
         "batch": write_manifest(run_prefix, "batch", env("REPORTS_BUCKET"), [o["Key"] for o in batch]),
         "batch_input": write_manifest(run_prefix, "batch_input", next(iter(input_buckets), env("RAW_BUCKET")),
                                       [o["Key"] for o in batch_inputs]),
