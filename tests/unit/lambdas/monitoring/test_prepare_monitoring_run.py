@@ -4,7 +4,7 @@ Window semantics against months of data: tests/unit/test_monitoring_window.py.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,10 +19,12 @@ def listed(uri: str) -> list[str]:
 
 def test_inputs_point_at_the_champion_and_the_latest_batch_run_in_the_window(handler, event, context):
     model = approved_model("20260301T020000-3f9a1c")
-    results = f"s3://{bucket('reports')}/{SPEC['batch']['output_prefix']}20260302T030000-7b21e4/"
+    started = datetime.now(UTC) - timedelta(minutes=10)  # batch run folders are named by their start
+    run_id = f"{started:%Y%m%dT%H%M%S}-7b21e4"
+    results = f"s3://{bucket('reports')}/{SPEC['batch']['output_prefix']}{run_id}/"
     batch_input = f"s3://{bucket('raw')}/{SPEC['batch']['input_prefix']}dt=2026-03-02/"
-    put_json(results + "_manifest.json", {"run_id": "20260302T030000-7b21e4", "input_uri": batch_input,
-                                          "published_at": datetime.now(UTC).isoformat()})
+    put_json(results + "_manifest.json", {"run_id": run_id, "input_uri": batch_input,
+                                          "published_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()})
     put_json(results + "part-00000.csv", "")
     put_json(batch_input + "part-0.csv", "")
     labels = f"s3://{bucket('raw')}/{SPEC['data']['ground_truth_prefix']}dt={datetime.now(UTC):%Y-%m-%d}/part-0.csv"
@@ -34,7 +36,7 @@ def test_inputs_point_at_the_champion_and_the_latest_batch_run_in_the_window(han
     assert run["model"]["arn"] == model["arn"] and inputs["model"] == model["model_uri"]
     assert inputs["baseline"] == model["statistics_uri"].rsplit("/", 1)[0] + "/"
     assert inputs["reference"] == f"s3://{bucket('features')}/runs/20260301T020000-3f9a1c/splits/test/"
-    assert run["batch_run_id"] == "20260302T030000-7b21e4"
+    assert run["batch_run_id"] == run_id
     assert sorted(listed(inputs["batch"])) == sorted(results.split("/", 3)[3] + f for f in ("_manifest.json",
                                                                                              "part-00000.csv"))
     assert listed(inputs["batch_input"]) == [batch_input.split("/", 3)[3] + "part-0.csv"]
