@@ -80,8 +80,8 @@ class MonitoringWorkflow(Construct):
                                           invoked_by="the monitoring workflow")
         # Prepare lists the window's capture hours, batch runs and label partitions (and reads
         # and writes the cursor and the run's input manifests in the artifacts bucket).
-        grant_team_data(self.prepare_fn, data, read=[data.reports_bucket, data.capture_bucket, data.raw_bucket],
-                        write=[data.artifacts_bucket])
+        listed = [b for b in (data.reports_bucket, data.capture_bucket, data.raw_bucket) if b is not None]
+        grant_team_data(self.prepare_fn, data, read=listed, write=[data.artifacts_bucket])  # no capture: batch-only
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])
         # Publish moves the window cursor once the run's numbers are out: that one object only.
