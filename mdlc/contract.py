@@ -606,6 +606,14 @@ class Realtime(Strict):
     )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)
+    decision_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=900,
+        description="Reserved concurrency of each decision-path Lambda (collect features, rules, "
+        "action): taken from the account's pool, so twenty teams × 3 × this must stay below the "
+        "account's limit less 100.",
+    )
 
     @model_validator(mode="after")
     def _capacity(self) -> Realtime:
@@ -626,6 +634,14 @@ class Monitoring(Strict):
     min_recall: float = Field(default=0.4, ge=0, le=1, description="Closed-loop alarm.")
     min_pr_auc: float = Field(default=0.3, ge=0, le=1, description="Closed-loop alarm.")
     max_model_age_days: int = Field(default=45, ge=1, description="Staleness alarm.")
+    label_delay_hours: int = Field(
+        default=0,
+        ge=0,
+        le=24 * 180,
+        description="Hours after a prediction until its ground-truth label has arrived. Each run "
+        "measures quality on the predictions of its window shifted back by this much, with the "
+        "labels that arrived since (`dt=` partitions of the ground-truth prefix, by arrival day).",
+    )
     score_threshold: float = Field(
         default=0.5,
         ge=0,
@@ -637,8 +653,17 @@ class Monitoring(Strict):
 
 class Retraining(Strict):
     schedule: Schedule | None = Field(default=None, description="Periodic retraining; none = off.")
-    on_drift: bool = Field(default=True, description="Retrain when the drift alarm fires.")
-    on_quality_drop: bool = Field(default=True, description="Retrain on the closed-loop alarm.")
+    on_drift: bool = Field(
+        default=True, description="Retrain when an input or score drift alarm fires."
+    )
+    on_quality_drop: bool = Field(
+        default=True, description="Retrain when a closed-loop quality alarm fires."
+    )
+    on_staleness: bool = Field(
+        default=True,
+        description="Retrain when the Approved model is older than "
+        "`monitoring.max_model_age_days`.",
+    )
     auto_approve: bool = Field(
         default=False, description="Approve a retrained model that passes the gate, unattended."
     )

@@ -140,6 +140,7 @@ class Lifecycle:
         click.echo(f"  {len(labels)} labels ({positives} positive {label}) in {key}")
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
+        time.sleep(1.1)  # a window ends before the second it ends in: include what just happened
         result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
         m = result.output["monitoring"]
         source = "endpoint" if self.team.team.realtime.enabled else "batch"
@@ -323,7 +324,7 @@ def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: in
     scored = records.later(2)
     run.batch(scored, "2026-03-02")
     run.step("5. ground truth arrives")
-    run.ground_truth([served, scored], "2026-03-05")
+    run.ground_truth([served, scored], f"{datetime.now(UTC):%Y-%m-%d}")  # arriving today (dt= is the arrival day)
     run.step("6. monitor: drift of served inputs and scores, quality on labels")
     run.monitor(since, "before drift")
     run.step(f"7. drift injected: {requests} records from a shifted population")
@@ -350,7 +351,7 @@ def batch_lifecycle(run: Lifecycle, team: Any, records: Records) -> None:
     scored = records.later(2)
     run.batch(scored, "2026-03-02")
     run.step("4. ground truth arrives")
-    run.ground_truth([scored], "2026-03-05")
+    run.ground_truth([scored], f"{datetime.now(UTC):%Y-%m-%d}")  # arriving today (dt= is the arrival day)
     run.step("5. monitor: drift of batch inputs and scores, quality on labels")
     run.monitor(since, "before drift")
     run.step("6. drift injected: the next batch comes from a shifted population")

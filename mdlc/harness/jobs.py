@@ -195,7 +195,8 @@ class JobEmulator:
 
         for processing_input in params.get("ProcessingInputs") or []:
             s3_input = _s3_input(processing_input)
-            s3io.download_prefix(s3, s3_input["S3Uri"], Path(local(s3_input["LocalPath"])))
+            download = s3io.download_manifest if s3_input.get("S3DataType") == "ManifestFile" else s3io.download_prefix
+            download(s3, s3_input["S3Uri"], Path(local(s3_input["LocalPath"])))
         outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         for output in outputs:
             Path(local(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
@@ -320,9 +321,9 @@ def _s3_input(processing_input: dict) -> dict:
     if s3_input is None:
         raise JobFailure(f"ClientError: input {processing_input.get('InputName')} has no S3Input "
                          "(DatasetDefinition inputs are not emulated)")
-    if s3_input.get("S3DataType", "S3Prefix") != "S3Prefix":
+    if s3_input.get("S3DataType", "S3Prefix") not in ("S3Prefix", "ManifestFile"):
         raise JobFailure(f"ClientError: input {processing_input.get('InputName')}: only S3Prefix "
-                         "inputs are emulated")
+                         "and ManifestFile inputs are emulated")
     return s3_input
 
 

@@ -74,7 +74,7 @@ class BatchWorkflow(Construct):
 
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
-            environment=data_environment(data), **kw)
+            environment=data_environment(data), invoked_by="the batch workflow", **kw)
         self.prepare_fn = fn(
             "PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths"
         )

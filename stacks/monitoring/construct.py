@@ -46,6 +46,9 @@ from stacks.common.workflow import (
 from stacks.data_plane import DataPlane
 
 IN = "/opt/ml/processing/input"
+CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
+# Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
+WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth")
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
 REALTIME_WORKFLOWS = ("deployment", "decisions")
@@ -68,14 +71,21 @@ class MonitoringWorkflow(Construct):
         self.prepare_fn = ProjectFunction(self, "PrepareMonitoringFunction", ctx=ctx, stage="monitoring",
                                           handler="prepare_monitoring_run", key=data.key,
                                           environment=data_environment(data),
-                                          description="resolve a monitoring run's champion, baselines and window")
+                                          description="resolve a monitoring run's champion, baselines and window",
+                                          invoked_by="the monitoring workflow")
         self.publish_fn = ProjectFunction(self, "PublishMetricsFunction", ctx=ctx, stage="monitoring",
                                           handler="publish_monitoring_metrics", key=data.key,
                                           environment=data_environment(data),
-                                          description="publish a monitoring report as CloudWatch metrics")
-        grant_team_data(self.prepare_fn, data, read=[data.reports_bucket], write=[data.artifacts_bucket])
+                                          description="publish a monitoring report as CloudWatch metrics",
+                                          invoked_by="the monitoring workflow")
+        # Prepare lists the window's capture hours, batch runs and label partitions (and reads
+        # and writes the cursor and the run's input manifests in the artifacts bucket).
+        listed = [b for b in (data.reports_bucket, data.capture_bucket, data.raw_bucket) if b is not None]
+        grant_team_data(self.prepare_fn, data, read=listed, write=[data.artifacts_bucket])  # no capture: batch-only
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])
+        # Publish moves the window cursor once the run's numbers are out: that one object only.
+        data.artifacts_bucket.grant_put(self.publish_fn.role, CURSOR_KEY)
         self.publish_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace(team.name)}},
@@ -129,19 +139,25 @@ class MonitoringWorkflow(Construct):
             "execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$"),
         }, "$.run")
         inputs = [*self.assets.job_inputs()]
-        inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}")
-                   for name in ("baseline", "reference", "model", "capture", "batch", "batch_input", "ground_truth")]
+        inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}",
+                            data_type="ManifestFile" if name in WINDOWED_INPUTS else "S3Prefix")
+                   for name in ("baseline", "reference", "model", *WINDOWED_INPUTS)]
         monitor = guard(processing_job(
             self, "Monitor", state_name="Measure drift and quality", name_path="$.run.job_name",
             role_arn=data.sagemaker_role.role_arn, image=self.image, script="monitoring/job.py",
             inputs=inputs, outputs=[JobOutput("report", f"{OUT}/report", "$.run.paths.report_dir")],
             instance_type=team.training.processing_instance_type, kms_key_arn=data.key.key_arn,
-            max_runtime_seconds=3 * 3600, environment={"WINDOW_START.$": "$.run.window_start"},
+            max_runtime_seconds=3 * 3600,
+            environment={"WINDOW_START.$": "$.run.window.start", "WINDOW_END.$": "$.run.window.end",
+                         "QUALITY_START.$": "$.run.window.quality_start",
+                         "QUALITY_END.$": "$.run.window.quality_end"},
             result_path="$.jobs.monitoring", tags={"mdlc:team": team.name},
         ), on_error)
         publish = invoke("Publish", "Publish metrics", self.publish_fn, {
             "report_uri": sfn.JsonPath.string_at("$.run.paths.report"),
             "model": sfn.JsonPath.object_at("$.run.model"),
+            "window": sfn.JsonPath.object_at("$.run.window"),
+            "run_id": sfn.JsonPath.string_at("$.run.run_id"),
         }, "$.monitoring")
         notify = guard(tasks.SnsPublish(
             self, "NotifyIssues", state_name="Notify monitoring issues", topic=data.alerts_topic,

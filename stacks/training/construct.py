@@ -87,7 +87,7 @@ class TrainingWorkflow(Construct):
         }
         fn = lambda cid, handler, desc, extra=None, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="training", handler=handler, description=desc, key=data.key,
-            environment={**env, **(extra or {})}, **kw,
+            environment={**env, **(extra or {})}, invoked_by="the training workflow", **kw,
         )
         self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run",
                              "resolve a training run's data, champion and paths")
