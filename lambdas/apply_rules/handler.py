@@ -17,7 +17,7 @@ the execution with an uncatchable ``States.Runtime`` error).
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import BaseModel, Field, ValidationError, event_parser
 
@@ -25,7 +25,6 @@ from lambdas.shared.spec import team_spec
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 SEVERITY = {"APPROVE": 0, "REVIEW": 1, "DECLINE": 2}
 
@@ -173,12 +172,12 @@ def _result(decision: str, reasons: list[str], inference: Inference, decided_by:
 
 
 #: The one metric of the decision mix: ``Decisions`` by ``Decision`` (what the dashboard reads).
+#: Each metric is its own EMF line (``single_metric``): the dimension belongs to that metric only.
 DECISIONS_METRIC, DECISION_DIMENSION = "Decisions", "Decision"
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 @event_parser(model=RulesInput)
 def handler(event: RulesInput, context: Any) -> dict[str, Any]:
     """Express workflow task: ``{request, features, model}`` → decision with reasons."""
@@ -187,7 +186,8 @@ def handler(event: RulesInput, context: Any) -> dict[str, Any]:
     with single_metric(name=DECISIONS_METRIC, unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name=DECISION_DIMENSION, value=result["decision"])
     if result["fallback"]:
-        metrics.add_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1)
+        with single_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1):
+            pass
         # The error names the failure (ModelError, timeout, malformed body), never the request.
         logger.warning("model unavailable: fallback decision", extra={"error": inference.error})
     return result

@@ -123,7 +123,7 @@ class StreamDelivery:
 
     def _read(self, mapping: StreamMapping) -> list[dict[str, Any]]:
         """The next records after the checkpoint (all shards, in sequence order), as Lambda sees them."""
-        streams = self._client("dynamodbstreams")
+        streams = _streams_client(mapping.stream_arn)
         out: list[dict[str, Any]] = []
         for shard in streams.describe_stream(StreamArn=mapping.stream_arn)["StreamDescription"]["Shards"]:
             args: dict[str, Any] = {"StreamArn": mapping.stream_arn, "ShardId": shard["ShardId"]}
@@ -174,6 +174,16 @@ class StreamDelivery:
         sqs = self._client("sqs")
         url = sqs.get_queue_url(QueueName=mapping.on_failure_arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
+
+def _streams_client(stream_arn: str) -> Any:
+    """A DynamoDB Streams client on the regional endpoint moto serves: with a StreamArn,
+    botocore otherwise picks the account-ID endpoint (``<account>.streams-ddb.…``)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("dynamodbstreams", region_name=stream_arn.split(":")[3],
+                        config=Config(account_id_endpoint_mode="disabled"))
 
 
 def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:

@@ -301,7 +301,9 @@ class MonitoringWorkflow(Construct):
             cw.GraphWidget(title="Endpoint errors", width=8,
                            left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
                                  search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
-                                 search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
+                                 # Cold starts: only a serverless endpoint emits ModelSetupTime.
+                                 *([search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]
+                                   if ctx.team.realtime.serverless else [])]),
             cw.GraphWidget(title="Decision mix", width=8, stacked=True,
                            left=[search(f"{{{ns},Decision,service}} MetricName=\"{DECISIONS_METRIC}\" "
                                         f"service=\"{name}-apply_rules\"", "decisions", "Sum")]),

@@ -9,10 +9,12 @@ stream and the relay Lambda, delivered by the harness as an event source mapping
 
 from __future__ import annotations
 
+import io
 import json
-import sys
+import logging
 import threading
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -34,7 +36,7 @@ from .realtime_support import (
 @pytest.fixture(scope="module")
 def team():
     model = trained_model()
-    with RealtimeTeam(TEAM, quiet=True) as local:  # handler logs go to local.handler_log
+    with RealtimeTeam(TEAM) as local:
         arn = install_model(local, model)[0]
         assert deploy(local, arn).succeeded
         local.customer = model.known_customer
@@ -283,22 +285,43 @@ def test_a_malformed_model_answer_gives_the_fallback_decision_not_a_500(team, ca
 
 
 # -------------------------------------------------------------------------------- logs
-def test_no_request_field_value_reaches_the_handler_logs(team):
-    """Product: what the decision Lambdas log and emit (JSON logs, EMF) in the harness' log file."""
+@contextmanager
+def handler_logs(team_name):
+    """What the team's Lambda handlers write through their Powertools loggers (Lambda's stdout)."""
+    buffer = io.StringIO()
+    swapped = []
+    for name, found in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(found, logging.Logger) and name.startswith(f"{team_name}-"):
+            swapped += [(h, h.setStream(buffer)) for h in found.handlers if isinstance(h, logging.StreamHandler)]
+    try:
+        yield buffer
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)
+
+
+def test_no_request_field_value_reaches_the_handler_logs(team, capsys):
+    """Product: what the decision Lambdas log (JSON logs) and print (EMF metrics) for a decision,
+    a 400, a 409 and a fallback."""
+    decide(team, request("logcheck-0", team.customer))  # every decision handler is loaded
     values = {"transaction_id": "T-LOGCHECK-5521", "amount": 4321.87, "event_time": "2026-03-01T14:31:07Z",
               "merchant_category": "electronics", "channel": "online", "country": "BR"}
-    decide(team, request("logcheck-1", team.customer, **values))
-    decide(team, request("logcheck-2", team.customer, **{**values, "amount": "4321.87"}))  # a 400
-    decide(team, request("logcheck-1", team.customer, **{**values, "amount": 1234.56}))  # a 409
-    team.aws.break_endpoint(endpoint_name(TEAM), body=b'{"model_version": "v1"}')
-    try:
-        decide(team, request("logcheck-3", team.customer, **values))  # the fallback
-    finally:
-        team.aws.repair_endpoint(endpoint_name(TEAM))
+    capsys.readouterr()
+    with handler_logs(TEAM) as logged:
+        decide(team, request("logcheck-1", team.customer, **values))
+        decide(team, request("logcheck-2", team.customer, **{**values, "amount": "4321.87"}))  # a 400
+        decide(team, request("logcheck-1", team.customer, **{**values, "amount": 1234.56}))  # a 409
+        team.aws.break_endpoint(endpoint_name(TEAM), body=b'{"model_version": "v1"}')
+        try:
+            decide(team, request("logcheck-3", team.customer, **values))  # the fallback
+        finally:
+            team.aws.repair_endpoint(endpoint_name(TEAM))
+    log = logged.getvalue() + capsys.readouterr().out
 
-    sys.stdout.flush()
-    log = team.handler_log.read_text()
-    assert '"request_id":"logcheck-1"' in log.replace(" ", "") and "logcheck-3" in log  # the log is the one written
+    compact = log.replace(" ", "")
+    for seen in ('"request_id":"logcheck-1"', '"decision":', '"fields":["amount"]', '"request_id":"logcheck-3"',
+                 '"Decisions":[1.0]'):
+        assert seen in compact, f"{seen} not logged: the check would be vacuous"
     for text in ("T-LOGCHECK-5521", "4321.87", "1234.56", "14:31:07", "electronics", '"BR"', team.customer):
         assert text not in log, f"{text!r} reached the handler logs"
 
