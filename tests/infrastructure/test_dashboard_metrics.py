@@ -245,9 +245,7 @@ def emf(output: str) -> set[Emitted]:
 def emitted_by_monitoring(team: str, monkeypatch) -> set[Emitted]:
     """The datums publish_monitoring_metrics puts for a report with every number present."""
     monkeypatch.setenv("MDLC_TEAM_SPEC_FILE", "unused")
-    module = load_handler_module("lambdas.publish_monitoring_metrics.handler.handler") \
-        if (REPO_ROOT / "lambdas/publish_monitoring_metrics/handler.py").is_file() else \
-        load_handler_module(_handler_path("publish_monitoring_metrics"))
+    module = load_handler_module(_handler_path("publish_monitoring_metrics"))
     source = {"records": 10, "max_feature_psi": 0.1, "prediction_psi": 0.1, "feature_psi": {"f": 0.1}}
     report = {"endpoint": source, "batch": source, "violations": [],
               "quality": {"labelled": 10, "precision": 0.5, "recall": 0.5, "pr_auc": 0.5}}

@@ -15,6 +15,7 @@ from lambdas.shared.decision_request import (
     request_schema,
 )
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
+from mdlc.harness.lambdas import LambdaContext
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
 SCHEMA = request_schema(SPEC)
@@ -72,7 +73,7 @@ class Store:
 
 @pytest.fixture
 def collect_module(monkeypatch):
-    return importlib.import_module("lambdas.collect_features.handler")
+    return importlib.import_module("lambdas.realtime.collect_features.handler")
 
 
 def test_collect_merges_online_features_with_the_request(collect_module):
@@ -99,7 +100,7 @@ def test_collect_serves_defaults_to_an_unknown_customer_and_looks_nothing_up_for
 # -------------------------------------------------------------------------- rules step
 @pytest.fixture
 def rules():
-    return importlib.import_module("lambdas.apply_rules.handler")
+    return importlib.import_module("lambdas.realtime.apply_rules.handler")
 
 
 def decide(rules, score, **request):
@@ -182,7 +183,7 @@ class Log:
 def action(monkeypatch):
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "unit-test-idempotency")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    return importlib.import_module("lambdas.perform_action.handler")
+    return importlib.import_module("lambdas.realtime.perform_action.handler")
 
 
 DECISION = {"decision": "REVIEW", "score": 0.5, "model_version": "v1", "reasons": ["x"], "fallback": False,
@@ -213,7 +214,7 @@ def test_other_content_under_a_recorded_request_id_is_a_conflict_naming_the_fiel
 
 
 def test_the_relay_publishes_new_decisions_in_order_and_retries_from_the_first_failure():
-    relay = importlib.import_module("lambdas.publish_decisions.handler")
+    relay = importlib.import_module("lambdas.realtime.publish_decisions.handler")
 
     def record(seq, name="INSERT"):
         image = {"response": {"S": json.dumps({"request_id": f"r-{seq}"})}, "request": {"S": json.dumps(VALID)}}
@@ -239,7 +240,7 @@ def test_the_relay_publishes_new_decisions_in_order_and_retries_from_the_first_f
 
 # ------------------------------------------------------------------------- smoke check
 def test_the_smoke_check_names_what_is_wrong_with_a_response():
-    smoke = importlib.import_module("lambdas.smoke_test_endpoint.handler")
+    smoke = importlib.import_module("lambdas.realtime.smoke_test_endpoint.handler")
     assert smoke.check_response({"model_version": "m", "predictions": [{"score": 0.2}]})["score"] == 0.2
     with pytest.raises(smoke.SmokeTestFailed, match=r"predictions\[0\].score"):
         smoke.check_response({"model_version": "m", "predictions": [{"score": 1.5}]})
@@ -261,3 +262,23 @@ def test_local_score_prints_the_decision_and_its_reason_codes():
     assert lines[2].split() == ["amount", "950.0", "+1.2500"] and lines[3].split() == ["channel", '"online"', "-0.5000"]
     conflict = summary_lines(409, {"status": 409, "error": "conflict", "fields": ["amount"]})
     assert conflict == ["\n409 conflict: amount"]
+
+
+def test_the_relay_turns_the_sample_stream_event_into_one_decision_event(monkeypatch):
+    """lambdas/realtime/publish_decisions/event.json, the stream record Lambda receives, through the handler."""
+    from pathlib import Path
+
+    relay = importlib.import_module("lambdas.realtime.publish_decisions.handler")
+    event = json.loads((Path(relay.__file__).parent / "event.json").read_text())
+    sent = []
+    monkeypatch.setattr(relay, "_decision_bus", lambda: sent.append)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setattr(relay.metrics.provider, "namespace", "MDLC/unit-test")
+
+    answer = relay.handler(event, LambdaContext(function_name="relay", invoked_function_arn="arn:aws:lambda:x"))
+
+    assert answer == {"batchItemFailures": []}
+    [detail] = sent
+    assert detail["request_id"] == "req-2026-03-01-000042" and detail["decision"] == "APPROVE"
+    assert detail["reason_codes"][0]["feature"] == "account_tenure_days"
+    assert detail["request"]["amount"] == 42.5

@@ -2,7 +2,7 @@
 
 The decisions table is the outbox: this step only writes the decision (conditional on
 the request id being new); the table's stream carries the new item to the relay
-(``lambdas/publish_decisions``), which publishes it to the team's event bus. A failed
+(``lambdas/realtime/publish_decisions``), which publishes it to the team's event bus. A failed
 publish is retried from the stream, so a recorded decision is never lost, and a replay
 never publishes again because it never writes again.
 
