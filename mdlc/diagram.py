@@ -210,7 +210,9 @@ def render(jobs: list[tuple[str, Path]]) -> list[Path]:
     result = subprocess.run(["node", str(RENDERER)], input=json.dumps(payload), text=True,
                             capture_output=True, cwd=REPO_ROOT)
     if result.returncode != 0:
-        raise RuntimeError(f"diagram renderer failed (run `make install` for the npm packages): {result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"diagram renderer failed (run `make install` for the npm packages): {result.stderr[-2000:]}"
+        )
     return [Path(p) for job in payload for p in (job["svg"], job["png"])]
 
 

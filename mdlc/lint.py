@@ -173,6 +173,11 @@ def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
 def _list_item_model(annotation: Any) -> type[BaseModel] | None:
     for a in _candidates(annotation):
         args = getattr(a, "__args__", ())
-        if getattr(a, "__origin__", None) is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        if (
+            getattr(a, "__origin__", None) is list
+            and args
+            and isinstance(args[0], type)
+            and issubclass(args[0], BaseModel)
+        ):
             return args[0]
     return None

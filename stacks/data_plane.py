@@ -227,7 +227,12 @@ class DataPlane(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullSageMakerImages",
-                actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                actions=[
+                    "ecr:GetAuthorizationToken",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
                 resources=["*"],
             )
         )
@@ -257,7 +262,15 @@ class DataPlane(Construct):
                 "only known at run time); the grant is limited to this one bucket.",
                 suffix="/*",
             )
-        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"):
+        for action in (
+            "s3:GetObject*",
+            "s3:GetBucket*",
+            "s3:List*",
+            "s3:DeleteObject*",
+            "s3:Abort*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+        ):
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Action::{action}]",

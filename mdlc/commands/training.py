@@ -58,7 +58,9 @@ def report(result) -> int:
     click.echo("\nmetric            challenger   baseline   champion")
     for name in ("pr_auc", "roc_auc", "recall_at_fpr", "brier", "ece"):
         if name in metrics:
-            click.echo(f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}")
+            click.echo(
+                f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}"
+            )
     for line in score_band_lines(out["evaluation"].get("score_bands")):
         click.echo(line)
     importance = out["evaluation"].get("feature_importance") or []

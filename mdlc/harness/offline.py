@@ -266,5 +266,7 @@ def placeholder_zip() -> bytes:
     """Code for functions whose invokes the harness routes to the real handler."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n")
+        archive.writestr(
+            "handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n"
+        )
     return buffer.getvalue()

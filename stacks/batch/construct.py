@@ -66,13 +66,17 @@ class BatchWorkflow(Construct):
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
             environment=data_environment(data), **kw)
-        self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
+        self.prepare_fn = fn(
+            "PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths"
+        )
         self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",
                               timeout=cdk.Duration.minutes(15), memory_size=2048)
         self.publish_fn = fn("PublishResultsFunction", "publish_batch_results", "publish validated batch results",
                              timeout=cdk.Duration.minutes(15), memory_size=1024)
-        grant_team_data(self.prepare_fn, data, read=[data.raw_bucket, data.capture_bucket], write=[data.artifacts_bucket])
+        grant_team_data(
+            self.prepare_fn, data, read=[data.raw_bucket, data.capture_bucket], write=[data.artifacts_bucket]
+        )
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.report_fn, data, read=[data.artifacts_bucket], write=[])
         grant_team_data(self.validate_fn, data, read=[data.artifacts_bucket], write=[])

@@ -59,7 +59,8 @@ class DecisionService(Construct):
 
         fn = lambda cid, handler, desc, env=None: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key,
-            environment={**NO_PAYLOADS_IN_TRACES, **(env or {})}, timeout=cdk.Duration.seconds(10), memory_size=1024)
+            environment={**NO_PAYLOADS_IN_TRACES, **(env or {})}, timeout=cdk.Duration.seconds(10),
+            memory_size=1024)
         self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
                              "validate a decision request and merge its online features",
                              {"FEATURE_TABLE": data.feature_table.table_name})

@@ -300,7 +300,8 @@ class EndpointDeployment(Construct):
             self, "Record", state_name="Record deployed version", service="ssm", action="putParameter",
             iam_action="ssm:PutParameter", iam_resources=[self.parameter_arn],
             parameters={"Name": self.parameter_name, "Type": "String", "Overwrite": True,
-                        "Description": f"Model version serving on {self.endpoint_name} (written by the deployment workflow)",
+                        "Description": f"Model version serving on {self.endpoint_name} "
+                                       "(written by the deployment workflow)",
                         "Value": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.record"))},
             result_path=sfn.JsonPath.DISCARD), on_error)
         notify = guard(tasks.SnsPublish(
@@ -318,8 +319,8 @@ class EndpointDeployment(Construct):
 
         wait.next(describe)
         ready = sfn.Choice(self, "Ready", state_name="Endpoint in service?")
-        ready.when(sfn.Condition.or_(*[sfn.Condition.string_equals("$.endpoint.EndpointStatus", s) for s in IN_PROGRESS]),
-                   wait)
+        in_progress = [sfn.Condition.string_equals("$.endpoint.EndpointStatus", s) for s in IN_PROGRESS]
+        ready.when(sfn.Condition.or_(*in_progress), wait)
         ready.when(sfn.Condition.and_(
             sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"),
             sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName",

@@ -90,7 +90,9 @@ def test_stage_selects_the_account_and_region_of_the_team_file(tmp_path):
 def test_wrong_team_file_fails_synth_before_any_template_is_written(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "fraud-detection.yaml").write_text(EXAMPLE.read_text().replace("eta: 0.1", "eta: fast").replace("min_capacity: 2", "min_capacity: 0"))
+    (models / "fraud-detection.yaml").write_text(
+        EXAMPLE.read_text().replace("eta: 0.1", "eta: fast").replace("min_capacity: 2", "min_capacity: 0")
+    )
     out = tmp_path / "out"
     with pytest.raises(TeamFileError) as err:
         synth(out, models_dir=models)

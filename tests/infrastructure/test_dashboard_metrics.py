@@ -280,5 +280,6 @@ def test_the_decision_mix_reads_the_rules_lambdas_metric(assembly, monkeypatch, 
     mix = [r for r in reads(assembly, "fraud-detection") if "Decision mix" in r.where]
 
     assert [r.name for r in mix] == ["Decisions"]
-    assert {dict(e.dimensions)["Decision"] for e in emitted if e.name == "Decisions"} == {"APPROVE", "REVIEW", "DECLINE"}
+    decisions = {dict(e.dimensions)["Decision"] for e in emitted if e.name == "Decisions"}
+    assert decisions == {"APPROVE", "REVIEW", "DECLINE"}
     assert all(r.found_in(emitted) for r in mix)

@@ -70,7 +70,9 @@ def test_clean_input_is_scored_validated_and_published_with_a_manifest_and_event
     joined = scores.merge(frame[["transaction_id", "is_fraud"]], on="transaction_id")
     assert joined.loc[joined.is_fraud == 1, "score"].mean() > 3 * joined.loc[joined.is_fraud == 0, "score"].mean()
     sqs, url = scored_events
-    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    bodies = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
     scored = [b for b in bodies if b["detail-type"] == "BatchScored"]
     assert scored and scored[0]["detail"]["rows"] == len(frame)
     assert scored[0]["detail"]["manifest_uri"].endswith(manifest_key)
@@ -116,5 +118,7 @@ def test_scheduled_rule_scores_the_newest_partition(team):
     assert done["status"] == "SUCCEEDED", done
     manifests = [k for k in published(team) if k.endswith("_manifest.json")]
     assert len(manifests) == before + 1
-    newest = json.loads(team.client("s3").get_object(Bucket=team.bucket("rep"), Key=sorted(manifests)[-1])["Body"].read())
+    newest = json.loads(
+        team.client("s3").get_object(Bucket=team.bucket("rep"), Key=sorted(manifests)[-1])["Body"].read()
+    )
     assert newest["input_uri"].endswith("dt=2026-03-05/") and newest["reason"] == "schedule"

@@ -51,7 +51,12 @@ BAD_FIELDS = [
     ("realtime.min_capacity", 10, "field `realtime`", "min_capacity (10) must not exceed max_capacity (6)"),
     ("schema.features.0.type", "decimal", "field `schema.features.0.type`", "'decimal'"),
     ("schema.features.0.min", 100000, "field `schema.features.0`", "min (100000.0) must not exceed max"),
-    ("decision_rules.score_bands.approve_below", 0.9, "field `decision_rules.score_bands`", "must not exceed decline_at_or_above"),
+    (
+        "decision_rules.score_bands.approve_below",
+        0.9,
+        "field `decision_rules.score_bands`",
+        "must not exceed decline_at_or_above",
+    ),
     ("training.max_wait_minutes", 10, "field `training`", "must be at least max_runtime_minutes"),
 ]
 

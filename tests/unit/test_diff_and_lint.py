@@ -55,7 +55,10 @@ def test_features_and_rules_are_matched_by_name_not_position(tmp_path):
         f[1], f[2] = f[2], f[1]  # same features, other order
         d["decision_rules"]["hard_rules"][0]["value"] = 20000
 
-    found = {c.path: (c.old, c.new) for c in changes(parse_team(EXAMPLE.read_text()), parse_team(write(tmp_path, edit).read_text()))}
+    found = {
+        c.path: (c.old, c.new)
+        for c in changes(parse_team(EXAMPLE.read_text()), parse_team(write(tmp_path, edit).read_text()))
+    }
     assert found["decision_rules.hard_rules.amount_limit.value"] == (10000.0, 20000.0)
     assert not any(p.startswith("schema.features.amount.") for p in found)
 

@@ -146,7 +146,8 @@ def test_the_model_body_is_read_with_its_reason_codes(rules):
 
 
 @pytest.mark.parametrize(("body", "why"), [
-    ('{"model_version": "v1", "predictions": [{"score": 7}]}', "predictions.0.score: Input should be less than or equal to 1"),
+    ('{"model_version": "v1", "predictions": [{"score": 7}]}',
+     "predictions.0.score: Input should be less than or equal to 1"),
     ('{"model_version": "v1"}', "predictions: Field required"),
     ('{"model_version": "v1", "predictions": []}', "predictions: List should have at least 1 item"),
     ("not json", "not JSON"),
@@ -207,7 +208,8 @@ def test_other_content_under_a_recorded_request_id_is_a_conflict_naming_the_fiel
     now = datetime(2026, 3, 1, tzinfo=UTC)
     action.perform({"request": VALID, "decision": DECISION}, SPEC, log, now)
     with pytest.raises(action.Conflict) as caught:
-        action.perform({"request": {**VALID, "amount": 99.0, "channel": "contactless"}, "decision": DECISION}, SPEC, log, now)
+        other = {**VALID, "amount": 99.0, "channel": "contactless"}
+        action.perform({"request": other, "decision": DECISION}, SPEC, log, now)
     body = caught.value.response()
     assert body["status"] == 409 and body["fields"] == ["amount", "channel"] and "amount, channel" in body["message"]
     assert len(log.items) == 1
