@@ -15,7 +15,6 @@ from lambdas.shared.decision_request import (
     request_schema,
 )
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
-from mdlc.harness.lambdas import LambdaContext
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
 SCHEMA = request_schema(SPEC)
@@ -265,22 +264,3 @@ def test_local_score_prints_the_decision_and_its_reason_codes():
     conflict = summary_lines(409, {"status": 409, "error": "conflict", "fields": ["amount"]})
     assert conflict == ["\n409 conflict: amount"]
 
-
-def test_the_relay_turns_the_sample_stream_event_into_one_decision_event(monkeypatch):
-    """lambdas/realtime/publish_decisions/event.json, the stream record Lambda receives, through the handler."""
-    from pathlib import Path
-
-    relay = importlib.import_module("lambdas.realtime.publish_decisions.handler")
-    event = json.loads((Path(relay.__file__).parent / "event.json").read_text())
-    sent = []
-    monkeypatch.setattr(relay, "_decision_bus", lambda: sent.append)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setattr(relay.metrics.provider, "namespace", "MDLC/unit-test")
-
-    answer = relay.handler(event, LambdaContext(function_name="relay", invoked_function_arn="arn:aws:lambda:x"))
-
-    assert answer == {"batchItemFailures": []}
-    [detail] = sent
-    assert detail["request_id"] == "req-2026-03-01-000042" and detail["decision"] == "APPROVE"
-    assert detail["reason_codes"][0]["feature"] == "account_tenure_days"
-    assert detail["request"]["amount"] == 42.5
