@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from mdlc.contract import MODELS_DIR, TeamConfig, load_team
+from mdlc.contract import MODELS_DIR, TeamConfig, load_team, runtime_spec
 from mdlc.local.synth import Assembly, synth
 
 LOCAL_STAGE = "local"
@@ -46,6 +46,7 @@ class LocalTeam:
         workdir: Path | None = None,
         progress: Callable[[str], None] | None = None,
         quiet: bool = False,
+        assembly: Assembly | None = None,
     ) -> None:
         self.models_dir = Path(models_dir or MODELS_DIR)
         self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
@@ -54,7 +55,9 @@ class LocalTeam:
         self.region = envs[0].region if envs else "eu-west-1"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
         self.progress = progress or (lambda line: None)
-        self.assembly: Assembly | None = None
+        # A cloud assembly synthesised already (tests reuse their session's); else synthesised
+        # here. Its stacks must be in moto's account and this team's region.
+        self.assembly: Assembly | None = assembly
         self.aws: Any = None
         self.resources: Any = None
         self._env_patch: Any = None
@@ -66,16 +69,17 @@ class LocalTeam:
         from mdlc.harness import OfflineAws
 
         started = time.monotonic()
-        self.assembly = synth(
-            self.workdir / "cdk.out",
-            models_dir=self.models_dir,
-            model=self.name,
-            stage=LOCAL_STAGE,
-            default_account=LOCAL_ACCOUNT,
-            default_region=self.region,
-            pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
-        )
-        self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
+        if self.assembly is None:
+            self.assembly = synth(
+                self.workdir / "cdk.out",
+                models_dir=self.models_dir,
+                model=self.name,
+                stage=LOCAL_STAGE,
+                default_account=LOCAL_ACCOUNT,
+                default_region=self.region,
+                pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
+            )
+            self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
         self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:
@@ -173,6 +177,50 @@ class LocalTeam:
         return self.aws.client(service)
 
     # --------------------------------------------------------------------- data
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The runtime spec of the team (what the jobs and handlers read)."""
+        return runtime_spec(self.team)
+
+    def put_batch_input(self, frame: Any, day: str) -> str:
+        """Raw records to score as ``<batch.input_prefix>dt=<day>/part-0.csv`` (label dropped)."""
+        prefix = f"{self.team.batch.input_prefix}dt={day}/"
+        body = frame.drop(columns=[self.team.schema.label], errors="ignore").to_csv(index=False).encode()
+        self.client("s3").put_object(Bucket=self.bucket("raw"), Key=f"{prefix}part-0.csv", Body=body)
+        return f"s3://{self.bucket('raw')}/{prefix}"
+
+    def put_batch_dir(self, folder: Path, day: str) -> str:
+        """Every CSV under ``folder`` as the batch input of ``day`` (a label column is dropped)."""
+        import pandas as pd
+
+        files = sorted(Path(folder).rglob("*.csv"))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no .csv files; expected raw records to score")
+        frame = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in files], ignore_index=True)
+        return self.put_batch_input(frame, day)
+
+    def put_ground_truth(self, frame: Any, day: str) -> str:
+        """Labels (id and label columns) as ``<ground_truth_prefix>dt=<day>/part-0.csv``; the key."""
+        s = self.team.schema
+        key = f"{self.team.data.ground_truth_prefix}dt={day}/part-0.csv"
+        body = frame[[s.id_column, s.label]].to_csv(index=False).encode()
+        self.client("s3").put_object(Bucket=self.bucket("raw"), Key=key, Body=body)
+        return key
+
+    def download(self, uri: str, dest: Path) -> list[Path]:
+        """Copy an S3 object or every object below a prefix of the offline AWS into ``dest``."""
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3 = self.client("s3")
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+                for o in page.get("Contents", [])]
+        written = []
+        for k in keys:
+            target = Path(dest) / (Path(k).name if k == key else k[len(key):].lstrip("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
+            written.append(target)
+        return written
+
     def put_raw(self, frame: Any, day: str) -> str:
         """Write a raw snapshot as ``<raw_prefix>dt=<day>/part-0.csv``; returns its prefix URI."""
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):

@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common.alarms import alarm_specs, metric_namespace
+from stacks.common.alarms import alarm_specs, metric_namespace, sources
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
@@ -220,12 +220,10 @@ class MonitoringWorkflow(Construct):
                 *([self._serving_widgets(ctx, search)] if ctx.team.realtime.enabled else []),
                 [
                     cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
-                                   left=[metric("MaxFeaturePSI", Source="endpoint"),
-                                         metric("MaxFeaturePSI", Source="batch")],
+                                   left=[metric("MaxFeaturePSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_feature_psi, "max_feature_psi")]),
                     cw.GraphWidget(title="Prediction drift (score PSI)", width=8,
-                                   left=[metric("PredictionPSI", Source="endpoint"),
-                                         metric("PredictionPSI", Source="batch")],
+                                   left=[metric("PredictionPSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_prediction_psi, "max_prediction_psi")]),
                     cw.GraphWidget(title="Feature PSI by feature", width=8,
                                    left=[search(f"{{{ns},Feature,Source}} MetricName=\"FeaturePSI\"",
@@ -236,7 +234,8 @@ class MonitoringWorkflow(Construct):
                                    left=[metric("Precision", "Minimum"), metric("Recall", "Minimum"),
                                          metric("PRAUC", "Minimum")],
                                    left_annotations=[line(m.min_pr_auc, "min_pr_auc"),
-                                                     line(m.min_recall, "min_recall")]),
+                                                     line(m.min_recall, "min_recall"),
+                                                     line(m.min_precision, "min_precision")]),
                     cw.GraphWidget(title="Workflow outcomes", width=8, left=workflow_metrics),
                     cw.GraphWidget(title="Model age (days)", width=8, left=[metric("ModelAgeDays")],
                                    left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),

@@ -73,13 +73,6 @@ class TrainingWorkflow(Construct):
         self.ctx_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        acknowledge_resource(
-            data.sagemaker_role,
-            self.assets.code.bucket.bucket_arn,
-            "Jobs read their code bundle and the team spec, which CDK uploads to the bootstrap "
-            "asset bucket under content-hashed keys known only at synth time.",
-            suffix="/*",
-        )
         image = self._image(ctx, stack.region)
         self.image = image
         # Serving runs sagemaker_jobs/inference in the built-in XGBoost container, also for

@@ -122,3 +122,36 @@ def test_scheduled_rule_scores_the_newest_partition(team):
         team.client("s3").get_object(Bucket=team.bucket("rep"), Key=sorted(manifests)[-1])["Body"].read()
     )
     assert newest["input_uri"].endswith("dt=2026-03-05/") and newest["reason"] == "schedule"
+
+
+def _revoke(team, workflow: str, action: str) -> list[tuple[str, str, str]]:
+    """Take `action` out of the workflow role's inline policies; returns what to put back."""
+    iam = team.aws.admin_client("iam")
+    role_arn = team.client("stepfunctions").describe_state_machine(
+        stateMachineArn=team.state_machine_arn(workflow))["roleArn"]
+    role = role_arn.rsplit("/", 1)[-1]
+    saved = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        saved.append((role, name, json.dumps(document)))
+        document["Statement"] = [s for s in document["Statement"]
+                                 if action not in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    return saved
+
+
+def test_without_its_put_events_grant_the_run_fails_at_the_event_with_access_denied(team, inbox):
+    # The issue's first-deploy failure, reproduced: the grant the batch role lacked on AWS.
+    uri = put_batch_input(team, scoring_frame(seed=15), "2026-03-06")
+    saved = _revoke(team, "batch", "events:PutEvents")
+    try:
+        result = team.run("batch", {"input_prefix": uri})
+    finally:
+        for role, name, document in saved:
+            team.aws.admin_client("iam").put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=document)
+
+    assert result.status == "FAILED" and result.error == "BatchWorkflowFailed"
+    assert "AccessDeniedException" in result.cause and "events:PutEvents" in result.cause
+    names = result.state_names
+    assert "Publish results" in names and "Publish BatchScored event" in names and "Notify scored" not in names
+    assert any(a.get("outcome") == "BatchWorkflowFailed" for a in inbox.drain())

@@ -88,7 +88,8 @@ def test_missing_required_section_is_named():
 
 def test_slice_must_be_a_category_feature():
     data = set_path(example(), "evaluation.slices", ["amount"])
-    with pytest.raises(TeamFileError, match=r"'amount' is not a category feature"):
+    with pytest.raises(TeamFileError,
+                       match=r"field `evaluation.slices.0`: 'amount' is a float feature; expected a category"):
         parse_team(yaml.safe_dump(data), "x.yaml")
 
 

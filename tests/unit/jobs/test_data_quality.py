@@ -100,3 +100,23 @@ def test_scoring_input_without_a_label_passes_data_quality_only_when_asked(tmp_p
 
     assert any(v["check"] == "column_missing" and v["feature"] == "is_fraud" for v in strict["violations"])
     assert scoring["passed"], scoring["violations"]
+
+
+def test_a_batch_input_has_its_own_row_minimum_and_psi_limit(tmp_path, code, spec):
+    """The batch workflow passes batch.min_rows / batch.max_psi (MIN_ROWS, MAX_PSI): a daily
+    batch smaller than the training minimum passes; the training minimum still applies by default."""
+    spec_dir = write_spec(tmp_path / "c", spec)
+    small = sy.generate(40, 3, seed=6).drop(columns=["is_fraud"])
+    sy.write_partitions(small, tmp_path / "small")
+    assert len(small) < spec["data_quality"]["min_rows"]
+    args = ["--data", str(tmp_path / "small"), "--config", str(spec_dir), "--baseline", str(tmp_path / "none"),
+            "--require-label", "false", "--statistics-dir", str(tmp_path / "stats")]
+
+    run_processing(code, "data_quality", [*args, "--report-dir", str(tmp_path / "a")], env={"MIN_ROWS": "10"})
+    run_processing(code, "data_quality", [*args, "--report-dir", str(tmp_path / "b")], env={"MIN_ROWS": ""})
+
+    batch = json.loads((tmp_path / "a" / "report.json").read_text())
+    training = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert batch["passed"], batch["violations"]
+    assert batch["thresholds"]["min_rows"] == 10
+    assert [v["check"] for v in training["violations"]] == ["min_rows"]

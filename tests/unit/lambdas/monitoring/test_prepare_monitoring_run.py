@@ -42,3 +42,13 @@ def test_a_batch_run_older_than_the_window_is_left_out(handler, event, context):
 def test_without_an_approved_model_there_is_nothing_to_monitor(handler, event, context):
     with pytest.raises(Exception, match="has no Approved version"):
         handler.handler(event, context)
+
+
+def test_a_batch_only_team_without_a_capture_bucket_reads_no_capture(handler, event, context, monkeypatch):
+    """A team with realtime.enabled false gets no capture bucket (and no CAPTURE_BUCKET)."""
+    approved_model("20260301T020000-3f9a1c")
+    monkeypatch.delenv("CAPTURE_BUCKET")
+
+    run = handler.handler(event, context)
+
+    assert run["inputs"]["capture"].endswith("/none/")
