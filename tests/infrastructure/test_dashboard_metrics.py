@@ -1,7 +1,8 @@
 """Every metric a dashboard widget or an alarm reads is emitted by some code path (product).
 
-For every team in models/: the metrics the synthesised dashboards and alarms read
-(explicit metrics, metric-math inputs and SEARCH expressions) are matched by namespace,
+For every team in models/ and the generated second team (batch only): the metrics the
+synthesised dashboards and alarms read (explicit metrics, metric-math inputs and SEARCH
+expressions) are matched by namespace,
 metric name, dimension names and dimension values against what is emitted:
 
 * the team's own namespace: the EMF the real apply_rules handler prints (loaded with its
@@ -27,8 +28,9 @@ import pytest
 from mdlc.contract import REPO_ROOT, load_team, runtime_spec, team_files
 from mdlc.harness.lambdas import LambdaContext
 from stacks.realtime.names import VARIANT, endpoint_name
+from tests.second_team import NAME as SECOND_TEAM
 
-TEAMS = [path.stem for path in team_files()]
+TEAMS = sorted({path.stem for path in team_files()} | {SECOND_TEAM})
 ANY = None  # an emitted dimension whose value is any (e.g. one datum per feature)
 
 #: What AWS emits per resource (namespace → dimension names, metric names).
@@ -163,8 +165,8 @@ def _widget_reads(where: str, line: list) -> list[Read]:
 
 
 # ------------------------------------------------------------------------- emitted
-def emitted_by_aws(assembly, team: str) -> set[Emitted]:
-    spec = load_team(REPO_ROOT / "models" / f"{team}.yaml")
+def emitted_by_aws(assembly, team: str, team_dir: Path) -> set[Emitted]:
+    spec = load_team(team_dir / f"{team}.yaml")
     out: set[Emitted] = set()
     for template in team_templates(assembly, team).values():
         for res in template["Resources"].values():
@@ -204,7 +206,7 @@ def load_handler_module(handler: str) -> Any:
     return module
 
 
-def emitted_by_rules(assembly, team: str, monkeypatch, capsys) -> set[Emitted]:
+def emitted_by_rules(assembly, team: str, team_dir: Path, monkeypatch, capsys) -> set[Emitted]:
     """Run the team's real apply_rules handler (its template environment) and read its EMF."""
     found = function_env(assembly, team, "apply_rules.handler.handler")
     if found is None:
@@ -215,7 +217,7 @@ def emitted_by_rules(assembly, team: str, monkeypatch, capsys) -> set[Emitted]:
                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
         monkeypatch.setenv(key, value)
     module = load_handler_module(handler)
-    spec = runtime_spec(load_team(REPO_ROOT / "models" / f"{team}.yaml"))
+    spec = runtime_spec(load_team(team_dir / f"{team}.yaml"))
     keys = spec["schema"]
     request = {"request_id": "r-1", keys["id_column"]: "t-1", keys["entity_key"]: "e-1"}
     models = [{"body": json.dumps({"model_version": "v1", "predictions": [{"score": s}]})} for s in (0.0, 0.5, 1.0)]
@@ -264,8 +266,9 @@ def _handler_path(name: str) -> str:
 
 # ----------------------------------------------------------------------------- test
 @pytest.mark.parametrize("team", TEAMS)
-def test_every_metric_a_dashboard_or_alarm_reads_is_emitted(assembly, team, monkeypatch, capsys):
-    emitted = (emitted_by_aws(assembly, team) | emitted_by_rules(assembly, team, monkeypatch, capsys)
+def test_every_metric_a_dashboard_or_alarm_reads_is_emitted(assembly, team_dir, team, monkeypatch, capsys):
+    emitted = (emitted_by_aws(assembly, team, team_dir)
+               | emitted_by_rules(assembly, team, team_dir, monkeypatch, capsys)
                | emitted_by_monitoring(team, monkeypatch))
     read = reads(assembly, team)
 
@@ -274,9 +277,9 @@ def test_every_metric_a_dashboard_or_alarm_reads_is_emitted(assembly, team, monk
     assert not missing, "read but never emitted:\n" + "\n".join(missing)
 
 
-def test_the_decision_mix_reads_the_rules_lambdas_metric(assembly, monkeypatch, capsys):
+def test_the_decision_mix_reads_the_rules_lambdas_metric(assembly, team_dir, monkeypatch, capsys):
     """The example team: the widget that used to search a metric nobody emitted now finds it."""
-    emitted = emitted_by_rules(assembly, "fraud-detection", monkeypatch, capsys)
+    emitted = emitted_by_rules(assembly, "fraud-detection", team_dir, monkeypatch, capsys)
     mix = [r for r in reads(assembly, "fraud-detection") if "Decision mix" in r.where]
 
     assert [r.name for r in mix] == ["Decisions"]
