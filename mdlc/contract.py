@@ -298,6 +298,25 @@ class Schema(Strict):
     features: list[Feature] = Field(
         min_length=1, description="Every column and feature, in model input order."
     )
+    amount_column: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER,
+        description="The record feature holding the money at stake (e.g. `amount`); the "
+        "evaluation report's score-band table then shows the amount caught per band. None: "
+        "counts only.",
+    )
+
+    @model_validator(mode="after")
+    def _amount_column(self) -> Schema:
+        if self.amount_column is None:
+            return self
+        numeric = [f.name for f in self.features if f.source == "record" and f.type in ("float", "int")]
+        if self.amount_column not in numeric:
+            raise ValueError(
+                f"amount_column: {self.amount_column!r} is not a numeric record feature "
+                f"(numeric record features: {', '.join(numeric) or 'none'})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Schema:
@@ -562,6 +581,13 @@ class Batch(Strict):
     instance_type: str = Field(default="ml.m5.xlarge", pattern=INSTANCE_PATTERN)
     instance_count: int = Field(default=1, ge=1, le=100)
     max_payload_mb: int = Field(default=6, ge=1, le=100)
+    reason_codes: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Reason codes per scored row in the batch output (feature, value, signed "
+        "contribution of the top N features); 0 writes scores only.",
+    )
     min_rows: int = Field(
         default=1,
         ge=1,
@@ -603,6 +629,18 @@ class Realtime(Strict):
     latency_alarm_ms: int = Field(default=100, ge=1)
     fallback_decision: Decision = Field(
         default="REVIEW", description="Decision when the model cannot answer."
+    )
+    reason_codes: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Reason codes returned and recorded with every decision: the top N "
+        "features by absolute contribution to the score (XGBoost `pred_contribs`).",
+    )
+    reason_method: Literal["approx", "exact"] = Field(
+        default="approx",
+        description="`approx`: XGBoost's path attribution (`approx_contribs`, the cost of one "
+        "predict); `exact`: TreeSHAP (several times the cost of predict).",
     )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)

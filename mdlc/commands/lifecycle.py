@@ -99,6 +99,9 @@ class Lifecycle:
                 first_error = first_error or (response.get("error"), str(response.get("cause") or out)[:300])
         self.summary["decisions"].update(mix)
         click.echo(f"  {sum(mix.values())} {label} requests → " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
+        # The decisions table's stream → relay → decision bus (the outbox), as Lambda polls it.
+        self.team.aws.deliver_streams()
+        click.echo(f"  decision events published by the outbox relay: {self.published_events()}")
         if first_error:
             click.echo(f"  first failed request: {first_error}")
         click.echo(f"  data capture: {self.captured() - captured} captured requests "
@@ -115,6 +118,10 @@ class Lifecycle:
                 raise click.ClickException(f"decision {body['request_id']} did not finish in 120 s")
             time.sleep(0.02)
         return d
+
+    def published_events(self) -> int:
+        """Decision events the relay has put on the bus so far (its stream mapping's count)."""
+        return sum(m.delivered for m in self.team.aws.streams.mappings)
 
     def captured(self) -> int:
         """Capture files the endpoint has written so far (SageMaker data capture, harness)."""

@@ -215,4 +215,21 @@ def score(port: int, path: Path, customer: str | None, request_id: str | None) -
         body["request_id"] = request_id
     status, answer = LocalClient(f"http://127.0.0.1:{port}").decide(body)
     click.echo(json.dumps(answer, indent=2))
+    for line in summary_lines(status, answer):
+        click.echo(line)
     sys.exit(0 if status == 200 else 1)
+
+
+def summary_lines(status: int, answer: dict[str, Any]) -> list[str]:
+    """The answer for a person: decision, score, what decided, and the model's reason codes."""
+    if status != 200:
+        fields = answer.get("fields") or [e.get("field") for e in answer.get("errors", [])]
+        return [f"\n{status} {answer.get('error', '')}" + (f": {', '.join(map(str, fields))}" if fields else "")]
+    score = "-" if answer.get("score") is None else f"{answer['score']:.4f}"
+    lines = [f"\n{answer['decision']}  score {score}  decided by {answer.get('decided_by')}  "
+             f"model {answer.get('model_version')}" + ("  (fallback)" if answer.get("fallback") else "")]
+    codes = answer.get("reason_codes") or []
+    if codes:
+        lines.append("reason codes (contribution to the log-odds of the score; + raises it):")
+        lines += [f"  {c['feature']:<24} {json.dumps(c['value']):>14} {c['contribution']:+10.4f}" for c in codes]
+    return lines

@@ -143,10 +143,11 @@ class EndpointNotFound(ServiceException):
 
 @dataclass
 class Breakage:
-    """How a broken endpoint answers: an error message, or a timeout."""
+    """How a broken endpoint answers: an error message, a timeout, or a 200 with ``body``."""
 
     error: str | None = None
     timeout: bool = False
+    body: bytes | None = None  # e.g. b'{"model_version": "v1"}': a malformed answer
 
 
 class EndpointServer:
@@ -166,6 +167,8 @@ class EndpointServer:
             raise EndpointNotFound("ValidationError", f"Endpoint {name} of account {backend.account_id} not found.")
         self._raise_if_broken(name)
         variant = _pick_variant(backend.endpoint_configs[endpoint.endpoint_config_name], target_variant)
+        if name in self.broken:  # broken with a body: the container answers 200 with it
+            return self.broken[name].body or b"", "application/json", variant["VariantName"]
         model = self.models.get(ModelSource.from_describe(_describe_model(backend, variant["ModelName"])))
         self.invocations.append((name, variant["ModelName"]))
         try:
@@ -182,7 +185,7 @@ class EndpointServer:
 
     def _raise_if_broken(self, name: str) -> None:
         breakage = self.broken.get(name)
-        if breakage is None:
+        if breakage is None or breakage.body is not None:
             return
         if breakage.timeout:
             raise ModelError(f'Received server error (0) from primary with message "{_TIMEOUT_MESSAGE}".',

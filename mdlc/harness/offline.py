@@ -30,6 +30,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from mdlc import runtimes
 from mdlc.harness import iam, jobs, sfn_aws_sdk
 from mdlc.harness.capture import DataCapture
+from mdlc.harness.ddb_streams import StreamDelivery
 from mdlc.harness.endpoints import (
     Breakage,
     EndpointServer,
@@ -70,6 +71,7 @@ class OfflineAws:
         self.iam = iam.IamEvaluator(region, ACCOUNT_ID) if evaluate_iam else None
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
+        self.streams = StreamDelivery(self.client)  # DynamoDB stream → Lambda mappings
         self.endpoint_updates: list[EndpointUpdate] = []
         self._stack = ExitStack()
         self._workdir: Path | None = None
@@ -173,7 +175,13 @@ class OfflineAws:
         started = sfn.start_execution(stateMachineArn=state_machine_arn,
                                       name=name or f"run-{uuid.uuid4().hex[:12]}",
                                       input=_as_json(input))
-        return follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+        result = follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+        self.deliver_streams()  # what the execution wrote to streamed tables reaches its consumers
+        return result
+
+    def deliver_streams(self) -> int:
+        """Deliver new DynamoDB stream records to their mapped functions (see ddb_streams.py)."""
+        return self.streams.deliver()
 
     def run_sync(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
                  timeout: float = 300.0) -> dict:
@@ -259,10 +267,11 @@ class OfflineAws:
         return runtime
 
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
-                       timeout: bool = False) -> None:
-        """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout."""
+                       timeout: bool = False, body: bytes | None = None) -> None:
+        """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout, or
+        answer 200 with `body` (a malformed model response)."""
         assert self.endpoints is not None, "use OfflineAws as a context manager"
-        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout)
+        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout, body=body)
 
     def repair_endpoint(self, name: str) -> None:
         """Undo break_endpoint."""

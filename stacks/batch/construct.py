@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.shared.batch_output import output_filter
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
@@ -285,7 +286,7 @@ class BatchWorkflow(Construct):
                 "DataProcessing": {
                     "InputFilter": "$[1:]" if csv else "$",
                     "JoinSource": "Input",
-                    "OutputFilter": "$[0,-1]" if csv else "$",
+                    "OutputFilter": output_filter(batch.reason_codes) if csv else "$",
                 },
                 "Tags": [{"Key": "mdlc:team", "Value": ctx.name}],
             },

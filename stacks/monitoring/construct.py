@@ -50,8 +50,10 @@ CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_r
 # Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
 WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth")
 OUT = "/opt/ml/processing/output"
-WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
-REALTIME_WORKFLOWS = ("deployment", "decisions")
+WORKFLOWS = ("training", "batch", "monitoring")
+REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled
+#: The decision mix the rules Lambda emits (lambdas/apply_rules: Powertools adds `service`).
+DECISIONS_METRIC = "Decisions"
 
 
 class MonitoringWorkflow(Construct):
@@ -217,11 +219,9 @@ class MonitoringWorkflow(Construct):
         def line(value: float, label: str) -> cw.HorizontalAnnotation:
             return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
 
-        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName={name}"
-        realtime = ctx.team.realtime.enabled
+        workflows = WORKFLOWS + (REALTIME_WORKFLOWS if ctx.team.realtime.enabled else ())
         machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
-                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-                    for w in WORKFLOWS if realtime or w not in REALTIME_WORKFLOWS}
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in workflows}
         workflow_metrics = [
             cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
                       statistic="Sum", period=hour, label=f"{w} {outcome.removeprefix('Executions').lower()}")
@@ -233,17 +233,7 @@ class MonitoringWorkflow(Construct):
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
                                f"team's MDLC. Thresholds come from `models/{name}.yaml`.", width=24, height=2)],
-                *([[
-                    cw.GraphWidget(title="Endpoint latency (µs)", width=8,
-                                   left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
-                                         search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
-                    cw.GraphWidget(title="Endpoint errors", width=8,
-                                   left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
-                                         search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
-                                         search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
-                    cw.GraphWidget(title="Decision mix", width=8, stacked=True,
-                                   left=[search(f"{{{ns},Decision}} MetricName=\"Decisions\"", "decisions", "Sum")]),
-                ]] if realtime else []),
+                *([self._serving_widgets(ctx, search)] if ctx.team.realtime.enabled else []),
                 [
                     cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
                                    left=[metric("MaxFeaturePSI", Source=s) for s in sources(ctx)],
@@ -269,3 +259,23 @@ class MonitoringWorkflow(Construct):
                 [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))],
             ],
         )
+
+    @staticmethod
+    def _serving_widgets(ctx: TeamContext, search: Any) -> list[cw.IWidget]:
+        """Endpoint latency and errors, and the decision mix (teams with real-time inference)."""
+        name, ns = ctx.name, metric_namespace(ctx.name)
+        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName=\"{name}-endpoint\""
+        return [
+            cw.GraphWidget(title="Endpoint latency (µs)", width=8,
+                           left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
+                                 search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
+            cw.GraphWidget(title="Endpoint errors", width=8,
+                           left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
+                                 search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
+                                 # Cold starts: only a serverless endpoint emits ModelSetupTime.
+                                 *([search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]
+                                   if ctx.team.realtime.serverless else [])]),
+            cw.GraphWidget(title="Decision mix", width=8, stacked=True,
+                           left=[search(f"{{{ns},Decision,service}} MetricName=\"{DECISIONS_METRIC}\" "
+                                        f"service=\"{name}-apply_rules\"", "decisions", "Sum")]),
+        ]

@@ -2,8 +2,8 @@
 
 The request model is the JSON Schema of ``lambdas.shared.decision_request`` (the same one
 the workflow's first step enforces). The integration calls StartSyncExecution; the
-response template returns the workflow's output with the HTTP status it carries (200 or
-400), or 500 when the execution failed.
+response template returns the workflow's output with the HTTP status it carries (200,
+400 or 409), or 500 when the execution failed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlane
 
 STAGE = "v1"
+# Statuses the workflow's output may carry (responseOverride sets them): 200 decided,
+# 400 invalid, 409 request_id reused with other content (issue 13), 500 execution failed.
+DECLARED_STATUSES = ("200", "400", "409", "500")
 
 REQUEST_TEMPLATE = (
     '{"stateMachineArn": "%s", '
@@ -119,7 +122,7 @@ class DecisionApi(Construct):
         resource.add_method(
             "POST", integration, authorization_type=apigw.AuthorizationType.IAM,
             request_validator=validator, request_models={"application/json": model},
-            method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "400", "500")],
+            method_responses=[apigw.MethodResponse(status_code=code) for code in DECLARED_STATUSES],
         )
         self.url = f"{self.api.url}decisions"
         self._acknowledge()

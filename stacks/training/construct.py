@@ -284,7 +284,8 @@ class TrainingWorkflow(Construct):
             result_path="$.jobs.evaluation",
         ), on_error)
         read_eval = self._read_report("ReadEvaluation", "Read evaluation report", "$.run.paths.evaluation_report",
-                                      "$.evaluation", ["gate", "metrics", "baseline", "champion"], on_error)
+                                      "$.evaluation", ["gate", "metrics", "baseline", "champion", "score_bands",
+                                                       "feature_importance", "unused_features"], on_error)
 
         register = lambda_task(
             self, "Register", state_name="Register model version", function=self.register_fn.function,

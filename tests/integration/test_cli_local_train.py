@@ -33,6 +33,12 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
                   "Register model version"):
         assert re.search(rf"^\s+{state}\s+\d+\.\d+s$", out, re.M), state
     assert re.search(r"^pr_auc\s+0\.\d{4}\s+0\.\d{4}", out, re.M)
+    # The score-band table: the team's bands, then the threshold grid, with amounts (schema.amount_column).
+    assert re.search(r"^score bands on the test split \([\d,]+ rows, [\d,]+ fraud; amounts from `amount`\)$",
+                     out, re.M)
+    assert re.search(r"^team 0\.3/0\.85\s+(\d+\.\d%\s+){6}\s*[\d,]+ \(\d+\.\d%\)$", out, re.M)
+    assert len(re.findall(r"^  at 0\.\d+\s", out, re.M)) == 11
+    assert re.search(r"^feature importance \(share of mean \|contribution\|\): \w+ \d+%", out, re.M)
     assert re.search(
         r"registered arn:aws:sagemaker:\S+/fraud-detection-models/1 \(version 1, PendingManualApproval\)", out
     )

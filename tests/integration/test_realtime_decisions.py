@@ -1,15 +1,20 @@
-"""The decision workflow offline: outcomes, bad input, idempotent replay, endpoint failure, local serve.
+"""The decision workflow offline: outcomes and reason codes, bad input, replays and 409s,
+the decision outbox, endpoint failures, what reaches the logs, local serve.
 
 The Express workflow runs with the real handlers, the real inference script behind the
 endpoint (a model the training workflow produced) and the team's rules from
-models/fraud-detection.yaml.
+models/fraud-detection.yaml. Decision events reach the bus through the decisions table's
+stream and the relay Lambda, delivered by the harness as an event source mapping would.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,7 +80,22 @@ def test_an_ordinary_purchase_of_a_known_customer_is_approved_by_the_score(team)
     assert 0 <= answer["score"] < 0.30 and answer["reasons"][0].startswith("score_band:")
     assert answer["model_version"].startswith(f"{TEAM}-train-") and answer["unknown_entity"] is False
     assert answer["request_id"] == "ok-1" and answer["transaction_id"] == "T-ok-1"
+    assert answer["decided_by"] == "score_band"
     assert len(recorded(team, "ok-1")) == 1 and len(published(team, "ok-1")) == 1
+
+
+def test_every_decision_returns_and_records_the_models_reason_codes(team):
+    answer = decide(team, request("why-1", team.customer, channel="online", country="NG", amount=900.0))
+
+    codes = answer["reason_codes"]
+    assert len(codes) == 3  # realtime.reason_codes of the team file
+    assert all(set(c) == {"feature", "value", "contribution"} for c in codes)
+    assert [abs(c["contribution"]) for c in codes] == sorted((abs(c["contribution"]) for c in codes), reverse=True)
+    sent = {"channel": "online", "country": "NG", "amount": 900.0}
+    assert all(c["value"] == sent[c["feature"]] for c in codes if c["feature"] in sent)  # values as sent
+    item = recorded(team, "why-1")[0]
+    assert json.loads(item["reason_codes"]["S"]) == codes and item["decided_by"]["S"] == answer["decided_by"]
+    assert published(team, "why-1")[0]["detail"]["reason_codes"] == codes
 
 
 def test_an_amount_over_the_limit_goes_to_review_with_the_rule_as_reason(team):
@@ -83,6 +103,9 @@ def test_an_amount_over_the_limit_goes_to_review_with_the_rule_as_reason(team):
 
     assert answer["decision"] == "REVIEW"
     assert any(r.startswith("amount_limit:") for r in answer["reasons"])
+    if answer["score"] < 0.30:  # the rule, not the band, made it a review
+        assert answer["decided_by"] == "hard_rule:amount_limit"
+    assert answer["reason_codes"]  # the model's reasons come with a rule's decision too
 
 
 def test_a_denied_customer_is_declined_and_a_trusted_one_approved(team):
@@ -91,6 +114,7 @@ def test_a_denied_customer_is_declined_and_a_trusted_one_approved(team):
 
     assert denied["decision"] == "DECLINE" and denied["reasons"][0].startswith("deny_list:")
     assert trusted["decision"] == "APPROVE" and trusted["reasons"][0].startswith("allow_list:")
+    assert (denied["decided_by"], trusted["decided_by"]) == ("deny_list:customer_id", "allow_list:customer_id")
     assert denied["unknown_entity"] is True  # not in the feature table: defaults, no failure
 
 
@@ -154,11 +178,70 @@ def test_bad_input_is_a_400_naming_the_field_and_nothing_is_recorded(team, case,
 # ------------------------------------------------------------------------------ replay
 def test_a_replayed_request_returns_the_first_decision_and_acts_once(team):
     first = decide(team, request("replay-1", team.customer, amount=20.0))
-    again = decide(team, request("replay-1", team.customer, amount=15_000.0))  # same id, other content
+    again = decide(team, request("replay-1", team.customer, amount=20.0))
 
     assert again == first
     assert len(recorded(team, "replay-1")) == 1
     assert len(published(team, "replay-1")) == 1
+
+
+def test_the_same_request_id_with_other_content_is_a_409_naming_the_fields_and_does_nothing(team):
+    first = decide(team, request("replay-2", team.customer, amount=20.0))
+    conflict = decide(team, request("replay-2", team.customer, amount=15_000.0, country="FR"))
+    again = decide(team, request("replay-2", team.customer, amount=20.0))
+
+    assert conflict["status"] == 409 and conflict["error"] == "conflict"
+    assert conflict["fields"] == ["amount", "country"] and "amount, country" in conflict["message"]
+    assert again == first  # the first decision stands
+    assert len(recorded(team, "replay-2")) == 1 and len(published(team, "replay-2")) == 1
+    item = recorded(team, "replay-2")[0]
+    assert json.loads(item["request"]["S"])["amount"] == 20.0
+
+
+def test_a_409_also_after_the_idempotency_record_expired(team):
+    """The decisions table answers when Powertools' record is gone (TTL): same 409, same first decision."""
+    first = decide(team, request("replay-3", team.customer, amount=20.0))
+    idempotency = next(r.ref for r in team.resources.of_type("AWS::DynamoDB::Table")
+                       if "IdempotencyTable" in r.logical_id)
+    ddb = team.client("dynamodb")
+    for item in ddb.scan(TableName=idempotency)["Items"]:
+        ddb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+
+    conflict = decide(team, request("replay-3", team.customer, amount=99.0))
+    again = decide(team, request("replay-3", team.customer, amount=20.0))
+
+    assert conflict["status"] == 409 and conflict["fields"] == ["amount"]
+    assert again == first and len(published(team, "replay-3")) == 1
+
+
+# ------------------------------------------------------------------------------ outbox
+def test_a_failed_publish_is_retried_from_the_stream_and_the_event_arrives_once(team):
+    team.aws.inject_fault("events", "PutEvents", "InternalException", times=2)
+
+    answer = decide(team, request("outbox-1", team.customer))
+
+    assert answer["status"] == 200  # the caller never sees the bus
+    assert len(recorded(team, "outbox-1")) == 1
+    events = published(team, "outbox-1")
+    assert len(events) == 1 and events[0]["detail"]["decision"] == answer["decision"]
+    assert events[0]["detail"]["request"]["transaction_id"] == "T-outbox-1"
+
+
+def test_a_publish_that_keeps_failing_lands_in_the_dead_letter_queue_not_lost(team):
+    from stacks.realtime.decisions import RELAY_RETRY_ATTEMPTS
+
+    team.aws.inject_fault("events", "PutEvents", "InternalException", times=RELAY_RETRY_ATTEMPTS + 1)
+    decide(team, request("outbox-2", team.customer))
+
+    sqs = team.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{TEAM}-decision-events-dlq")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert published(team, "outbox-2") == []
+    info = json.loads(messages[0]["Body"])["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and ":table/" in info["streamArn"]
+    assert recorded(team, "outbox-2")[0]["response"]  # the decision itself is kept in the table
+    decide(team, request("outbox-3", team.customer))  # the stream moves on
+    assert len(published(team, "outbox-3")) == 1
 
 
 # ------------------------------------------------------------------- endpoint failures
@@ -174,6 +257,7 @@ def test_an_endpoint_failure_gives_the_fallback_decision_and_still_one_action(te
     assert answer["status"] == 200 and answer["decision"] == "REVIEW"  # realtime.fallback_decision
     assert answer["fallback"] is True and answer["score"] is None and answer["model_version"] == "unavailable"
     assert answer["reasons"][0].startswith("model_unavailable: SageMakerRuntime.ModelError")
+    assert answer["decided_by"] == "fallback" and answer["reason_codes"] == []
     assert len(recorded(team, request_id)) == 1 and len(published(team, request_id)) == 1
 
 
@@ -192,6 +276,71 @@ def test_the_endpoint_answers_a_malformed_payload_with_400_through_the_images_se
     assert "invalid request" in error["OriginalMessage"]
     served = [r for r in team.aws.jobs._models._models.values()]
     assert served and all(m.runtime.name.startswith("xgboost-") for m in served)
+
+
+MALFORMED = [
+    ("no predictions", b'{"model_version": "v1"}', "predictions: Field required"),
+    ("empty predictions", b'{"model_version": "v1", "predictions": []}', "predictions"),
+    ("not JSON", b"<html>502 Bad Gateway</html>", "not JSON"),
+    ("score out of range", b'{"model_version": "v1", "predictions": [{"score": 7}]}', "predictions.0.score"),
+    ("empty body", b"", "not JSON"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "why"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_model_answer_gives_the_fallback_decision_not_a_500(team, case, body, why):
+    request_id = f"malformed-{case.replace(' ', '-')}"
+    team.aws.break_endpoint(endpoint_name(TEAM), body=body)
+    try:
+        answer = decide(team, request(request_id, team.customer))
+    finally:
+        team.aws.repair_endpoint(endpoint_name(TEAM))
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert answer["reasons"][0].startswith("model_unavailable: MalformedModelResponse") and why in answer["reasons"][0]
+    assert len(recorded(team, request_id)) == 1 and len(published(team, request_id)) == 1
+
+
+# -------------------------------------------------------------------------------- logs
+@contextmanager
+def handler_logs(team_name):
+    """What the team's Lambda handlers write through their Powertools loggers (Lambda's stdout)."""
+    buffer = io.StringIO()
+    swapped = []
+    for name, found in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(found, logging.Logger) and name.startswith(f"{team_name}-"):
+            swapped += [(h, h.setStream(buffer)) for h in found.handlers if isinstance(h, logging.StreamHandler)]
+    try:
+        yield buffer
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)
+
+
+def test_no_request_field_value_reaches_the_handler_logs(team, capsys):
+    """Product: what the decision Lambdas log (JSON logs) and print (EMF metrics) for a decision,
+    a 400, a 409 and a fallback."""
+    decide(team, request("logcheck-0", team.customer))  # every decision handler is loaded
+    values = {"transaction_id": "T-LOGCHECK-5521", "amount": 4321.87, "event_time": "2026-03-01T14:31:07Z",
+              "merchant_category": "electronics", "channel": "online", "country": "BR"}
+    capsys.readouterr()
+    with handler_logs(TEAM) as logged:
+        decide(team, request("logcheck-1", team.customer, **values))
+        decide(team, request("logcheck-2", team.customer, **{**values, "amount": "4321.87"}))  # a 400
+        decide(team, request("logcheck-1", team.customer, **{**values, "amount": 1234.56}))  # a 409
+        team.aws.break_endpoint(endpoint_name(TEAM), body=b'{"model_version": "v1"}')
+        try:
+            decide(team, request("logcheck-3", team.customer, **values))  # the fallback
+        finally:
+            team.aws.repair_endpoint(endpoint_name(TEAM))
+    log = logged.getvalue() + capsys.readouterr().out
+
+    compact = log.replace(" ", "")
+    for seen in ('"request_id":"logcheck-1"', '"decision":', '"fields":["amount"]', '"request_id":"logcheck-3"',
+                 '"Decisions":[1.0]'):
+        assert seen in compact, f"{seen} not logged: the check would be vacuous"
+    for text in ("T-LOGCHECK-5521", "4321.87", "1234.56", "14:31:07", "electronics", '"BR"', team.customer):
+        assert text not in log, f"{text!r} reached the handler logs"
 
 
 # ------------------------------------------------------------------------ data capture
