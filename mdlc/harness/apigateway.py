@@ -41,6 +41,7 @@ from localstack.services.apigateway.next_gen.execute_api.template_mapping import
     ApiGatewayVtlTemplate,
     MappingTemplateInput,
     MappingTemplateVariables,
+    VelocityInput,
     VelocityUtilApiGateway,
 )
 
@@ -117,12 +118,63 @@ class AwsVelocityUtil(VelocityUtilApiGateway):
         return escape_javascript(obj)
 
 
+class JavaString(str):
+    """A ``java.lang.String`` for VTL: the String methods templates call on ``$input.body``.
+
+    LocalStack hands ``$input.body`` over as its own string class, which lacks
+    ``length()``; on AWS it is a Java String.
+    """
+
+    def length(self) -> int:
+        return len(_utf16_units(self))
+
+    def isEmpty(self) -> bool:  # noqa: N802 - Java's name
+        return not self
+
+    def contains(self, other: str) -> bool:
+        return str(other) in self
+
+    def startsWith(self, prefix: str) -> bool:  # noqa: N802
+        return self.startswith(prefix)
+
+    def endsWith(self, suffix: str) -> bool:  # noqa: N802
+        return self.endswith(suffix)
+
+    def trim(self) -> JavaString:
+        return JavaString(self.strip())
+
+    def toLowerCase(self) -> JavaString:  # noqa: N802
+        return JavaString(self.lower())
+
+    def toUpperCase(self) -> JavaString:  # noqa: N802
+        return JavaString(self.upper())
+
+    def replaceAll(self, regex: str, replacement: str) -> JavaString:  # noqa: N802
+        return JavaString(re.sub(regex, replacement.replace("$", "\\"), self))
+
+    def substring(self, start: int, end: int | None = None) -> JavaString:
+        return JavaString(self[start:end])
+
+    def toString(self) -> JavaString:  # noqa: N802
+        return self
+
+
+class AwsVelocityInput(VelocityInput):
+    """LocalStack's ``$input`` with ``$input.body`` as a :class:`JavaString`."""
+
+    @property
+    def body(self) -> JavaString:
+        return JavaString(self.value or "")
+
+
 class AwsVtlTemplate(ApiGatewayVtlTemplate):
-    """LocalStack's API Gateway VTL renderer (airspeed-ext) with :class:`AwsVelocityUtil`."""
+    """LocalStack's API Gateway VTL renderer (airspeed-ext) with AWS's ``$util`` and ``$input.body``."""
 
     def prepare_namespace(self, variables: Any, source: str = "APIGW") -> dict[str, Any]:
         namespace = super().prepare_namespace(variables, source)
         namespace["util"] = AwsVelocityUtil()
+        given = variables.get("input") or {}
+        namespace["input"] = AwsVelocityInput(given.get("body"), given.get("params"))
         return namespace
 
 

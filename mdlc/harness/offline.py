@@ -60,9 +60,9 @@ class OfflineAws:
     Step Functions executor) goes to moto in `region`.
     """
 
-    def __init__(self, region: str = DEFAULT_REGION) -> None:
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID) -> None:
         self.region = region
-        self.account_id = ACCOUNT_ID
+        self.account_id = account_id
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
         self.endpoint_updates: list[EndpointUpdate] = []
@@ -75,7 +75,10 @@ class OfflineAws:
     def __enter__(self) -> OfflineAws:
         self._workdir = Path(tempfile.mkdtemp(prefix="mdlc-harness-"))
         self._stack.callback(jobs.cleanup, self._workdir)
-        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region}))
+        # moto answers as `account_id` (its MOTO_ACCOUNT_ID), so the ARNs of a template
+        # synthesised for a real account match the ones moto creates.
+        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region,
+                                                                 "MOTO_ACCOUNT_ID": self.account_id}))
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         # Lambda handlers get their function's variables per thread, not process-wide.
         self._stack.enter_context(mock.patch.object(os, "environ", ThreadEnviron(os.environ)))

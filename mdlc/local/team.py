@@ -19,8 +19,14 @@ from unittest import mock
 from mdlc.contract import MODELS_DIR, TeamConfig, load_team
 from mdlc.local.synth import Assembly, synth
 
-LOCAL_STAGE = "local"
-LOCAL_ACCOUNT = "123456789012"  # moto's account: ARNs in the templates match moto's
+DEFAULT_STAGE = "dev"
+#: Account for a stage the team file gives none for (what CDK_DEFAULT_ACCOUNT would be).
+HARNESS_ACCOUNT = "123456789012"
+HARNESS_REGION = "eu-west-1"
+
+# One synth per (team file content, stage, account, region) and process: the assembly is
+# only read afterwards, so LocalTeams of the same team share it (CDK synth costs seconds).
+_SYNTHS: dict[tuple[str, ...], Assembly] = {}
 
 
 class WorkflowFailed(RuntimeError):
@@ -46,12 +52,23 @@ class LocalTeam:
         workdir: Path | None = None,
         progress: Callable[[str], None] | None = None,
         quiet: bool = False,
+        stage: str = DEFAULT_STAGE,
     ) -> None:
+        from stacks.app_builder import resolve_env
+
         self.models_dir = Path(models_dir or MODELS_DIR)
-        self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
+        self.team_file = self.models_dir / f"{name}.yaml"
+        self.team: TeamConfig = load_team(self.team_file)
         self.name = name
+        self.stage = stage
+        # As `cdk synth -c stage=STAGE`: the team file's account and region for the stage,
+        # else CDK_DEFAULT_ACCOUNT/REGION, which the harness supplies as placeholders.
         envs = list(self.team.environments.values())
-        self.region = envs[0].region if envs else "eu-west-1"
+        self._default_account = os.environ.get("CDK_DEFAULT_ACCOUNT") or HARNESS_ACCOUNT
+        self._default_region = os.environ.get("CDK_DEFAULT_REGION") or (envs[0].region if envs else HARNESS_REGION)
+        env = resolve_env(self.team, self.team_file, stage, self._default_account, self._default_region)
+        self.region = env.region
+        self.account = env.account or self._default_account
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
         self.progress = progress or (lambda line: None)
         self.assembly: Assembly | None = None
@@ -66,16 +83,8 @@ class LocalTeam:
         from mdlc.harness import OfflineAws
 
         started = time.monotonic()
-        self.assembly = synth(
-            self.workdir / "cdk.out",
-            models_dir=self.models_dir,
-            model=self.name,
-            stage=LOCAL_STAGE,
-            default_account=LOCAL_ACCOUNT,
-            default_region=self.region,
-            pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
-        )
-        self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
+        self.assembly = self._synth()
+        self.progress(f"synthesised {len(self.stacks)} stacks ({self.stage}) in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
         self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:
@@ -86,7 +95,7 @@ class LocalTeam:
             sys.stdout = _WorkerOutputToFile(self._stdout, self.handler_log)
             warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._env_patch.start()
-        self.aws = OfflineAws(region=self.region).__enter__()
+        self.aws = OfflineAws(region=self.region, account_id=self.account).__enter__()
         self._upload_file_assets()
         self.resources = self.aws.deploy(
             *[self.assembly.template(s) for s in self.stacks],
@@ -104,6 +113,16 @@ class LocalTeam:
             sys.stdout = self._stdout
         if self._env_patch is not None:
             self._env_patch.stop()
+
+    def _synth(self) -> Assembly:
+        """The team's assembly as `cdk synth -c model=NAME -c stage=STAGE` writes it (pipeline included)."""
+        key = (str(self.team_file.resolve()), self.team_file.read_text(), self.stage,
+               self._default_account, self._default_region)
+        if key not in _SYNTHS:
+            _SYNTHS[key] = synth(self.workdir / "cdk.out", models_dir=self.models_dir, model=self.name,
+                                 stage=self.stage, default_account=self._default_account,
+                                 default_region=self._default_region)
+        return _SYNTHS[key]
 
     @property
     def stacks(self) -> list[str]:
@@ -148,7 +167,7 @@ class LocalTeam:
 
     def _subst(self, text: str) -> str:
         return (
-            text.replace("${AWS::AccountId}", LOCAL_ACCOUNT)
+            text.replace("${AWS::AccountId}", self.account)
             .replace("${AWS::Region}", self.region)
             .replace("${AWS::Partition}", "aws")
         )
@@ -163,7 +182,7 @@ class LocalTeam:
 
     def bucket(self, abbr: str) -> str:
         """Bucket name of the data plane (raw, feat, art, cap, rep)."""
-        return f"{self.name}-{abbr}-{LOCAL_ACCOUNT}-{self.region}"
+        return f"{self.name}-{abbr}-{self.account}-{self.region}"
 
     @property
     def model_package_group(self) -> str:
