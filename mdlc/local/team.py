@@ -180,6 +180,12 @@ class LocalTeam:
                 return res.ref
         raise KeyError(f"no state machine {wanted!r} deployed")
 
+    def api(self, name: str = "decisions") -> Any:
+        """The team's REST API ``<team>-<name>`` as deployed, invoked through its template's pieces."""
+        from mdlc.harness.apigateway import RestApiGateway
+
+        return RestApiGateway.named(self.aws, f"{self.name}-{name}")
+
     def bucket(self, abbr: str) -> str:
         """Bucket name of the data plane (raw, feat, art, cap, rep)."""
         return f"{self.name}-{abbr}-{self.account}-{self.region}"
