@@ -75,39 +75,28 @@ class Lifecycle:
         click.echo(f"  endpoint serves version {version['version']} ({result.state_names[-1]})")
 
     def stream(self, frame: Any, label: str) -> None:
-        arn = self.team.state_machine_arn("decision")
+        api = self.team.api("decisions")
         mix: Counter = Counter()
         first_error = None
         captured = self.captured()
         keys = ["transaction_id", "customer_id", "event_time", "amount", "merchant_category", "channel", "country"]
         for i, row in enumerate(frame[keys].to_dict("records")):
             body = {"request_id": f"{label}-{i}", **{k: (None if v != v else v) for k, v in row.items()}}
-            response = self.decide(arn, body)
-            out = json.loads(response.get("output") or "{}")
-            decision = (out.get("body") or out).get("decision") if isinstance(out, dict) else None
+            # POST /v1/decisions through the API's synthesised resources (mdlc.harness.apigateway).
+            response = api.invoke("POST", "/v1/decisions", json.dumps(body), {"Content-Type": "application/json"})
+            out = json.loads(response.body)
+            decision = out.get("decision") if isinstance(out, dict) else None
             if isinstance(decision, str):
                 mix[decision] += 1
             else:
-                mix["ERROR"] += 1
-                first_error = first_error or (response.get("error"), str(response.get("cause") or out)[:300])
+                mix[f"HTTP {response.status}"] += 1
+                first_error = first_error or (response.status, response.body[:300])
         self.summary["decisions"].update(mix)
         click.echo(f"  {sum(mix.values())} {label} requests → " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
         if first_error:
-            click.echo(f"  first failed request: {first_error}")
+            click.echo(f"  first refused request: {first_error}")
         click.echo(f"  data capture: {self.captured() - captured} captured requests "
                    f"({self.team.team.realtime.data_capture_percent}% sampling)")
-
-    def decide(self, arn: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One decision request, as the API's StartSyncExecution makes it (waits for the end)."""
-        sfn = self.team.client("stepfunctions")
-        started = sfn.start_execution(stateMachineArn=arn, name=f"lifecycle-{body['request_id']}",
-                                      input=json.dumps({"body": body}))
-        deadline = time.monotonic() + 120
-        while (d := sfn.describe_execution(executionArn=started["executionArn"]))["status"] == "RUNNING":
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"decision {body['request_id']} did not finish in 120 s")
-            time.sleep(0.02)
-        return d
 
     def captured(self) -> int:
         """Capture files the endpoint has written so far (SageMaker data capture, harness)."""
@@ -214,7 +203,7 @@ def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, m
             run.approve(v1)
             run.deploy(v1)
             since = datetime.now(UTC).isoformat()
-            run.step(f"3. score {requests} transactions through the decision workflow")
+            run.step(f"3. score {requests} transactions through the decision API")
             served = later_records(customers, days, 3, seed, variant=1).head(requests)
             run.stream(served, "live")
             run.step("4. batch score the next day (batch workflow)")
