@@ -23,7 +23,7 @@ piece of the template with a real engine:
 
 Not evaluated: SigV4/IAM authorisation of the caller, stage throttling, usage plans,
 request parameters mapping, caching, binary media types. The integration role's
-permission is checked only when an ``authorise`` hook is given.
+permission is checked by an ``authorise`` hook (``role_authoriser``: moto's evaluator).
 """
 
 from __future__ import annotations
@@ -80,6 +80,33 @@ GATEWAY_MESSAGES = {
 
 Authorise = Callable[[str, str, str], bool]
 """``(role_arn, action, resource) → allowed``: evaluates the integration role's policies."""
+
+
+def role_authoriser(aws: OfflineAws) -> Authorise:
+    """An ``authorise`` hook evaluating the role's policies in moto with moto's own evaluator.
+
+    A role moto holds no policy for is not evaluated (allowed): the harness creates
+    template policies only where IAM evaluation is on (issue 10, IAM part); a role with
+    policies is held to them, an explicit Deny included.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    iam = aws.client("iam")
+
+    def authorise(role_arn: str, action: str, resource: str) -> bool:
+        role = role_arn.rsplit("/", 1)[-1]
+        documents = [json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            documents.append(json.dumps(version["PolicyVersion"]["Document"]))
+        if not documents:
+            return True
+        results = [IAMPolicy(doc).is_action_permitted(action, resource) for doc in documents]
+        return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+
+    return authorise
 
 
 # ----------------------------------------------------------------------------- VTL
@@ -563,4 +590,4 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::ApiGateway::Stage": create_stage,
 }
 
-__all__ = ["CREATORS", "HttpResponse", "RestApiGateway", "escape_javascript", "substitute"]
+__all__ = ["CREATORS", "HttpResponse", "RestApiGateway", "role_authoriser", "escape_javascript", "substitute"]

@@ -182,9 +182,9 @@ class LocalTeam:
 
     def api(self, name: str = "decisions") -> Any:
         """The team's REST API ``<team>-<name>`` as deployed, invoked through its template's pieces."""
-        from mdlc.harness.apigateway import RestApiGateway
+        from mdlc.harness.apigateway import RestApiGateway, role_authoriser
 
-        return RestApiGateway.named(self.aws, f"{self.name}-{name}")
+        return RestApiGateway.named(self.aws, f"{self.name}-{name}", authorise=role_authoriser(self.aws))
 
     def bucket(self, abbr: str) -> str:
         """Bucket name of the data plane (raw, feat, art, cap, rep)."""

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from mdlc.harness.apigateway import RestApiGateway, escape_javascript, substitute
+from mdlc.harness.apigateway import RestApiGateway, escape_javascript, role_authoriser, substitute
 
 from .test_harness_support import aws  # noqa: F401 - pytest fixture
 
@@ -148,6 +148,25 @@ def test_an_integration_role_without_the_grant_is_refused_like_aws(aws, gateway)
     response = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
 
     assert response.status == 502 and response.json() == {"refused": "AccessDeniedException"}
+
+
+def test_the_role_authoriser_holds_a_role_to_its_policies_with_motos_evaluator(aws, gateway):  # noqa: F811
+    iam = aws.client("iam")
+    role = next(r["RoleName"] for r in iam.list_roles()["Roles"] if "IntegrationRole" in r["RoleName"])
+    machine = aws.client("stepfunctions").list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    gateway.authorise = role_authoriser(aws)
+    iam.put_role_policy(RoleName=role, PolicyName="start", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartExecution",
+                                                "Resource": machine}]}))
+
+    denied = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
+    iam.put_role_policy(RoleName=role, PolicyName="start", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartSyncExecution",
+                                                "Resource": machine}]}))
+    allowed = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
+
+    assert denied.json() == {"refused": "AccessDeniedException"}
+    assert allowed.status == 200
 
 
 def test_escape_javascript_is_javas_including_single_quotes_and_non_ascii():
