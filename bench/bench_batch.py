@@ -25,7 +25,7 @@ import numpy as np
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "sagemaker_jobs")]  # the repository, the job bundle's root
 
 RUNNERS = {
     "inference": """
@@ -61,11 +61,11 @@ print(len(p), time.perf_counter() - t)
 def make_model(folder: Path) -> tuple[Path, np.ndarray]:
     """A trained model dir (xgboost-model, model-meta.json, team.json) and its model rows."""
     import xgboost as xgb
+    from features import job as features_job  # the bundle's import root is on sys.path
 
     from mdlc import features as F
     from mdlc import synthetic
     from mdlc.contract import MODELS_DIR, load_team, runtime_spec
-    from sagemaker_jobs.features import job as features_job
 
     spec = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
     raw = synthetic.generate(n_customers=2000, days=30, seed=3)

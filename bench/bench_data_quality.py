@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mdlc import synthetic as sy  # noqa: E402
+from mdlc.bundle import script_environment  # noqa: E402
 from mdlc.contract import load_team, runtime_spec  # noqa: E402
 
 
@@ -37,7 +38,8 @@ def run_job(data: Path, config: Path, out: Path) -> tuple[float, int]:
            "--data", str(data), "--config", str(config), "--baseline", str(out / "none"),
            "--report-dir", str(out), "--statistics-dir", str(out)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=script_environment())
     handle, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:

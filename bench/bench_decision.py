@@ -90,9 +90,9 @@ def percentile(values: list[float], q: float) -> float:
 def bench_decisions(spec: dict, model_dir: Path, n: int) -> dict:
     os.environ.setdefault("IDEMPOTENCY_TABLE", "bench")
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    from lambdas.apply_rules.handler import Inference, decide
-    from lambdas.collect_features.handler import collect
-    from lambdas.perform_action.handler import perform
+    from lambdas.realtime.apply_rules.handler import Inference, decide
+    from lambdas.realtime.collect_features.handler import collect
+    from lambdas.realtime.perform_action.handler import perform
     from sagemaker_jobs.inference import inference
 
     model = single_threaded(inference.model_fn(str(model_dir)))
@@ -145,7 +145,7 @@ def bench_raw_predict(spec: dict, model_dir: Path, n: int) -> tuple[list[float],
 
 def cold_import_ms(handler: str, runs: int = 5) -> float:
     code = ("import time; t = time.perf_counter(); "
-            f"import lambdas.{handler}.handler; print((time.perf_counter() - t) * 1000)")
+            f"import lambdas.realtime.{handler}.handler; print((time.perf_counter() - t) * 1000)")
     env = {**os.environ, "IDEMPOTENCY_TABLE": "bench", "AWS_REGION": "eu-west-1",
            "AWS_LAMBDA_FUNCTION_NAME": f"bench-{handler}", "MDLC_TEAM_SPEC_FILE": os.environ["MDLC_TEAM_SPEC_FILE"]}
     times = [float(subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,

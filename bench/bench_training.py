@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from mdlc.bundle import script_environment
+
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = {"objective": "binary:logistic", "max_depth": 5, "eta": 0.1, "subsample": 0.8,
           "colsample_bytree": 0.8, "min_child_weight": 2, "tree_method": "hist", "seed": 42,
@@ -51,7 +53,7 @@ def time_script(folder: Path) -> float:
     subprocess.run([sys.executable, str(REPO / "sagemaker_jobs" / "training" / "train.py"),
                     "--train", str(folder / "train"), "--validation", str(folder / "none"),
                     "--config", str(folder / "config"), "--model-dir", str(folder / "model")],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=script_environment())
     return time.perf_counter() - start
 
 

@@ -13,6 +13,13 @@ training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
 ``serve.py`` (:data:`INFERENCE_PROGRAM`), which re-exports ``inference/inference.py``. Entries are sorted, owned by
 root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so the same
 sources always give the same sha256 (stable CDK asset hashes).
+
+The bundle root is the scripts' one import root (``import jobkit``, ``from mdlc import
+features``, ``from data_quality import job``); no script touches ``sys.path``. Whatever runs
+a script puts the root on the path: the processing entrypoint
+(:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the sagemaker-training toolkit (its
+code dir is on the job's ``PYTHONPATH``), the serving toolkit (imports ``serve`` from its code
+dir); from the repository, :data:`JOBS_DIR` and :func:`script_environment` do the same.
 """
 
 from __future__ import annotations
@@ -20,14 +27,26 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+JOBS_DIR = REPO_ROOT / "sagemaker_jobs"  # the bundle root, as laid out in the repository
 TRAINING_PROGRAM = "training/train.py"
 INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+def script_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` plus ``env`` for running a job script straight from the repository:
+    the bundle's import root (``sagemaker_jobs/``, and the repository for ``mdlc/``) first on
+    ``PYTHONPATH``, as SageMaker's entrypoints have it."""
+    merged = {**os.environ, **(env or {})}
+    path = [str(JOBS_DIR), str(REPO_ROOT), merged.get("PYTHONPATH", "")]
+    merged["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+    return merged
 
 
 def bundle_files(repo_root: str | Path = REPO_ROOT) -> list[tuple[str, Path]]:

@@ -18,23 +18,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-for _p in (_HERE.parent.parent, _HERE.parent):  # repo root, then bundle root
-    if (_p / "mdlc" / "features.py").is_file() or (_p / "jobkit.py").is_file():
-        sys.path.insert(0, str(_p))
+import jobkit
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import jobkit  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xgboost as xgb  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
-
-from mdlc import features as F  # noqa: E402
+from mdlc import features as F
 
 IN = jobkit.PROCESSING / "input"
 OUT = jobkit.PROCESSING / "output"

@@ -18,16 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-for _p in (_HERE.parent.parent, _HERE.parent):  # repo root, then bundle root
-    if (_p / "mdlc" / "features.py").is_file() or (_p / "jobkit.py").is_file():
-        sys.path.insert(0, str(_p))
+import jobkit
+import numpy as np
+import pandas as pd
 
-import jobkit  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from mdlc import features as F  # noqa: E402
+from mdlc import features as F
 
 IN = jobkit.PROCESSING / "input"
 OUT = jobkit.PROCESSING / "output"

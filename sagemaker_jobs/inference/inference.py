@@ -29,15 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-_HERE = Path(__file__).resolve().parent
-for _p in (_HERE.parent.parent, _HERE.parent):  # repo root, then bundle root
-    if (_p / "mdlc" / "features.py").is_file():
-        sys.path.insert(0, str(_p))
+import numpy as np
+import xgboost as xgb
 
-import numpy as np  # noqa: E402
-import xgboost as xgb  # noqa: E402
-
-from mdlc import features as F  # noqa: E402
+from mdlc import features as F
 
 try:  # the serving toolkit maps status_code to the HTTP response
     from sagemaker_inference.errors import BaseInferenceToolkitError as _ToolkitError

@@ -27,17 +27,12 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
-for _p in (_HERE.parent.parent, _HERE.parent):  # repo root, then bundle root
-    if (_p / "mdlc" / "features.py").is_file() or (_p / "jobkit.py").is_file():
-        sys.path.insert(0, str(_p))
+import jobkit
+import numpy as np
+import pandas as pd
+import xgboost as xgb
 
-import jobkit  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xgboost as xgb  # noqa: E402
-
-from mdlc import features as F  # noqa: E402
+from mdlc import features as F
 
 INPUT = Path("/opt/ml/input/data")
 NOT_XGB_PARAMS = {"num_round", "early_stopping_rounds", "tracker_port"}

@@ -18,13 +18,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.batch.functions import (
+from stacks.common.functions import (
     acknowledge_invoke,
+    data_environment,
     grant_registry_read,
     grant_team_data,
-    stage_function,
 )
 from stacks.common.images import builtin_image
+from stacks.common.job_assets import JobAssets
+from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
@@ -36,7 +38,6 @@ from stacks.common.workflow import (
     state_machine,
 )
 from stacks.data_plane import DataPlane
-from stacks.training.construct import JobAssets
 
 IN = "/opt/ml/processing/input"
 OUT = "/opt/ml/processing/output"
@@ -61,8 +62,9 @@ class BatchWorkflow(Construct):
         self.assets.grant_read(data.sagemaker_role)
         self.image = builtin_image("xgboost", stack.region, "1.7-1")
 
-        fn = lambda cid, handler, desc, **kw: stage_function(  # noqa: E731
-            self, cid, ctx=ctx, data=data, handler=handler, description=desc, **kw)
+        fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
+            self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
+            environment=data_environment(data), **kw)
         self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
         self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",

@@ -1,8 +1,10 @@
 """A project Lambda function: its handler folder plus the shared modules it imports.
 
-The code is staged into ``build/<team>/lambda/<name>/`` with the same package layout as the
-repository (``lambdas/<name>/handler.py``, ``lambdas/shared/``, ``mdlc/features.py``), so
-the handler imports the same modules in Lambda as in the offline tests.
+The code is staged into ``build/<team>/lambda/<stage>/<name>/`` with the same package layout
+as the repository (``lambdas/<stage>/<name>/handler.py``, ``lambdas/shared/``,
+``mdlc/features.py``), so the handler imports the same modules in Lambda as in the offline
+tests. Deployed names (log group, role description, Powertools service) use ``<name>`` only,
+so moving a handler between folders never orphans a retained log group.
 """
 
 from __future__ import annotations
@@ -26,16 +28,16 @@ POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambda
 SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py")
 
 
-def stage_code(name: str, build_dir: Path, spec_file: Path) -> Path:
+def stage_code(stage: str, name: str, build_dir: Path, spec_file: Path) -> Path:
     """Copy one handler, the shared modules and the team spec into a clean folder."""
-    source = REPO_ROOT / "lambdas" / name
+    source = REPO_ROOT / "lambdas" / stage / name
     if not (source / "handler.py").is_file():
-        raise FileNotFoundError(f"lambdas/{name}/handler.py: no such handler")
-    target = build_dir / "lambda" / name
+        raise FileNotFoundError(f"lambdas/{stage}/{name}/handler.py: no such handler")
+    target = build_dir / "lambda" / stage / name
     if target.exists():
         shutil.rmtree(target)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
-    for rel in (*SHARED, f"lambdas/{name}"):
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "event.json")
+    for rel in (*SHARED, f"lambdas/{stage}/__init__.py", f"lambdas/{stage}/{name}"):
         src = REPO_ROOT / rel
         if src.is_dir():
             shutil.copytree(src, target / rel, ignore=ignore)
@@ -47,7 +49,7 @@ def stage_code(name: str, build_dir: Path, spec_file: Path) -> Path:
 
 
 class ProjectFunction(Construct):
-    """One handler of ``lambdas/``: own role, KMS-encrypted log group, X-Ray tracing."""
+    """One handler of ``lambdas/<stage>/``: own role, KMS-encrypted log group, X-Ray tracing."""
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class ProjectFunction(Construct):
         construct_id: str,
         *,
         ctx: TeamContext,
+        stage: str,
         handler: str,
         description: str,
         key: kms.IKey,
@@ -84,8 +87,10 @@ class ProjectFunction(Construct):
             description=f"{ctx.name}: {description}",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.X86_64,
-            handler=f"lambdas.{handler}.handler.handler",
-            code=lambda_.Code.from_asset(str(stage_code(handler, ctx.build_dir, write_team_spec(ctx)))),
+            handler=f"lambdas.{stage}.{handler}.handler.handler",
+            code=lambda_.Code.from_asset(
+                str(stage_code(stage, handler, ctx.build_dir, write_team_spec(ctx)))
+            ),
             role=self.role,
             timeout=timeout or cdk.Duration.seconds(60),
             memory_size=memory_size,

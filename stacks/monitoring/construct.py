@@ -11,7 +11,6 @@ thresholds (``monitoring.*``), including the model's age.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -24,13 +23,16 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.batch.functions import (
+from stacks.common.alarms import alarm_specs, metric_namespace
+from stacks.common.functions import (
     acknowledge_invoke,
+    data_environment,
     grant_registry_read,
     grant_team_data,
-    stage_function,
 )
 from stacks.common.images import builtin_image
+from stacks.common.job_assets import JobAssets
+from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
@@ -42,58 +44,10 @@ from stacks.common.workflow import (
     state_machine,
 )
 from stacks.data_plane import DataPlane
-from stacks.training.construct import JobAssets
 
 IN = "/opt/ml/processing/input"
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
-
-
-@dataclass(frozen=True)
-class AlarmSpec:
-    """One alarm of the team: what it watches and why a retraining it starts says it ran."""
-
-    slug: str
-    metric: str
-    dimensions: dict[str, str]
-    statistic: str
-    comparison: cw.ComparisonOperator
-    threshold: float
-    reason: str  # retraining reason, e.g. drift:endpoint_feature_psi
-    kind: str  # drift | quality | staleness
-    description: str
-
-
-def alarm_specs(ctx: TeamContext) -> list[AlarmSpec]:
-    """The team's monitoring alarms, thresholds from ``monitoring.*`` in the team file."""
-    m = ctx.team.monitoring
-    above, below = cw.ComparisonOperator.GREATER_THAN_THRESHOLD, cw.ComparisonOperator.LESS_THAN_THRESHOLD
-    specs = []
-    for source in ("endpoint", "batch"):
-        specs += [
-            AlarmSpec(f"{source}-feature-drift", "MaxFeaturePSI", {"Source": source}, "Maximum", above,
-                      m.max_feature_psi, f"drift:{source}_feature_psi", "drift",
-                      f"largest feature PSI of {source} inputs versus the training baseline > {m.max_feature_psi}"),
-            AlarmSpec(f"{source}-prediction-drift", "PredictionPSI", {"Source": source}, "Maximum", above,
-                      m.max_prediction_psi, f"drift:{source}_prediction_psi", "drift",
-                      f"PSI of {source} scores versus the champion's test scores > {m.max_prediction_psi}"),
-        ]
-    specs += [
-        AlarmSpec("precision-low", "Precision", {}, "Minimum", below, m.min_precision, "quality:precision",
-                  "quality", f"precision on labelled predictions < {m.min_precision}"),
-        AlarmSpec("recall-low", "Recall", {}, "Minimum", below, m.min_recall, "quality:recall", "quality",
-                  f"recall on labelled predictions < {m.min_recall}"),
-        AlarmSpec("pr-auc-low", "PRAUC", {}, "Minimum", below, m.min_pr_auc, "quality:pr_auc", "quality",
-                  f"PR-AUC on labelled predictions < {m.min_pr_auc}"),
-        AlarmSpec("model-stale", "ModelAgeDays", {}, "Maximum", above, m.max_model_age_days,
-                  "staleness:model_age_days", "staleness",
-                  f"the Approved model is older than max_model_age_days ({m.max_model_age_days})"),
-    ]
-    return specs
-
-
-def metric_namespace(team: str) -> str:
-    return f"MDLC/{team}"
 
 
 class MonitoringWorkflow(Construct):
@@ -110,12 +64,14 @@ class MonitoringWorkflow(Construct):
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
         self.image = builtin_image("xgboost", stack.region, "1.7-1")
-        self.prepare_fn = stage_function(self, "PrepareMonitoringFunction", ctx=ctx, data=data,
-                                         handler="prepare_monitoring_run",
-                                         description="resolve a monitoring run's champion, baselines and window")
-        self.publish_fn = stage_function(self, "PublishMetricsFunction", ctx=ctx, data=data,
-                                         handler="publish_monitoring_metrics",
-                                         description="publish a monitoring report as CloudWatch metrics")
+        self.prepare_fn = ProjectFunction(self, "PrepareMonitoringFunction", ctx=ctx, stage="monitoring",
+                                          handler="prepare_monitoring_run", key=data.key,
+                                          environment=data_environment(data),
+                                          description="resolve a monitoring run's champion, baselines and window")
+        self.publish_fn = ProjectFunction(self, "PublishMetricsFunction", ctx=ctx, stage="monitoring",
+                                          handler="publish_monitoring_metrics", key=data.key,
+                                          environment=data_environment(data),
+                                          description="publish a monitoring report as CloudWatch metrics")
         grant_team_data(self.prepare_fn, data, read=[data.reports_bucket], write=[data.artifacts_bucket])
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])

@@ -98,12 +98,12 @@ class EndpointDeployment(Construct):
                                               resource_name=self.parameter_name.lstrip("/"))
 
         self.prepare_fn = ProjectFunction(
-            self, "PrepareDeploymentFunction", ctx=ctx, handler="prepare_deployment",
+            self, "PrepareDeploymentFunction", ctx=ctx, stage="realtime", handler="prepare_deployment",
             description="resolve an approved model package for deployment", key=data.key,
             environment={"MODEL_PACKAGE_GROUP": data.model_package_group_name,
                          "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name})
         self.smoke_fn = ProjectFunction(
-            self, "SmokeTestFunction", ctx=ctx, handler="smoke_test_endpoint",
+            self, "SmokeTestFunction", ctx=ctx, stage="realtime", handler="smoke_test_endpoint",
             description="invoke the endpoint with a known record and check the response", key=data.key)
         self._grant_functions(data)
 

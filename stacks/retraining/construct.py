@@ -18,11 +18,12 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.batch.functions import stage_function
+from stacks.common.alarms import AlarmSpec, alarm_specs
+from stacks.common.functions import data_environment
+from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlane
-from stacks.monitoring.construct import AlarmSpec, alarm_specs
 
 
 def training_state_machine_arn(scope: Construct, team: str) -> str:
@@ -57,10 +58,11 @@ class RetrainingTriggers(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,  # a lock, not data: nothing to keep
         )
         alarms = triggering_alarms(ctx)
-        self.guard = stage_function(
-            self, "StartRetrainingFunction", ctx=ctx, data=data, handler="start_retraining",
-            description="start one guarded retraining run per trigger",
+        self.guard = ProjectFunction(
+            self, "StartRetrainingFunction", ctx=ctx, stage="retraining", handler="start_retraining",
+            description="start one guarded retraining run per trigger", key=data.key,
             environment={
+                **data_environment(data),
                 "LOCK_TABLE": self.lock_table.table_name,
                 "TRAINING_STATE_MACHINE_ARN": machine_arn,
                 "ALARM_REASONS": json.dumps({f"{team.name}-{a.slug}": a.reason for a in alarms}, sort_keys=True),

@@ -13,17 +13,17 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM, build_bundle
+from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM
 from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
 from stacks.common.images import builtin_image
+from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
-from stacks.common.props import TeamContext, write_team_spec
+from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
 from stacks.common.workflow import (
     FailurePath,
@@ -63,28 +63,6 @@ def _retry_json() -> dict[str, Any]:
     }
 
 
-class JobAssets(Construct):
-    """The job-code bundle and the team spec, uploaded as CDK assets."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext) -> None:
-        super().__init__(scope, construct_id)
-        bundle = ctx.build_dir / "job-code" / "job-code.tar.gz"
-        build_bundle(bundle)
-        self.code = s3_assets.Asset(self, "JobCode", path=str(bundle))
-        self.spec = s3_assets.Asset(self, "TeamSpec", path=str(write_team_spec(ctx)))
-
-    def grant_read(self, role: iam.IRole) -> None:
-        self.code.grant_read(role)
-        self.spec.grant_read(role)
-
-    def job_inputs(self) -> list[JobInput]:
-        """Every processing job's code bundle and team spec inputs."""
-        return [
-            JobInput("code", f"{IN}/code", uri=self.code.s3_object_url),
-            JobInput("config", f"{IN}/config", uri=self.spec.s3_object_url),
-        ]
-
-
 class TrainingWorkflow(Construct):
     """The team's training workflow and what it needs; exposes ``state_machine``."""
 
@@ -117,7 +95,7 @@ class TrainingWorkflow(Construct):
             "MODEL_PACKAGE_GROUP": data.model_package_group_name,
         }
         fn = lambda cid, handler, desc, extra=None, **kw: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, handler=handler, description=desc, key=data.key,
+            self, cid, ctx=ctx, stage="training", handler=handler, description=desc, key=data.key,
             environment={**env, **(extra or {})}, **kw,
         )
         self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run", "resolve a training run's data, champion and paths")

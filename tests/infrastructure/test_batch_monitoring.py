@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mdlc.contract import MODELS_DIR, load_team, parse_team
+from stacks.common.alarms import alarm_specs
 from stacks.common.props import TeamContext
-from stacks.monitoring.construct import alarm_specs
 from stacks.retraining.construct import triggering_alarms
 from tests.infrastructure.test_state_machines import render
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lambdas.start_retraining import handler as retraining
+from lambdas.retraining.start_retraining import handler as retraining
 from mdlc import features as F
 from mdlc import synthetic
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
-from mdlc.contract import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "sagemaker_jobs"))
-_spec = importlib.util.spec_from_file_location("evaluation_job", REPO_ROOT / "sagemaker_jobs/evaluation/job.py")
-job = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(job)
+from evaluation import job
 
 EV = {"threshold": 0.3, "champion_tolerance": 0.01, "slice_threshold": 0.2}
 

@@ -8,6 +8,7 @@ import copy
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,6 +22,7 @@ from mdlc import bundle
 from mdlc import features as F
 from mdlc import synthetic as sy
 from mdlc.contract import load_team, runtime_spec
+from stacks.common.sagemaker_jobs import CODE_DIR, job_entrypoint
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -39,8 +41,8 @@ def code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     archive = root / "job-code.tar.gz"
     bundle.build_bundle(archive)
     code_dir = root / "processing" / "input" / "code"
-    with tarfile.open(archive) as tar:
-        tar.extractall(code_dir, filter="data")
+    code_dir.mkdir(parents=True)
+    shutil.copy2(archive, code_dir / archive.name)  # the entrypoint unpacks it in place
     return root
 
 
@@ -51,10 +53,11 @@ def write_spec(folder: Path, spec: dict[str, Any]) -> Path:
 
 
 def run_processing(code: Path, job: str, args: list[str], env: dict[str, str] | None = None):
-    """python3 /opt/ml/processing/input/code/<job>/job.py <args> (code input = bundle)."""
-    script = code / "processing" / "input" / "code" / job / "job.py"
-    result = subprocess.run([PY, str(script), *args], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, cwd=script.parent)
+    """The processing job's own entrypoint on the code input (the bundle), then ``<args>``."""
+    code_dir = code / "processing" / "input" / "code"
+    command = [part.replace(CODE_DIR, str(code_dir)) for part in job_entrypoint(f"{job}/job.py")]
+    result = subprocess.run([PY, *command[1:], *args], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, cwd=code_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -259,14 +262,14 @@ def test_two_hosts_train_together_through_the_collective(pipeline, tmp_path):
     hosts = ["localhost", "127.0.0.1"]
     procs = []
     for i, host in enumerate(hosts):
-        env = {**os.environ, "SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": host,
+        env = {"SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": host,
                "SM_CHANNEL_TRAIN": str(train_half[i]),
                "SM_CHANNEL_VALIDATION": str(pipeline["splits"] / "validation"),
                "SM_CHANNEL_CONFIG": str(pipeline["config"]),
                "SM_MODEL_DIR": str(tmp_path / f"model{i}")}
         procs.append(subprocess.Popen(
             [PY, str(REPO / "sagemaker_jobs" / "training" / "train.py"), "--num_round", "10",
-             "--tracker_port", "9177"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             "--tracker_port", "9177"], env=bundle.script_environment(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True))
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
@@ -412,16 +415,11 @@ def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
 
 def test_online_table_is_written_in_shards_for_parallel_loading(tmp_path):
     """Large customer bases split into shards; each becomes one Distributed Map item."""
-    import importlib.util
-    import sys
+    from features import job
 
     from mdlc import synthetic
     from mdlc.contract import REPO_ROOT, load_team, runtime_spec
 
-    sys.path.insert(0, str(REPO_ROOT / "sagemaker_jobs"))
-    spec_ = importlib.util.spec_from_file_location("features_job", REPO_ROOT / "sagemaker_jobs/features/job.py")
-    job = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(job)
     spec = runtime_spec(load_team(REPO_ROOT / "models/fraud-detection.yaml"))
     raw = synthetic.generate(n_customers=250, days=20, seed=3)
 

@@ -72,7 +72,7 @@ class Store:
 
 @pytest.fixture
 def collect_module(monkeypatch):
-    return importlib.import_module("lambdas.collect_features.handler")
+    return importlib.import_module("lambdas.realtime.collect_features.handler")
 
 
 def test_collect_merges_online_features_with_the_request(collect_module):
@@ -99,7 +99,7 @@ def test_collect_serves_defaults_to_an_unknown_customer_and_looks_nothing_up_for
 # -------------------------------------------------------------------------- rules step
 @pytest.fixture
 def rules():
-    return importlib.import_module("lambdas.apply_rules.handler")
+    return importlib.import_module("lambdas.realtime.apply_rules.handler")
 
 
 def decide(rules, score, **request):
@@ -154,7 +154,7 @@ class Log:
 def action(monkeypatch):
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "unit-test-idempotency")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    return importlib.import_module("lambdas.perform_action.handler")
+    return importlib.import_module("lambdas.realtime.perform_action.handler")
 
 
 def test_an_action_records_and_publishes_once_per_request_id(action):
@@ -171,7 +171,7 @@ def test_an_action_records_and_publishes_once_per_request_id(action):
 
 # ------------------------------------------------------------------------- smoke check
 def test_the_smoke_check_names_what_is_wrong_with_a_response():
-    smoke = importlib.import_module("lambdas.smoke_test_endpoint.handler")
+    smoke = importlib.import_module("lambdas.realtime.smoke_test_endpoint.handler")
     assert smoke.check_response({"model_version": "m", "predictions": [{"score": 0.2}]})["score"] == 0.2
     with pytest.raises(smoke.SmokeTestFailed, match=r"predictions\[0\].score"):
         smoke.check_response({"model_version": "m", "predictions": [{"score": 1.5}]})

@@ -1,19 +1,17 @@
-"""Lambda functions of the batch, monitoring and retraining stages, with their grants.
+"""Environment and grants for the stages' Lambda functions (every stage creates its
+functions as :class:`~stacks.common.lambda_function.ProjectFunction`).
 
-Each stage creates its functions through :func:`stage_function` and grants them the team's
-data through :func:`grant_team_data`, so every acknowledgment of an L2 grant's wildcard
-sits next to the grant and says why it is needed.
+Stages give a function the team's data through :func:`grant_team_data`, so every
+acknowledgment of an L2 grant's wildcard sits next to the grant and says why it is needed.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from constructs import Construct
 
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
-from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlane
 
 GRANT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
@@ -30,16 +28,6 @@ def data_environment(data: DataPlane) -> dict[str, str]:
         "REPORTS_BUCKET": data.reports_bucket.bucket_name,
         "MODEL_PACKAGE_GROUP": data.model_package_group_name,
     }
-
-
-def stage_function(scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane, handler: str,
-                   description: str, environment: dict[str, str] | None = None,
-                   timeout: cdk.Duration | None = None, memory_size: int = 512) -> ProjectFunction:
-    return ProjectFunction(
-        scope, construct_id, ctx=ctx, handler=handler, description=description, key=data.key,
-        environment={**data_environment(data), **(environment or {})}, timeout=timeout,
-        memory_size=memory_size,
-    )
 
 
 def grant_team_data(fn: ProjectFunction, data: DataPlane, *, read: list, write: list) -> None:

@@ -1,0 +1,97 @@
+"""One stage, one name: each stage's stack, Lambdas and tests share its name, and no stage
+imports another (checks the product's layout and its synthesised templates)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from mdlc.contract import REPO_ROOT
+
+STACKS = REPO_ROOT / "stacks"
+LAMBDAS = REPO_ROOT / "lambdas"
+NOT_STAGES = {"common", "shared", "__pycache__"}
+
+
+def stages(root: Path) -> set[str]:
+    return {p.name for p in root.iterdir() if p.is_dir() and p.name not in NOT_STAGES}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (``from x import y`` gives ``x`` and ``x.y``)."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def test_every_lambda_stage_is_a_stack_stage():
+    assert stages(LAMBDAS), "lambdas/ has no stage folders"
+    assert stages(LAMBDAS) <= stages(STACKS), (
+        f"lambdas/ stages without a stacks/ stage: {sorted(stages(LAMBDAS) - stages(STACKS))}")
+
+
+def test_no_handler_sits_outside_a_stage_folder():
+    loose = sorted(p.parent.name for p in LAMBDAS.glob("*/handler.py"))
+    assert loose == [], f"handlers directly under lambdas/ (expected lambdas/<stage>/<name>/): {loose}"
+
+
+@pytest.mark.parametrize("package,root", [("stacks", STACKS), ("lambdas", LAMBDAS)])
+def test_no_stage_imports_another_stage(package, root):
+    all_stages = stages(root)
+    assert all_stages
+    crossings = []
+    for stage in sorted(all_stages):
+        for path in sorted((root / stage).rglob("*.py")):
+            for module in imported_modules(path):
+                parts = module.split(".")
+                if len(parts) > 1 and parts[0] == package and parts[1] in all_stages - {stage}:
+                    crossings.append(f"{path.relative_to(REPO_ROOT)} imports {module}")
+    assert crossings == [], "\n".join(crossings)
+
+
+def test_the_import_check_sees_a_crossing(tmp_path):
+    """The AST walk above finds both import forms (guards the check, not the product)."""
+    sample = tmp_path / "construct.py"
+    sample.write_text("from stacks.batch.functions import x\nimport stacks.training.construct\n")
+    assert {"stacks.batch.functions", "stacks.training.construct"} <= imported_modules(sample)
+
+
+def project_functions(assembly):
+    """(stack name, logical id, properties, template) of every project Lambda function."""
+    for stack_name, template in assembly.templates.items():
+        for logical_id, resource in template.get("Resources", {}).items():
+            if (resource["Type"] == "AWS::Lambda::Function"
+                    and "mdlc:source" in (resource.get("Metadata") or {})):
+                yield stack_name, logical_id, resource["Properties"], template
+
+
+def test_each_handler_path_names_the_stage_of_the_stack_that_deploys_it(assembly):
+    functions = list(project_functions(assembly))
+    assert functions
+    for stack_name, logical_id, props, _ in functions:
+        stage = stack_name.rsplit("-", 1)[1]
+        package, handler_stage, name, module, function = props["Handler"].split(".")
+        assert (package, module, function) == ("lambdas", "handler", "handler"), logical_id
+        assert handler_stage == stage, (
+            f"{stack_name}/{logical_id}: handler {props['Handler']} is not in lambdas/{stage}/")
+        assert (LAMBDAS / stage / name / "handler.py").is_file(), props["Handler"]
+
+
+def test_deployed_names_do_not_carry_the_stage_folder(assembly):
+    """Log group, Powertools service and role description keep the function's own name, so
+    moving handlers into stage folders orphaned no retained log group."""
+    for _, _, props, template in project_functions(assembly):
+        name = props["Handler"].split(".")[2]
+        team = props["Environment"]["Variables"]["MDLC_TEAM"]
+        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"{team}-{name}"
+        log_group = template["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/{team}/lambda/{name}"
+        role_id = props["Role"]["Fn::GetAtt"][0]
+        assert template["Resources"][role_id]["Properties"]["Description"] == f"{team} Lambda {name}"
