@@ -116,8 +116,8 @@ class LocalTeam:
 
     def _synth(self) -> Assembly:
         """The team's assembly as `cdk synth -c model=NAME -c stage=STAGE` writes it (pipeline included)."""
-        key = (str(self.team_file.resolve()), self.team_file.read_text(), self.stage,
-               self._default_account, self._default_region)
+        # Keyed by content, not path: copies of one team file share their synth.
+        key = (self.name, self.team_file.read_text(), self.stage, self._default_account, self._default_region)
         if key not in _SYNTHS:
             _SYNTHS[key] = synth(self.workdir / "cdk.out", models_dir=self.models_dir, model=self.name,
                                  stage=self.stage, default_account=self._default_account,
