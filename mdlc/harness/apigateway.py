@@ -243,6 +243,7 @@ class RestApiGateway:
         self.authorise = authorise
         self.vtl = AwsVtlTemplate()
         self.integration_calls: list[dict[str, Any]] = []  # what the integration was sent, newest last
+        self.errors: list[Exception] = []  # template errors answered with API_CONFIGURATION_ERROR
         self._resources = {r["path"]: r for r in self.client.get_resources(restApiId=rest_api_id, embed=["methods"])
                            ["items"]}
 
@@ -265,6 +266,11 @@ class RestApiGateway:
             return self._invoke(http_method, path, raw, headers, context)
         except _GatewayRefusal as refusal:
             return self._gateway_response(refusal, context)
+        except NotImplementedError:
+            raise  # a limit of the harness, not an answer AWS would give
+        except Exception as exc:  # noqa: BLE001 - a template that fails to render: AWS answers 500
+            self.errors.append(exc)
+            return self._gateway_response(_GatewayRefusal("API_CONFIGURATION_ERROR"), context)
 
     def _invoke(self, http_method: str, path: str, raw: bytes, headers: dict[str, str],
                 context: dict[str, Any]) -> HttpResponse:

@@ -169,6 +169,19 @@ def test_the_role_authoriser_holds_a_role_to_its_policies_with_motos_evaluator(a
     assert allowed.status == 200
 
 
+def test_a_template_that_fails_to_render_is_a_500_configuration_error(aws, gateway):  # noqa: F811
+    aws.client("apigateway").put_integration(
+        restApiId=gateway.rest_api_id, resourceId=gateway._resources["/echo"]["id"], httpMethod="POST", type="AWS",
+        integrationHttpMethod="POST", uri="arn:aws:apigateway:eu-west-1:sync.states:action/StartSyncExecution",
+        passthroughBehavior="NEVER", requestTemplates={"application/json": '$util.parseJson("not json")'})
+    gateway = RestApiGateway(aws, gateway.rest_api_id)
+
+    response = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
+
+    assert response.status == 500 and response.source == "API_CONFIGURATION_ERROR"
+    assert response.json() == {"message": "Internal server error"} and gateway.errors
+
+
 def test_escape_javascript_is_javas_including_single_quotes_and_non_ascii():
     assert escape_javascript("it's \"x\"/\\\n\té😀") == "it\\'s \\\"x\\\"\\/\\\\\\n\\t\\u00E9\\uD83D\\uDE00"
 
