@@ -6,7 +6,10 @@
     npx cdk synth -c stage=staging     # the team's staging account/region
 
 Environment values are read here only and passed down as typed props. Nothing here calls
-AWS: account and region come from the team file or CDK_DEFAULT_ACCOUNT/REGION.
+AWS. Account and region of each team, in this order: ``environments.<stage>`` in the team
+file, then ``-c account=... -c region=...``, then the CDK CLI's own environment
+(CDK_DEFAULT_ACCOUNT/REGION, which the CLI sets itself from the profile or AWS_REGION),
+with a warning. The resolved account and region are printed per team.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from mdlc.contract import TeamFileError
 from stacks.app_builder import build_app
 
 
+def _context(app: cdk.App, key: str) -> str | None:
+    value = app.node.try_get_context(key)
+    return None if value in (None, "") else str(value)
+
+
 def main() -> None:
     app = cdk.App()
     try:
@@ -30,6 +38,9 @@ def main() -> None:
             stage=app.node.try_get_context("stage") or "dev",
             default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             default_region=os.environ.get("CDK_DEFAULT_REGION"),
+            context_account=_context(app, "account"),
+            context_region=_context(app, "region"),
+            report=lambda line: print(line, file=sys.stderr),
             # Another folder of team files (tests, a platform repo of many teams).
             models_dir=Path(os.environ["MDLC_MODELS_DIR"]) if os.environ.get("MDLC_MODELS_DIR") else None,
         )

@@ -82,12 +82,13 @@ def diff(team_file: Path, other: Path | None) -> None:
 @main.command()
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder (default docs/diagrams/NAME).")
-def diagram(model: str, out: Path | None) -> None:
+@click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
+def diagram(model: str, out: Path | None, models_dir: Path | None) -> None:
     """Render every workflow of a team as SVG and PNG, Retry and Catch paths included."""
     from mdlc.diagram import render_team
 
     try:
-        for path in render_team(model, out):
+        for path in render_team(model, out, models_dir):
             click.echo(f"wrote {path}")
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -102,8 +103,10 @@ def local() -> None:
 # One module per MDLC stage adds its commands (each has ``register(main, local)``).
 COMMAND_MODULES = [
     "mdlc.commands.training",
+    "mdlc.commands.batch",
     "mdlc.commands.realtime",
     "mdlc.commands.lifecycle",
+    "mdlc.commands.iam",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

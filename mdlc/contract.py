@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,12 +26,106 @@ from pydantic import (
 TEAM_NAME_PATTERN = r"^[a-z][a-z0-9-]{2,28}[a-z0-9]$"
 ACCOUNT_PATTERN = r"^[0-9]{12}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
-SCHEDULE_PATTERN = r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$"
+# Only a coarse shape for editors (JSON Schema); the full grammar is `check_schedule`.
+SCHEDULE_PATTERN = r"^(rate|cron)\(.+\)$"
 INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[0-9]*[a-z]+$"
 IMAGE_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[a-f0-9]{64})$"
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 
 Decision = Literal["APPROVE", "REVIEW", "DECLINE"]
+
+#: What a person should write where a pattern did not match (never the regex itself).
+PATTERN_EXAMPLES = {
+    TEAM_NAME_PATTERN: "4-30 lowercase letters, digits or hyphens starting with a letter, e.g. merchant-chargeback",
+    ACCOUNT_PATTERN: "a 12-digit AWS account id in quotes, e.g. \"111111111111\"",
+    REGION_PATTERN: "an AWS region, e.g. eu-west-1 or us-east-2",
+    INSTANCE_PATTERN: "a SageMaker instance type, e.g. ml.m5.xlarge",
+    IMAGE_PATTERN: "an ECR image URI with a tag or digest, "
+    "e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com/my-model:1.0",
+    IDENTIFIER: "a snake_case name starting with a letter, e.g. merchant_id",
+    r"^[a-z0-9_\-/]+/$": "an S3 prefix of lowercase letters, digits, _ - / ending in /, e.g. raw/settlements/",
+    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an e-mail address, e.g. team@example.com",
+    r"^[0-9]+\.[0-9]+-[0-9]+$": "a container version, e.g. 1.7-1",
+    r"^[\w.-]+/[\w.-]+$": "owner/name of a repository, e.g. example-org/mdlc-templates",
+    r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[a-f0-9-]+$":
+        "a CodeConnections ARN, e.g. arn:aws:codeconnections:eu-west-1:111111111111:connection/0c5b7f2e-…",
+    SCHEDULE_PATTERN: "rate(1 day), rate(6 hours) or cron(0 3 * * ? *)",
+}
+
+SCHEDULE_EXAMPLE = (
+    "an EventBridge schedule, e.g. rate(1 day), rate(6 hours) or cron(0 3 * * ? *) "
+    "(cron has 6 fields: minutes hours day-of-month month day-of-week year, and one of "
+    "day-of-month / day-of-week is ?)"
+)
+_CRON_FIELD = {
+    # field: (allowed characters besides digits and , - * /, smallest, largest value)
+    "minutes": ("", 0, 59),
+    "hours": ("", 0, 23),
+    "day-of-month": ("?LW", 1, 31),
+    "month": ("JANFEBMRPYULGSOCTNVD", 1, 12),
+    "day-of-week": ("?L#SUNMOTEWDHFRIA", 1, 7),
+    "year": ("", 1970, 2199),
+}
+
+
+def check_schedule(value: str) -> str:
+    """Raise ValueError unless ``value`` is an EventBridge ``rate()`` or 6-field ``cron()``.
+
+    EventBridge's grammar: ``rate(1 minute|hour|day)`` (singular for 1) or
+    ``rate(N minutes|hours|days)`` with N > 1; ``cron(min hour dom month dow year)`` where
+    exactly one of day-of-month and day-of-week is ``?``.
+    """
+    rate = re.fullmatch(r"rate\((\d+) ([a-z]+)\)", value)
+    if rate:
+        n, unit = int(rate.group(1)), rate.group(2)
+        if n < 1:
+            raise ValueError(f"a rate needs a positive number; expected {SCHEDULE_EXAMPLE}")
+        singular, plural = unit.rstrip("s"), unit.rstrip("s") + "s"
+        if singular not in ("minute", "hour", "day"):
+            raise ValueError(f"rate unit {unit!r} is not minute(s), hour(s) or day(s); expected {SCHEDULE_EXAMPLE}")
+        wanted = singular if n == 1 else plural
+        if unit != wanted:
+            raise ValueError(f"EventBridge wants rate({n} {wanted}), not rate({n} {unit})")
+        return value
+    cron = re.fullmatch(r"cron\((.*)\)", value)
+    if not cron:
+        raise ValueError(f"not a rate() or cron() expression; expected {SCHEDULE_EXAMPLE}")
+    fields = cron.group(1).split()
+    if len(fields) != 6:
+        raise ValueError(f"cron() has {len(fields)} field(s), EventBridge needs 6; expected {SCHEDULE_EXAMPLE}")
+    for text, (name, (letters, lo, hi)) in zip(fields, _CRON_FIELD.items(), strict=True):
+        if any(c not in "0123456789,-*/" + letters for c in text.upper()):
+            raise ValueError(f"cron() {name} field {text!r} has characters EventBridge does not accept; "
+                             f"expected {SCHEDULE_EXAMPLE}")
+        for number in re.findall(r"\d+", text.split("#")[0].split("/")[0]):
+            if not lo <= int(number) <= hi:
+                raise ValueError(f"cron() {name} field {text!r}: {number} is outside {lo}-{hi}")
+    dom, dow = fields[2], fields[4]
+    if (dom == "?") == (dow == "?"):
+        raise ValueError(f"cron() needs ? in exactly one of day-of-month ({dom!r}) and day-of-week ({dow!r}); "
+                         "e.g. cron(0 3 * * ? *)")
+    return value
+
+
+Schedule = Annotated[
+    str,
+    AfterValidator(check_schedule),
+    Field(json_schema_extra={"pattern": SCHEDULE_PATTERN, "examples": ["rate(1 day)", "cron(0 3 * * ? *)"]}),
+]
+
+
+class Problems(ValueError):
+    """Problems found by a cross-field check, each at its own field path (relative to the
+    model that raised it), so the error names the offending line, not the section's."""
+
+    def __init__(self, problems: list[tuple[tuple[Any, ...], str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+
+
+def _raise_problems(problems: list[tuple[tuple[Any, ...], str]]) -> None:
+    if problems:
+        raise Problems(problems)
 
 
 class Strict(BaseModel):
@@ -107,9 +202,31 @@ class Aggregate(Strict):
     )
 
 
+#: Number of arguments of each derive op (the feature module's ``derive_value``).
+DERIVE_ARITY = {"ratio": 2, "difference": 2, "not_equal": 2, "hour_of_day": 1, "day_of_week": 1, "log1p": 1}
+#: Ops that read numbers, and ops that read a time.
+NUMERIC_OPS = ("ratio", "difference", "log1p")
+TIME_OPS = ("hour_of_day", "day_of_week")
+
+
 class Derive(Strict):
     op: DeriveOp = Field(description="Per-record transformation computed by the feature module.")
-    args: list[str] = Field(min_length=1, max_length=2, description="Input feature or column names.")
+    args: list[str] = Field(
+        min_length=1,
+        max_length=2,
+        description="Input feature or column names: two for ratio, difference and not_equal "
+        "(a/b, a-b, a≠b), one for hour_of_day, day_of_week (a time) and log1p.",
+    )
+
+    @model_validator(mode="after")
+    def _arity(self) -> Derive:
+        want = DERIVE_ARITY[self.op]
+        if len(self.args) != want:
+            first = self.args[0]
+            example = f"[{first}]" if want == 1 else f"[{first}, <a second feature>]"
+            raise Problems([(("args",), f"op {self.op!r} takes {want} argument(s), got {len(self.args)} "
+                                        f"({self.args}); expected e.g. args: {example}")])
+        return self
 
 
 class Feature(Strict):
@@ -182,39 +299,61 @@ class Schema(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Schema:
+        problems: list[tuple[tuple[Any, ...], str]] = []
         names = [f.name for f in self.features]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"feature names must be unique; repeated: {', '.join(dupes)}")
         reserved = {self.id_column, self.entity_key, self.timestamp_column, self.label}
-        clash = sorted(reserved & set(names))
-        if clash:
-            raise ValueError(
-                f"features {clash} clash with the key columns (id, entity, timestamp, label); "
-                "key columns are implied and must not be listed as features"
-            )
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append((("features", i, "name"), f"feature {name!r} is listed twice; names must be unique"))
+            elif name in reserved:
+                problems.append((("features", i, "name"), f"{name!r} is a key column (id, entity, timestamp or "
+                                 "label); key columns are implied and must not be listed as features"))
+            seen.add(name)
+        keys = [self.id_column, self.entity_key, self.timestamp_column, self.label]
+        if len(set(keys)) != len(keys):
+            problems.append(((), f"id_column, entity_key, timestamp_column and label must be four different "
+                              f"columns, got {keys}"))
         record_cols = {f.name for f in self.features if f.source == "record"} | reserved
+        types = {f.name: f.type for f in self.features} | {
+            self.id_column: "string", self.entity_key: "string", self.timestamp_column: "timestamp", self.label: "int"}
         known = set(record_cols)
-        for f in self.features:
-            refs = []
+        for i, f in enumerate(self.features):
             if f.aggregate:
-                refs = [f.aggregate.column]
-                allowed = record_cols
+                problems += self._aggregate_problems(i, f, record_cols, types)
             elif f.derive:
-                refs = f.derive.args
-                allowed = known
-            else:
-                allowed = known
-            for ref in refs:
-                if ref not in allowed:
-                    raise ValueError(
-                        f"feature {f.name!r} refers to {ref!r}, which is not a record column or an "
-                        f"earlier feature (known: {', '.join(sorted(allowed))})"
-                    )
+                for j, ref in enumerate(f.derive.args):
+                    where = ("features", i, "derive", "args", j)
+                    if ref not in known:
+                        problems.append((where, f"feature {f.name!r} refers to {ref!r}, which is not a record "
+                                                f"column or an earlier feature (known: {', '.join(sorted(known))})"))
+                    elif f.derive.op in NUMERIC_OPS and types[ref] not in ("float", "int", "bool"):
+                        problems.append((where, f"op {f.derive.op!r} needs numbers; {ref!r} is {types[ref]}"))
+                    elif f.derive.op in TIME_OPS and types[ref] != "timestamp":
+                        problems.append((where, f"op {f.derive.op!r} needs a time; {ref!r} is {types[ref]} "
+                                                f"(e.g. args: [{self.timestamp_column}])"))
             known.add(f.name)
         if not any(f.model_input for f in self.features):
-            raise ValueError("at least one feature must be a model input")
+            problems.append((("features",), "at least one feature must be a model input"))
+        _raise_problems(problems)
         return self
+
+    @staticmethod
+    def _aggregate_problems(i: int, f: Feature, record_cols: set[str], types: dict[str, str]) -> list:
+        assert f.aggregate is not None
+        agg, where = f.aggregate, ("features", i, "aggregate", "column")
+        if agg.column not in record_cols:
+            return [(where, f"feature {f.name!r} aggregates {agg.column!r}, which is not a record column "
+                            f"(record columns: {', '.join(sorted(record_cols))})")]
+        kind = types[agg.column]
+        if agg.fn in ("sum", "mean", "max") and kind not in ("float", "int", "bool"):
+            return [(where, f"{agg.fn} needs a numeric column; {agg.column!r} is {kind}")]
+        if agg.fn == "first_seen_days" and kind != "timestamp":
+            return [(where, f"first_seen_days needs a time column; {agg.column!r} is {kind}")]
+        if agg.fn == "mode" and f.type not in ("string", "category"):
+            return [(("features", i, "type"), f"a mode aggregate is a value of {agg.column!r}; expected type "
+                                              f"string or category, got {f.type}")]
+        return []
 
     def feature(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)
@@ -233,6 +372,9 @@ class Schema(Strict):
 
 
 # ------------------------------------------------------------------------------ training
+PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
+
+
 class BuiltinAlgorithm(Strict):
     builtin: Literal["xgboost"] = Field(
         default="xgboost", description="SageMaker built-in framework container, in script mode."
@@ -282,6 +424,28 @@ class Training(Strict):
         pattern=INSTANCE_PATTERN,
         description="Instance of the data quality, feature and evaluation jobs.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _probability_objective(cls, data: Any) -> Any:
+        """The built-in XGBoost script must output probabilities: batch validation, the score
+        bands and monitoring all read scores in [0, 1]. Without an objective XGBoost would
+        regress (scores outside [0, 1]), so binary:logistic is the default."""
+        if not isinstance(data, dict) or "image_uri" in (data.get("algorithm") or {}):
+            return data
+        hyper = data.get("hyperparameters")
+        if hyper is None or (isinstance(hyper, dict) and "objective" not in hyper):
+            data = {**data, "hyperparameters": {"objective": "binary:logistic", **(hyper or {})}}
+        return data
+
+    @model_validator(mode="after")
+    def _objective(self) -> Training:
+        objective = self.hyperparameters.get("objective")
+        if isinstance(self.algorithm, BuiltinAlgorithm) and objective not in PROBABILITY_OBJECTIVES:
+            raise Problems([(("hyperparameters", "objective"),
+                             f"got {objective!r}; the model's scores must be probabilities in [0, 1]; expected "
+                             "objective: binary:logistic (or leave it out)")])
+        return self
 
     @model_validator(mode="after")
     def _spot(self) -> Training:
@@ -353,17 +517,35 @@ class Evaluation(Strict):
 
 # ----------------------------------------------------------------------------- inference
 class Batch(Strict):
-    schedule: str | None = Field(
+    schedule: Schedule | None = Field(
         default=None,
-        pattern=SCHEDULE_PATTERN,
         description="EventBridge schedule of batch scoring; none runs it only by hand.",
     )
     input_prefix: str = Field(default="batch/input/", pattern=r"^[a-z0-9_\-/]+/$")
     output_prefix: str = Field(default="batch/results/", pattern=r"^[a-z0-9_\-/]+/$")
-    content_type: Literal["text/csv", "application/jsonlines"] = "text/csv"
+    content_type: Literal["text/csv", "application/jsonlines"] = Field(
+        default="text/csv",
+        description="Format of the records the Transform job scores and returns (the input files "
+        "are raw CSV records either way).",
+    )
     instance_type: str = Field(default="ml.m5.xlarge", pattern=INSTANCE_PATTERN)
     instance_count: int = Field(default=1, ge=1, le=100)
     max_payload_mb: int = Field(default=6, ge=1, le=100)
+    min_rows: int = Field(
+        default=1,
+        ge=1,
+        description="Fewer input rows fail the batch input's data-quality check (the batch's own "
+        "minimum, independent of the training `data_quality.min_rows`). Missing-value, "
+        "out-of-range limits are those of `data_quality`.",
+    )
+    max_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Largest PSI of a feature of the batch input versus the model's training "
+        "baseline before the batch is stopped. None (the default) scores a drifted batch and "
+        "leaves drift to monitoring (its alarms can retrain): a batch is scored even when the "
+        "population moves.",
+    )
 
 
 class Canary(Strict):
@@ -406,19 +588,24 @@ class Realtime(Strict):
 
 # ---------------------------------------------------------------------------- monitoring
 class Monitoring(Strict):
-    schedule: str = Field(default="rate(1 hour)", pattern=SCHEDULE_PATTERN)
+    schedule: Schedule = Field(default="rate(1 hour)", description="EventBridge schedule of the monitoring workflow.")
     max_feature_psi: float = Field(default=0.2, gt=0, description="Input drift alarm threshold.")
     max_prediction_psi: float = Field(default=0.2, gt=0, description="Score drift alarm.")
     min_precision: float = Field(default=0.2, ge=0, le=1, description="Closed-loop alarm.")
     min_recall: float = Field(default=0.4, ge=0, le=1, description="Closed-loop alarm.")
     min_pr_auc: float = Field(default=0.3, ge=0, le=1, description="Closed-loop alarm.")
     max_model_age_days: int = Field(default=45, ge=1, description="Staleness alarm.")
+    score_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Scores at or above this count as predicted positives for the closed-loop "
+        "precision and recall (e.g. the score from which a case is reviewed).",
+    )
 
 
 class Retraining(Strict):
-    schedule: str | None = Field(
-        default=None, pattern=SCHEDULE_PATTERN, description="Periodic retraining; none = off."
-    )
+    schedule: Schedule | None = Field(default=None, description="Periodic retraining; none = off.")
     on_drift: bool = Field(default=True, description="Retrain when the drift alarm fires.")
     on_quality_drop: bool = Field(default=True, description="Retrain on the closed-loop alarm.")
     auto_approve: bool = Field(
@@ -503,7 +690,8 @@ class TeamConfig(Strict):
     environments: dict[str, Environment] = Field(
         default_factory=dict,
         description="Account and region per stage (e.g. dev, staging, production). Optional: "
-        "without an entry, CDK_DEFAULT_ACCOUNT/REGION are used.",
+        "without an entry for the stage, `cdk synth -c account=... -c region=...` decides, then "
+        "the CDK CLI's own environment (profile, AWS_REGION), with a warning.",
     )
     data: DataLocations = Field(default_factory=DataLocations)
     schema_: Schema = Field(alias="schema", description="The feature schema.")
@@ -514,7 +702,11 @@ class TeamConfig(Strict):
     realtime: Realtime = Field(default_factory=Realtime)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     retraining: Retraining = Field(default_factory=Retraining)
-    decision_rules: DecisionRules
+    decision_rules: DecisionRules | None = Field(
+        default=None,
+        description="How a real-time score becomes a decision. Required when realtime.enabled is "
+        "true; a batch-only team leaves it out (batch publishes scores, not decisions).",
+    )
     pipeline: Pipeline = Field(default_factory=Pipeline)
     tags: Tags
 
@@ -528,22 +720,53 @@ class TeamConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_section(self) -> TeamConfig:
-        names = {f.name: f for f in self.schema_.features}
-        for s in self.evaluation.slices:
-            if s not in names or names[s].type != "category":
-                cats = sorted(n for n, f in names.items() if f.type == "category")
-                raise ValueError(
-                    f"evaluation.slices: {s!r} is not a category feature (category features: "
-                    f"{', '.join(cats) or 'none'})"
-                )
-        known = set(names) | {self.schema_.entity_key, self.schema_.id_column, "score"}
-        for i, rule in enumerate(self.decision_rules.hard_rules):
-            if rule.field not in known:
-                raise ValueError(
-                    f"decision_rules.hard_rules.{i}.field: {rule.field!r} is not a feature, key or "
-                    "'score'"
-                )
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        schema = self.schema_
+        names = {f.name: f for f in schema.features}
+        inputs = {f.name for f in schema.model_features}
+        for i, s in enumerate(self.evaluation.slices):
+            if s not in names or names[s].type != "category" or s not in inputs:
+                usable = sorted(n for n in inputs if names[n].type == "category")
+                why = ("not a feature" if s not in names else f"a {names[s].type} feature" if names[s].type
+                       != "category" else "not a model input (the test split holds model inputs only)")
+                problems.append((("evaluation", "slices", i), f"{s!r} is {why}; expected a category model "
+                                 f"input ({', '.join(usable) or 'none in this schema'})"))
+        if self.realtime.enabled and self.decision_rules is None:
+            problems.append((("decision_rules",), "missing; a team with realtime.enabled needs score_bands, "
+                             "e.g. decision_rules: {score_bands: {approve_below: 0.3, decline_at_or_above: 0.85}}"))
+        if self.decision_rules is not None:
+            problems += self._rule_problems(self.decision_rules, names, inputs)
+        _raise_problems(problems)
         return self
+
+    def _rule_problems(self, rules: DecisionRules, names: dict[str, Feature], inputs: set[str]) -> list:
+        """Hard rules and lists read the request or the model's features, nothing else."""
+        schema = self.schema_
+        readable = ({f.name for f in schema.record_features} | inputs
+                    | {schema.entity_key, schema.id_column, schema.timestamp_column, "score"})
+        hint = ", ".join(sorted(readable))
+        problems = []
+        for i, rule in enumerate(rules.hard_rules):
+            if rule.field not in readable:
+                why = "not a model input" if rule.field in names else "not a field"
+                problems.append((("decision_rules", "hard_rules", i, "field"),
+                                 f"{rule.field!r} is {why}, so the rule could never fire; expected a request "
+                                 f"field, model input or 'score' ({hint})"))
+            elif rule.op in ("in", "not_in") and not isinstance(rule.value, list):
+                problems.append((("decision_rules", "hard_rules", i, "value"),
+                                 f"op {rule.op!r} needs a list, e.g. value: [gaming, digital_goods]"))
+            elif rule.op not in ("in", "not_in") and isinstance(rule.value, list):
+                problems.append((("decision_rules", "hard_rules", i, "value"),
+                                 f"op {rule.op!r} compares with one value, got a list; use op: in"))
+            elif rule.op in ("gt", "ge", "lt", "le") and isinstance(rule.value, str):
+                problems.append((("decision_rules", "hard_rules", i, "value"),
+                                 f"op {rule.op!r} compares numbers, got {rule.value!r}; e.g. value: 10000"))
+        for section in ("allow_list", "deny_list"):
+            for key in getattr(rules, section):
+                if key not in readable:
+                    problems.append((("decision_rules", section, key),
+                                     f"{key!r} is not a request field or model input; expected one of {hint}"))
+        return problems
 
     @property
     def schema(self) -> Schema:  # type: ignore[override]
@@ -581,21 +804,39 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _describe(error: dict[str, Any], root: yaml.Node | None) -> str:
+_NOTHING = object()
+
+
+def _describe(error: dict[str, Any], root: yaml.Node | None) -> list[str]:
+    """One line per problem: line, field path, what was given, what was expected."""
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, Problems):
+        # A cross-field check: each problem at its own path below the model that raised it.
+        return [_line(root, (*loc, *sub), msg) for sub, msg in cause.problems]
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return [_line(root, loc, "missing; expected it to be set")]
+    if error["type"] == "extra_forbidden":
+        return [_line(root, loc, "unknown field (check the spelling; see `mdlc schema`)")]
+    if error["type"] == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        msg = PATTERN_EXAMPLES.get(pattern, "a value in the documented format (see `mdlc schema`)")
+    return [_line(root, loc, msg, error.get("input"))]
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...], msg: str, given: Any = _NOTHING) -> str:
     path = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(root, loc)
     where = f"line {line}, " if line else ""
-    msg = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        return f"{where}field `{path}`: missing; expected it to be set"
-    if error["type"] == "extra_forbidden":
-        return f"{where}field `{path}`: unknown field (check the spelling; see `mdlc schema`)"
-    given = error.get("input")
+    if given is _NOTHING:
+        return f"{where}field `{path}`: {msg}"
     if isinstance(given, dict | list):
         given_txt = "a mapping" if isinstance(given, dict) else "a list"
     else:
         given_txt = repr(given)
+    if "expected" in msg:  # the message already says what was expected (cross-field checks, schedules)
+        return f"{where}field `{path}`: got {given_txt}; {msg}"
     return f"{where}field `{path}`: got {given_txt}; expected: {msg}"
 
 
@@ -613,7 +854,7 @@ def parse_team(text: str, path: Path | str = "<team file>") -> TeamConfig:
     try:
         return TeamConfig.model_validate(data)
     except ValidationError as exc:
-        raise TeamFileError(path, [_describe(e, root) for e in exc.errors()]) from None
+        raise TeamFileError(path, [line for e in exc.errors() for line in _describe(e, root)]) from None
 
 
 def load_team(path: Path | str) -> TeamConfig:

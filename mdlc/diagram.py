@@ -210,12 +210,22 @@ def render(jobs: list[tuple[str, Path]]) -> list[Path]:
     result = subprocess.run(["node", str(RENDERER)], input=json.dumps(payload), text=True,
                             capture_output=True, cwd=REPO_ROOT)
     if result.returncode != 0:
-        raise RuntimeError(f"diagram renderer failed (run `make install` for the npm packages): {result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"diagram renderer failed (run `make install` for the npm packages): {result.stderr[-2000:]}"
+        )
     return [Path(p) for job in payload for p in (job["svg"], job["png"])]
 
 
-def team_state_machines(model: str) -> dict[str, dict]:
-    """Every state machine of one team, from a fresh synth of its stacks (stage dev)."""
+#: A drawing needs no real account: teams without ``environments`` are drawn in this one.
+DRAWING_ACCOUNT, DRAWING_REGION = "123456789012", "eu-west-1"
+
+
+def team_state_machines(model: str, models_dir: Path | None = None) -> dict[str, dict]:
+    """Every state machine of one team, from a fresh synth of its stacks (stage dev).
+
+    The team file's ``environments.dev`` is used when it has one; otherwise a placeholder
+    account and region (the workflows do not depend on them).
+    """
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
 
@@ -224,8 +234,8 @@ def team_state_machines(model: str) -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="mdlc-diagram-") as tmp:
         context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
         app = cdk.App(outdir=tmp, context=context)
-        build_app(app, model=model, stage="dev", default_account=None, default_region=None,
-                  build_dir=Path(tmp) / "build")
+        build_app(app, model=model, stage="dev", default_account=DRAWING_ACCOUNT, default_region=DRAWING_REGION,
+                  build_dir=Path(tmp) / "build", models_dir=models_dir, pipelines=False)
         app.synth()
         machines: dict[str, dict] = {}
         for path in sorted(Path(tmp).glob("*.template.json")):
@@ -233,9 +243,9 @@ def team_state_machines(model: str) -> dict[str, dict]:
     return machines
 
 
-def render_team(model: str, out: Path | None = None) -> list[Path]:
+def render_team(model: str, out: Path | None = None, models_dir: Path | None = None) -> list[Path]:
     out = out or REPO_ROOT / "docs" / "diagrams" / model
-    machines = team_state_machines(model)
+    machines = team_state_machines(model, models_dir)
     if not machines:
         raise TeamFileError(REPO_ROOT / "models" / f"{model}.yaml",
                             ["the team's stacks have no state machine to draw yet"])

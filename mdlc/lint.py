@@ -54,10 +54,7 @@ def no_effect(team: TeamConfig, raw: dict[str, Any]) -> list[tuple[tuple, str]]:
     capture_off = not team.realtime.enabled or team.realtime.data_capture_percent == 0
     if capture_off:
         why = ("realtime.enabled is false" if not team.realtime.enabled else "realtime.data_capture_percent is 0")
-        retrain = raw.get("retraining") or {}
-        for key in ("on_drift", "on_quality_drop"):
-            if retrain.get(key) is True:
-                out.append((("retraining", key), f"no effect: nothing is captured to monitor ({why})"))
+        # (retraining.on_drift / on_quality_drop still act on batch inputs, scores and labels.)
         if "capture_retention_days" in (raw.get("data") or {}):
             out.append((("data", "capture_retention_days"), f"no effect: nothing is captured ({why})"))
     # (max_false_positive_rate always matters: evaluation reports recall at it, per slice too.)
@@ -68,7 +65,11 @@ def no_effect(team: TeamConfig, raw: dict[str, Any]) -> list[tuple[tuple, str]]:
     if team.evaluation.approval_status == "Approved" and (raw.get("retraining") or {}).get("auto_approve") is False:
         out.append((("retraining", "auto_approve"),
                     "no effect: evaluation.approval_status Approved registers every model approved"))
-    for i, rule in enumerate(team.decision_rules.hard_rules):
+    if not team.realtime.enabled and "decision_rules" in raw:
+        out.append((("decision_rules",), "no effect: realtime.enabled is false, and batch scoring publishes "
+                    "scores, not decisions; leave the section out"))
+    rules = team.decision_rules.hard_rules if team.decision_rules else []
+    for i, rule in enumerate(rules):
         if rule.decision == "APPROVE":
             out.append((("decision_rules", "hard_rules", i, "decision"),
                         f"no effect: rule {rule.name!r} can only APPROVE, and the strictest decision wins"))
@@ -85,7 +86,8 @@ def no_effect(team: TeamConfig, raw: dict[str, Any]) -> list[tuple[tuple, str]]:
 
 
 def _referenced_features(team: TeamConfig) -> set[str]:
-    used = set(team.evaluation.slices) | {r.field for r in team.decision_rules.hard_rules}
+    rules = team.decision_rules.hard_rules if team.decision_rules else []
+    used = set(team.evaluation.slices) | {r.field for r in rules}
     for f in team.schema.features:
         if f.derive:
             used |= set(f.derive.args)
@@ -173,6 +175,11 @@ def _model_of(annotation: Any, value: Any) -> type[BaseModel] | None:
 def _list_item_model(annotation: Any) -> type[BaseModel] | None:
     for a in _candidates(annotation):
         args = getattr(a, "__args__", ())
-        if getattr(a, "__origin__", None) is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        if (
+            getattr(a, "__origin__", None) is list
+            and args
+            and isinstance(args[0], type)
+            and issubclass(args[0], BaseModel)
+        ):
             return args[0]
     return None

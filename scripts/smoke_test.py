@@ -57,22 +57,16 @@ class Outcome:
 
 # ------------------------------------------------------------------------------ training
 def sample_csv(team: TeamConfig, rows: int, seed: int = 7) -> bytes:
-    """A seeded synthetic sample with the team's raw columns (header row, CSV)."""
-    from mdlc import synthetic
+    """A seeded synthetic sample with the team's raw columns (header row, CSV), generated
+    from the team's schema (the example team: its card-transaction generator)."""
+    from mdlc import synthetic_team
+    from mdlc.contract import runtime_spec
 
-    s = team.schema
-    columns = [s.id_column, s.entity_key, s.timestamp_column, *(f.name for f in s.record_features), s.label]
+    spec = runtime_spec(team)
     days = 14
-    n_customers = max(1, rows // days)
-    frame = synthetic.generate(n_customers=n_customers, days=days, seed=seed)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SmokeTestFailure(
-            f"the synthetic generator has no column(s) {missing} of this team's raw records "
-            f"(it generates {list(frame.columns)}); expected a team whose record columns it knows"
-        )
+    frame, _ = synthetic_team.for_team(spec, n_entities=max(1, rows // days), days=days, seed=seed)
     buffer = io.StringIO()
-    frame[columns].to_csv(buffer, index=False)
+    frame[synthetic_team.raw_columns(spec)].to_csv(buffer, index=False)
     return buffer.getvalue().encode()
 
 
@@ -123,7 +117,8 @@ def known_record(team: TeamConfig) -> tuple[dict[str, Any], str | None]:
     for f in s.record_features:
         record[f.name] = _typical(f)
     expected = None
-    for listing, decision in ((rules.deny_list, "DECLINE"), (rules.allow_list, "APPROVE")):
+    listings = ((rules.deny_list, "DECLINE"), (rules.allow_list, "APPROVE")) if rules else ()
+    for listing, decision in listings:
         field = next((k for k, v in listing.items() if v and k in record), None)
         if field is not None:
             record[field] = listing[field][0]

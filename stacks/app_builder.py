@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from mdlc.contract import REPO_ROOT, TeamConfig, TeamFileError, load_team, team_files
+from mdlc.contract import (
+    ACCOUNT_PATTERN,
+    REGION_PATTERN,
+    REPO_ROOT,
+    TeamConfig,
+    TeamFileError,
+    load_team,
+    team_files,
+)
 from stacks.common.props import TeamContext
 from stacks.pipeline import TARGET_STAGES, PipelineStack, plan_pipeline
 from stacks.team import TeamStacks
@@ -16,27 +26,76 @@ from stacks.team import TeamStacks
 
 @dataclass(frozen=True)
 class ResolvedEnv:
+    """Where a team's stacks of one stage deploy, and which setting decided it."""
+
     account: str | None
     region: str
+    source: str  # "team file", "context" or "cli"
+    detail: str  # e.g. "environments.dev in models/x.yaml"
+
+    def describe(self, team: str, stage: str) -> str:
+        account = self.account or "(the deploying credentials' account)"
+        return f"{team} ({stage}): account {account}, region {self.region} (from {self.detail})"
 
 
 def resolve_env(
-    team: TeamConfig, team_file: Path, stage: str, default_account: str | None, default_region: str | None
+    team: TeamConfig,
+    team_file: Path,
+    stage: str,
+    default_account: str | None,
+    default_region: str | None,
+    *,
+    context_account: str | None = None,
+    context_region: str | None = None,
 ) -> ResolvedEnv:
-    """Account and region of a team's stage: the team file first, then CDK_DEFAULT_*."""
+    """Account and region of a team's stage, in one documented order.
+
+    1. ``environments.<stage>`` in the team file;
+    2. ``cdk synth -c account=... -c region=...`` (context: the CDK CLI passes it through
+       unchanged, where it overwrites ``CDK_DEFAULT_REGION`` with its own resolution);
+    3. the CDK CLI's own environment (``CDK_DEFAULT_ACCOUNT``/``CDK_DEFAULT_REGION``, which
+       the CLI sets from the profile, ``AWS_REGION`` or ``AWS_DEFAULT_REGION``).
+    """
     env = team.environments.get(stage)
     if env is not None:
-        return ResolvedEnv(account=env.account, region=env.region)
+        return ResolvedEnv(env.account, env.region, "team file", f"environments.{stage} in {team_file}")
+    if context_region:
+        _check_context(team_file, context_account, context_region)
+        return ResolvedEnv(context_account or default_account, context_region, "context",
+                           "-c region=" + context_region + (" -c account=" + context_account if context_account
+                                                             else ", account of the CDK CLI's environment"))
     if default_region:
-        return ResolvedEnv(account=default_account, region=default_region)
+        return ResolvedEnv(default_account, default_region, "cli",
+                           "the CDK CLI's environment (CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION)")
     stages = ", ".join(sorted(team.environments)) or "none"
     raise TeamFileError(
         team_file,
         [
-            f"field `environments.{stage}`: missing, and CDK_DEFAULT_REGION is not set; expected "
-            f"an account and region for stage {stage!r} (stages in the file: {stages})"
+            f"field `environments.{stage}`: missing, and no region was given; expected an account and "
+            f"region for stage {stage!r} in the team file (stages in the file: {stages}), or "
+            "`cdk synth -c region=eu-west-1 -c account=111111111111`"
         ],
     )
+
+
+def _check_context(team_file: Path, account: str | None, region: str) -> None:
+    problems = []
+    if not re.match(REGION_PATTERN, region):
+        problems.append(f"context `region`: got {region!r}; expected an AWS region, e.g. eu-west-1")
+    if account is not None and not re.match(ACCOUNT_PATTERN, account):
+        problems.append(f"context `account`: got {account!r}; expected a 12-digit AWS account id")
+    if problems:
+        raise TeamFileError(team_file, problems)
+
+
+def fallback_warning(team: str, stage: str, env: ResolvedEnv) -> str | None:
+    """The warning printed when neither the team file nor -c region decided the region."""
+    if env.source != "cli":
+        return None
+    return (f"warning: {team} ({stage}): no environments.{stage} in the team file and no -c region=...; "
+            f"using the CDK CLI's environment: region {env.region}, account {env.account or '(unknown)'}. "
+            "The CLI sets these from your profile or AWS_REGION and ignores a CDK_DEFAULT_REGION you "
+            "export; pass -c region=... -c account=... or add environments.<stage> to pin them.")
 
 
 def select_team_files(model: str | None, models_dir: Path) -> list[Path]:
@@ -63,17 +122,27 @@ def build_app(
     models_dir: Path | None = None,
     build_dir: Path | None = None,
     pipelines: bool = True,
+    context_account: str | None = None,
+    context_region: str | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> list[TeamStacks]:
     """Validate the selected team files, then add each team's stacks to ``app``.
 
     Every file is validated before the first construct is created, so a wrong file fails
-    the synth before any template is written.
+    the synth before any template is written. ``report`` receives one line per team with
+    the resolved account and region, and a warning when the region fell back to the CLI's.
     """
     models_dir = models_dir or REPO_ROOT / "models"
     build_dir = build_dir or REPO_ROOT / "build"
     files = select_team_files(model, models_dir)
     teams = [(load_team(f), f) for f in files]
-    envs = [resolve_env(t, f, stage, default_account, default_region) for t, f in teams]
+    envs = [resolve_env(t, f, stage, default_account, default_region,
+                        context_account=context_account, context_region=context_region) for t, f in teams]
+    if report is not None:
+        for (team, _), env in zip(teams, envs, strict=True):
+            report(env.describe(team.name, stage))
+            if (warning := fallback_warning(team.name, stage, env)) is not None:
+                report(warning)
     names = [t.name for t, _ in teams]
     if len(set(names)) != len(names):
         raise TeamFileError(models_dir, [f"team names must be unique, got {names}"])

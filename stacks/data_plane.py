@@ -81,11 +81,12 @@ class DataPlane(Construct):
                                  noncurrent_days=data.noncurrent_version_days),
             "art": self._bucket("ArtifactsBucket", "art", expire_days=None,
                                 noncurrent_days=data.noncurrent_version_days),
-            "cap": self._bucket("CaptureBucket", "cap", expire_days=data.capture_retention_days,
-                                noncurrent_days=data.noncurrent_version_days),
             "rep": self._bucket("ReportsBucket", "rep", expire_days=400,
                                 noncurrent_days=data.noncurrent_version_days),
         }
+        if team.realtime.enabled:  # only an endpoint captures requests
+            owned["cap"] = self._bucket("CaptureBucket", "cap", expire_days=data.capture_retention_days,
+                                        noncurrent_days=data.noncurrent_version_days)
         # Other stacks get references by (deterministic) name, not CloudFormation exports:
         # exports would pin the buckets and make every grant's ARN an import.
         refs = {
@@ -98,7 +99,7 @@ class DataPlane(Construct):
         self.raw_bucket = refs["raw"]
         self.features_bucket = refs["feat"]
         self.artifacts_bucket = refs["art"]
-        self.capture_bucket = refs["cap"]
+        self.capture_bucket: s3.IBucket | None = refs.get("cap")
         self.reports_bucket = refs["rep"]
 
         self.feature_table = dynamodb.Table(
@@ -142,11 +143,8 @@ class DataPlane(Construct):
         )
 
         self.buckets = [
-            self.raw_bucket,
-            self.features_bucket,
-            self.artifacts_bucket,
-            self.capture_bucket,
-            self.reports_bucket,
+            b for b in (self.raw_bucket, self.features_bucket, self.artifacts_bucket, self.capture_bucket,
+                        self.reports_bucket) if b is not None
         ]
         self.sagemaker_role = self._sagemaker_role(team.name)
 
@@ -199,7 +197,8 @@ class DataPlane(Construct):
         self.raw_bucket.grant_read(role)
         self.features_bucket.grant_read_write(role)
         self.artifacts_bucket.grant_read_write(role)
-        self.capture_bucket.grant_read_write(role)
+        if self.capture_bucket is not None:
+            self.capture_bucket.grant_read_write(role)
         self.reports_bucket.grant_read_write(role)
         self.key.grant_encrypt_decrypt(role)
         role.add_to_policy(
@@ -227,7 +226,12 @@ class DataPlane(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullSageMakerImages",
-                actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                actions=[
+                    "ecr:GetAuthorizationToken",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
                 resources=["*"],
             )
         )
@@ -257,7 +261,15 @@ class DataPlane(Construct):
                 "only known at run time); the grant is limited to this one bucket.",
                 suffix="/*",
             )
-        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"):
+        for action in (
+            "s3:GetObject*",
+            "s3:GetBucket*",
+            "s3:List*",
+            "s3:DeleteObject*",
+            "s3:Abort*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+        ):
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Action::{action}]",

@@ -1,13 +1,40 @@
-"""Session fixtures: synthesise once per test session (CDK synth costs seconds)."""
+"""Session fixtures: synthesise once per test session (CDK synth costs seconds).
+
+The session's assembly holds every team in ``models/`` *and* a generated second team unlike
+the example (``tests/second_team.py``: batch-only, other columns, no ``environments``), so
+every test over "all templates" (cfn-lint, cdk-nag, ASL, retries, logging) also covers a team
+that is not the example, and adding a team to ``models/`` cannot break the suite unnoticed.
+"""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from mdlc.contract import team_files
+from mdlc.local.team import LOCAL_ACCOUNT
+from tests.second_team import write_second_team
 from tests.synth import Assembly, synth
+
+#: What the CDK CLI would hand a team without ``environments`` (moto's account, so the
+#: offline harness can run the same synthesised templates).
+CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    """Every team in models/, synthesised with cdk-nag, as `cdk synth` would."""
-    return synth(tmp_path_factory.mktemp("cdk.out"))
+def team_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of models/ plus the generated second team."""
+    models = tmp_path_factory.mktemp("models")
+    for path in team_files():
+        shutil.copy(path, models / path.name)
+    write_second_team(models)
+    return models
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory, team_dir: Path) -> Assembly:
+    """Every team of ``team_dir``, synthesised with cdk-nag, as `cdk synth` would."""
+    return synth(tmp_path_factory.mktemp("cdk.out"), models_dir=team_dir,
+                 default_account=CLI_ACCOUNT, default_region=CLI_REGION)

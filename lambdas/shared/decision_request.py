@@ -24,7 +24,9 @@ MAX_LISTED_ERRORS = 20
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,64}$"
 ID_MAX_LENGTH = 128
 STRING_MAX_LENGTH = 256
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
 
 _JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "category": "string",
                "string": "string", "timestamp": "string"}
@@ -187,7 +189,9 @@ def parse_request(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
         try:
             body = json.loads(body)
         except RecursionError:
-            raise RequestError([{"field": "(body)", "message": "nested too deeply; expected a flat JSON object"}]) from None
+            raise RequestError(
+                [{"field": "(body)", "message": "nested too deeply; expected a flat JSON object"}]
+            ) from None
         except ValueError as exc:
             message = f"not valid JSON ({getattr(exc, 'msg', exc)} at position {getattr(exc, 'pos', '?')})"
             raise RequestError([{"field": "(body)", "message": message}]) from None

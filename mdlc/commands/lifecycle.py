@@ -1,9 +1,13 @@
-"""``mdlc local lifecycle``: the whole MDLC of one team offline, end to end.
+"""``mdlc local lifecycle``: the whole MDLC of one team offline, end to end, for any team.
 
-train → register → approve → deploy → score a stream of transactions through the decision
-workflow → batch score → ground truth arrives → monitor → drift injected → the drift alarm
-starts a guarded retraining → the new version is approved and deployed. Every step runs
-the deployed workflows in the offline harness; a summary table ends the run.
+A team with an endpoint: train → register → approve → deploy → score a stream of records
+through the decision API → batch score → ground truth arrives → monitor → drift
+injected → the drift alarm starts a guarded retraining → the new version is approved and
+deployed. A batch-only team (``realtime.enabled: false``): train → approve → batch score →
+ground truth → monitor → drift injected into a batch → monitor → the drift alarm retrains →
+approve → batch score with the new version. Every step runs the deployed workflows in the
+offline harness; a summary table ends the run. Data: the team's ``--data`` folder, else
+records generated from its schema (``mdlc/synthetic_team.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ class Lifecycle:
                    "status": reg["approval_status"], "pr_auc": metrics.get("pr_auc"),
                    "roc_auc": metrics.get("roc_auc"), "run_id": out["run"]["run_id"]}
         self.summary["versions"].append(version)
-        click.echo(f"  registered version {version['version']} ({version['status']}), PR-AUC {version['pr_auc']:.3f}")
+        metric = self.team.team.evaluation.metric
+        click.echo(f"  registered version {version['version']} ({version['status']}), {metric} "
+                   f"{_f(metrics.get(metric))}")
         return version
 
     def approve(self, version: dict[str, Any]) -> None:
@@ -79,7 +85,8 @@ class Lifecycle:
         mix: Counter = Counter()
         first_error = None
         captured = self.captured()
-        keys = ["transaction_id", "customer_id", "event_time", "amount", "merchant_category", "channel", "country"]
+        sc = self.team.team.schema
+        keys = [sc.id_column, sc.entity_key, sc.timestamp_column, *(f.name for f in sc.record_features)]
         for i, row in enumerate(frame[keys].to_dict("records")):
             body = {"request_id": f"{label}-{i}", **{k: (None if v != v else v) for k, v in row.items()}}
             # POST /v1/decisions through the API's synthesised resources (mdlc.harness.apigateway).
@@ -104,30 +111,29 @@ class Lifecycle:
         return sum(page.get("KeyCount", 0) for page in pages)
 
     def batch(self, frame: Any, day: str) -> dict[str, Any]:
-        prefix = f"{self.team.team.batch.input_prefix}dt={day}/"
-        body = frame.drop(columns=[self.team.team.schema.label]).to_csv(index=False).encode()
-        self.team.client("s3").put_object(Bucket=self.team.bucket("raw"), Key=f"{prefix}part-0.csv", Body=body)
-        result = self.check(self.team.run("batch", {"input_prefix": f"s3://{self.team.bucket('raw')}/{prefix}"}),
-                            "batch scoring")
+        uri = self.team.put_batch_input(frame, day)
+        result = self.check(self.team.run("batch", {"input_prefix": uri}), "batch scoring")
         published = result.output["published"]
-        self.summary["batch_rows"] = published["rows"]
-        click.echo(f"  {published['rows']} rows scored, manifest {published['manifest_uri']}")
+        self.summary["batch_rows"] = self.summary.get("batch_rows", 0) + published["rows"]
+        click.echo(f"  {published['rows']} rows scored by version {result.output['run']['model']['version']}, "
+                   f"manifest {published['manifest_uri']}")
         return published
 
     def ground_truth(self, frames: list[Any], day: str) -> None:
         import pandas as pd
 
-        labels = pd.concat([f[["transaction_id", "is_fraud"]] for f in frames])
-        key = f"{self.team.team.data.ground_truth_prefix}dt={day}/part-0.csv"
-        self.team.client("s3").put_object(Bucket=self.team.bucket("raw"), Key=key,
-                                          Body=labels.to_csv(index=False).encode())
-        click.echo(f"  {len(labels)} labels ({int(labels.is_fraud.sum())} chargebacks) in {key}")
+        label = self.team.team.schema.label
+        labels = pd.concat(frames)
+        key = self.team.put_ground_truth(labels, day)
+        positives = int(pd.to_numeric(labels[label], errors="coerce").sum())
+        click.echo(f"  {len(labels)} labels ({positives} positive {label}) in {key}")
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
         result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
         m = result.output["monitoring"]
-        e, q = m["endpoint"], m["quality"]
-        click.echo(f"  endpoint: {e['records']} records, max feature PSI {_f(e['max_feature_psi'])} "
+        source = "endpoint" if self.team.team.realtime.enabled else "batch"
+        e, q = m[source], m["quality"]
+        click.echo(f"  {source}: {e['records']} records, max feature PSI {_f(e['max_feature_psi'])} "
                    f"({e['max_feature'] or '-'}), score PSI {_f(e['prediction_psi'])}")
         click.echo(f"  quality: {q['labelled']} labelled, precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
                    f"PR-AUC {_f(q['pr_auc'])}")
@@ -164,7 +170,8 @@ class Lifecycle:
         for v in s["versions"]:
             click.echo(f"{v['version']:<8} {v['reason']:<28} {_f(v['pr_auc']):>7} {_f(v['roc_auc']):>8} "
                        f"{v['status']:<10} {'yes' if v['version'] == s.get('deployed') else '-'}")
-        click.echo("\ndecisions: " + ", ".join(f"{k} {n}" for k, n in sorted(s["decisions"].items())))
+        if s["decisions"]:
+            click.echo("\ndecisions: " + ", ".join(f"{k} {n}" for k, n in sorted(s["decisions"].items())))
         click.echo(f"batch rows scored: {s.get('batch_rows', 0)}")
         for label, e in s["drift"].items():
             click.echo(f"drift ({label}): max feature PSI {_f(e['max_feature_psi'])} ({e['max_feature'] or '-'}), "
@@ -173,64 +180,183 @@ class Lifecycle:
             click.echo(f"quality ({label}): precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
                        f"PR-AUC {_f(q['pr_auc'])} on {q['labelled']} labels")
         click.echo(f"retraining reason: {s.get('retraining_reason', '-')}")
-        click.echo(f"now deployed: version {s.get('deployed')}  (wall time {time.monotonic() - self.started:.0f}s)")
+        serving = f"now deployed: version {s.get('deployed')}" if "deployed" in s else \
+            f"batch scores with: version {s['versions'][-1]['version'] if s['versions'] else '-'}"
+        click.echo(f"{serving}  (wall time {time.monotonic() - self.started:.0f}s)")
+        if self.team.aws.iam is not None:
+            from mdlc.local.iam_report import format_report, principal_reports, summary_line
+
+            reports = principal_reports(self.team)
+            click.echo(summary_line(reports) + "  (full report: mdlc local iam-report)")
+            if any(r.denied or r.unexplained for r in reports):
+                click.echo(format_report(reports, verbose=False))
 
 
 def _f(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+class Records:
+    """The lifecycle's data: the team's ``--data`` folder, else generated from its schema.
+
+    ``history`` trains version 1; ``later`` gives records after the history (new ids, same
+    entities) for scoring; ``drift`` shifts any records; ``retraining_history`` is the
+    labelled history that has landed when the drift alarm retrains.
+    """
+
+    def __init__(self, team: Any, data: Path | None, entities: int, days: int, seed: int) -> None:
+        from mdlc import synthetic_team
+
+        self.spec, self.entities, self.days, self.seed, self.data = team.spec, entities, days, seed, data
+        self.gen = synthetic_team
+        if data is None:
+            self.history, source = synthetic_team.for_team(self.spec, n_entities=entities, days=days, seed=seed)
+            click.echo(f"no --data given: generated {synthetic_team.describe(self.history, self.spec)} from {source}")
+        else:
+            self.history = _read_folder(data)
+            click.echo(f"data: {synthetic_team.describe(self.history, self.spec)} from {data}")
+
+    def later(self, variant: int, days: int = 2, drift: float | None = None) -> Any:
+        if self.data is None:
+            return self.gen.later_for_team(self.spec, n_entities=self.entities, train_days=self.days, days=days,
+                                           seed=self.seed, variant=variant, drift=drift)
+        frame = _moved_after(self.history, self.spec, variant, self.seed)
+        return self.gen.shift(frame, self.spec, drift, self.seed + variant) if drift else frame
+
+    def retraining_history(self) -> Any:
+        import pandas as pd
+
+        if self.data is None:
+            # A third more days (within data_quality.max_row_count_change of the first run).
+            frame, _ = self.gen.for_team(self.spec, n_entities=self.entities, days=self.days + self.days // 3,
+                                         seed=self.seed,
+                                         drift=0.6)
+            return frame
+        return pd.concat([self.history, self.later(5, drift=0.6)], ignore_index=True)
+
+
+def _read_folder(folder: Path) -> Any:
+    import pandas as pd
+
+    files = sorted(Path(folder).rglob("*.csv"))
+    if not files:
+        raise click.ClickException(f"{folder}: no .csv files; expected the team's labelled raw records")
+    return pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in files], ignore_index=True)
+
+
+def _moved_after(history: Any, spec: dict[str, Any], variant: int, seed: int) -> Any:
+    """A fifth of the history's records, re-dated just after it, with new ids (later traffic)."""
+    import pandas as pd
+
+    from mdlc import features as F
+
+    keys = F.key_columns(spec)
+    sample = history.sample(frac=0.2, random_state=seed + variant).reset_index(drop=True)
+    times = pd.to_datetime(history[keys["timestamp"]], utc=True, format="ISO8601", errors="coerce")
+    mine = pd.to_datetime(sample[keys["timestamp"]], utc=True, format="ISO8601", errors="coerce")
+    moved = mine + (times.max() - times.min()) + pd.Timedelta(days=variant)
+    sample[keys["timestamp"]] = moved.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    sample[keys["id"]] = f"S{variant}-" + sample[keys["id"]].astype(str)
+    return sample.sort_values(keys["timestamp"], kind="stable").reset_index(drop=True)
+
+
 @click.command()
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
-@click.option("--customers", default=600, show_default=True, help="Synthetic customers.")
-@click.option("--days", default=60, show_default=True, help="Days of training history.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path),
+              help="Folder of the team's labelled raw CSV records (default: generated from its schema).")
+@click.option("--entities", "--customers", "entities", default=600, show_default=True,
+              help="Generated data: number of entities (values of schema.entity_key).")
+@click.option("--days", default=60, show_default=True, help="Generated data: days of training history.")
 @click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift.")
-@click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
+@click.option("--seed", default=7, show_default=True, help="Generated data: seed.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
-def lifecycle(model: str, customers: int, days: int, requests: int, seed: int, models_dir: Path | None) -> None:
+def lifecycle(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int,
+              models_dir: Path | None) -> None:
     """Run the whole MDLC of a team offline and print a summary."""
-    from mdlc import synthetic
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
-    from mdlc.local.traffic import later_records
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            run = Lifecycle(team, customers, days, requests, seed)
-            run.step("1. train on the history and register version 1")
-            v1 = run.train(synthetic.generate(n_customers=customers, days=days, seed=seed), "2026-03-01", "manual")
-            run.step("2. approve and deploy version 1 (deployment workflow)")
-            run.approve(v1)
-            run.deploy(v1)
-            since = datetime.now(UTC).isoformat()
-            run.step(f"3. score {requests} transactions through the decision API")
-            served = later_records(customers, days, 3, seed, variant=1).head(requests)
-            run.stream(served, "live")
-            run.step("4. batch score the next day (batch workflow)")
-            scored = later_records(customers, days, 2, seed, variant=2)
-            run.batch(scored, "2026-03-02")
-            run.step("5. ground truth (chargebacks) arrives")
-            run.ground_truth([served, scored], "2026-03-05")
-            run.step("6. monitor: drift of served inputs and scores, quality on labels")
-            run.monitor(since, "before drift")
-            run.step(f"7. drift injected: {requests} transactions from a shifted population")
-            since = datetime.now(UTC).isoformat()
-            drifted = later_records(customers, days, 3, seed, variant=3, drift=1.0).head(requests)
-            run.stream(drifted, "drifted")
-            team.put_raw(synthetic.generate(n_customers=customers, days=days + 20, seed=seed, drift=0.6),
-                         "2026-03-10")  # new labelled history has landed for the next training
-            run.step("8. monitor again")
-            alarms = run.monitor(since, "after drift")
-            drift_alarms = [a for a in alarms if "drift" in a["detail"]["alarmName"]]
-            if not drift_alarms:
-                raise click.ClickException("monitoring found no drift after it was injected")
-            run.step("9. the drift alarm reaches the retraining guard (delivered twice: at-least-once)")
-            v2 = run.retrain(drift_alarms[:1] * 2)
-            run.step(f"10. approve and deploy version {v2['version']}")
-            run.approve(v2)
-            run.deploy(v2)
-            run.stream(later_records(customers, days, 3, seed, variant=4, drift=1.0).head(20), "redeployed")
+            run = run_lifecycle(team, entities, days, requests, seed, data)
             run.print_summary()
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def run_lifecycle(team: Any, entities: int, days: int, requests: int, seed: int,
+                  data: Path | None = None) -> Lifecycle:
+    """Every stage the team has, in order, on a deployed LocalTeam."""
+    run = Lifecycle(team, entities, days, requests, seed)
+    records = Records(team, data, entities, days, seed)
+    if team.team.realtime.enabled:
+        realtime_lifecycle(run, team, records, requests)
+    else:
+        batch_lifecycle(run, team, records)
+    return run
+
+
+def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: int) -> None:
+    """Train, deploy, serve, batch, monitor, drift, retrain, redeploy: a team with an endpoint."""
+    run.step("1. train on the history and register version 1")
+    v1 = run.train(records.history, "2026-03-01", "manual")
+    run.step("2. approve and deploy version 1 (deployment workflow)")
+    run.approve(v1)
+    run.deploy(v1)
+    since = datetime.now(UTC).isoformat()
+    run.step(f"3. score {requests} records through the decision API")
+    served = records.later(1, days=3).head(requests)
+    run.stream(served, "live")
+    run.step("4. batch score the next day (batch workflow)")
+    scored = records.later(2)
+    run.batch(scored, "2026-03-02")
+    run.step("5. ground truth arrives")
+    run.ground_truth([served, scored], "2026-03-05")
+    run.step("6. monitor: drift of served inputs and scores, quality on labels")
+    run.monitor(since, "before drift")
+    run.step(f"7. drift injected: {requests} records from a shifted population")
+    since = datetime.now(UTC).isoformat()
+    drifted = records.later(3, days=3, drift=1.0).head(requests)
+    run.stream(drifted, "drifted")
+    team.put_raw(records.retraining_history(), "2026-03-10")  # new labelled history for the next training
+    run.step("8. monitor again")
+    v2 = _retrain_on_drift(run, since, 9)
+    run.step(f"10. approve and deploy version {v2['version']}")
+    run.approve(v2)
+    run.deploy(v2)
+    run.stream(records.later(4, days=3, drift=1.0).head(20), "redeployed")
+
+
+def batch_lifecycle(run: Lifecycle, team: Any, records: Records) -> None:
+    """Train, batch, labels, monitor, drift, retrain, batch again: a team without an endpoint."""
+    run.step("1. train on the history and register version 1")
+    v1 = run.train(records.history, "2026-03-01", "manual")
+    run.step("2. approve version 1 (batch scoring uses the newest approved version)")
+    run.approve(v1)
+    since = datetime.now(UTC).isoformat()
+    run.step("3. batch score the next day (batch workflow)")
+    scored = records.later(2)
+    run.batch(scored, "2026-03-02")
+    run.step("4. ground truth arrives")
+    run.ground_truth([scored], "2026-03-05")
+    run.step("5. monitor: drift of batch inputs and scores, quality on labels")
+    run.monitor(since, "before drift")
+    run.step("6. drift injected: the next batch comes from a shifted population")
+    since = datetime.now(UTC).isoformat()
+    run.batch(records.later(3, drift=1.0), "2026-03-03")
+    team.put_raw(records.retraining_history(), "2026-03-10")  # new labelled history for the next training
+    run.step("7. monitor again")
+    v2 = _retrain_on_drift(run, since, 8)
+    run.step(f"9. approve version {v2['version']} and batch score with it")
+    run.approve(v2)
+    run.batch(records.later(4), "2026-03-04")
+
+
+def _retrain_on_drift(run: Lifecycle, since: str, step: int) -> dict[str, Any]:
+    alarms = run.monitor(since, "after drift")
+    drift_alarms = [a for a in alarms if "drift" in a["detail"]["alarmName"]]
+    if not drift_alarms:
+        raise click.ClickException("monitoring found no drift after it was injected")
+    run.step(f"{step}. the drift alarm reaches the retraining guard (delivered twice: at-least-once)")
+    return run.retrain(drift_alarms[:1] * 2)

@@ -16,28 +16,23 @@ def register(main: click.Group, local: click.Group) -> None:
 @click.command()
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
 @click.option("--data", type=click.Path(exists=True, path_type=Path),
-              help="Folder of raw CSV files (default: synthetic transactions).")
+              help="Folder of labelled raw CSV files (default: generated from the team's schema).")
 @click.option("--day", default="2026-03-01", show_default=True, help="Partition date of the data.")
-@click.option("--customers", default=600, show_default=True, help="Synthetic data: number of customers.")
-@click.option("--days", default=60, show_default=True, help="Synthetic data: days of history.")
-@click.option("--seed", default=7, show_default=True, help="Synthetic data: seed.")
+@click.option("--entities", "--customers", "entities", default=600, show_default=True,
+              help="Generated data: number of entities (values of schema.entity_key).")
+@click.option("--days", default=60, show_default=True, help="Generated data: days of history.")
+@click.option("--seed", default=7, show_default=True, help="Generated data: seed.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
-def train(model: str, data: Path | None, day: str, customers: int, days: int, seed: int,
+def train(model: str, data: Path | None, day: str, entities: int, days: int, seed: int,
           models_dir: Path | None) -> None:
     """Run the team's training workflow offline (embedded moto, real jobs and handlers)."""
+    from mdlc.commands.batch import training_history
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            if data is None:
-                from mdlc import synthetic
-
-                frame = synthetic.generate(n_customers=customers, days=days, seed=seed)
-                click.echo(f"synthetic data: {len(frame)} transactions, {frame['is_fraud'].mean():.2%} fraud")
-                prefix = team.put_raw(frame, day)
-            else:
-                prefix = team.put_raw_dir(data, day)
+            prefix = training_history(team, data, entities=entities, days=days, seed=seed, day=day)
             click.echo(f"training on {prefix}")
             result = team.train(prefix)
             sys.exit(report(result))
@@ -58,7 +53,9 @@ def report(result) -> int:
     click.echo("\nmetric            challenger   baseline   champion")
     for name in ("pr_auc", "roc_auc", "recall_at_fpr", "brier", "ece"):
         if name in metrics:
-            click.echo(f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}")
+            click.echo(
+                f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}"
+            )
     reg = out["registered"]
     click.echo(f"\nregistered {reg['model_package_arn']} (version {reg['version']}, {reg['approval_status']})")
     return 0

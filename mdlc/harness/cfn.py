@@ -5,8 +5,8 @@ bootstrap asset bucket (which does not exist offline, and moto then fails the wh
 stack with an unparseable error), and it would not route functions to their handlers.
 So the harness resolves the templates itself (intrinsics.py) and creates the resources
 the workflows touch (cfn_resources.py), in dependency order, across several stacks
-(`Fn::ImportValue` of another template's `Export`). Other resource types (policies,
-CDK metadata, custom resources...) are not created; `Ref`/`Fn::GetAtt` on them give
+(`Fn::ImportValue` of another template's `Export`). Other resource types (Lambda
+permissions, CDK metadata, custom resources...) are not created; `Ref`/`Fn::GetAtt` on them give
 placeholder values so that definitions still resolve.
 """
 

@@ -57,6 +57,7 @@ def create_bucket(ctx: StackContext, logical_id: str, props: dict) -> Created:
     s3.create_bucket(**kwargs)
     if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    iam_resources.register_bucket(ctx, name, props)
     return Created(name, {
         "Arn": f"arn:aws:s3:::{name}",
         "DomainName": f"{name}.s3.amazonaws.com",
@@ -94,6 +95,7 @@ def create_topic(ctx: StackContext, logical_id: str, props: dict) -> Created:
     name = props.get("TopicName") or physical_name(ctx.stack_name, logical_id, limit=256)
     attributes = {"FifoTopic": "true"} if props.get("FifoTopic") else {}
     arn = ctx.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    iam_resources.register_topic(ctx, arn, props)
     return Created(arn, {"TopicArn": arn, "TopicName": name})
 
 
@@ -122,18 +124,20 @@ def create_event_bus(ctx: StackContext, logical_id: str, props: dict) -> Created
 
 
 def create_role(ctx: StackContext, logical_id: str, props: dict) -> Created:
-    """AWS::IAM::Role (Ref = name). Policies are not evaluated by moto, so not attached."""
+    """AWS::IAM::Role (Ref = name) with its inline and managed policies."""
     name = props.get("RoleName") or physical_name(ctx.stack_name, logical_id, limit=64)
     role = ctx.client("iam").create_role(
         RoleName=name, Path=props.get("Path", "/"),
         AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
     )["Role"]
+    iam_resources.attach_role_policies(ctx, name, props)
     return Created(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
 
 def create_key(ctx: StackContext, logical_id: str, props: dict) -> Created:
     """AWS::KMS::Key (Ref = key id)."""
     key = ctx.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+    iam_resources.register_key(ctx, key["Arn"], props)
     return Created(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
 
 
@@ -255,3 +259,14 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::StepFunctions::StateMachine": create_state_machine,
     "Custom::CDKBucketDeployment": create_bucket_deployment,
 }
+
+
+# Permission-carrying resources live in their own module (it imports this one).
+from mdlc.harness import iam_resources  # noqa: E402
+
+CREATORS.update({
+    "AWS::IAM::Policy": iam_resources.create_policy,
+    "AWS::IAM::ManagedPolicy": iam_resources.create_managed_policy,
+    "AWS::S3::BucketPolicy": iam_resources.create_bucket_policy,
+    "AWS::SNS::TopicPolicy": iam_resources.create_topic_policy,
+})

@@ -52,6 +52,25 @@ def _rollback_alarm_names(deployment: dict | None) -> list[str]:
     return [alarm["AlarmName"] for alarm in rollback.get("Alarms") or []]
 
 
+def _refuse_scaled_instance_type_change(backend: Any, endpoint: FakeEndpoint, config: FakeEndpointConfig) -> None:
+    """What SageMaker does when an update changes the instance type of a variant that is
+    registered with Application Auto Scaling: refuse it (deregister first)."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+    targets = applicationautoscaling_backends[backend.account_id][backend.region_name].targets
+    scaled = targets.get("sagemaker:variant:DesiredInstanceCount", {})
+    current = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+    old_types = {v["VariantName"]: v.get("InstanceType") for v in (current.production_variants if current else [])}
+    changed = [v["VariantName"] for v in config.production_variants
+               if f"endpoint/{endpoint.endpoint_name}/variant/{v['VariantName']}" in scaled
+               and v["VariantName"] in old_types and v.get("InstanceType") != old_types[v["VariantName"]]]
+    if changed:
+        raise ValidationError(message=(
+            f"The variant(s) \"{changed}\" include instance type changes and are registered with "
+            "Application Auto Scaling. Deregister the scalable target(s) before updating the "
+            "endpoint, and register them again afterwards."))
+
+
 def update_endpoint(backend: Any, params: dict) -> EndpointUpdate:
     """Switch an endpoint to a new config, or roll back if a rollback alarm is firing.
 
@@ -70,6 +89,7 @@ def update_endpoint(backend: Any, params: dict) -> EndpointUpdate:
     if config is None:
         arn = FakeEndpointConfig.arn_formatter(config_name, backend.account_id, backend.region_name)
         raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    _refuse_scaled_instance_type_change(backend, endpoint, config)
     deployment = params.get("DeploymentConfig")
     firing = _alarms_in_alarm(backend.account_id, backend.region_name, _rollback_alarm_names(deployment))
     update = EndpointUpdate(name, endpoint.endpoint_config_name, config_name, bool(firing), firing)

@@ -210,17 +210,28 @@ class LambdaRouter:
         self.region = region
         self.routes: dict[str, LambdaRoute] = {}
         self.invocations: list[tuple[str, Any]] = []
+        # role ARN → session credentials (IAM evaluation on): handlers run as their role
+        self.credentials_for: Callable[[str], dict[str, str]] | None = None
 
     def register(self, route: LambdaRoute) -> None:
         """Route every invoke of `route.function_name` to its handler."""
         self.routes[route.function_name] = route
 
-    def invoke(self, function_name: str, body: Any, headers: Any, response_headers: dict) -> bytes:
-        """Run the routed handler and return the payload bytes Lambda would return."""
+    def invoke(self, function_name: str, body: Any, headers: Any, response_headers: dict,
+               role: str | None = None) -> bytes:
+        """Run the routed handler and return the payload bytes Lambda would return.
+
+        With `credentials_for` set, the handler gets its role's credentials in its
+        environment, as Lambda gives them, and boto3 clients it creates act as that role.
+        """
+        from mdlc.harness.iam import acting_as
+
         route = self.routes[function_name_of(function_name)]
         event = json.loads(body) if body else {}
         self.invocations.append((route.function_name, event))
-        with _ENV_LOCK, _environment(self._variables(route)):
+        credentials = self.credentials_for(role) if (role and self.credentials_for) else {}
+        with _ENV_LOCK, _environment({**self._variables(route), **credentials}), \
+                acting_as(role if credentials else None):
             _CALL.active = True
             try:
                 result = route.resolve_handler()(event, self._context(route))
@@ -266,8 +277,8 @@ def make_invoke_patch(router: LambdaRouter, original: Callable) -> Callable:
 
     def invoke(backend, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
         if function_name_of(function_name) in router.routes:
-            backend.get_function(function_name, qualifier)  # 404 for unknown, as Lambda does
-            return router.invoke(function_name, body, headers, response_headers)
+            function = backend.get_function(function_name, qualifier)  # 404 for unknown, as Lambda does
+            return router.invoke(function_name, body, headers, response_headers, role=function.role)
         return original(backend, function_name, qualifier, body, headers, response_headers)
 
     return invoke

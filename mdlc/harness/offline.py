@@ -27,7 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskService,
 )
 
-from mdlc.harness import jobs, sfn_aws_sdk
+from mdlc.harness import iam, jobs, sfn_aws_sdk
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.endpoints import (
     Breakage,
@@ -60,9 +60,13 @@ class OfflineAws:
     Step Functions executor) goes to moto in `region`.
     """
 
-    def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID) -> None:
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID, *,
+                 evaluate_iam: bool = True) -> None:
         self.region = region
         self.account_id = account_id
+        # Every call evaluated against its principal's role (iam.py); off only for unit
+        # tests of the adapters themselves.
+        self.iam = iam.IamEvaluator(region, account_id) if evaluate_iam else None
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
         self.endpoint_updates: list[EndpointUpdate] = []
@@ -80,14 +84,21 @@ class OfflineAws:
         self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region,
                                                                  "MOTO_ACCOUNT_ID": self.account_id}))
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        if self.iam is not None:
+            self._stack.enter_context(mock.patch.dict("os.environ", self.iam.create_admin()))
+            self.lambdas.credentials_for = self.iam.credentials
         # Lambda handlers get their function's variables per thread, not process-wide.
         self._stack.enter_context(mock.patch.object(os, "environ", ThreadEnviron(os.environ)))
         models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
-        self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.client("sagemaker"),
+        self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.admin_client("sagemaker"),
                                      self._workdir, models)
         self.endpoints = EndpointServer(models, DataCapture(lambda: self.client("s3")))
         for patcher in self._patches():
             self._stack.enter_context(patcher)
+        if self.iam is not None:
+            from moto.core.authorization import enable_iam_authentication
+
+            self._stack.enter_context(enable_iam_authentication())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -117,20 +128,38 @@ class OfflineAws:
             mock.patch.object(SageMakerResponse, "update_endpoint",
                               make_update_endpoint_response(self.endpoint_updates), create=True),
             mock.patch.object(SageMakerRuntimeResponse, "invoke_endpoint",
-                              make_invoke_endpoint_response(self.endpoints)),
+                              self._as_principal(iam.endpoint_invoke_role,
+                                                 make_invoke_endpoint_response(self.endpoints))),
         ]
         for kind in jobs.JOB_TYPES:
             method = f"create_{kind}_job"
             patches.append(mock.patch.object(
                 SageMakerResponse, method,
-                jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method)),
+                self._as_principal(lambda inner, kind=kind: iam.job_role(kind, inner),
+                                   jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method))),
             ))
+        if self.iam is not None:
+            patches += iam.patches(self.iam)
         return patches
+
+    def _as_principal(self, wrap: Any, method: Any) -> Any:
+        """`method`, run as the job's/endpoint's execution role when IAM is evaluated."""
+        return wrap(method) if self.iam is not None else method
 
     # -- clients ---------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        """A boto3 client for `service` in the harness' region (talks to moto)."""
+        """A boto3 client for `service` in the harness' region (talks to moto).
+
+        With IAM evaluation on, it acts as the test driver (an admin user), or inside a
+        job/endpoint/handler as that principal's role.
+        """
         return boto3.client(service, region_name=self.region)
+
+    def admin_client(self, service: str) -> Any:
+        """A client for the harness' own bookkeeping: never a principal's role."""
+        if self.iam is None:
+            return self.client(service)
+        return boto3.client(service, region_name=self.region, **self.iam.client_kwargs(None))
 
     # -- executions ------------------------------------------------------------------------
     def run(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
@@ -196,15 +225,20 @@ class OfflineAws:
         )["FunctionArn"]
 
     def execution_role_arn(self) -> str:
-        """An IAM role in moto that functions and state machines can be created with."""
-        iam = self.client("iam")
+        """An IAM role in moto for functions and state machines created without one
+        (`register_lambda`, templates without `Role`). It may do anything: it stands for
+        "no IAM under test"; synthesised resources always bring their own role."""
+        iam = self.admin_client("iam")
         name = "mdlc-harness-execution-role"
         try:
             return iam.get_role(RoleName=name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                       "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
-            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+            iam.put_role_policy(RoleName=name, PolicyName="harness-any", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+            return arn
 
     # -- SageMaker -------------------------------------------------------------------------
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
@@ -260,5 +294,7 @@ def placeholder_zip() -> bytes:
     """Code for functions whose invokes the harness routes to the real handler."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n")
+        archive.writestr(
+            "handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n"
+        )
     return buffer.getvalue()

@@ -49,6 +49,7 @@ class OfflineSignals:
 
     def __init__(self, team: Any) -> None:
         self.team = team
+        self.target_roles: dict[str, str] = {}
         self.rules = self._rules()
         self.delivered: list[dict[str, Any]] = []
 
@@ -60,6 +61,9 @@ class OfflineSignals:
                     continue
                 props = res["Properties"]
                 targets = [(self._arn(stack, t["Arn"]), t.get("Input")) for t in props.get("Targets", [])]
+                for t in props.get("Targets", []):
+                    if t.get("RoleArn"):  # EventBridge calls the target as this role
+                        self.target_roles[self._arn(stack, t["Arn"])] = self._arn(stack, t["RoleArn"])
                 rules.append(Rule(stack, props.get("Name", logical_id), props.get("EventPattern"),
                                   props.get("ScheduleExpression"), targets))
         return rules
@@ -143,6 +147,13 @@ class OfflineSignals:
                  "detail": {}}
         return [self._send(rule, arn, event if text is None else json.loads(text)) for arn, text in rule.targets]
 
+    def _client_for(self, target: str, service: str) -> Any:
+        """A client acting as the target's role (IAM evaluated), else the test driver's."""
+        role, iam = self.target_roles.get(target), getattr(self.team.aws, "iam", None)
+        if role and iam is not None:
+            return iam.client(service, role)
+        return self.team.client(service)
+
     def _send(self, rule: Rule, arn: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.delivered.append({"rule": rule.name, "target": arn, "event": payload})
         if ":lambda:" in arn:
@@ -153,7 +164,7 @@ class OfflineSignals:
             return {"rule": rule.name, "target": arn, "result": json.loads(body or b"null")}
         if ":states:" in arn:
             # EventBridge names the execution itself (a UUID); moto needs a name given.
-            started = self.team.client("stepfunctions").start_execution(
+            started = self._client_for(arn, "stepfunctions").start_execution(
                 stateMachineArn=arn, name=str(uuid.uuid4()), input=json.dumps(payload))
             return {"rule": rule.name, "target": arn, "result": {"executionArn": started["executionArn"]}}
         raise ValueError(f"rule {rule.name}: target {arn} is not a Lambda function or state machine")

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mdlc.contract import REPO_ROOT
 
@@ -39,6 +40,9 @@ def synth(
     default_account: str | None = None,
     default_region: str | None = None,
     pipelines: bool = True,
+    context_account: str | None = None,
+    context_region: str | None = None,
+    report: Any = None,
 ) -> Assembly:
     """Synthesise with the app builder and the feature flags of cdk.json; read back templates."""
     import aws_cdk as cdk
@@ -56,6 +60,9 @@ def synth(
         models_dir=models_dir,
         build_dir=outdir / "build",
         pipelines=pipelines,
+        context_account=context_account,
+        context_region=context_region,
+        report=report,
     )
     app.synth()
     templates = {

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from mdlc.contract import MODELS_DIR, TeamConfig, load_team
+from mdlc.contract import MODELS_DIR, TeamConfig, load_team, runtime_spec
 from mdlc.local.synth import Assembly, synth
 
 DEFAULT_STAGE = "dev"
 #: Account for a stage the team file gives none for (what CDK_DEFAULT_ACCOUNT would be).
-HARNESS_ACCOUNT = "123456789012"
+LOCAL_ACCOUNT = "123456789012"
 HARNESS_REGION = "eu-west-1"
 
 # One synth per (team file content, stage, account, region) and process: the assembly is
@@ -53,6 +53,7 @@ class LocalTeam:
         progress: Callable[[str], None] | None = None,
         quiet: bool = False,
         stage: str = DEFAULT_STAGE,
+        assembly: Assembly | None = None,
     ) -> None:
         from stacks.app_builder import resolve_env
 
@@ -64,14 +65,16 @@ class LocalTeam:
         # As `cdk synth -c stage=STAGE`: the team file's account and region for the stage,
         # else CDK_DEFAULT_ACCOUNT/REGION, which the harness supplies as placeholders.
         envs = list(self.team.environments.values())
-        self._default_account = os.environ.get("CDK_DEFAULT_ACCOUNT") or HARNESS_ACCOUNT
+        self._default_account = os.environ.get("CDK_DEFAULT_ACCOUNT") or LOCAL_ACCOUNT
         self._default_region = os.environ.get("CDK_DEFAULT_REGION") or (envs[0].region if envs else HARNESS_REGION)
         env = resolve_env(self.team, self.team_file, stage, self._default_account, self._default_region)
         self.region = env.region
         self.account = env.account or self._default_account
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
         self.progress = progress or (lambda line: None)
-        self.assembly: Assembly | None = None
+        # A cloud assembly synthesised already (tests reuse their session's) for `stage`
+        # with LOCAL_ACCOUNT as CDK_DEFAULT_ACCOUNT; else synthesised here.
+        self.assembly: Assembly | None = assembly
         self.aws: Any = None
         self.resources: Any = None
         self._env_patch: Any = None
@@ -83,8 +86,9 @@ class LocalTeam:
         from mdlc.harness import OfflineAws
 
         started = time.monotonic()
-        self.assembly = self._synth()
-        self.progress(f"synthesised {len(self.stacks)} stacks ({self.stage}) in {time.monotonic() - started:.1f}s")
+        if self.assembly is None:
+            self.assembly = self._synth()
+            self.progress(f"synthesised {len(self.stacks)} stacks ({self.stage}) in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
         self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:
@@ -198,6 +202,50 @@ class LocalTeam:
         return self.aws.client(service)
 
     # --------------------------------------------------------------------- data
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The runtime spec of the team (what the jobs and handlers read)."""
+        return runtime_spec(self.team)
+
+    def put_batch_input(self, frame: Any, day: str) -> str:
+        """Raw records to score as ``<batch.input_prefix>dt=<day>/part-0.csv`` (label dropped)."""
+        prefix = f"{self.team.batch.input_prefix}dt={day}/"
+        body = frame.drop(columns=[self.team.schema.label], errors="ignore").to_csv(index=False).encode()
+        self.client("s3").put_object(Bucket=self.bucket("raw"), Key=f"{prefix}part-0.csv", Body=body)
+        return f"s3://{self.bucket('raw')}/{prefix}"
+
+    def put_batch_dir(self, folder: Path, day: str) -> str:
+        """Every CSV under ``folder`` as the batch input of ``day`` (a label column is dropped)."""
+        import pandas as pd
+
+        files = sorted(Path(folder).rglob("*.csv"))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no .csv files; expected raw records to score")
+        frame = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in files], ignore_index=True)
+        return self.put_batch_input(frame, day)
+
+    def put_ground_truth(self, frame: Any, day: str) -> str:
+        """Labels (id and label columns) as ``<ground_truth_prefix>dt=<day>/part-0.csv``; the key."""
+        s = self.team.schema
+        key = f"{self.team.data.ground_truth_prefix}dt={day}/part-0.csv"
+        body = frame[[s.id_column, s.label]].to_csv(index=False).encode()
+        self.client("s3").put_object(Bucket=self.bucket("raw"), Key=key, Body=body)
+        return key
+
+    def download(self, uri: str, dest: Path) -> list[Path]:
+        """Copy an S3 object or every object below a prefix of the offline AWS into ``dest``."""
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3 = self.client("s3")
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+                for o in page.get("Contents", [])]
+        written = []
+        for k in keys:
+            target = Path(dest) / (Path(k).name if k == key else k[len(key):].lstrip("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
+            written.append(target)
+        return written
+
     def put_raw(self, frame: Any, day: str) -> str:
         """Write a raw snapshot as ``<raw_prefix>dt=<day>/part-0.csv``; returns its prefix URI."""
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):

@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk-rows", type=int, default=200_000)
     # Scoring inputs (batch) have no label yet: REQUIRE_LABEL=false leaves it out of the checks.
     p.add_argument("--require-label", default=os.environ.get("REQUIRE_LABEL", "true"))
+    # Batch inputs have their own minimum (batch.min_rows); training uses data_quality.min_rows.
+    p.add_argument("--min-rows", default=os.environ.get("MIN_ROWS", ""),
+                   help="row minimum of this check (default: data_quality.min_rows)")
+    p.add_argument("--max-psi", default=os.environ.get("MAX_PSI", ""),
+                   help="PSI limit of this check (default: data_quality.max_psi)")
     p.add_argument("--drift-accepted", default=os.environ.get("DRIFT_ACCEPTED", ""),
                    help="true: a retraining started by drift; PSI is reported, not gated")
     return p.parse_args(argv)
@@ -322,7 +327,11 @@ def load_baseline(folder: str | Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Check the data, write report.json and statistics.json; return the report."""
     spec = jobkit.load_spec(args.config)
-    dq = spec["data_quality"]
+    dq = dict(spec["data_quality"])
+    if str(args.min_rows).strip():
+        dq["min_rows"] = int(args.min_rows)
+    if str(args.max_psi).strip():
+        dq["max_psi"] = float(args.max_psi)
     baseline = load_baseline(args.baseline)
     files = jobkit.csv_files(args.data)
     require_label = str(args.require_label).lower() not in ("false", "0", "no")

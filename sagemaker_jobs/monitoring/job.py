@@ -301,7 +301,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pd.DataFrame({"id": ids, "score": scores}).dropna(subset=["id"]),
         batch_scores,
     ], ignore_index=True)
-    threshold = float(spec["decision_rules"]["score_bands"]["approve_below"])
+    threshold = float(spec["monitoring"]["score_threshold"])
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
         "window_start": args.window_start or None,

@@ -50,6 +50,16 @@ def event_source(team: str) -> str:
     return f"mdlc.{team}"
 
 
+
+def batch_quality_environment(team: Any) -> dict[str, str]:
+    """The batch input's own data-quality settings (``batch.min_rows``, ``batch.max_psi``)."""
+    env = {"PREVIOUS_ROW_COUNT": "", "REQUIRE_LABEL": "false", "MIN_ROWS": str(team.batch.min_rows)}
+    if team.batch.max_psi is None:
+        env["DRIFT_ACCEPTED"] = "true"  # PSI reported, not gated: monitoring alarms on drift
+    else:
+        env["MAX_PSI"] = str(team.batch.max_psi)
+    return env
+
 class BatchWorkflow(Construct):
     """The team's batch scoring workflow and its schedule; exposes ``state_machine``."""
 
@@ -65,13 +75,15 @@ class BatchWorkflow(Construct):
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
             environment=data_environment(data), **kw)
-        self.prepare_fn = fn("PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths")
+        self.prepare_fn = fn(
+            "PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths"
+        )
         self.report_fn = fn("SummariseDqFunction", "summarise_data_quality", "summarise the input data-quality report")
         self.validate_fn = fn("ValidateOutputFunction", "validate_batch_output", "validate batch transform output",
                               timeout=cdk.Duration.minutes(15), memory_size=2048)
         self.publish_fn = fn("PublishResultsFunction", "publish_batch_results", "publish validated batch results",
                              timeout=cdk.Duration.minutes(15), memory_size=1024)
-        grant_team_data(self.prepare_fn, data, read=[data.raw_bucket, data.capture_bucket], write=[data.artifacts_bucket])
+        grant_team_data(self.prepare_fn, data, read=[data.raw_bucket], write=[data.artifacts_bucket])
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.report_fn, data, read=[data.artifacts_bucket], write=[])
         grant_team_data(self.validate_fn, data, read=[data.artifacts_bucket], write=[])
@@ -110,6 +122,13 @@ class BatchWorkflow(Construct):
         acknowledge_resource(role, model_arn, "Each batch run creates a model named after its run id; "
                                               "the prefix is this team's batch models.")
         data.alerts_topic.grant_publish(role)
+        # "Publish BatchScored event" puts the team's event on the account's default bus;
+        # the condition keeps one team from publishing under another team's source.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["events:PutEvents"],
+            resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+            conditions={"StringEquals": {"events:source": event_source(self.team_name)}},
+        ))
         acknowledge_invoke(role, [self.prepare_fn, self.report_fn, self.validate_fn, self.publish_fn])
 
     # -------------------------------------------------------------- definition
@@ -154,7 +173,7 @@ class BatchWorkflow(Construct):
              JobInput("baseline", f"{IN}/baseline", uri_path="$.run.baseline_uri")],
             [JobOutput("report", f"{OUT}/report", "$.run.paths.data_quality_report"),
              JobOutput("baseline", f"{OUT}/baseline", "$.run.paths.data_quality_baseline")],
-            {"PREVIOUS_ROW_COUNT": "", "REQUIRE_LABEL": "false"}, "$.jobs.data_quality",
+            batch_quality_environment(team), "$.jobs.data_quality",
         )
         read_dq = invoke("ReadDq", "Read data quality report", self.report_fn, {
             "uri": sfn.JsonPath.string_at("$.run.paths.report"),

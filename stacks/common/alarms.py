@@ -26,12 +26,17 @@ class AlarmSpec:
     description: str
 
 
+def sources(ctx: TeamContext) -> tuple[str, ...]:
+    """Where the team's model scores inputs: the endpoint only when the team has one."""
+    return ("endpoint", "batch") if ctx.team.realtime.enabled else ("batch",)
+
+
 def alarm_specs(ctx: TeamContext) -> list[AlarmSpec]:
     """The team's monitoring alarms, thresholds from ``monitoring.*`` in the team file."""
     m = ctx.team.monitoring
     above, below = cw.ComparisonOperator.GREATER_THAN_THRESHOLD, cw.ComparisonOperator.LESS_THAN_THRESHOLD
     specs = []
-    for source in ("endpoint", "batch"):
+    for source in sources(ctx):
         specs += [
             AlarmSpec(f"{source}-feature-drift", "MaxFeaturePSI", {"Source": source}, "Maximum", above,
                       m.max_feature_psi, f"drift:{source}_feature_psi", "drift",

@@ -20,14 +20,16 @@ GRANT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*
 
 def data_environment(data: DataPlane) -> dict[str, str]:
     """What every stage function needs to find the team's data."""
-    return {
+    env = {
         "RAW_BUCKET": data.raw_bucket.bucket_name,
         "FEATURES_BUCKET": data.features_bucket.bucket_name,
         "ARTIFACTS_BUCKET": data.artifacts_bucket.bucket_name,
-        "CAPTURE_BUCKET": data.capture_bucket.bucket_name,
         "REPORTS_BUCKET": data.reports_bucket.bucket_name,
         "MODEL_PACKAGE_GROUP": data.model_package_group_name,
     }
+    if data.capture_bucket is not None:  # a team with an endpoint
+        env["CAPTURE_BUCKET"] = data.capture_bucket.bucket_name
+    return env
 
 
 def grant_team_data(fn: ProjectFunction, data: DataPlane, *, read: list, write: list) -> None:

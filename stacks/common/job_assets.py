@@ -24,8 +24,15 @@ class JobAssets(Construct):
         self.spec = s3_assets.Asset(self, "TeamSpec", path=str(write_team_spec(ctx)))
 
     def grant_read(self, role: iam.IRole) -> None:
-        self.code.grant_read(role)
-        self.spec.grant_read(role)
+        """Read these two objects only: the bootstrap asset bucket holds every team's code."""
+        bucket = self.code.bucket
+        keys = [self.code.s3_object_key, self.spec.s3_object_key]
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(key) for key in keys]))
+        # A job input of S3DataType S3Prefix lists its prefix: the object key itself.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringEquals": {"s3:prefix": keys}}))
 
     def job_inputs(self) -> list[JobInput]:
         """Every processing job's code bundle and team spec inputs."""

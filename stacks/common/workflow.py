@@ -170,7 +170,9 @@ def sagemaker_job_permissions(
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=[f"sagemaker:Create{api}", f"sagemaker:Describe{api}", f"sagemaker:Stop{api}", "sagemaker:AddTags"],
-            resources=[stack.format_arn(service="sagemaker", resource=f"{job_kind}-job", resource_name=f"{name_prefix}*")],
+            resources=[
+                stack.format_arn(service="sagemaker", resource=f"{job_kind}-job", resource_name=f"{name_prefix}*")
+            ],
         )
     )
     # .sync integrations watch the job through a Step Functions-managed EventBridge rule.

@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common.alarms import alarm_specs, metric_namespace
+from stacks.common.alarms import alarm_specs, metric_namespace, sources
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
@@ -48,6 +48,7 @@ from stacks.data_plane import DataPlane
 IN = "/opt/ml/processing/input"
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
+REALTIME_WORKFLOWS = ("deployment", "decisions")
 
 
 class MonitoringWorkflow(Construct):
@@ -201,8 +202,10 @@ class MonitoringWorkflow(Construct):
             return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
 
         endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName={name}"
+        realtime = ctx.team.realtime.enabled
         machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
-                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in WORKFLOWS}
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+                    for w in WORKFLOWS if realtime or w not in REALTIME_WORKFLOWS}
         workflow_metrics = [
             cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
                       statistic="Sum", period=hour, label=f"{w} {outcome.removeprefix('Executions').lower()}")
@@ -214,7 +217,7 @@ class MonitoringWorkflow(Construct):
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
                                f"team's MDLC. Thresholds come from `models/{name}.yaml`.", width=24, height=2)],
-                [
+                *([[
                     cw.GraphWidget(title="Endpoint latency (µs)", width=8,
                                    left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
                                          search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
@@ -224,15 +227,13 @@ class MonitoringWorkflow(Construct):
                                          search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
                     cw.GraphWidget(title="Decision mix", width=8, stacked=True,
                                    left=[search(f"{{{ns},Decision}} MetricName=\"Decisions\"", "decisions", "Sum")]),
-                ],
+                ]] if realtime else []),
                 [
                     cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
-                                   left=[metric("MaxFeaturePSI", Source="endpoint"),
-                                         metric("MaxFeaturePSI", Source="batch")],
+                                   left=[metric("MaxFeaturePSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_feature_psi, "max_feature_psi")]),
                     cw.GraphWidget(title="Prediction drift (score PSI)", width=8,
-                                   left=[metric("PredictionPSI", Source="endpoint"),
-                                         metric("PredictionPSI", Source="batch")],
+                                   left=[metric("PredictionPSI", Source=s) for s in sources(ctx)],
                                    left_annotations=[line(m.max_prediction_psi, "max_prediction_psi")]),
                     cw.GraphWidget(title="Feature PSI by feature", width=8,
                                    left=[search(f"{{{ns},Feature,Source}} MetricName=\"FeaturePSI\"",
@@ -243,7 +244,8 @@ class MonitoringWorkflow(Construct):
                                    left=[metric("Precision", "Minimum"), metric("Recall", "Minimum"),
                                          metric("PRAUC", "Minimum")],
                                    left_annotations=[line(m.min_pr_auc, "min_pr_auc"),
-                                                     line(m.min_recall, "min_recall")]),
+                                                     line(m.min_recall, "min_recall"),
+                                                     line(m.min_precision, "min_precision")]),
                     cw.GraphWidget(title="Workflow outcomes", width=8, left=workflow_metrics),
                     cw.GraphWidget(title="Model age (days)", width=8, left=[metric("ModelAgeDays")],
                                    left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),

@@ -91,14 +91,17 @@ $input.path('$.output')
 {_error_body(500, "decision failed", "the decision workflow failed; retry with the same request_id")}
 #end"""
 
+_TOO_LARGE = f"the request body is longer than {MAX_BODY_CHARS} characters; a decision request is one flat JSON object"
+_THROTTLED = "the decision workflow is throttled; retry with backoff and the same request_id"
+
 #: StartSyncExecution refused the call (4xx): too large (our guard), throttled, or a fault of ours.
 REFUSED_TEMPLATE = f"""#set($type = "$input.path('$.__type')")
 #if($type.contains("InvalidExecutionInput"))
 #set($context.responseOverride.status = 413)
-{_error_body(413, "request too large", f"the request body is longer than {MAX_BODY_CHARS} characters; a decision request is one flat JSON object")}
+{_error_body(413, "request too large", _TOO_LARGE)}
 #elseif($type.contains("Throttling") || $type.contains("LimitExceeded"))
 #set($context.responseOverride.status = 429)
-{_error_body(429, "too many requests", "the decision workflow is throttled; retry with backoff and the same request_id")}
+{_error_body(429, "too many requests", _THROTTLED)}
 #else
 {_error_body(500, "decision service error", "the decision workflow could not be started")}
 #end"""

@@ -43,8 +43,8 @@ class DecisionService(Construct):
                                    description=f"Decisions of model team {team.name}")
 
         fn = lambda cid, handler, desc, env=None: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key, environment=env or {},
-            timeout=cdk.Duration.seconds(10), memory_size=1024)
+            self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key,
+            environment=env or {}, timeout=cdk.Duration.seconds(10), memory_size=1024)
         self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
                              "validate a decision request and merge its online features",
                              {"FEATURE_TABLE": data.feature_table.table_name})

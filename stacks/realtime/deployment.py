@@ -33,6 +33,7 @@ from stacks.realtime.names import VARIANT, alarm_names, deployed_parameter, endp
 
 CAPTURE_PREFIX = "datacapture"
 IN_PROGRESS = ["Creating", "Updating", "SystemUpdating", "RollingBack"]
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 TERMINATION_WAIT_SECONDS = 300
 
 
@@ -203,9 +204,15 @@ class EndpointDeployment(Construct):
                                            resource_name="*")
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["application-autoscaling:RegisterScalableTarget",
+                         "application-autoscaling:DeregisterScalableTarget",
                          "application-autoscaling:PutScalingPolicy",
                          "application-autoscaling:DescribeScalableTargets"],
                 resources=[targets_arn]))
+            # What Application Auto Scaling checks on its caller for a SageMaker variant.
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["sagemaker:UpdateEndpointWeightsAndCapacities"], resources=[self.endpoint_arn]))
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpointConfig"], resources=[own[1]]))
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
                 resources=[stack.format_arn(service="cloudwatch", resource="alarm",
@@ -300,7 +307,8 @@ class EndpointDeployment(Construct):
             self, "Record", state_name="Record deployed version", service="ssm", action="putParameter",
             iam_action="ssm:PutParameter", iam_resources=[self.parameter_arn],
             parameters={"Name": self.parameter_name, "Type": "String", "Overwrite": True,
-                        "Description": f"Model version serving on {self.endpoint_name} (written by the deployment workflow)",
+                        "Description": f"Model version serving on {self.endpoint_name} "
+                                       "(written by the deployment workflow)",
                         "Value": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.record"))},
             result_path=sfn.JsonPath.DISCARD), on_error)
         notify = guard(tasks.SnsPublish(
@@ -312,27 +320,36 @@ class EndpointDeployment(Construct):
         done = sfn.Succeed(self, "Deployed", state_name="Deployed")
 
         after_smoke: sfn.IChainable = record
+        before_update: sfn.IChainable = update_endpoint
+        on_rolled_back: sfn.IChainable = rolled_back.start
+        on_endpoint_failed: sfn.IChainable = endpoint_failed.start
         if realtime.serverless is None:
             after_smoke = self._autoscaling(on_error).next(record)
+            # Application Auto Scaling refuses an update that changes a scaled variant's
+            # instance type: deregister first; register again after the update settles,
+            # on the new config (after the smoke test) or on the old one (rolled back).
+            before_update = self._deregister_scaling(on_error, update_endpoint)
+            on_rolled_back = self._restore_scaling("RolledBack", on_error, rolled_back.start)
+            on_endpoint_failed = self._restore_scaling("EndpointFailed", on_error, endpoint_failed.start)
         record.next(put).next(notify).next(done)
 
         wait.next(describe)
         ready = sfn.Choice(self, "Ready", state_name="Endpoint in service?")
-        ready.when(sfn.Condition.or_(*[sfn.Condition.string_equals("$.endpoint.EndpointStatus", s) for s in IN_PROGRESS]),
-                   wait)
+        in_progress = [sfn.Condition.string_equals("$.endpoint.EndpointStatus", s) for s in IN_PROGRESS]
+        ready.when(sfn.Condition.or_(*in_progress), wait)
         ready.when(sfn.Condition.and_(
             sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"),
             sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName",
                                                          "$.deployment.endpoint_config_name")),
             smoke.next(after_smoke))
-        ready.when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), rolled_back.start)
-        ready.otherwise(endpoint_failed.start)
+        ready.when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), on_rolled_back)
+        ready.otherwise(on_endpoint_failed)
         describe.next(ready)
         create_endpoint.next(wait)
         update_endpoint.next(wait)
 
         exists = sfn.Choice(self, "Exists", state_name="Endpoint exists?")
-        exists.when(sfn.Condition.boolean_equals("$.deployment.endpoint_exists", True), update_endpoint)
+        exists.when(sfn.Condition.boolean_equals("$.deployment.endpoint_exists", True), before_update)
         exists.otherwise(create_endpoint)
         fresh = sfn.Choice(self, "Fresh", state_name="Already deployed?")
         fresh.when(sfn.Condition.boolean_equals("$.deployment.already_deployed", True), skip)
@@ -345,29 +362,66 @@ class EndpointDeployment(Construct):
             # CDK drops a null ResultPath, so each result is kept under $.sagemaker instead.
             "Parameters": parameters, "ResultPath": f"$.sagemaker.{action}"})
 
-    def _autoscaling(self, on_error: sfn.IChainable) -> sfn.Chain:
+    def _scaling_call(self, construct_id: str, state_name: str, action: str, parameters: dict[str, Any],
+                      result_path: str | None = None) -> tasks.CallAwsService:
+        return tasks.CallAwsService(
+            self, construct_id, state_name=state_name, service="applicationautoscaling", action=action,
+            iam_action=f"application-autoscaling:{action[0].upper()}{action[1:]}",
+            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
+                                                         resource="scalable-target", resource_name="*")],
+            parameters={"ServiceNamespace": "sagemaker", "ScalableDimension": SCALABLE_DIMENSION, **parameters},
+            result_path=result_path or sfn.JsonPath.DISCARD)
+
+    def _deregister_scaling(self, on_error: sfn.IChainable, update: sfn.IChainable) -> sfn.Chain:
+        """Before UpdateEndpoint: remember the variant's scalable target, then deregister it."""
+        resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
+        describe = guard(self._scaling_call(
+            "DescribeScalingBefore", "Describe autoscaling", "describeScalableTargets",
+            {"ResourceIds": [resource_id]}, result_path="$.scaling_before"), on_error)
+        deregister = guard(self._scaling_call(
+            "DeregisterScaling", "Deregister autoscaling", "deregisterScalableTarget",
+            {"ResourceId": resource_id}), on_error)
+        registered = sfn.Choice(self, "ScalingRegistered", state_name="Autoscaling registered?")
+        registered.when(sfn.Condition.is_present("$.scaling_before.ScalableTargets[0]"), deregister.next(update))
+        registered.otherwise(update)
+        return sfn.Chain.start(describe).next(registered)
+
+    def _restore_scaling(self, path: str, on_error: sfn.IChainable, then: sfn.IChainable) -> sfn.IChainable:
+        """After a rolled-back or failed update: the old config gets its scalable target and
+        the team's scaling policy back (as this workflow registered them), then the failure
+        is reported."""
         realtime = self.team.realtime
         resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
-        dimension = "sagemaker:variant:DesiredInstanceCount"
-        register = guard(tasks.CallAwsService(
-            self, "RegisterScaling", state_name="Register autoscaling", service="applicationautoscaling",
-            action="registerScalableTarget", iam_action="application-autoscaling:RegisterScalableTarget",
-            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
-                                                         resource="scalable-target", resource_name="*")],
-            parameters={"ServiceNamespace": "sagemaker", "ResourceId": resource_id, "ScalableDimension": dimension,
-                        "MinCapacity": realtime.min_capacity, "MaxCapacity": realtime.max_capacity},
-            result_path=sfn.JsonPath.DISCARD), on_error)
-        policy = guard(tasks.CallAwsService(
-            self, "ScalingPolicy", state_name="Put scaling policy", service="applicationautoscaling",
-            action="putScalingPolicy", iam_action="application-autoscaling:PutScalingPolicy",
-            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
-                                                         resource="scalable-target", resource_name="*")],
-            parameters={
-                "PolicyName": f"{self.endpoint_name}-invocations", "ServiceNamespace": "sagemaker",
-                "ResourceId": resource_id, "ScalableDimension": dimension, "PolicyType": "TargetTrackingScaling",
-                "TargetTrackingScalingPolicyConfiguration": {
-                    "TargetValue": realtime.target_invocations_per_instance,
-                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                    "ScaleInCooldown": 300, "ScaleOutCooldown": 60}},
-            result_path=sfn.JsonPath.DISCARD), on_error)
+        register = guard(self._scaling_call(
+            f"Restore{path}Scaling", f"Restore autoscaling ({path})", "registerScalableTarget", {
+                "ResourceId": resource_id, "MinCapacity": realtime.min_capacity,
+                "MaxCapacity": realtime.max_capacity}),
+            on_error)
+        policy = guard(self._scaling_call(
+            f"Restore{path}ScalingPolicy", f"Restore scaling policy ({path})", "putScalingPolicy",
+            self._policy_parameters(resource_id)), on_error)
+        register.next(policy).next(then)
+        was = sfn.Choice(self, f"WasScaled{path}", state_name=f"Was autoscaled? ({path})")
+        was.when(sfn.Condition.is_present("$.scaling_before.ScalableTargets[0]"), register)
+        return was.otherwise(then)
+
+    def _policy_parameters(self, resource_id: str) -> dict[str, Any]:
+        realtime = self.team.realtime
+        return {
+            "PolicyName": f"{self.endpoint_name}-invocations", "ResourceId": resource_id,
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": realtime.target_invocations_per_instance,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleInCooldown": 300, "ScaleOutCooldown": 60}}
+
+    def _autoscaling(self, on_error: sfn.IChainable) -> sfn.Chain:
+        """After the smoke test: the variant of the new config is scaled on invocations."""
+        realtime = self.team.realtime
+        resource_id = f"endpoint/{self.endpoint_name}/variant/{VARIANT}"
+        register = guard(self._scaling_call("RegisterScaling", "Register autoscaling", "registerScalableTarget", {
+            "ResourceId": resource_id, "MinCapacity": realtime.min_capacity, "MaxCapacity": realtime.max_capacity}),
+            on_error)
+        policy = guard(self._scaling_call("ScalingPolicy", "Put scaling policy", "putScalingPolicy",
+                                          self._policy_parameters(resource_id)), on_error)
         return sfn.Chain.start(register).next(policy)

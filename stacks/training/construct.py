@@ -73,13 +73,6 @@ class TrainingWorkflow(Construct):
         self.ctx_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        acknowledge_resource(
-            data.sagemaker_role,
-            self.assets.code.bucket.bucket_arn,
-            "Jobs read their code bundle and the team spec, which CDK uploads to the bootstrap "
-            "asset bucket under content-hashed keys known only at synth time.",
-            suffix="/*",
-        )
         image = self._image(ctx, stack.region)
         self.image = image
         # Serving runs sagemaker_jobs/inference in the built-in XGBoost container, also for
@@ -98,7 +91,8 @@ class TrainingWorkflow(Construct):
             self, cid, ctx=ctx, stage="training", handler=handler, description=desc, key=data.key,
             environment={**env, **(extra or {})}, **kw,
         )
-        self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run", "resolve a training run's data, champion and paths")
+        self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run",
+                             "resolve a training run's data, champion and paths")
         self.report_fn = fn("ReadReportFunction", "read_report", "read a job report for the workflow")
         self.load_fn = fn(
             "LoadOnlineFeaturesFunction", "load_online_features", "load online features into DynamoDB",
@@ -209,7 +203,8 @@ class TrainingWorkflow(Construct):
         machine_arn = stack.format_arn(service="states", resource="stateMachine",
                                        resource_name=f"{prefix}-training", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         executions = stack.format_arn(service="states", resource="execution",
-                                      resource_name=f"{prefix}-training/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+                                      resource_name=f"{prefix}-training/*",
+                                      arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_principal_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]))
@@ -270,7 +265,8 @@ class TrainingWorkflow(Construct):
             result_path="$.jobs.data_quality",
         ), on_error)
         read_dq = self._read_report("ReadDataQuality", "Read data quality report", "$.run.paths.report",
-                                    "$.data_quality", ["passed", "violations", "row_count", "row_count_change"], on_error)
+                                    "$.data_quality", ["passed", "violations", "row_count", "row_count_change"],
+                                    on_error)
 
         features = guard(job(
             "FeatureEngineering", "Feature engineering", "features/job.py", "features",
@@ -301,7 +297,8 @@ class TrainingWorkflow(Construct):
 
         register = lambda_task(
             self, "Register", state_name="Register model version", function=self.register_fn.function,
-            payload={key: sfn.JsonPath.object_at(f"$.{key}") for key in ("run", "training", "evaluation", "data_quality")},
+            payload={key: sfn.JsonPath.object_at(f"$.{key}")
+                     for key in ("run", "training", "evaluation", "data_quality")},
             result_path="$.registered", on_error=on_error,
         )
         notify = tasks.SnsPublish(

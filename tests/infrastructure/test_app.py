@@ -15,11 +15,6 @@ from tests.synth import synth
 EXAMPLE = MODELS_DIR / "fraud-detection.yaml"
 
 
-def test_every_stack_name_starts_with_the_team_name(assembly):
-    assert assembly.templates
-    assert all(name.startswith("fraud-detection-") for name in assembly.templates)
-
-
 def second_team_dir(tmp_path: Path) -> Path:
     models = tmp_path / "models"
     models.mkdir()
@@ -90,7 +85,9 @@ def test_stage_selects_the_account_and_region_of_the_team_file(tmp_path):
 def test_wrong_team_file_fails_synth_before_any_template_is_written(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "fraud-detection.yaml").write_text(EXAMPLE.read_text().replace("eta: 0.1", "eta: fast").replace("min_capacity: 2", "min_capacity: 0"))
+    (models / "fraud-detection.yaml").write_text(
+        EXAMPLE.read_text().replace("eta: 0.1", "eta: fast").replace("min_capacity: 2", "min_capacity: 0")
+    )
     out = tmp_path / "out"
     with pytest.raises(TeamFileError) as err:
         synth(out, models_dir=models)
@@ -116,3 +113,33 @@ def test_app_py_names_the_file_and_field_and_writes_nothing(tmp_path):
     assert f"{models}/fraud-detection.yaml" in result.stderr
     assert "field `owner.alert_email`: got 'nobody'" in result.stderr
     assert not out.exists() or not list(out.glob("*.template.json"))
+
+
+def test_app_py_takes_the_region_from_context_not_the_clis_default_and_prints_it(tmp_path):
+    """What `npx cdk synth -c region=us-east-2 -c account=...` hands app.py: the context as
+    CDK_CONTEXT_JSON and CDK_DEFAULT_REGION set by the CLI itself (us-east-1 here)."""
+    import os
+    import sys
+
+    from mdlc.contract import REPO_ROOT
+    from tests.second_team import write_second_team
+
+    models = tmp_path / "models"
+    write_second_team(models)
+    out = tmp_path / "out"
+    context = {**json.loads((REPO_ROOT / "cdk.json").read_text())["context"],
+               "model": "merchant-chargeback", "region": "us-east-2", "account": "210987654321"}
+    env = {**os.environ, "MDLC_MODELS_DIR": str(models), "CDK_OUTDIR": str(out),
+           "CDK_CONTEXT_JSON": json.dumps(context), "CDK_DEFAULT_REGION": "us-east-1",
+           "CDK_DEFAULT_ACCOUNT": "999999999999"}
+    result = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("merchant-chargeback (dev): account 210987654321, region us-east-2 "
+            "(from -c region=us-east-2 -c account=210987654321)") in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    envs = {a["environment"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
+    assert envs == {"aws://210987654321/us-east-2"}
+    data = json.loads((out / "merchant-chargeback-data.template.json").read_text())
+    names = [r["Properties"]["BucketName"] for r in data["Resources"].values()
+             if r["Type"] == "AWS::S3::Bucket" and isinstance(r["Properties"].get("BucketName"), str)]
+    assert names and all(n.endswith("-210987654321-us-east-2") for n in names)

@@ -130,3 +130,13 @@ def test_team_file_switches_choose_which_alarms_retrain(on_drift, on_quality, ki
     ctx = TeamContext(team=parse_team(text), team_file=Path("x.yaml"), stage="dev", build_dir=tmp_path)
     assert {a.kind for a in triggering_alarms(ctx)} == kinds
     assert {a.kind for a in alarm_specs(ctx)} == {"drift", "quality", "staleness"}
+
+
+def test_batch_role_may_put_only_its_teams_events_on_the_default_bus(assembly):
+    resources = assembly.template("fraud-detection-batch")["Resources"]
+    statements = [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+                  and any("BatchStateMachineRole" in ref["Ref"] for ref in r["Properties"]["Roles"])
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    [put] = [s for s in statements if s["Action"] == "events:PutEvents"]
+    assert put["Condition"] == {"StringEquals": {"events:source": "mdlc.fraud-detection"}}
+    assert "event-bus/default" in json.dumps(put["Resource"])

@@ -102,8 +102,12 @@ def test_sagemaker_role_reaches_only_this_teams_buckets_and_key(assembly):
             for target in targets:
                 text = str(target)
                 if "cdk-hnb659fds-assets-" in text:
-                    # The job code and team spec assets (read-only, CDK's bootstrap bucket).
-                    assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in actions), actions
+                    # The job code and team spec assets (CDK's bootstrap bucket, shared by every
+                    # team): read only, and only these objects, never the whole bucket.
+                    assert actions in (["s3:GetObject"], ["s3:ListBucket"]), actions
+                    assert "/*" not in text, f"{actions} on {target}: every team's code"
+                    if actions == ["s3:ListBucket"]:
+                        assert statement["Condition"]["StringEquals"]["s3:prefix"], statement
                     continue
                 assert any(logical in text for logical in own), f"{actions} on {target}"
 

@@ -4,11 +4,13 @@ imports another (checks the product's layout and its synthesised templates)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 from mdlc.contract import REPO_ROOT
+from mdlc.impact import IMPACT
 
 STACKS = REPO_ROOT / "stacks"
 LAMBDAS = REPO_ROOT / "lambdas"
@@ -95,3 +97,36 @@ def test_deployed_names_do_not_carry_the_stage_folder(assembly):
         assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/{team}/lambda/{name}"
         role_id = props["Role"]["Fn::GetAtt"][0]
         assert template["Resources"][role_id]["Properties"]["Description"] == f"{team} Lambda {name}"
+
+
+def handler_folders() -> list[Path]:
+    return sorted(p.parent for p in LAMBDAS.glob("*/*/handler.py"))
+
+
+def test_every_handler_has_a_sample_event_and_a_fast_test_using_it():
+    """``lambdas/<stage>/<name>/event.json`` is the fixture of
+    ``tests/unit/lambdas/<stage>/test_<name>.py`` (loaded by its ``event`` fixture)."""
+    missing = []
+    for folder in handler_folders():
+        stage, name = folder.parent.name, folder.name
+        test = REPO_ROOT / "tests" / "unit" / "lambdas" / stage / f"test_{name}.py"
+        if not (folder / "event.json").is_file():
+            missing.append(f"lambdas/{stage}/{name}/event.json")
+        if not test.is_file() or "event" not in test.read_text():
+            missing.append(f"tests/unit/lambdas/{stage}/test_{name}.py (using the event fixture)")
+    assert handler_folders() and missing == [], "\n".join(missing)
+
+
+CITED = re.compile(r"`((?:stacks|lambdas|sagemaker_jobs|mdlc|tests)/[^`*<>]*)`")
+
+
+@pytest.mark.parametrize("stage", sorted(stages(STACKS)))
+def test_each_stage_readme_names_its_lambdas_team_file_sections_and_existing_files(stage):
+    readme = STACKS / stage / "README.md"
+    assert readme.is_file(), f"stacks/{stage}/README.md is missing"
+    text = readme.read_text()
+    lambdas = sorted(p.parent.name for p in (LAMBDAS / stage).glob("*/handler.py"))
+    sections = sorted(key for key, impact in IMPACT.items() if stage in impact.stacks)
+    missing = [f"`{name}`" for name in [*lambdas, *sections] if f"`{name}`" not in text]
+    stale = [path for path in CITED.findall(text) if not (REPO_ROOT / path).exists()]
+    assert (missing, stale) == ([], []), f"stacks/{stage}/README.md: not named {missing}; no such file {stale}"

@@ -86,7 +86,8 @@ def test_source_is_the_codeconnections_connection_named_in_the_team_file(stages)
     (action,) = stage(stages, "Source")["Actions"]
     assert action["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
     assert action["Configuration"] == {
-        "ConnectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab",
+        "ConnectionArn": "arn:aws:codeconnections:eu-west-1:111111111111:connection/"
+                         "0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab",
         "FullRepositoryId": "example-org/mdlc-templates",
         "BranchName": "main",
     }

@@ -147,3 +147,29 @@ def test_the_stack_outputs_the_decision_api_url(assembly):
     outputs = assembly.template(STACK)["Outputs"]
     assert "DecisionApiUrl" in outputs
     assert "decisions" in json.dumps(outputs["DecisionApiUrl"]["Value"])
+
+
+def _statements(resources, role_fragment):
+    return [s for r in resources.values() if r["Type"] == "AWS::IAM::Policy"
+            and any(role_fragment in ref["Ref"] for ref in r["Properties"]["Roles"])
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_deployment_role_has_what_application_auto_scaling_checks_and_deregistration(resources):
+    actions = {a for s in _statements(resources, "DeploymentStateMachineRole")
+               for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:DeregisterScalableTarget",
+            "application-autoscaling:DescribeScalableTargets", "sagemaker:DescribeEndpointConfig",
+            "sagemaker:UpdateEndpointWeightsAndCapacities", "iam:CreateServiceLinkedRole"} <= actions
+
+
+def test_an_update_deregisters_autoscaling_first_and_a_rollback_restores_it(resources):
+    _, d = _machine(resources, "fraud-detection-deployment")
+    states = d["States"]
+    registered = states["Autoscaling registered?"]
+    assert registered["Choices"][0]["Next"] == "Deregister autoscaling"
+    assert states["Deregister autoscaling"]["Next"] == "Update endpoint blue-green"
+    assert states["Endpoint exists?"]["Choices"][0]["Next"] == "Describe autoscaling"
+    ready = states["Endpoint in service?"]
+    assert ready["Default"] == "Was autoscaled? (EndpointFailed)"
+    assert "Restore autoscaling (RolledBack)" in states and "Restore autoscaling (EndpointFailed)" in states

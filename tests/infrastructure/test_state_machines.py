@@ -165,7 +165,10 @@ def test_workflow_role_passes_only_the_sagemaker_execution_role(assembly):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             if "iam:PassRole" in actions:
                 assert st["Resource"] != "*"
-                assert "SageMakerExecutionRole" in json.dumps(st["Resource"]) or "sagemaker" in json.dumps(st["Resource"]).lower()
+                assert (
+                    "SageMakerExecutionRole" in json.dumps(st["Resource"])
+                    or "sagemaker" in json.dumps(st["Resource"]).lower()
+                )
                 assert st["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 

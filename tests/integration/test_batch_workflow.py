@@ -70,7 +70,9 @@ def test_clean_input_is_scored_validated_and_published_with_a_manifest_and_event
     joined = scores.merge(frame[["transaction_id", "is_fraud"]], on="transaction_id")
     assert joined.loc[joined.is_fraud == 1, "score"].mean() > 3 * joined.loc[joined.is_fraud == 0, "score"].mean()
     sqs, url = scored_events
-    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    bodies = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
     scored = [b for b in bodies if b["detail-type"] == "BatchScored"]
     assert scored and scored[0]["detail"]["rows"] == len(frame)
     assert scored[0]["detail"]["manifest_uri"].endswith(manifest_key)
@@ -116,5 +118,40 @@ def test_scheduled_rule_scores_the_newest_partition(team):
     assert done["status"] == "SUCCEEDED", done
     manifests = [k for k in published(team) if k.endswith("_manifest.json")]
     assert len(manifests) == before + 1
-    newest = json.loads(team.client("s3").get_object(Bucket=team.bucket("rep"), Key=sorted(manifests)[-1])["Body"].read())
+    newest = json.loads(
+        team.client("s3").get_object(Bucket=team.bucket("rep"), Key=sorted(manifests)[-1])["Body"].read()
+    )
     assert newest["input_uri"].endswith("dt=2026-03-05/") and newest["reason"] == "schedule"
+
+
+def _revoke(team, workflow: str, action: str) -> list[tuple[str, str, str]]:
+    """Take `action` out of the workflow role's inline policies; returns what to put back."""
+    iam = team.aws.admin_client("iam")
+    role_arn = team.client("stepfunctions").describe_state_machine(
+        stateMachineArn=team.state_machine_arn(workflow))["roleArn"]
+    role = role_arn.rsplit("/", 1)[-1]
+    saved = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        saved.append((role, name, json.dumps(document)))
+        document["Statement"] = [s for s in document["Statement"]
+                                 if action not in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    return saved
+
+
+def test_without_its_put_events_grant_the_run_fails_at_the_event_with_access_denied(team, inbox):
+    # The issue's first-deploy failure, reproduced: the grant the batch role lacked on AWS.
+    uri = put_batch_input(team, scoring_frame(seed=15), "2026-03-06")
+    saved = _revoke(team, "batch", "events:PutEvents")
+    try:
+        result = team.run("batch", {"input_prefix": uri})
+    finally:
+        for role, name, document in saved:
+            team.aws.admin_client("iam").put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=document)
+
+    assert result.status == "FAILED" and result.error == "BatchWorkflowFailed"
+    assert "AccessDeniedException" in result.cause and "events:PutEvents" in result.cause
+    names = result.state_names
+    assert "Publish results" in names and "Publish BatchScored event" in names and "Notify scored" not in names
+    assert any(a.get("outcome") == "BatchWorkflowFailed" for a in inbox.drain())

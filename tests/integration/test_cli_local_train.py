@@ -31,7 +31,9 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
                   "Register model version"):
         assert re.search(rf"^\s+{state}\s+\d+\.\d+s$", out, re.M), state
     assert re.search(r"^pr_auc\s+0\.\d{4}\s+0\.\d{4}", out, re.M)
-    assert re.search(r"registered arn:aws:sagemaker:\S+/fraud-detection-models/1 \(version 1, PendingManualApproval\)", out)
+    assert re.search(
+        r"registered arn:aws:sagemaker:\S+/fraud-detection-models/1 \(version 1, PendingManualApproval\)", out
+    )
     assert '"level"' not in out  # handler logs stay off the terminal
 
 

@@ -24,5 +24,9 @@ def test_the_lifecycle_retrains_and_redeploys_after_injected_drift():
     assert re.search(r"^2\s+drift:\S+\s+0\.\d+\s+0\.\d+\s+Approved\s+yes", summary, re.M)
     assert "now deployed: version 2" in summary
     assert re.search(r"retraining reason: drift:\S+", summary)
+    # Every call of every principal was evaluated against its role: none refused, and each
+    # granted action the run did not use is explained (mdlc local iam-report).
+    assert re.search(r"^IAM: \d+/\d+ roles made \d+ evaluated calls, 0 denied; \d+ unused grants, "
+                     r"0 unexplained", summary, re.M), summary[-2000:]
     # Progress on the terminal; handler logs and EMF metrics went to the handler log.
     assert '"_aws"' not in out and '"level"' not in out

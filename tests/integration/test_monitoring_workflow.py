@@ -82,7 +82,9 @@ def test_drifted_traffic_is_found_and_named(team):
     assert drift["max_feature_psi"] > 0.2
     assert {"amount", "channel", "country"} & {f for f, v in drift["feature_psi"].items() if v > 0.2}
     assert any(v["check"] == "feature_drift" and v["source"] == "endpoint" for v in r["violations"])
-    [change] = [c for c in team.signals.evaluate_alarms() if c["detail"]["alarmName"].endswith("endpoint-feature-drift")]
+    [change] = [
+        c for c in team.signals.evaluate_alarms() if c["detail"]["alarmName"].endswith("endpoint-feature-drift")
+    ]
     assert change["detail"]["state"]["value"] == "ALARM"
     team.client("cloudwatch").set_alarm_state(AlarmName=change["detail"]["alarmName"], StateValue="OK",
                                               StateReason="test: reset for the next case")

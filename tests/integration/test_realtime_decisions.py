@@ -157,7 +157,8 @@ def test_a_request_the_model_rejects_is_a_json_400_from_the_api_and_no_workflow_
     assert response.status == 400 and response.source == "BAD_REQUEST_BODY", response.body
     answer = response.json()
     assert answer["error"] == "invalid request" and answer["message"] == "Invalid request body"
-    assert answer["errors"][0]["field"] == "(body)" and "FraudDetectionDecisionRequest" in answer["errors"][0]["message"]
+    first = answer["errors"][0]
+    assert first["field"] == "(body)" and "FraudDetectionDecisionRequest" in first["message"]
     assert answer["api_request_id"] == response.headers["x-amzn-RequestId"]
     assert _executions(team) == runs and len(decision_items(team)) == before
     assert published(team, request_id) == []

@@ -143,3 +143,64 @@ def test_rollback_with_no_older_approved_version_says_so(team):
                        state_machine_arn=team.state_machine_arn("deployment"))
     assert json.loads(team.client("ssm").get_parameter(
         Name=f"/mdlc/{TEAM}/realtime/deployed-model")["Parameter"]["Value"])["version"] == 1
+
+
+def _serving_on_another_instance_type(team) -> str:
+    """As if the team changed ``realtime.instance_type`` since the serving config was made:
+    the serving config's variant runs on another type than the next config will."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[team.aws.account_id][team.region]
+    serving = endpoint(team)["EndpointConfigName"]
+    backend.endpoint_configs[serving].production_variants[0]["InstanceType"] = "ml.c5.9xlarge"
+    return serving
+
+
+def _scalable_targets(team) -> list[dict]:
+    return team.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker")["ScalableTargets"]
+
+
+def test_sagemaker_refuses_an_instance_type_change_while_the_variant_is_autoscaled(team):
+    # Harness check: what the workflow must work around (UpdateEndpoint on a scaled variant).
+    serving = _serving_on_another_instance_type(team)
+    other = next(c["EndpointConfigName"] for c in team.client("sagemaker").list_endpoint_configs()["EndpointConfigs"]
+                 if c["EndpointConfigName"] != serving)
+    assert _scalable_targets(team)
+
+    with pytest.raises(team.client("sagemaker").exceptions.ClientError, match="instance type"):
+        team.client("sagemaker").update_endpoint(EndpointName=endpoint_name(TEAM), EndpointConfigName=other)
+
+
+def test_an_instance_type_change_deregisters_autoscaling_updates_and_registers_it_again(team):
+    _serving_on_another_instance_type(team)
+
+    result = deploy(team, team.packages[1])
+
+    assert result.succeeded, result.cause
+    names = result.state_names
+    assert names.index("Deregister autoscaling") < names.index("Update endpoint blue-green") \
+        < names.index("Register autoscaling")
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in _scalable_targets(team)] == [
+        (f"endpoint/{endpoint_name(TEAM)}/variant/AllTraffic", 2, 6)]
+    assert deployed(team)["version"] == 2
+
+
+def test_a_rolled_back_instance_type_change_gets_its_autoscaling_back(team):
+    serving = _serving_on_another_instance_type(team)
+    cloudwatch = team.client("cloudwatch")
+    alarm = alarm_names(TEAM)["errors"]
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx during the canary")
+    try:
+        result = deploy(team, team.packages[2])
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="test over")
+
+    assert result.status == "FAILED" and result.error == "DeploymentRolledBack", result.cause
+    names = result.state_names
+    assert names.index("Deregister autoscaling") < names.index("Restore autoscaling (RolledBack)") \
+        < names.index("Notify DeploymentRolledBack")
+    assert endpoint(team)["EndpointConfigName"] == serving
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in _scalable_targets(team)] == [(2, 6)]
+    policies = team.client("application-autoscaling").describe_scaling_policies(ServiceNamespace="sagemaker")
+    assert [p["PolicyName"] for p in policies["ScalingPolicies"]] == [f"{endpoint_name(TEAM)}-invocations"]

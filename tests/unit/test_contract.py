@@ -51,7 +51,12 @@ BAD_FIELDS = [
     ("realtime.min_capacity", 10, "field `realtime`", "min_capacity (10) must not exceed max_capacity (6)"),
     ("schema.features.0.type", "decimal", "field `schema.features.0.type`", "'decimal'"),
     ("schema.features.0.min", 100000, "field `schema.features.0`", "min (100000.0) must not exceed max"),
-    ("decision_rules.score_bands.approve_below", 0.9, "field `decision_rules.score_bands`", "must not exceed decline_at_or_above"),
+    (
+        "decision_rules.score_bands.approve_below",
+        0.9,
+        "field `decision_rules.score_bands`",
+        "must not exceed decline_at_or_above",
+    ),
     ("training.max_wait_minutes", 10, "field `training`", "must be at least max_runtime_minutes"),
 ]
 
@@ -83,7 +88,8 @@ def test_missing_required_section_is_named():
 
 def test_slice_must_be_a_category_feature():
     data = set_path(example(), "evaluation.slices", ["amount"])
-    with pytest.raises(TeamFileError, match=r"'amount' is not a category feature"):
+    with pytest.raises(TeamFileError,
+                       match=r"field `evaluation.slices.0`: 'amount' is a float feature; expected a category"):
         parse_team(yaml.safe_dump(data), "x.yaml")
 
 

@@ -14,9 +14,11 @@ TEMPLATE = {"Resources": {"Flow": {"Type": "AWS::StepFunctions::StateMachine", "
         '"Catch":[{"ErrorEquals":["States.ALL"],"Next":"Notify"}],"Next":"Good?"},'
         '"Good?":{"Type":"Choice","Choices":[{"Variable":"$.gate.passed","BooleanEquals":true,"Next":"Score"}],"Default":"Notify"},'
         '"Score":{"Type":"Map","ItemsPath":"$.shards","ItemProcessor":{"StartAt":"ScoreShard","States":{'
-        '"ScoreShard":{"Type":"Task","Resource":"', {"Fn::GetAtt": ["ScoreFn", "Arn"]}, '","End":true}}},"Next":"Done"},'
+        '"ScoreShard":{"Type":"Task","Resource":"', {"Fn::GetAtt": ["ScoreFn", "Arn"]},
+        '","End":true}}},"Next":"Done"},'
         '"Done":{"Type":"Succeed"},'
-        '"Notify":{"Type":"Task","Resource":"arn:aws:states:::sns:publish","Parameters":{"TopicArn":"', {"Ref": "Topic"}, '"},"Next":"Failed"},'
+        '"Notify":{"Type":"Task","Resource":"arn:aws:states:::sns:publish","Parameters":{"TopicArn":"',
+        {"Ref": "Topic"}, '"},"Next":"Failed"},'
         '"Failed":{"Type":"Fail","Error":"TrainingFailed"}}}',
     ]]},
 }}}}

@@ -55,7 +55,10 @@ def test_features_and_rules_are_matched_by_name_not_position(tmp_path):
         f[1], f[2] = f[2], f[1]  # same features, other order
         d["decision_rules"]["hard_rules"][0]["value"] = 20000
 
-    found = {c.path: (c.old, c.new) for c in changes(parse_team(EXAMPLE.read_text()), parse_team(write(tmp_path, edit).read_text()))}
+    found = {
+        c.path: (c.old, c.new)
+        for c in changes(parse_team(EXAMPLE.read_text()), parse_team(write(tmp_path, edit).read_text()))
+    }
     assert found["decision_rules.hard_rules.amount_limit.value"] == (10000.0, 20000.0)
     assert not any(p.startswith("schema.features.amount.") for p in found)
 
@@ -138,7 +141,9 @@ def test_the_example_warns_only_about_repeated_defaults(tmp_path):
     (lambda d: d["realtime"].update(serverless={"memory_mb": 2048}),
      "field `realtime.canary`: no effect with a serverless endpoint"),
     (lambda d: d["realtime"].update(data_capture_percent=0),
-     "field `retraining.on_drift`: no effect: nothing is captured to monitor (realtime.data_capture_percent is 0)"),
+     "field `data.capture_retention_days`: no effect: nothing is captured (realtime.data_capture_percent is 0)"),
+    (lambda d: d["realtime"].update(enabled=False),
+     "field `decision_rules`: no effect: realtime.enabled is false, and batch scoring publishes scores"),
     (lambda d: d["decision_rules"]["hard_rules"].append(
         {"name": "small", "field": "amount", "op": "lt", "value": 5, "decision": "APPROVE"}),
      "field `decision_rules.hard_rules.2.decision`: no effect: rule 'small' can only APPROVE"),
@@ -153,6 +158,12 @@ def test_the_example_warns_only_about_repeated_defaults(tmp_path):
 def test_settings_without_effect_are_warned_with_their_line(tmp_path, edit, expected):
     warnings = warnings_for(write(tmp_path, edit))
     assert any(expected in w and w.startswith("line ") for w in warnings), warnings
+
+
+def test_drift_retraining_is_not_flagged_for_a_batch_only_team(tmp_path):
+    """Batch inputs and scores are monitored too: on_drift acts without an endpoint."""
+    warnings = warnings_for(write(tmp_path, lambda d: d["realtime"].update(enabled=False)))
+    assert not any("retraining.on_drift" in w for w in warnings), warnings
 
 
 def test_a_feature_used_only_to_derive_another_is_not_flagged():

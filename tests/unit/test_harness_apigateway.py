@@ -69,7 +69,8 @@ TEMPLATE = {"Resources": {
             "RequestTemplates": {"application/json": REQUEST},
             "IntegrationResponses": [
                 {"StatusCode": "200", "ResponseTemplates": {"application/json": SUCCEEDED}},
-                {"StatusCode": "502", "SelectionPattern": "4\\d{2}", "ResponseTemplates": {"application/json": REFUSED}},
+                {"StatusCode": "502", "SelectionPattern": "4\\d{2}",
+                 "ResponseTemplates": {"application/json": REFUSED}},
             ]},
         "MethodResponses": [{"StatusCode": "200"}, {"StatusCode": "500"}, {"StatusCode": "502"}]}},
     "BadBody": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {

@@ -22,7 +22,10 @@ spec.loader.exec_module(smoke)
 TEAM = load_team(MODELS_DIR / "fraud-detection.yaml")
 REGION = "eu-west-1"
 PASS_MACHINE = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
-FAIL_MACHINE = {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "GateFailed", "Cause": "pr_auc 0.1 < 0.3"}}}
+FAIL_MACHINE = {
+    "StartAt": "Boom",
+    "States": {"Boom": {"Type": "Fail", "Error": "GateFailed", "Cause": "pr_auc 0.1 < 0.3"}},
+}
 
 
 @pytest.fixture

@@ -63,7 +63,9 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
             "reference": s3uri.uri(env("FEATURES_BUCKET"), f"runs/{model['run_id']}/splits/test/")
             if model["run_id"] else none,
             "model": model["model_uri"],
-            "capture": s3uri.uri(env("CAPTURE_BUCKET"), capture_prefix),
+            # A batch-only team has no endpoint and no capture bucket.
+            "capture": s3uri.uri(os.environ["CAPTURE_BUCKET"], capture_prefix)
+            if os.environ.get("CAPTURE_BUCKET") else none,
             "batch": batch["results_uri"] if batch else none,
             "batch_input": batch["input_uri"] if batch else none,
             "ground_truth": s3uri.uri(env("RAW_BUCKET"), spec["data"]["ground_truth_prefix"]),

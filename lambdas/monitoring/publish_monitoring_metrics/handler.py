@@ -70,7 +70,9 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "passed": not violations,
         "violations": [v["message"] for v in violations][:20],
         "reasons_text": "; ".join(v["message"] for v in violations)[:1000],
-        "endpoint": {k: report["endpoint"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")},
+        "endpoint": {
+            k: report["endpoint"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")
+        },
         "batch": {k: report["batch"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")},
         "quality": {k: report["quality"].get(k) for k in ("labelled", "precision", "recall", "pr_auc")},
         "model_age_days": round(age, 3),
@@ -83,5 +85,7 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task: ``{"report_uri", "model"}`` → the numbers published."""
     result = publish(event, datetime.now(UTC))
-    logger.info("published monitoring metrics", extra={"passed": result["passed"], "count": result["metrics_published"]})
+    logger.info(
+        "published monitoring metrics", extra={"passed": result["passed"], "count": result["metrics_published"]}
+    )
     return result

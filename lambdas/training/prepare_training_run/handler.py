@@ -96,7 +96,12 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "online_prefix": f"{run}/online/",
         "job_names": {
             step: f"{team}-{abbr}-{run_id}"
-            for step, abbr in (("data_quality", "dq"), ("features", "fe"), ("training", "train"), ("evaluation", "eval"))
+            for step, abbr in (
+                ("data_quality", "dq"),
+                ("features", "fe"),
+                ("training", "train"),
+                ("evaluation", "eval"),
+            )
         },
         "paths": {
             "data_quality_report": art("data-quality/report"),
@@ -115,7 +120,9 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
             "statistics": art("data-quality/baseline/statistics.json"),
         },
     }
-    logger.info("prepared training run", extra={"run_id": run_id, "data_uri": data_uri, "champion": result["champion_arn"]})
+    logger.info(
+        "prepared training run", extra={"run_id": run_id, "data_uri": data_uri, "champion": result["champion_arn"]}
+    )
     return result
 
 

@@ -135,7 +135,12 @@ def register(event: dict[str, Any]) -> dict[str, Any]:
             "model_package_arn": arn,
         },
     )
-    return {"model_package_arn": arn, "version": version, "approval_status": status, "lineage_uri": record["lineage_uri"]}
+    return {
+        "model_package_arn": arn,
+        "version": version,
+        "approval_status": status,
+        "lineage_uri": record["lineage_uri"],
+    }
 
 
 @logger.inject_lambda_context

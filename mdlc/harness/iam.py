@@ -1,0 +1,704 @@
+"""IAM evaluation offline: every principal calls moto with its own role's credentials.
+
+moto checks a request's SigV4 credentials and the caller's identity policies once IAM
+authentication is on (``moto.core.authorization``: ``INITIAL_NO_AUTH_ACTION_COUNT``, the
+``enable_iam_authentication`` context). The harness turns it on and gives each principal
+the credentials of its synthesised role, minted by moto's own ``sts:AssumeRole``:
+
+- routed Lambda handlers get ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
+  ``AWS_SESSION_TOKEN`` of the function's role in their environment, as Lambda does;
+- the Step Functions executor's boto3 clients (``boto_client_for``: Task integrations,
+  ``.sync`` polling, Distributed Map item readers) carry the credentials of the role of
+  the execution being evaluated;
+- SageMaker jobs and endpoints read and write S3 with the credentials of their
+  execution role (the transform job's and the endpoint's: the model's role);
+- the test driver and the harness' own bookkeeping use an admin user.
+
+moto's ``IAMRequest`` resolves the credentials to the assumed role and checks the
+signature; the decision itself is made here with moto's policy classes
+(``IAMPolicyStatement``), extended with what moto's evaluation lacks and the templates
+use: the request's resource ARN (moto passes ``*`` for most services), condition
+operators beyond ``StringEquals`` with the request's context keys, ``iam:PassRole`` on
+the role passed, the extra permissions a service checks on its caller (Application Auto
+Scaling, SSE-KMS), and the resource policies registered at deploy time (S3 bucket
+policies, SNS topic policies, KMS key policies). A refused call raises the service's
+own error (``AccessDeniedException``, S3 ``AccessDenied``, SNS ``AuthorizationError``).
+Every decision is recorded per principal for ``mdlc local iam-report``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import threading
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from xml.sax.saxutils import escape
+
+import boto3
+from moto import settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.core.exceptions import _RESTError as RESTError
+from moto.iam.access_control import (
+    IAMPolicyStatement,
+    IAMUserAccessKey,
+    PermissionResult,
+    S3IAMRequest,
+)
+
+ADMIN_USER = "mdlc-harness-admin"
+_ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+# signing name → IAM service prefix, where they differ
+_PREFIX = {"monitoring": "cloudwatch"}
+# API operation → IAM action, where they differ
+_ACTION = {"lambda:Invoke": "lambda:InvokeFunction", "s3:ListObjectsV2": "s3:ListBucket",
+           "s3:HeadObject": "s3:GetObject", "s3:HeadBucket": "s3:ListBucket"}
+_JSON_SERVICES = {"sagemaker", "states", "dynamodb", "lambda", "events", "application-autoscaling",
+                  "ssm", "kms", "logs", "sqs", "monitoring", "xray"}
+# Which request parameter passes a role, and to which service (iam:PassedToService).
+_PASS_ROLE = {
+    "sagemaker:CreateTrainingJob": ("RoleArn", "sagemaker.amazonaws.com"),
+    "sagemaker:CreateProcessingJob": ("RoleArn", "sagemaker.amazonaws.com"),
+    "sagemaker:CreateModel": ("ExecutionRoleArn", "sagemaker.amazonaws.com"),
+    "states:CreateStateMachine": ("roleArn", "states.amazonaws.com"),
+    "lambda:CreateFunction": ("Role", "lambda.amazonaws.com"),
+}
+AUTOSCALING_SLR = "sagemaker.application-autoscaling.amazonaws.com"
+
+
+def _autoscaling_needs(call: Call) -> list[tuple[str, str, dict[str, str]]]:
+    """What Application Auto Scaling checks on its caller for a SageMaker variant
+    (docs: "Identity-based policies for Application Auto Scaling", SageMaker section)."""
+    params = call.params
+    if params.get("ServiceNamespace") != "sagemaker":
+        return []
+    endpoint = str(params.get("ResourceId", "")).split("/")[1:2]
+    endpoint_arn = call.arn("sagemaker", f"endpoint/{endpoint[0].lower()}") if endpoint else "*"
+    if call.action == "application-autoscaling:RegisterScalableTarget":
+        slr = (f"arn:aws:iam::{call.account}:role/aws-service-role/{AUTOSCALING_SLR}/"
+               "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+        return [("sagemaker:DescribeEndpoint", endpoint_arn, {}),
+                ("sagemaker:DescribeEndpointConfig", "*", {}),
+                ("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint_arn, {}),
+                ("iam:CreateServiceLinkedRole", slr, {"iam:awsservicename": AUTOSCALING_SLR})]
+    if call.action == "application-autoscaling:PutScalingPolicy":
+        return [("cloudwatch:DescribeAlarms", "*", {}), ("cloudwatch:PutMetricAlarm", "*", {})]
+    if call.action == "application-autoscaling:DeleteScalingPolicy":
+        return [("cloudwatch:DescribeAlarms", "*", {}), ("cloudwatch:DeleteAlarms", "*", {})]
+    return []
+
+
+# -- thread-local acting role (jobs and endpoints act as their execution role) -------------
+_ACTING = threading.local()
+
+
+@contextmanager
+def acting_as(role_arn: str | None) -> Iterator[None]:
+    """Within the block, harness code working for a SageMaker job/endpoint uses `role_arn`."""
+    previous = getattr(_ACTING, "role", None)
+    _ACTING.role = role_arn
+    try:
+        yield
+    finally:
+        _ACTING.role = previous
+
+
+def acting_role() -> str | None:
+    """The role harness code in this thread works for, if any."""
+    return getattr(_ACTING, "role", None)
+
+
+_EXECUTION = threading.local()  # the role of the state machine this executor thread evaluates
+
+
+# -- the request as IAM sees it ------------------------------------------------------------
+@dataclass
+class Call:
+    """One request: action, resource ARNs, parameters and condition context."""
+
+    action: str
+    resources: list[str]
+    params: dict[str, Any]
+    region: str
+    account: str
+    context: dict[str, str] = field(default_factory=dict)
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+
+def _params(response: Any) -> dict[str, Any]:
+    body = getattr(response, "body", None) or getattr(response, "raw_body", None)
+    if isinstance(body, bytes):
+        try:
+            body = body.decode()
+        except UnicodeDecodeError:
+            body = None
+    if isinstance(body, str) and body.startswith("{"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass
+    querystring = getattr(response, "querystring", None) or {}
+    return {key: values[0] if isinstance(values, list) and len(values) == 1 else values
+            for key, values in querystring.items()}
+
+
+def _name(value: Any) -> str:
+    """A name or an ARN's last path part."""
+    text = str(value)
+    return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
+
+
+def _resources(call: Call, path: str) -> list[str]:
+    """The ARNs the request acts on, where the harness knows them (else `*`)."""
+    service, action = call.action.split(":", 1)
+    p = call.params
+    if service == "dynamodb":
+        if "RequestItems" in p:
+            return [call.arn("dynamodb", f"table/{t}") for t in p["RequestItems"]]
+        return [call.arn("dynamodb", f"table/{p['TableName']}")] if "TableName" in p else ["*"]
+    if service == "sns" and "TopicArn" in p:
+        return [p["TopicArn"]]
+    if service == "sqs" and "QueueUrl" in p:
+        return [call.arn("sqs", str(p["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
+    if service == "lambda":
+        match = re.search(r"/functions/([^/]+)", path)
+        if match:
+            name = unquote(match.group(1))
+            return [name if name.startswith("arn:") else call.arn("lambda", f"function:{name}")]
+    if service == "states":
+        for key in ("stateMachineArn", "executionArn"):
+            if key in p:
+                return [p[key]]
+    if service == "events":
+        if action == "PutEvents":
+            return sorted({_bus_arn(call, e.get("EventBusName")) for e in p.get("Entries", [])})
+        if "Rule" in p or "Name" in p:
+            return [call.arn("events", f"rule/{p.get('Rule') or p.get('Name')}")]
+    if service == "ssm" and "Name" in p:
+        return [call.arn("ssm", f"parameter/{str(p['Name']).lstrip('/')}")]
+    if service == "kms" and "KeyId" in p:
+        key = str(p["KeyId"])
+        return [key if key.startswith("arn:") else call.arn("kms", f"key/{key}")]
+    if service == "sagemaker":
+        match = re.match(r"/endpoints/([^/]+)/invocations", path)  # sagemaker-runtime
+        if match:
+            return [call.arn("sagemaker", f"endpoint/{unquote(match.group(1)).lower()}")]
+        return _sagemaker_resources(call, action)
+    if service == "cloudwatch" and "AlarmName" in p:
+        return [call.arn("cloudwatch", f"alarm:{p['AlarmName']}")]
+    return ["*"]
+
+
+def _bus_arn(call: Call, bus: str | None) -> str:
+    bus = bus or "default"
+    return bus if bus.startswith("arn:") else call.arn("events", f"event-bus/{bus}")
+
+
+_SAGEMAKER_NAMES = {  # parameter → ARN resource type
+    "TrainingJobName": "training-job", "ProcessingJobName": "processing-job",
+    "TransformJobName": "transform-job", "ModelName": "model", "EndpointConfigName": "endpoint-config",
+    "EndpointName": "endpoint",
+}
+
+
+def _sagemaker_resources(call: Call, action: str) -> list[str]:
+    p = call.params
+    if action in ("CreateModelPackage",) and "ModelPackageGroupName" in p:
+        return [call.arn("sagemaker", f"model-package/{str(p['ModelPackageGroupName']).lower()}/*")]
+    if "ModelPackageName" in p or "ModelPackageArn" in p:
+        value = str(p.get("ModelPackageName") or p.get("ModelPackageArn"))
+        return [value if value.startswith("arn:") else call.arn("sagemaker", f"model-package/{value.lower()}")]
+    if "ModelPackageGroupName" in p:
+        return [call.arn("sagemaker", f"model-package-group/{_name(p['ModelPackageGroupName']).lower()}")]
+    if action == "CreateEndpoint":
+        return [call.arn("sagemaker", f"endpoint/{str(p['EndpointName']).lower()}")]
+    if action == "CreateEndpointConfig":
+        return [call.arn("sagemaker", f"endpoint-config/{str(p['EndpointConfigName']).lower()}")]
+    if action == "UpdateEndpoint":
+        return [call.arn("sagemaker", f"endpoint/{str(p['EndpointName']).lower()}"),
+                call.arn("sagemaker", f"endpoint-config/{str(p['EndpointConfigName']).lower()}")]
+    for param, kind in _SAGEMAKER_NAMES.items():
+        if param in p:
+            return [call.arn("sagemaker", f"{kind}/{str(p[param]).lower()}")]
+    return ["*"]
+
+
+# -- policy evaluation on moto's classes ---------------------------------------------------
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _like(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda expected, actual: actual == expected,
+    "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() == expected.lower(),
+    "StringLike": _like,
+    "ArnEquals": lambda expected, actual: actual == expected,
+    "ArnLike": _like,
+    "Bool": lambda expected, actual: actual.lower() == expected.lower(),
+    "NumericEquals": lambda expected, actual: float(actual) == float(expected),
+}
+_NEGATED = {"StringNotEquals": "StringEquals", "StringNotLike": "StringLike",
+            "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
+
+
+class UnsupportedCondition(ValueError):
+    """A policy uses a condition operator the harness cannot evaluate."""
+
+
+def condition_holds(conditions: dict[str, dict[str, Any]] | None, context: dict[str, str]) -> bool:
+    """IAM condition semantics: every operator, every key (AND); any value of a key (OR);
+    a missing key fails the condition unless the operator ends in ``IfExists``;
+    ``ForAnyValue:`` treats a multi-valued key as a list."""
+    for operator, keys in (conditions or {}).items():
+        qualifier, _, base = operator.rpartition(":")
+        if_exists = base.endswith("IfExists")
+        base = base.removesuffix("IfExists")
+        negated = base in _NEGATED
+        compare = _OPERATORS.get(_NEGATED.get(base, base))
+        if compare is None or qualifier not in ("", "ForAnyValue"):
+            raise UnsupportedCondition(f"condition operator {operator!r} is not evaluated offline")
+        for key, expected in keys.items():
+            actual = context.get(key.lower())
+            if actual is None:
+                if if_exists:
+                    continue
+                return negated and qualifier == ""  # absent: StringNotEquals holds, others fail
+            hit = any(compare(e, a) for e in _strings(expected) for a in actual.split("\x00"))
+            if hit == negated:
+                return False
+    return True
+
+
+class Statement(IAMPolicyStatement):
+    """moto's policy statement, with resource-aware matching, IAM's case-insensitive
+    actions, principals of resource policies and more condition operators."""
+
+    def decide(self, action: str, resource: str, context: dict[str, str],
+               principal: str | None = None) -> PermissionResult:
+        st = self._statement
+        key = "NotAction" if "NotAction" in st else "Action"
+        matched = any(self._match(p.lower(), action.lower()) for p in _strings(st.get(key, [])))
+        if matched == (key == "NotAction"):
+            return PermissionResult.NEUTRAL
+        if "Principal" in st and not self._principal_applies(st["Principal"], principal):
+            return PermissionResult.NEUTRAL
+        # `*`: the harness does not know the request's ARN; the action decides (documented).
+        if resource != "*":
+            if "Resource" in st and not self._check_element_matches("Resource", resource):
+                return PermissionResult.NEUTRAL
+            if "NotResource" in st and self._check_element_matches("NotResource", resource):
+                return PermissionResult.NEUTRAL
+        if not condition_holds(st.get("Condition"), context):
+            return PermissionResult.NEUTRAL
+        return PermissionResult.DENIED if st.get("Effect") == "Deny" else PermissionResult.PERMITTED
+
+    @staticmethod
+    def _principal_applies(expected: Any, principal: str | None) -> bool:
+        if expected == "*":
+            return True
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        if aws is None or principal is None:
+            return False
+        return any(p == "*" or p == principal for p in _strings(aws))
+
+
+@lru_cache(maxsize=4096)
+def _statements(document: str) -> tuple[Statement, ...]:
+    statements = json.loads(document).get("Statement", [])
+    return tuple(Statement(s) for s in (statements if isinstance(statements, list) else [statements]))
+
+
+def evaluate(documents: list[str], action: str, resource: str, context: dict[str, str],
+             principal: str | None = None) -> PermissionResult:
+    """Explicit deny wins, then any allow, else neutral (implicit deny)."""
+    result = PermissionResult.NEUTRAL
+    for document in documents:
+        for statement in _statements(document):
+            decision = statement.decide(action, resource, context, principal)
+            if decision == PermissionResult.DENIED:
+                return decision
+            if decision == PermissionResult.PERMITTED:
+                result = decision
+    return result
+
+
+# -- the evaluator -------------------------------------------------------------------------
+@dataclass
+class Decision:
+    """One evaluated action of one principal."""
+
+    principal: str
+    action: str
+    resource: str
+    allowed: bool
+    reason: str = ""
+
+
+class _QueryError(RESTError):
+    """A query-protocol error as SNS writes it (with the RequestId botocore reads)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.code = status
+        self.description = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+
+
+class Denied(Exception):
+    def __init__(self, action: str, resource: str, reason: str) -> None:
+        super().__init__(f"{action} on {resource}: {reason}")
+        self.action, self.resource, self.reason = action, resource, reason
+
+
+class IamEvaluator:
+    """Credentials per role, the authorization hook, resource policies and the call log."""
+
+    def __init__(self, region: str, account_id: str) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.enabled = True
+        self.decisions: list[Decision] = []
+        self.resource_policies: dict[str, list[str]] = defaultdict(list)  # ARN → documents
+        self.bucket_keys: dict[str, str] = {}  # bucket name → KMS key ARN (SSE-KMS default)
+        self.topic_keys: dict[str, str] = {}  # topic ARN → KMS key ARN
+        self._credentials: dict[str, dict[str, str]] = {}
+        self._admin: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    # -- identities --------------------------------------------------------------------
+    def create_admin(self) -> dict[str, str]:
+        """The test driver's identity (an IAM user allowed everything); call before enabling."""
+        iam = boto3.client("iam", region_name=self.region)
+        iam.create_user(UserName=ADMIN_USER)
+        iam.put_user_policy(UserName=ADMIN_USER, PolicyName="harness-admin", PolicyDocument=_ADMIN_POLICY)
+        key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+        self._admin = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        return self._admin
+
+    def credentials(self, role_arn: str) -> dict[str, str]:
+        """Session credentials of `role_arn` from moto's STS AssumeRole (cached per role).
+
+        Called on moto's STS backend, as the service principal (Lambda, Step Functions,
+        SageMaker) would: the role's trust policy names the service, not a caller of ours.
+        """
+        from moto.sts.models import sts_backends
+
+        with self._lock:
+            if role_arn not in self._credentials:
+                session = role_arn.rsplit("/", 1)[-1][:64]
+                assumed = sts_backends[self.account_id]["aws"].assume_role(
+                    region_name=self.region, role_session_name=session, role_arn=role_arn,
+                    policy="", duration=3600, external_id="")
+                self._credentials[role_arn] = {
+                    "AWS_ACCESS_KEY_ID": assumed.access_key_id,
+                    "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+                    "AWS_SESSION_TOKEN": assumed.session_token,
+                }
+            return self._credentials[role_arn]
+
+    def client_kwargs(self, role_arn: str | None) -> dict[str, str]:
+        """boto3.client keyword arguments for `role_arn` (the admin's when None)."""
+        creds = self.credentials(role_arn) if role_arn else (self._admin or {})
+        return {"aws_access_key_id": creds.get("AWS_ACCESS_KEY_ID"),
+                "aws_secret_access_key": creds.get("AWS_SECRET_ACCESS_KEY"),
+                "aws_session_token": creds.get("AWS_SESSION_TOKEN")}
+
+    def client(self, service: str, role_arn: str | None = None) -> Any:
+        """A boto3 client acting as `role_arn` (or as the thread's acting role)."""
+        role = role_arn or acting_role()
+        return boto3.client(service, region_name=self.region, **self.client_kwargs(role))
+
+    # -- resource policies -------------------------------------------------------------
+    def add_resource_policy(self, arn: str, document: dict | str) -> None:
+        """Register a resource policy (bucket, topic or key policy) for `arn`."""
+        self.resource_policies[arn].append(document if isinstance(document, str) else json.dumps(document))
+
+    # -- the hook replacing ActionAuthenticatorMixin._authenticate_and_authorize_action ---
+    def authorize(self, response: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            ActionAuthenticatorMixin.request_count += 1
+            return
+        if response.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+            return
+        parsed = urlparse(response.uri)
+        path = response.raw_path + ("?" + parsed.query if parsed.query else "")
+        request = iam_request_cls(
+            account_id=response.current_account, method=response.method, path=path,
+            data=response.data, body=response.raw_body, headers=response.headers,
+            action=response._get_action(),
+        )
+        request.check_signature()
+        key = request._access_key
+        if isinstance(key, IAMUserAccessKey):
+            request.check_action_permitted(resource)  # moto's own check (the admin user)
+            return
+        role_arn = f"arn:aws:iam::{request.account_id}:role/{key._owner_role_name}"
+        call = self._call(response, request, resource, path)
+        try:
+            self.check(role_arn, call, key.arn)
+        except Denied as denied:
+            raise self._error(request, key.arn, denied) from None
+
+    def _call(self, response: Any, request: Any, resource: str, path: str) -> Call:
+        prefix, _, operation = request._action.partition(":")
+        action = f"{_PREFIX.get(prefix, prefix)}:{operation}"
+        action = _ACTION.get(action, action)
+        params = _params(response) if prefix != "s3" else {}
+        call = Call(action=action, resources=[], params=params, region=request._region,
+                    account=request.account_id,
+                    context={"aws:securetransport": "true" if response.uri.startswith("https") else "false"})
+        if prefix == "s3":
+            call.resources = [resource]
+            query = parse_qs(urlparse(response.uri).query)
+            if "prefix" in query:
+                call.context["s3:prefix"] = query["prefix"][0]
+            elif action == "s3:ListBucket":
+                call.context["s3:prefix"] = ""
+        else:
+            call.resources = _resources(call, path) if resource == "*" else [resource]
+        if action == "cloudwatch:PutMetricData" and "Namespace" in params:
+            call.context["cloudwatch:namespace"] = str(params["Namespace"])
+        return call
+
+    def check(self, role_arn: str, call: Call, session_arn: str) -> None:
+        """Raise Denied unless `role_arn` may make `call` (and what it implies)."""
+        needs: list[tuple[str, str, dict[str, str]]] = [
+            (call.action, resource, call.context) for resource in call.resources]
+        if call.action == "events:PutEvents":  # each entry: its bus and its source
+            needs = [(call.action, _bus_arn(call, e.get("EventBusName")), {"events:source": str(e.get("Source"))})
+                     for e in call.params.get("Entries", [])] or needs
+        needs += self._implied(call)
+        for action, resource, context in needs:
+            allowed, reason = self._allowed(role_arn, session_arn, action, resource, {**call.context, **context})
+            self._record(role_arn, action, resource, allowed, reason)
+            if not allowed:
+                raise Denied(action, resource, reason)
+
+    def _implied(self, call: Call) -> list[tuple[str, str, dict[str, str]]]:
+        needs = []
+        if call.action in _PASS_ROLE:
+            param, service = _PASS_ROLE[call.action]
+            if call.params.get(param):
+                needs.append(("iam:PassRole", str(call.params[param]), {"iam:passedtoservice": service}))
+        if call.action.startswith("application-autoscaling:"):
+            needs += _autoscaling_needs(call)
+        if call.action.startswith("s3:") and call.resources and call.resources[0] != "*":
+            bucket = call.resources[0].split(":::", 1)[1].split("/", 1)[0]
+            key = self.bucket_keys.get(bucket)
+            if key and call.action in ("s3:GetObject", "s3:GetObjectVersion"):
+                needs.append(("kms:Decrypt", key, {"kms:viaservice": f"s3.{call.region}.amazonaws.com"}))
+            if key and call.action == "s3:PutObject":
+                needs.append(("kms:GenerateDataKey", key, {"kms:viaservice": f"s3.{call.region}.amazonaws.com"}))
+        if call.action == "sns:Publish" and call.resources and call.resources[0] in self.topic_keys:
+            key = self.topic_keys[call.resources[0]]
+            needs += [("kms:GenerateDataKey", key, {}), ("kms:Decrypt", key, {})]
+        return needs
+
+    def _allowed(self, role_arn: str, session_arn: str, action: str, resource: str,
+                 context: dict[str, str]) -> tuple[bool, str]:
+        try:
+            identity = evaluate(self._identity_policies(role_arn), action, resource, context)
+            resource_docs = self._resource_policies_for(resource)
+            principals = (role_arn, session_arn)
+            by_resource = [evaluate(resource_docs, action, resource, context, p) for p in principals]
+            root = evaluate(resource_docs, action, resource, context, f"arn:aws:iam::{self.account_id}:root")
+        except UnsupportedCondition as error:
+            return False, str(error)
+        if PermissionResult.DENIED in (identity, *by_resource):
+            return False, "explicit deny in " + ("an identity policy" if identity == PermissionResult.DENIED
+                                                  else "the resource policy")
+        if action.startswith("kms:") and resource_docs:
+            # Key policies: the key policy must allow the principal, or allow the account
+            # (then identity policies decide).
+            if PermissionResult.PERMITTED in by_resource:
+                return True, ""
+            if root == PermissionResult.PERMITTED and identity == PermissionResult.PERMITTED:
+                return True, ""
+            return False, "no allow in the key policy (nor for the account with an identity allow)"
+        if identity == PermissionResult.PERMITTED or PermissionResult.PERMITTED in by_resource:
+            return True, ""
+        return False, "no identity-based policy allows the action"
+
+    def _resource_policies_for(self, resource: str) -> list[str]:
+        if resource in self.resource_policies:
+            return self.resource_policies[resource]
+        if resource.startswith("arn:aws:s3:::"):
+            bucket = resource.split(":::", 1)[1].split("/", 1)[0]
+            return self.resource_policies.get(f"arn:aws:s3:::{bucket}", [])
+        return []
+
+    def _identity_policies(self, role_arn: str) -> list[str]:
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[self.account_id]["aws"]
+        name = role_arn.rsplit("/", 1)[-1]
+        documents = [backend.get_role_policy(name, policy)[1] for policy in backend.list_role_policies(name)]
+        attached, _ = backend.list_attached_role_policies(name)
+        for policy in attached:
+            documents.append(next(v.document for v in policy.versions if v.is_default))
+        return [d if isinstance(d, str) else json.dumps(d) for d in documents]
+
+    def _record(self, principal: str, action: str, resource: str, allowed: bool, reason: str) -> None:
+        with self._lock:
+            self.decisions.append(Decision(principal, action, resource, allowed, reason))
+
+    def _error(self, request: Any, session_arn: str, denied: Denied) -> Exception:
+        message = (f"User: {session_arn} is not authorized to perform: {denied.action} on resource: "
+                   f"{denied.resource} because {denied.reason}")
+        service = request._service
+        if isinstance(request, S3IAMRequest):
+            try:
+                request._raise_access_denied()  # moto's S3 AccessDenied (XML, 403)
+            except Exception as error:  # noqa: BLE001 - moto raises it; we hand it back
+                return error
+        if service == "sns":
+            return _QueryError("AuthorizationError", message, 403)
+        if service in _JSON_SERVICES:
+            error = JsonRESTError("AccessDeniedException", message)
+            error.code = 400
+            return error
+        return AccessDeniedError(user_arn=session_arn, action=denied.action)
+
+    # -- report ------------------------------------------------------------------------
+    def calls_by_principal(self) -> dict[str, Counter]:
+        """Role ARN → Counter of (action, allowed)."""
+        out: dict[str, Counter] = defaultdict(Counter)
+        for d in self.decisions:
+            out[d.principal][(d.action, d.allowed)] += 1
+        return out
+
+    def denied(self) -> list[Decision]:
+        return [d for d in self.decisions if not d.allowed]
+
+
+def granted_actions(documents: list[str]) -> list[str]:
+    """The action patterns the Allow statements of `documents` grant."""
+    actions: list[str] = []
+    for document in documents:
+        for statement in _statements(document):
+            if statement._statement.get("Effect") == "Allow":
+                actions += [a for a in _strings(statement._statement.get("Action", [])) if a not in actions]
+    return actions
+
+
+# -- where the harness gives each principal its credentials --------------------------------
+def _model_role(backend: Any, model_name: str) -> str | None:
+    model = backend._models.get(model_name) if hasattr(backend, "_models") else None
+    return getattr(model, "execution_role_arn", None)
+
+
+def endpoint_role(backend: Any, endpoint_name: str) -> str | None:
+    """The execution role of the model behind `endpoint_name` (its first variant's)."""
+    endpoint = backend.endpoints.get(endpoint_name)
+    config = backend.endpoint_configs.get(endpoint.endpoint_config_name) if endpoint else None
+    for variant in (config.production_variants if config else []):
+        role = _model_role(backend, variant["ModelName"])
+        if role:
+            return role
+    return None
+
+
+def job_role(kind: str, inner: Callable) -> Callable:
+    """Wrap a SageMaker `create_<kind>_job` response: the job runs as its execution role
+    (a transform job as its model's role), after the caller was authorised."""
+
+    def create(self):  # type: ignore[no-untyped-def]
+        params = json.loads(self.body or "{}")
+        role = params.get("RoleArn")
+        if kind == "transform":
+            role = _model_role(self.sagemaker_backend, params.get("ModelName", ""))
+        with acting_as(role):
+            return inner(self)
+
+    return create
+
+
+def endpoint_invoke_role(inner: Callable) -> Callable:
+    """Wrap `invoke_endpoint`: the model is loaded and capture written as the model's role."""
+
+    def invoke_endpoint(self):  # type: ignore[no-untyped-def]
+        from moto.sagemaker.models import sagemaker_backends
+
+        name = unquote(self.path.split("/")[2])
+        role = endpoint_role(sagemaker_backends[self.current_account][self.region], name)
+        with acting_as(role):
+            return inner(self)
+
+    return invoke_endpoint
+
+
+class _ExecutorBoto3:
+    """Stands in for `boto3` in moto's `boto_client_for`: the executor's clients carry the
+    credentials of the role of the execution this thread evaluates."""
+
+    def __init__(self, evaluator: IamEvaluator) -> None:
+        self._evaluator = evaluator
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        role = getattr(_EXECUTION, "role", None)
+        if role:
+            kwargs.update(self._evaluator.client_kwargs(role))
+        return boto3.client(*args, **kwargs)
+
+
+def _track_execution_role(original: Callable) -> Callable:
+    """`EvalComponent.eval`: note, per thread, the role of the execution being evaluated
+    (Map iterations and Parallel branches run in their own threads)."""
+
+    def eval(self, env):  # type: ignore[no-untyped-def]  # noqa: A001
+        try:
+            _EXECUTION.role = env.states.context_object.context_object_data["Execution"]["RoleArn"]
+        except (AttributeError, KeyError, TypeError):
+            pass
+        return original(self, env)
+
+    return eval
+
+
+def patches(evaluator: IamEvaluator) -> list[Any]:
+    """The moto internals replaced to evaluate every call (see README.md)."""
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def authorize(self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
+        evaluator.authorize(self, iam_request_cls, resource)
+
+    sessions: dict[str | None, boto3.Session] = {}
+    sessions_lock = threading.Lock()
+
+    def default_session() -> boto3.Session:
+        # boto3.client()/resource() outside the executor: the acting principal's session
+        # (a Lambda handler's or a job's role), else the admin (test driver, harness).
+        role = acting_role()
+        with sessions_lock:
+            if role not in sessions:
+                creds = evaluator.client_kwargs(role)
+                sessions[role] = boto3.Session(region_name=evaluator.region, **creds)
+            return sessions[role]
+
+    return [
+        mock.patch.object(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authorize),
+        mock.patch.object(boto_client, "boto3", _ExecutorBoto3(evaluator)),
+        mock.patch.object(EvalComponent, "eval", _track_execution_role(EvalComponent.eval)),
+        mock.patch.object(boto3, "_get_default_session", default_session),
+    ]

@@ -1,0 +1,40 @@
+"""The feature job (sagemaker_jobs/features/job.py): time-ordered splits, the online table."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from features import job as features_job
+
+from mdlc import features as F
+from mdlc import synthetic as sy
+from tests.unit.jobs.support import SPEC
+
+
+def test_feature_job_writes_time_ordered_splits_and_online_table(pipeline, spec):
+    keys = F.key_columns(spec)
+    raw = pd.concat(pd.read_csv(p) for p in sorted(pipeline["raw"].rglob("*.csv")))
+    times = raw.set_index(keys["id"])[keys["timestamp"]]
+    splits = {n: pd.read_csv(pipeline["splits"] / n / "data.csv") for n in
+              ("train", "validation", "test")}
+    for frame in splits.values():
+        assert list(frame.columns) == [keys["id"], keys["label"], *F.model_columns(spec)]
+    assert sum(len(f) for f in splits.values()) == len(raw)
+    assert times[splits["train"][keys["id"]]].max() <= times[splits["test"][keys["id"]]].min()
+    lines = (pipeline["online"] / "online_features.jsonl").read_text().splitlines()
+    item = json.loads(lines[0])
+    assert len(lines) == raw[keys["entity"]].nunique()
+    assert set(F.online_columns(spec)) <= set(item) and "as_of" in item
+
+
+def test_online_table_is_written_in_shards_for_parallel_loading(tmp_path):
+    """Large customer bases split into shards; each becomes one Distributed Map item."""
+    raw = sy.generate(n_customers=250, days=20, seed=3)
+
+    entities = features_job.write_online(raw, SPEC, "2026-01-21T00:00:00Z", tmp_path, shard_rows=100)
+
+    shards = sorted(p.name for p in tmp_path.iterdir())
+    assert shards == ["online_features-00001.jsonl", "online_features-00002.jsonl", "online_features.jsonl"]
+    lines = sum(len(p.read_text().splitlines()) for p in tmp_path.iterdir())
+    assert lines == entities == raw["customer_id"].nunique()

@@ -1,0 +1,63 @@
+"""The monitoring job (sagemaker_jobs/monitoring/job.py): capture reader, PR-AUC, score PSI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from monitoring import job as monitoring_job
+
+from mdlc import features as F
+from tests.unit.jobs.support import SPEC
+
+
+def capture_line(records: list[dict], scores: list[float], encoding: str = "JSON") -> str:
+    body = json.dumps({"instances": records})
+    out = json.dumps({"model_version": "v1", "predictions": [{"score": s} for s in scores]})
+    if encoding == "BASE64":
+        import base64
+
+        body, out = base64.b64encode(body.encode()).decode(), base64.b64encode(out.encode()).decode()
+    return json.dumps({"captureData": {
+        "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": body,
+                          "encoding": encoding},
+        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": out,
+                           "encoding": encoding}},
+        "eventMetadata": {"eventId": "e1", "inferenceId": "inf-1", "inferenceTime": "2026-03-02T10:00:00Z"},
+        "eventVersion": "0"})
+
+
+def test_capture_reader_follows_sagemaker_format_and_the_window(tmp_path):
+    folder = tmp_path / "capture" / "ep" / "AllTraffic" / "2026" / "03" / "02" / "10"
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text("\n".join([
+        capture_line([{"transaction_id": "T1", "amount": 5.0, "channel": 2}, {"transaction_id": "T2", "amount": 7.0}],
+                     [0.1, 0.9]),
+        capture_line([{"amount": 9.0}], [0.5], encoding="BASE64"),
+    ]) + "\n")
+
+    records, scores, ids = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, F.model_columns(SPEC))
+    later, _, _ = monitoring_job.read_capture(tmp_path / "capture", F.parse_time("2026-03-02T11:00:00Z"), SPEC, [])
+
+    assert scores == [0.1, 0.9, 0.5] and ids == ["T1", "T2", "inf-1"]
+    assert monitoring_job.record_frame(records, SPEC, ["channel"])["channel"].tolist() == ["online", "", ""]
+    assert later == []
+
+
+def test_average_precision_matches_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.05).astype(int)
+    p = np.round(rng.random(2000) * 0.5 + y * 0.3, 2)  # ties included
+    assert monitoring_job.average_precision(y, p) == pytest.approx(average_precision_score(y, p))
+
+
+def test_psi_of_scores_is_small_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(1)
+    reference = rng.beta(1, 30, 5000)
+    assert monitoring_job.prediction_psi(reference, rng.beta(1, 30, 2000)) < 0.05
+    assert monitoring_job.prediction_psi(reference, rng.beta(2, 10, 2000)) > 0.5
+    assert monitoring_job.prediction_psi(reference, pd.Series([], dtype=float).to_numpy()) is None

@@ -1,0 +1,30 @@
+"""publish_monitoring_metrics: the report's numbers as CloudWatch metrics in MDLC/<team>."""
+
+from __future__ import annotations
+
+from lambdas.shared.aws import client
+from tests.unit.lambdas.support import put_json
+
+REPORT = {
+    "endpoint": {"records": 500, "max_feature_psi": 0.41, "max_feature": "country", "prediction_psi": 0.08,
+                 "feature_psi": {"amount": 0.02, "country": 0.41}},
+    "batch": {"records": 0, "max_feature_psi": None, "max_feature": None, "prediction_psi": None},
+    "quality": {"labelled": 120, "precision": 0.33, "recall": 0.71, "pr_auc": 0.58},
+    "violations": [{"message": "endpoint feature country: PSI 0.4100 above 0.2500"}],
+}
+
+
+def test_every_number_is_published_and_the_violations_come_back(handler, event, context):
+    put_json(event["report_uri"], REPORT)
+
+    result = handler.handler(event, context)
+
+    assert not result["passed"] and result["reasons_text"] == "endpoint feature country: PSI 0.4100 above 0.2500"
+    assert result["endpoint"]["max_feature_psi"] == 0.41 and result["model_age_days"] > 0
+    metrics = client("cloudwatch").list_metrics(Namespace="MDLC/fraud-detection")["Metrics"]
+    names = {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics}
+    assert ("MaxFeaturePSI", (("Source", "endpoint"),)) in names
+    assert ("FeaturePSI", (("Source", "endpoint"), ("Feature", "country"))) in names
+    assert ("MaxFeaturePSI", (("Source", "batch"),)) not in names  # nothing scored: no datum
+    assert {"Precision", "Recall", "PRAUC", "ModelAgeDays"} <= {m["MetricName"] for m in metrics}
+    assert result["metrics_published"] == len(metrics)
