@@ -244,8 +244,7 @@ class RestApiGateway:
         self.vtl = AwsVtlTemplate()
         self.integration_calls: list[dict[str, Any]] = []  # what the integration was sent, newest last
         self.errors: list[Exception] = []  # template errors answered with API_CONFIGURATION_ERROR
-        self._resources = {r["path"]: r for r in self.client.get_resources(restApiId=rest_api_id, embed=["methods"])
-                           ["items"]}
+        self._resources = {r["path"]: r for r in self.client.get_resources(restApiId=rest_api_id)["items"]}
 
     @classmethod
     def named(cls, aws: OfflineAws, name: str, **kwargs: Any) -> RestApiGateway:
@@ -313,7 +312,7 @@ class RestApiGateway:
         method = methods.get(http_method.upper()) or methods.get("ANY")
         if resource is None or method is None:
             raise _GatewayRefusal("MISSING_AUTHENTICATION_TOKEN")
-        if "methodIntegration" not in method:  # embed gives a summary: read the whole method
+        if "methodIntegration" not in method:  # the listing gives a summary: read the whole method
             method = self.client.get_method(restApiId=self.rest_api_id, resourceId=resource["id"],
                                             httpMethod=method["httpMethod"])
         return resource, method
