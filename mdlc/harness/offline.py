@@ -63,12 +63,13 @@ class OfflineAws:
     Step Functions executor) goes to moto in `region`.
     """
 
-    def __init__(self, region: str = DEFAULT_REGION, *, evaluate_iam: bool = True) -> None:
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID, *,
+                 evaluate_iam: bool = True) -> None:
         self.region = region
-        self.account_id = ACCOUNT_ID
+        self.account_id = account_id
         # Every call evaluated against its principal's role (iam.py); off only for unit
         # tests of the adapters themselves.
-        self.iam = iam.IamEvaluator(region, ACCOUNT_ID) if evaluate_iam else None
+        self.iam = iam.IamEvaluator(region, account_id) if evaluate_iam else None
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
         self.streams = StreamDelivery(self.client)  # DynamoDB stream → Lambda mappings
@@ -83,7 +84,10 @@ class OfflineAws:
     def __enter__(self) -> OfflineAws:
         self._workdir = Path(tempfile.mkdtemp(prefix="mdlc-harness-"))
         self._stack.callback(jobs.cleanup, self._workdir)
-        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region}))
+        # moto answers as `account_id` (its MOTO_ACCOUNT_ID), so the ARNs of a template
+        # synthesised for a real account match the ones moto creates.
+        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region,
+                                                                 "MOTO_ACCOUNT_ID": self.account_id}))
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         if self.iam is not None:
             self._stack.enter_context(mock.patch.dict("os.environ", self.iam.create_admin()))

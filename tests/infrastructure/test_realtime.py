@@ -46,6 +46,29 @@ def test_the_api_is_iam_authorised_validated_throttled_logged_and_traced(templat
         "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400"})
 
 
+def test_no_team_stack_owns_the_accounts_api_gateway_settings(assembly):
+    # AWS::ApiGateway::Account is one per account and region: many teams in one account
+    # would overwrite each other's CloudWatch role (README, one-time account setup).
+    for name, template in assembly.templates.items():
+        kinds = {r["Type"] for r in template.get("Resources", {}).values()}
+        assert "AWS::ApiGateway::Account" not in kinds, name
+
+
+def test_every_api_gateway_response_body_is_json_with_the_documented_fields(resources):
+    from mdlc.harness.apigateway import GATEWAY_RESPONSE_STATUS, substitute
+
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert set(GATEWAY_RESPONSE_STATUS) | {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    context = {"requestId": "r-1", "error": {"messageString": json.dumps('He said "no" \\ then left')}}
+    for kind, props in responses.items():
+        body = json.loads(substitute(props["ResponseTemplates"]["application/json"], context))
+        assert {"error", "message", "api_request_id"} <= set(body), kind
+        if kind.startswith("DEFAULT"):
+            continue
+        assert body["status"] == int(props["StatusCode"]), kind
+
+
 def test_the_api_model_is_the_request_schema_the_workflow_enforces(resources):
     model = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Model")
     schema = model["Properties"]["Schema"]

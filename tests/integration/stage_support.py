@@ -23,7 +23,7 @@ from mdlc import synthetic
 from mdlc.local import LocalTeam
 from mdlc.local.signals import OfflineSignals
 from sagemaker_jobs.batch import job as batch_job
-from tests.integration.conftest import fast_team_dir
+from tests.integration.conftest import team_variant_dir
 
 TRAIN_DAY = "2026-03-01"
 
@@ -32,7 +32,7 @@ TRAIN_DAY = "2026-03-01"
 def trained_team(tmp: Path, **overrides: Any):
     """The example team (real-time stage off: these stages do not need it), deployed and
     trained once on clean synthetic data, its first version Approved."""
-    models = fast_team_dir(tmp / "team", **{"realtime.enabled": False, **overrides})
+    models = team_variant_dir(tmp / "team", **{"realtime.enabled": False, **overrides})
     with LocalTeam("fraud-detection", models_dir=models, workdir=tmp / "local") as team:
         team.put_raw(synthetic.generate(n_customers=300, days=40, seed=1), TRAIN_DAY)
         result = team.train()

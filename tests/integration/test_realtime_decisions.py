@@ -1,10 +1,13 @@
-"""The decision workflow offline: outcomes and reason codes, bad input, replays and 409s,
-the decision outbox, endpoint failures, what reaches the logs, local serve.
+"""The decision API offline: outcomes and reason codes, bad input, size limits, replays and
+409s, the decision outbox, endpoint failures, what reaches the logs, local serve.
 
-The Express workflow runs with the real handlers, the real inference script behind the
-endpoint (a model the training workflow produced) and the team's rules from
-models/fraud-detection.yaml. Decision events reach the bus through the decisions table's
-stream and the relay Lambda, delivered by the harness as an event source mapping would.
+Product tests. Every request goes through the realtime stack's synthesised API Gateway
+resources (``mdlc.harness.apigateway``: validator and model, VTL templates, integration
+and gateway responses) into the Express workflow, which runs with the real handlers, the
+real inference script behind the endpoint (a model the training workflow produced) and
+the team's rules from models/fraud-detection.yaml. Decision events reach the bus through
+the decisions table's stream and the relay Lambda, delivered by the harness as an event
+source mapping would.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from .realtime_support import (
     decision_items,
     deploy,
     install_model,
+    post,
     request,
+    run_workflow,
     trained_model,
 )
 
@@ -161,18 +166,95 @@ def _bad_body(kind, team, request_id):
     return json.dumps(variants[kind]) if kind in variants else kind
 
 
+def _executions(team) -> int:
+    sfn = team.client("stepfunctions")
+    return len(sfn.list_executions(stateMachineArn=team.state_machine_arn("decision"))["executions"])
+
+
 @pytest.mark.parametrize(("case", "body", "field", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
-def test_bad_input_is_a_400_naming_the_field_and_nothing_is_recorded(team, case, body, field, message):
-    before = len(decision_items(team))
+def test_a_request_the_model_rejects_is_a_json_400_from_the_api_and_no_workflow_runs(team, case, body, field,
+                                                                                       message):
+    before, runs = len(decision_items(team)), _executions(team)
     request_id = f"bad-{case.replace(' ', '-')}"
 
-    answer = decide(team, _bad_body(body, team, request_id))
+    response = post(team, _bad_body(body, team, request_id))
+
+    assert response.status == 400 and response.source == "BAD_REQUEST_BODY", response.body
+    answer = response.json()
+    assert answer["error"] == "invalid request" and answer["message"] == "Invalid request body"
+    first = answer["errors"][0]
+    assert first["field"] == "(body)" and "FraudDetectionDecisionRequest" in first["message"]
+    assert answer["api_request_id"] == response.headers["x-amzn-RequestId"]
+    assert _executions(team) == runs and len(decision_items(team)) == before
+    assert published(team, request_id) == []
+
+
+@pytest.mark.parametrize(("case", "body", "field", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_the_workflows_own_check_names_the_field_for_direct_callers(team, case, body, field, message):
+    # StartSyncExecution without the API (another AWS workload may call the workflow directly).
+    before = len(decision_items(team))
+    request_id = f"direct-{case.replace(' ', '-')}"
+
+    answer = run_workflow(team, _bad_body(body, team, request_id))
 
     assert answer["status"] == 400, answer
     fields = {e["field"]: e["message"] for e in answer["errors"]}
     assert field in fields and message in fields[field], answer["errors"]
     assert len(decision_items(team)) == before
-    assert published(team, request_id) == []
+
+
+def test_a_body_over_the_size_limit_is_a_413_before_any_workflow_starts(team):
+    padded = json.dumps(request("big-body-1", team.customer)) + " " * 9000  # valid for the model, too long
+    runs = _executions(team)
+
+    response = post(team, padded)
+
+    assert response.status == 413, response.body
+    answer = response.json()
+    assert answer["error"] == "request too large" and "8192" in answer["message"]
+    assert _executions(team) == runs and recorded(team, "big-body-1") == []
+
+
+def test_a_body_over_api_gateways_payload_limit_is_its_413(team):
+    response = post(team, b"{" + b" " * (10 * 1024 * 1024) + b"}")
+
+    assert response.status == 413 and response.source == "REQUEST_TOO_LARGE"
+    assert response.json()["error"] == "request too large"
+
+
+HOSTILE = ['it\'s "quoted"', "back\\slash \\\" end", "</script><script>alert(1)</script>", "tab\tnew\nline\u0000",
+           "ünïcödé 💳 \u2028", "${jndi:ldap://x}", "#set($x = 1)$context.requestId", "\\'", "'\"'\"'"]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_in_a_valid_request_survives_the_mapping_templates_unchanged(team, value):
+    response = post(team, request(f"hostile-{HOSTILE.index(value)}", team.customer, transaction_id=value))
+
+    assert response.status == 200, response.body
+    assert response.json()["transaction_id"] == value  # the body reached the workflow intact, as JSON
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_in_a_rejected_request_still_gets_a_json_400(team, value):
+    response = post(team, json.dumps({"request_id": "h", value: value}))
+
+    assert response.status == 400 and response.json()["status"] == 400
+
+
+def test_a_failed_workflow_is_a_json_500_with_the_api_request_id(team):
+    team.aws.inject_fault("dynamodb", "GetItem", "AccessDeniedException", message="injected")
+
+    response = post(team, request("fails-1", team.customer))
+
+    assert response.status == 500, response.body
+    answer = response.json()
+    assert answer["error"] == "decision failed" and answer["api_request_id"] == response.headers["x-amzn-RequestId"]
+
+
+def test_an_unknown_route_is_a_json_403_like_aws(team):
+    response = team.gateway.invoke("POST", "/v1/nope", "{}")
+
+    assert response.status == 403 and response.json()["error"] == "not found or not signed"
 
 
 # ------------------------------------------------------------------------------ replay
@@ -379,4 +461,4 @@ def test_local_serve_answers_the_example_request_and_rejects_malformed_ones(team
     assert status == 200 and body["decision"] in ("APPROVE", "REVIEW", "DECLINE")
     assert body["request_id"] == example["request_id"]
     assert bad_status == 400 and bad["errors"][0]["field"] == "(body)"
-    assert missing.value.code == 404
+    assert missing.value.code == 403 and json.loads(missing.value.read())["error"] == "not found or not signed"

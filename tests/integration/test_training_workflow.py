@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def team(fast_models, tmp_path_factory):
-    with LocalTeam("fraud-detection", models_dir=fast_models, workdir=tmp_path_factory.mktemp("local")) as t:
+def team(example_models, tmp_path_factory):
+    with LocalTeam("fraud-detection", models_dir=example_models, workdir=tmp_path_factory.mktemp("local")) as t:
         yield t
 
 

@@ -54,6 +54,20 @@ def test_size_and_nesting_are_refused_before_parsing():
     assert "not valid JSON" in errors_of('{"a": ')["(body)"]
 
 
+def test_a_400_for_the_worst_body_under_the_limit_stays_far_below_step_functions_256_kb():
+    # The 400 is the workflow's output: one error per unknown field would make an 8 KB body
+    # of tiny unknown fields a ~200 KB output (more for teams with more fields).
+    fields, i = {}, 0
+    while len(json.dumps(fields, separators=(",", ":"))) < MAX_BODY_BYTES - 16:
+        fields[format(i, "x")], i = 0, i + 1
+    with pytest.raises(RequestError) as caught:
+        parse_request(json.dumps(fields, separators=(",", ":")), SCHEMA)
+
+    errors = caught.value.errors
+    assert len(errors) == 20 and "more problem(s) not listed" in errors[-1]["message"]
+    assert len(json.dumps(caught.value.response())) < 16_384
+
+
 def test_a_400_keeps_a_well_formed_request_id_only():
     with pytest.raises(RequestError) as caught:
         parse_request({**VALID, "amount": -1}, SCHEMA)
