@@ -134,7 +134,10 @@ def test_the_decisions_table_streams_new_items_to_the_relay_with_a_dead_letter_q
     dlq = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert resources[dlq]["Properties"]["KmsMasterKeyId"]
     method = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method")
-    assert {"200", "400", "409", "500"} == {m["StatusCode"] for m in method["MethodResponses"]}
+    # The workflow's statuses (409 among them) are method responses; the API's own
+    # refusals (413, 429, 503, 504) are too (stacks/realtime/api.py METHOD_STATUSES).
+    assert {"200", "400", "409", "413", "429", "500", "503", "504"} == {
+        m["StatusCode"] for m in method["MethodResponses"]}
 
 
 def test_deployment_workflow_uses_blue_green_canary_with_the_three_rollback_alarms(resources):
