@@ -30,7 +30,9 @@ ENDPOINT = "fraud-detection-endpoint"
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
-    with trained_team(tmp_path_factory.mktemp("monitoring")) as t:
+    # Traffic is served and captured: the team has an endpoint (a batch-only team gets no
+    # capture bucket and no endpoint alarms).
+    with trained_team(tmp_path_factory.mktemp("monitoring"), **{"realtime.enabled": True}) as t:
         ensure_endpoint(t, ENDPOINT)
         yield t
 
