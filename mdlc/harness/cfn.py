@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mdlc.harness.apigateway import CREATORS as APIGATEWAY_CREATORS
 from mdlc.harness.cfn_resources import CREATORS, Created
 from mdlc.harness.intrinsics import Resolver, TemplateError, imports, references
 
@@ -204,7 +205,7 @@ class StackContext:
         kind = body["Type"]
         if kind in _SKIPPED_TYPES or ("Condition" in body and not self.resolver.condition(body["Condition"])):
             return
-        creator = CREATORS.get(kind)
+        creator = CREATORS.get(kind) or APIGATEWAY_CREATORS.get(kind)
         if creator is None:
             created, real = Created(f"{self.stack_name}-{logical_id}"), False
         else:

@@ -186,6 +186,16 @@ def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
     return Created(name, {"Arn": arn})
 
 
+def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Lambda::EventSourceMapping on a DynamoDB stream: delivered by the harness (ddb_streams.py)."""
+    from mdlc.harness.ddb_streams import StreamMapping, is_stream_source
+
+    uuid = physical_name(ctx.stack_name, logical_id, limit=64)
+    if is_stream_source(str(props.get("EventSourceArn", ""))):
+        ctx.harness.streams.add(StreamMapping.from_properties(uuid, props))
+    return Created(uuid, {"Id": uuid})
+
+
 def create_state_machine(ctx: StackContext, logical_id: str, props: dict) -> Created:
     """AWS::StepFunctions::StateMachine with the synthesised definition (references resolved)."""
     name = props.get("StateMachineName") or physical_name(ctx.stack_name, logical_id, limit=80)
@@ -256,6 +266,7 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::Logs::LogGroup": create_log_group,
     "AWS::CloudWatch::Alarm": create_alarm,
     "AWS::Lambda::Function": create_function,
+    "AWS::Lambda::EventSourceMapping": create_event_source_mapping,
     "AWS::StepFunctions::StateMachine": create_state_machine,
     "Custom::CDKBucketDeployment": create_bucket_deployment,
 }

@@ -102,10 +102,12 @@ class EndpointDeployment(Construct):
             self, "PrepareDeploymentFunction", ctx=ctx, stage="realtime", handler="prepare_deployment",
             description="resolve an approved model package for deployment", key=data.key,
             environment={"MODEL_PACKAGE_GROUP": data.model_package_group_name,
-                         "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name})
+                         "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name},
+            invoked_by="the deployment workflow")
         self.smoke_fn = ProjectFunction(
             self, "SmokeTestFunction", ctx=ctx, stage="realtime", handler="smoke_test_endpoint",
-            description="invoke the endpoint with a known record and check the response", key=data.key)
+            description="invoke the endpoint with a known record and check the response", key=data.key,
+            invoked_by="the deployment workflow")
         self._grant_functions(data)
 
         self.state_machine = state_machine(
