@@ -640,7 +640,7 @@ class Realtime(Strict):
     reason_method: Literal["approx", "exact"] = Field(
         default="approx",
         description="`approx`: XGBoost's path attribution (`approx_contribs`, the cost of one "
-        "predict); `exact`: TreeSHAP (several times the cost of predict).",
+        "predict); `exact`: TreeSHAP (about twice the cost of a predict).",
     )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)

@@ -22,7 +22,7 @@ computed by XGBoost itself (``pred_contribs``). N is ``realtime.reason_codes`` f
 requests (the endpoint) and ``batch.reason_codes`` for CSV/JSON Lines transform input,
 from the team file the model was trained with (``team.json`` in the model dir).
 ``realtime.reason_method`` picks ``approx`` (XGBoost's path attribution,
-``approx_contribs=True``: the cost of one predict) or ``exact`` (TreeSHAP, several times
+``approx_contribs=True``: the cost of one predict) or ``exact`` (TreeSHAP, about twice
 the cost of predict). Either way the contributions plus the bias sum to the model's
 margin, and for a logistic objective the score is computed from that sum, so reasons cost
 one tree walk, not two.
