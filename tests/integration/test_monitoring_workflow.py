@@ -30,7 +30,8 @@ ENDPOINT = "fraud-detection-endpoint"
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
-    with trained_team(tmp_path_factory.mktemp("monitoring")) as t:
+    # Captured traffic needs the capture bucket, which only a team with an endpoint has.
+    with trained_team(tmp_path_factory.mktemp("monitoring"), **{"realtime.enabled": True}) as t:
         ensure_endpoint(t, ENDPOINT)
         yield t
 
