@@ -98,18 +98,9 @@ def account_wide(stack: str, logical_id: str, resource: dict) -> str | None:
 def test_no_team_stack_owns_an_account_or_region_wide_resource(many):
     found = [hit for stack, template in many.templates.items()
              for logical_id, resource in template["Resources"].items()
-             if resource["Type"] != "AWS::ApiGateway::Account"  # issue 10: see the next test
-             and (hit := account_wide(stack, logical_id, resource))]
+             if (hit := account_wide(stack, logical_id, resource))]
     assert len(many.templates) >= 5 * len(GENERATED)
     assert not found, "team stacks own account- or region-wide resources:\n" + "\n".join(found)
-
-
-@pytest.mark.xfail(reason="issue 10 (API part) moves AWS::ApiGateway::Account (RestApi cloud_watch_role) out of "
-                          "the team's realtime stack (stacks/realtime/api.py)", strict=False)
-def test_no_team_stack_owns_the_api_gateway_account_setting(many):
-    owners = [stack for stack, template in many.templates.items()
-              for resource in template["Resources"].values() if resource["Type"] == "AWS::ApiGateway::Account"]
-    assert owners == []
 
 
 def test_every_name_a_team_sets_is_its_own_and_unique_in_the_account(many):
