@@ -5,20 +5,36 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Job runtimes: one virtualenv per image runtime the team files use (mdlc/runtimes.py)
+JOB_STAMP := .venv-jobs/.built
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install synth test lint bench demo clean schema
+.PHONY: install synth test lint bench demo clean schema job-code-check checkov
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(JOB_STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The Python and pinned packages of each SageMaker image in use (runtimes/<image>/); the
+# interpreter comes from PATH, a pyenv root or `uv` (the error says how to get one).
+$(JOB_STAMP): $(STAMP) $(wildcard runtimes/*/*) $(wildcard models/*.yaml) mdlc/runtimes.py
+	$(PY) -m mdlc.runtimes build
+	touch $@
+
+# checkov pins an old boto3: it gets a virtualenv of its own.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -29,13 +45,26 @@ $(NODE_STAMP): package.json package-lock.json
 synth: install
 	npx --no-install cdk synth -c model=$(MODEL) --quiet --no-notices
 
-## test: the whole offline suite (contract, CDK assertions, cfn-lint, cdk-nag, ASL, workflows)
+## test: the whole offline suite (contract, CDK assertions, cfn-lint, cdk-nag, checkov, ASL, workflows)
 test: install
 	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory job-code-check
 	$(VENV)/bin/pytest
+
+## checkov: every finding of checkov over the example team's synthesised templates (the test
+## tests/infrastructure/test_checkov.py fails on any finding without a recorded reason)
+checkov: synth
+	$(CHECKOV_VENV)/bin/checkov -d cdk.out --framework cloudformation --skip-download --quiet --compact \
+		--skip-path 'asset\..*'
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory job-code-check
+
+# Code shipped into SageMaker images must run on the oldest Python among the supported images.
+JOB_CODE := sagemaker_jobs mdlc/features.py mdlc/__init__.py mdlc/harness/_runtime mdlc/harness/_opt_ml
+job-code-check:
+	$(VENV)/bin/vermin --no-tips --violations --eval-annotations -t=$$($(PY) -m mdlc.runtimes oldest-python)- $(JOB_CODE)
 
 schema: install
 	$(VENV)/bin/mdlc schema -o models/team.schema.json

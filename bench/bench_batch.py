@@ -8,6 +8,8 @@ each in its own subprocess with RSS sampled every 20 ms:
 * raw xgboost: ``pandas.read_csv`` + ``Booster.predict`` + write the scores (no checks);
 * raw ``Booster.predict`` alone on the already parsed matrix (the upper bound).
 
+The three measured paths run in the job runtime of the example team's image (its Python
+and pinned xgboost/pandas, ``mdlc/runtimes.py``), as the transform job does offline.
 Prints a markdown table. Run: ``python bench/bench_batch.py [rows ...]`` (default 250000
 and 1000000).
 """
@@ -15,6 +17,7 @@ and 1000000).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -91,9 +94,19 @@ def write_rows(rows: np.ndarray, n: int, path: Path) -> None:
     path.write_text(text)
 
 
+def job_python() -> str:
+    """The interpreter of the example team's job runtime (built by `make`)."""
+    from mdlc.contract import MODELS_DIR, load_team
+    from mdlc.runtimes import runtime_for_algorithm
+
+    algorithm = load_team(MODELS_DIR / "fraud-detection.yaml").training.algorithm
+    return str(runtime_for_algorithm(algorithm).require_built())
+
+
 def run(kind: str, **paths: str) -> tuple[int, float, float]:
     code = RUNNERS[kind].format(jobs=str(REPO / "sagemaker_jobs"), **paths)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "sagemaker_jobs"), str(REPO)])}
+    proc = subprocess.Popen([job_python(), "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     ps, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:

@@ -9,7 +9,8 @@ Layout (paths inside the tarball)::
 
 Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
 training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
-``training/train.py`` (:data:`TRAINING_PROGRAM`); the model's serving program is
+``train.py`` (:data:`TRAINING_PROGRAM`, which runs ``training/train.py``: the image's toolkit
+runs the program as ``python -m train``); the model's serving program is
 ``serve.py`` (:data:`INFERENCE_PROGRAM`), which re-exports ``inference/inference.py``. Entries are sorted, owned by
 root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so the same
 sources always give the same sha256 (stable CDK asset hashes).
@@ -17,9 +18,10 @@ sources always give the same sha256 (stable CDK asset hashes).
 The bundle root is the scripts' one import root (``import jobkit``, ``from mdlc import
 features``, ``from data_quality import job``); no script touches ``sys.path``. Whatever runs
 a script puts the root on the path: the processing entrypoint
-(:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the sagemaker-training toolkit (its
-code dir is on the job's ``PYTHONPATH``), the serving toolkit (imports ``serve`` from its code
-dir); from the repository, :data:`JOBS_DIR` and :func:`script_environment` do the same.
+(:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the image's training toolkit
+(sagemaker-containers ``pip install``s the code dir and runs ``python -m train``), its serving
+toolkit (installs the code dir and imports ``serve``); from the repository, :data:`JOBS_DIR`
+and :func:`script_environment` do the same.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JOBS_DIR = REPO_ROOT / "sagemaker_jobs"  # the bundle root, as laid out in the repository
-TRAINING_PROGRAM = "training/train.py"
+TRAINING_PROGRAM = "train.py"  # runs training/train.py; `python -m` needs a root module
 INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from mdlc import runtimes
+
 TEAM_NAME_PATTERN = r"^[a-z][a-z0-9-]{2,28}[a-z0-9]$"
 ACCOUNT_PATTERN = r"^[0-9]{12}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
@@ -296,6 +298,25 @@ class Schema(Strict):
     features: list[Feature] = Field(
         min_length=1, description="Every column and feature, in model input order."
     )
+    amount_column: str | None = Field(
+        default=None,
+        pattern=IDENTIFIER,
+        description="The record feature holding the money at stake (e.g. `amount`); the "
+        "evaluation report's score-band table then shows the amount caught per band. None: "
+        "counts only.",
+    )
+
+    @model_validator(mode="after")
+    def _amount_column(self) -> Schema:
+        if self.amount_column is None:
+            return self
+        numeric = [f.name for f in self.features if f.source == "record" and f.type in ("float", "int")]
+        if self.amount_column not in numeric:
+            raise ValueError(
+                f"amount_column: {self.amount_column!r} is not a numeric record feature "
+                f"(numeric record features: {', '.join(numeric) or 'none'})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Schema:
@@ -380,7 +401,33 @@ class BuiltinAlgorithm(Strict):
         default="xgboost", description="SageMaker built-in framework container, in script mode."
     )
     version: str = Field(
-        default="1.7-1", pattern=r"^[0-9]+\.[0-9]+-[0-9]+$", description="Container version."
+        default_factory=lambda: runtimes.default_version("xgboost"),
+        pattern=r"^[0-9]+\.[0-9]+-[0-9]+$",
+        description="Container version of the built-in image; every job and the endpoint use it. "
+        "Only versions with a runtime manifest in runtimes/ (the newest is the default) are "
+        "supported: the offline tests run the jobs in that image's Python and libraries.",
+        json_schema_extra={"enum": runtimes.supported_versions("xgboost"),
+                           "default": runtimes.default_version("xgboost")},
+    )
+
+    @model_validator(mode="after")
+    def _supported(self) -> BuiltinAlgorithm:
+        if self.version not in runtimes.supported_versions(self.builtin):
+            raise ValueError(
+                f"{self.builtin} image version {self.version!r} is not supported; supported: "
+                f"{', '.join(runtimes.supported_versions(self.builtin))} (their runtimes are "
+                "described in runtimes/ and every job is tested offline in them)"
+            )
+        return self
+
+
+class CustomRuntime(Strict):
+    python: str = Field(
+        pattern=r"^3\.[0-9]+$", description="Python version of the custom image (e.g. '3.12')."
+    )
+    requirements: str = Field(
+        description="requirements.txt (relative to the repo) pinning the image's Python packages; "
+        "the offline tests build a virtualenv from it and run the team's jobs in it."
     )
 
 
@@ -393,6 +440,9 @@ class CustomAlgorithm(Strict):
         default=None,
         description="Folder (relative to the repo) shipped as the job's code; defaults to "
         "`sagemaker_jobs/training`.",
+    )
+    runtime: CustomRuntime = Field(
+        description="The image's Python version and packages, so its jobs run offline as in AWS."
     )
 
 
@@ -531,6 +581,13 @@ class Batch(Strict):
     instance_type: str = Field(default="ml.m5.xlarge", pattern=INSTANCE_PATTERN)
     instance_count: int = Field(default=1, ge=1, le=100)
     max_payload_mb: int = Field(default=6, ge=1, le=100)
+    reason_codes: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Reason codes per scored row in the batch output (feature, value, signed "
+        "contribution of the top N features); 0 writes scores only.",
+    )
     min_rows: int = Field(
         default=1,
         ge=1,
@@ -573,8 +630,28 @@ class Realtime(Strict):
     fallback_decision: Decision = Field(
         default="REVIEW", description="Decision when the model cannot answer."
     )
+    reason_codes: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Reason codes returned and recorded with every decision: the top N "
+        "features by absolute contribution to the score (XGBoost `pred_contribs`).",
+    )
+    reason_method: Literal["approx", "exact"] = Field(
+        default="approx",
+        description="`approx`: XGBoost's path attribution (`approx_contribs`, the cost of one "
+        "predict); `exact`: TreeSHAP (about twice the cost of a predict).",
+    )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)
+    decision_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=900,
+        description="Reserved concurrency of each decision-path Lambda (collect features, rules, "
+        "action): taken from the account's pool, so twenty teams × 3 × this must stay below the "
+        "account's limit less 100.",
+    )
 
     @model_validator(mode="after")
     def _capacity(self) -> Realtime:
@@ -595,6 +672,14 @@ class Monitoring(Strict):
     min_recall: float = Field(default=0.4, ge=0, le=1, description="Closed-loop alarm.")
     min_pr_auc: float = Field(default=0.3, ge=0, le=1, description="Closed-loop alarm.")
     max_model_age_days: int = Field(default=45, ge=1, description="Staleness alarm.")
+    label_delay_hours: int = Field(
+        default=0,
+        ge=0,
+        le=24 * 180,
+        description="Hours after a prediction until its ground-truth label has arrived. Each run "
+        "measures quality on the predictions of its window shifted back by this much, with the "
+        "labels that arrived since (`dt=` partitions of the ground-truth prefix, by arrival day).",
+    )
     score_threshold: float = Field(
         default=0.5,
         ge=0,
@@ -606,8 +691,17 @@ class Monitoring(Strict):
 
 class Retraining(Strict):
     schedule: Schedule | None = Field(default=None, description="Periodic retraining; none = off.")
-    on_drift: bool = Field(default=True, description="Retrain when the drift alarm fires.")
-    on_quality_drop: bool = Field(default=True, description="Retrain on the closed-loop alarm.")
+    on_drift: bool = Field(
+        default=True, description="Retrain when an input or score drift alarm fires."
+    )
+    on_quality_drop: bool = Field(
+        default=True, description="Retrain when a closed-loop quality alarm fires."
+    )
+    on_staleness: bool = Field(
+        default=True,
+        description="Retrain when the Approved model is older than "
+        "`monitoring.max_model_age_days`.",
+    )
     auto_approve: bool = Field(
         default=False, description="Approve a retrained model that passes the gate, unattended."
     )

@@ -62,7 +62,13 @@ class TeamStacks:
 
 
 def _tag(stack: cdk.Stack, ctx: TeamContext) -> None:
-    cdk.Tags.of(stack).add("mdlc:team", ctx.name)
-    cdk.Tags.of(stack).add("mdlc:stage", ctx.stage)
-    for key, value in ctx.team.tags.items():
+    """The team's tags on every resource and on the CloudFormation stack itself.
+
+    With ``@aws-cdk/core:explicitStackTags`` (cdk.json), ``Tags.of(stack)`` tags only the
+    resources; the stack's own tags (which CloudFormation also propagates, and which cost
+    reports group by) are set on its tag manager explicitly.
+    """
+    tags = {"mdlc:team": ctx.name, "mdlc:stage": ctx.stage, **ctx.team.tags}
+    for key, value in tags.items():
         cdk.Tags.of(stack).add(key, value)
+        stack.tags.set_tag(key, value)

@@ -18,6 +18,9 @@ from typing import Any
 
 #: Bodies larger than this are rejected before parsing (a request is a few hundred bytes).
 MAX_BODY_BYTES = 8192
+#: At most this many problems are listed in a 400, so that its body (the workflow's output)
+#: stays far below Step Functions' 256 KB limit for any body up to MAX_BODY_BYTES.
+MAX_LISTED_ERRORS = 20
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,64}$"
 ID_MAX_LENGTH = 128
 STRING_MAX_LENGTH = 256
@@ -198,6 +201,11 @@ def parse_request(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
             raise RequestError([{"field": "(body)",
                                  "message": f"{size} bytes; expected at most {MAX_BODY_BYTES}"}])
     errors = validate(body, schema)
+    if len(errors) > MAX_LISTED_ERRORS:
+        more = len(errors) - MAX_LISTED_ERRORS + 1
+        errors = errors[:MAX_LISTED_ERRORS - 1] + [
+            {"field": "(body)", "message": f"{more} more problem(s) not listed; expected only the fields of the "
+             "request schema"}]
     if errors:
         request_id = body.get("request_id") if isinstance(body, dict) else None
         valid_id = isinstance(request_id, str) and re.match(REQUEST_ID_PATTERN, request_id)

@@ -17,10 +17,10 @@ def register(main: click.Group, local: click.Group) -> None:
 @click.option("--model", required=True, help="Team name (models/NAME.yaml).")
 @click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
               help="Folder of the team's labelled raw CSV records (default: generated from its schema).")
-@click.option("--entities", "--customers", "entities", default=300, show_default=True,
+@click.option("--entities", "--customers", "entities", default=600, show_default=True,
               help="Generated data: entities (the schema's entity key) of the run.")
-@click.option("--days", default=45, show_default=True, help="Days of training history.")
-@click.option("--requests", default=60, show_default=True, help="Requests streamed before and after drift.")
+@click.option("--days", default=60, show_default=True, help="Days of training history.")
+@click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift.")
 @click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if a call was denied or a grant is unused and unexplained.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
@@ -34,7 +34,12 @@ def iam_report(model: str, data: Path | None, entities: int, days: int, requests
 
     try:
         with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
-            run_lifecycle(team, entities, days, requests, seed, data)
+            try:
+                run_lifecycle(team, entities, days, requests, seed, data)
+            except click.ClickException as failed:
+                # What ran so far was evaluated: report it, then fail as the lifecycle did.
+                click.echo(format_report(principal_reports(team)))
+                raise failed
             reports = principal_reports(team)
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)

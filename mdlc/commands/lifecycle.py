@@ -1,7 +1,7 @@
 """``mdlc local lifecycle``: the whole MDLC of one team offline, end to end, for any team.
 
 A team with an endpoint: train → register → approve → deploy → score a stream of records
-through the decision workflow (each feeding the feature stream) → a burst of one entity seen
+through the decision API (each decision feeding the feature stream) → a burst of one entity seen
 by its next decision → reconciliation of the online table → batch score → ground truth arrives → monitor → drift
 injected → the drift alarm starts a guarded retraining → the new version is approved and
 deployed. A batch-only team (``realtime.enabled: false``): train → approve → batch score →
@@ -82,7 +82,7 @@ class Lifecycle:
         click.echo(f"  endpoint serves version {version['version']} ({result.state_names[-1]})")
 
     def stream(self, frame: Any, label: str) -> None:
-        arn = self.team.state_machine_arn("decision")
+        api = self.team.api("decisions")
         mix: Counter = Counter()
         first_error = None
         captured = self.captured()
@@ -90,33 +90,29 @@ class Lifecycle:
         keys = [sc.id_column, sc.entity_key, sc.timestamp_column, *(f.name for f in sc.record_features)]
         for i, row in enumerate(frame[keys].to_dict("records")):
             body = {"request_id": f"{label}-{i}", **{k: (None if v != v else v) for k, v in row.items()}}
-            response = self.decide(arn, body)
-            self.team.aws.deliver_streams()  # the feature stream's consumer: fresh features for the next one
-            out = json.loads(response.get("output") or "{}")
-            decision = (out.get("body") or out).get("decision") if isinstance(out, dict) else None
+            # POST /v1/decisions through the API's synthesised resources (mdlc.harness.apigateway).
+            response = api.invoke("POST", "/v1/decisions", json.dumps(body), {"Content-Type": "application/json"})
+            self.team.aws.deliver_kinesis()  # the feature stream's consumer: fresh features for the next one
+            out = json.loads(response.body)
+            decision = out.get("decision") if isinstance(out, dict) else None
             if isinstance(decision, str):
                 mix[decision] += 1
             else:
-                mix["ERROR"] += 1
-                first_error = first_error or (response.get("error"), str(response.get("cause") or out)[:300])
+                mix[f"HTTP {response.status}"] += 1
+                first_error = first_error or (response.status, response.body[:300])
         self.summary["decisions"].update(mix)
         click.echo(f"  {sum(mix.values())} {label} requests → " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
+        # The decisions table's stream → relay → decision bus (the outbox), as Lambda polls it.
+        self.team.aws.deliver_streams()
+        click.echo(f"  decision events published by the outbox relay: {self.published_events()}")
         if first_error:
-            click.echo(f"  first failed request: {first_error}")
+            click.echo(f"  first refused request: {first_error}")
         click.echo(f"  data capture: {self.captured() - captured} captured requests "
                    f"({self.team.team.realtime.data_capture_percent}% sampling)")
 
-    def decide(self, arn: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One decision request, as the API's StartSyncExecution makes it (waits for the end)."""
-        sfn = self.team.client("stepfunctions")
-        started = sfn.start_execution(stateMachineArn=arn, name=f"lifecycle-{body['request_id']}",
-                                      input=json.dumps({"body": body}))
-        deadline = time.monotonic() + 120
-        while (d := sfn.describe_execution(executionArn=started["executionArn"]))["status"] == "RUNNING":
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"decision {body['request_id']} did not finish in 120 s")
-            time.sleep(0.02)
-        return d
+    def published_events(self) -> int:
+        """Decision events the relay has put on the bus so far (its stream mapping's count)."""
+        return sum(m.delivered for m in self.team.aws.streams.mappings)
 
     def burst(self, frame: Any) -> None:
         """Ten records of one entity within a minute; the eleventh decision must see all ten
@@ -138,7 +134,7 @@ class Lifecycle:
                       and e["stateExitedEventDetails"]["name"] == "Collect features"]
             collected = json.loads(exited[0]["stateExitedEventDetails"]["output"])["collected"] if exited else {}
             seen.append({c: (collected.get("features") or {}).get(c) for c in counts})
-            self.team.aws.deliver_streams()
+            self.team.aws.deliver_kinesis()
         entity = template[sc.entity_key]
         self.summary["burst"] = {"entity": entity, "seen": seen, "features": counts}
         for c in counts:
@@ -182,6 +178,7 @@ class Lifecycle:
         click.echo(f"  {len(labels)} labels ({positives} positive {label}) in {key}")
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
+        time.sleep(1.1)  # a window ends before the second it ends in: include what just happened
         result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
         m = result.output["monitoring"]
         source = "endpoint" if self.team.team.realtime.enabled else "batch"
@@ -367,7 +364,7 @@ def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: in
     run.approve(v1)
     run.deploy(v1)
     since = datetime.now(UTC).isoformat()
-    run.step(f"3. score {requests} records through the decision workflow")
+    run.step(f"3. score {requests} records through the decision API")
     served = records.later(1, days=3).head(requests)
     run.stream(served, "live")
     run.step("3b. online features: ten records of one entity within a minute, then an eleventh")
@@ -378,7 +375,7 @@ def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: in
     scored = records.later(2)
     run.batch(scored, "2026-03-02")
     run.step("5. ground truth arrives")
-    run.ground_truth([served, scored], "2026-03-05")
+    run.ground_truth([served, scored], f"{datetime.now(UTC):%Y-%m-%d}")  # arriving today (dt= is the arrival day)
     run.step("6. monitor: drift of served inputs and scores, quality on labels")
     run.monitor(since, "before drift")
     run.step(f"7. drift injected: {requests} records from a shifted population")
@@ -405,7 +402,7 @@ def batch_lifecycle(run: Lifecycle, team: Any, records: Records) -> None:
     scored = records.later(2)
     run.batch(scored, "2026-03-02")
     run.step("4. ground truth arrives")
-    run.ground_truth([scored], "2026-03-05")
+    run.ground_truth([scored], f"{datetime.now(UTC):%Y-%m-%d}")  # arriving today (dt= is the arrival day)
     run.step("5. monitor: drift of batch inputs and scores, quality on labels")
     run.monitor(since, "before drift")
     run.step("6. drift injected: the next batch comes from a shifted population")

@@ -1,8 +1,9 @@
 """Real-time commands: ``mdlc local serve`` / ``mdlc local score`` and ``mdlc rollback``.
 
-``local serve`` answers ``POST /decisions`` on 127.0.0.1 with the decision API's request
-and response contract, backed by the team's decision workflow running offline (training
-and deploying a model first when none is approved yet). ``rollback`` starts the
+``local serve`` answers ``POST /decisions`` on 127.0.0.1 through the team's decision API as
+synthesised (validator, mapping templates, integration and gateway responses) in front of
+the decision workflow running offline (training and deploying a model first when none is
+approved yet). ``rollback`` starts the
 deployment workflow with the approved version before the deployed one.
 """
 
@@ -21,7 +22,6 @@ import click
 from mdlc.contract import REPO_ROOT, TeamFileError
 
 EXAMPLE_REQUEST = REPO_ROOT / "examples" / "decision-request.json"
-MAX_REQUEST_BYTES = 1 << 20  # read at most this much; the workflow rejects > 8 KB with a 400
 
 
 def register(main: click.Group, local: click.Group) -> None:
@@ -103,51 +103,66 @@ def rollback(model: str, stage: str, wait: bool) -> None:
 
 # --------------------------------------------------------------------- local serve
 class DecisionHandler(BaseHTTPRequestHandler):
-    """``POST /decisions`` → the offline decision workflow; the API's status codes and bodies."""
+    """Every request → the team's decision API as deployed offline, through its own template.
 
-    decide: Any = None  # set by make_server: body text → response dict with "status"
+    ``gateway`` is a :class:`mdlc.harness.apigateway.RestApiGateway`: resource lookup, the
+    request validator and model, the VTL templates, StartSyncExecution of the decision
+    workflow and the integration/gateway responses of the synthesised template. Both
+    ``/decisions`` and the stage path ``/v1/decisions`` reach it.
+    """
+
+    gateway: Any = None  # set by make_server
+    delivered: Any = None  # set by make_server: the feature stream's consumer runs after each request
+    lock = threading.Lock()  # the harness runs Lambda handlers one at a time anyway
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.rstrip("/") != "/decisions":
-            self._send(404, {"status": 404, "error": f"no route {self.path}; POST /decisions"})
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        # Reading is capped; anything over 8 KB is refused by the workflow's size check (400).
-        body = self.rfile.read(min(length, MAX_REQUEST_BYTES)).decode("utf-8", errors="replace")
-        response = type(self).decide(body)
-        self._send(int(response.get("status", 500)), response)
+        self._forward("POST")
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def do_GET(self) -> None:  # noqa: N802
+        self._forward("GET")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._forward("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._forward("DELETE")
+
+    def _forward(self, method: str) -> None:
+        from mdlc.harness.apigateway import MAX_PAYLOAD_BYTES
+
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._send(400, json.dumps({"status": 400, "error": "invalid request",
+                                        "message": "Content-Length is not a number"}), {})
+            return
+        # One byte over API Gateway's payload limit is enough for it to answer 413.
+        body = self.rfile.read(max(0, min(length, MAX_PAYLOAD_BYTES + 1)))
+        with self.lock:
+            response = type(self).gateway.invoke(method, self.path, body, dict(self.headers.items()))
+            if type(self).delivered is not None:
+                type(self).delivered()  # the next decision for the same entity sees this one
+        self._send(response.status, response.body, response.headers)
+
+    def _send(self, status: int, body: str, headers: dict[str, str]) -> None:
+        data = body.encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-def workflow_decider(team: Any) -> Any:
-    """A function body text → API response, running the team's decision workflow offline."""
-    arn = team.state_machine_arn("decision")
-    lock = threading.Lock()  # the harness runs Lambda handlers one at a time anyway
-
-    def decide(body: str) -> dict[str, Any]:
-        with lock:
-            answer = team.aws.run_sync(arn, {"body": body}, timeout=120)
-            team.aws.deliver_streams()  # the feature stream's consumer: the next decision sees this one
-        if answer["status"] != "SUCCEEDED":
-            return {"status": 500, "error": "decision failed", "cause": answer.get("error")}
-        return json.loads(answer["output"])
-
-    return decide
-
-
 def make_server(team: Any, port: int) -> ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1:``port`` (0 = any free port) backed by ``team``."""
-    handler = type("BoundDecisionHandler", (DecisionHandler,), {"decide": staticmethod(workflow_decider(team))})
+    """An HTTP server on 127.0.0.1:``port`` (0 = any free port) in front of ``team``'s decision API."""
+    handler = type("BoundDecisionHandler", (DecisionHandler,),
+                   {"gateway": team.api("decisions"), "delivered": staticmethod(team.aws.deliver_kinesis)})
     return ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 
@@ -216,4 +231,21 @@ def score(port: int, path: Path, customer: str | None, request_id: str | None) -
         body["request_id"] = request_id
     status, answer = LocalClient(f"http://127.0.0.1:{port}").decide(body)
     click.echo(json.dumps(answer, indent=2))
+    for line in summary_lines(status, answer):
+        click.echo(line)
     sys.exit(0 if status == 200 else 1)
+
+
+def summary_lines(status: int, answer: dict[str, Any]) -> list[str]:
+    """The answer for a person: decision, score, what decided, and the model's reason codes."""
+    if status != 200:
+        fields = answer.get("fields") or [e.get("field") for e in answer.get("errors", [])]
+        return [f"\n{status} {answer.get('error', '')}" + (f": {', '.join(map(str, fields))}" if fields else "")]
+    score = "-" if answer.get("score") is None else f"{answer['score']:.4f}"
+    lines = [f"\n{answer['decision']}  score {score}  decided by {answer.get('decided_by')}  "
+             f"model {answer.get('model_version')}" + ("  (fallback)" if answer.get("fallback") else "")]
+    codes = answer.get("reason_codes") or []
+    if codes:
+        lines.append("reason codes (contribution to the log-odds of the score; + raises it):")
+        lines += [f"  {c['feature']:<24} {json.dumps(c['value']):>14} {c['contribution']:+10.4f}" for c in codes]
+    return lines

@@ -56,9 +56,46 @@ def report(result) -> int:
             click.echo(
                 f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}"
             )
+    for line in score_band_lines(out["evaluation"].get("score_bands")):
+        click.echo(line)
+    importance = out["evaluation"].get("feature_importance") or []
+    if importance:
+        top = ", ".join(f"{f['feature']} {f['share']:.0%}" for f in importance[:5])
+        unused = out["evaluation"].get("unused_features") or []
+        click.echo(f"\nfeature importance (share of mean |contribution|): {top}"
+                   + (f"; never used: {', '.join(unused)}" if unused else ""))
     reg = out["registered"]
     click.echo(f"\nregistered {reg['model_package_arn']} (version {reg['version']}, {reg['approval_status']})")
     return 0
+
+
+def score_band_lines(table: dict | None) -> list[str]:
+    """The evaluation report's score-band table as text: the team's bands, then the threshold grid."""
+    if not table:
+        return []
+    amounts = table.get("amount_column") is not None
+    source = f"amounts from `{table['amount_column']}`" if amounts else (table.get("note") or "counts only")
+    lines = [f"\nscore bands on the test split ({table['rows']:,} rows, {table['frauds']:,} fraud; {source})",
+             f"{'bands':<16} {'approve':>8} {'review':>8} {'decline':>8} {'fraud caught':>13} "
+             f"{'fraud declined':>15} {'legit declined':>15}" + (f" {'amount saved':>22}" if amounts else "")]
+
+    def row(label: str, b: dict) -> str:
+        text = (f"{label:<16} {_pct(b['approve_rate']):>8} {_pct(b['review_rate']):>8} {_pct(b['decline_rate']):>8} "
+                f"{_pct(b['fraud_caught_share']):>13} {_pct(b['fraud_declined_share']):>15} "
+                f"{_pct(b['legit_declined_rate']):>15}")
+        if amounts:
+            text += f" {b['amount_saved']:>13,.0f} ({_pct(b['amount_saved_share'])})".rjust(23)
+        return text
+
+    team = table["team"]
+    lines.append(row(f"team {team['approve_below']:g}/{team['decline_at_or_above']:g}", team))
+    lines.append("single threshold (below: APPROVE, at or above: DECLINE)")
+    lines += [row(f"  at {b['decline_at_or_above']:g}", b) for b in table["grid"]]
+    return lines
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def short_cause(cause: str | None) -> str:

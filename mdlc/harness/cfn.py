@@ -204,7 +204,7 @@ class StackContext:
         kind = body["Type"]
         if kind in _SKIPPED_TYPES or ("Condition" in body and not self.resolver.condition(body["Condition"])):
             return
-        creator = CREATORS.get(kind)
+        creator = CREATORS.get(kind) or _apigateway_creators(kind)
         if creator is None:
             created, real = Created(f"{self.stack_name}-{logical_id}"), False
         else:
@@ -262,3 +262,13 @@ def deploy_template(
         ready.deploy()
         pending.remove(ready)
     return deployed
+
+
+def _apigateway_creators(kind: str) -> Any:
+    """The API Gateway creators, imported on first use: they need ``localstack-core``'s VTL
+    bindings, which the Lambda runtime's virtualenv (handler unit tests) does not install."""
+    if not kind.startswith("AWS::ApiGateway::"):
+        return None
+    from mdlc.harness.apigateway import CREATORS as APIGATEWAY_CREATORS
+
+    return APIGATEWAY_CREATORS.get(kind)

@@ -201,22 +201,28 @@ def create_stream(ctx: StackContext, logical_id: str, props: dict) -> Created:
 
 
 def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict) -> Created:
-    """AWS::Lambda::EventSourceMapping on a Kinesis stream: delivered by `mdlc.harness.streams`."""
+    """AWS::Lambda::EventSourceMapping: a Kinesis stream is delivered by `mdlc.harness.streams`
+    (explicitly, `OfflineAws.deliver_kinesis`), a DynamoDB stream by `mdlc.harness.ddb_streams`
+    (after every execution); no other source is delivered offline."""
+    from mdlc.harness.ddb_streams import StreamMapping, is_stream_source
     from mdlc.harness.streams import Mapping
 
-    source = props["EventSourceArn"]
-    if ":kinesis:" not in source:
-        raise TemplateError(f"{logical_id}: the harness delivers only Kinesis event sources, got {source}")
-    on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    mapping = ctx.harness.streams.add(Mapping(
-        function_name=function_name_of(str(props["FunctionName"])),
-        stream_arn=source, batch_size=int(props.get("BatchSize", 100)),
-        bisect=bool(props.get("BisectBatchOnFunctionError", False)),
-        report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-        retry_attempts=int(props.get("MaximumRetryAttempts", -1)), on_failure_arn=on_failure,
-        starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
-    ))
-    return Created(mapping.uuid, {"Id": mapping.uuid})
+    source = str(props.get("EventSourceArn", ""))
+    if ":kinesis:" in source:
+        on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        mapping = ctx.harness.kinesis.add(Mapping(
+            function_name=function_name_of(str(props["FunctionName"])),
+            stream_arn=source, batch_size=int(props.get("BatchSize", 100)),
+            bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+            report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            retry_attempts=int(props.get("MaximumRetryAttempts", -1)), on_failure_arn=on_failure,
+            starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
+        ))
+        return Created(mapping.uuid, {"Id": mapping.uuid})
+    uuid = physical_name(ctx.stack_name, logical_id, limit=64)
+    if is_stream_source(source):
+        ctx.harness.streams.add(StreamMapping.from_properties(uuid, props))
+    return Created(uuid, {"Id": uuid})
 
 
 def create_state_machine(ctx: StackContext, logical_id: str, props: dict) -> Created:
@@ -289,9 +295,9 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::Logs::LogGroup": create_log_group,
     "AWS::CloudWatch::Alarm": create_alarm,
     "AWS::Lambda::Function": create_function,
+    "AWS::Lambda::EventSourceMapping": create_event_source_mapping,
     "AWS::StepFunctions::StateMachine": create_state_machine,
     "AWS::Kinesis::Stream": create_stream,
-    "AWS::Lambda::EventSourceMapping": create_event_source_mapping,
     "Custom::CDKBucketDeployment": create_bucket_deployment,
 }
 

@@ -3,7 +3,10 @@
 moto has no `update_endpoint`; the harness adds it to moto's backend and response
 class. `invoke_endpoint` in moto returns canned data; the harness replaces it with the
 real inference script of the model behind the endpoint (endpoint → endpoint config →
-production variant → model), run in-process.
+production variant → model), served by the image's serving stack in the model's runtime
+(a model-server process per model, `inference.py`). A non-200 answer of that stack
+becomes SageMaker Runtime's ModelError with the container's status as
+`OriginalStatusCode`, as InvokeEndpoint reports it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
 from mdlc.harness.capture import DataCapture
-from mdlc.harness.inference import ModelCache, ModelSource
+from mdlc.harness.inference import InferenceError, ModelCache, ModelServerError, ModelSource
 
 _TIMEOUT_MESSAGE = (
     "Your invocation timed out while waiting for a response from container primary. "
@@ -140,10 +143,11 @@ class EndpointNotFound(ServiceException):
 
 @dataclass
 class Breakage:
-    """How a broken endpoint answers: an error message, or a timeout."""
+    """How a broken endpoint answers: an error message, a timeout, or a 200 with ``body``."""
 
     error: str | None = None
     timeout: bool = False
+    body: bytes | None = None  # e.g. b'{"model_version": "v1"}': a malformed answer
 
 
 class EndpointServer:
@@ -163,17 +167,17 @@ class EndpointServer:
             raise EndpointNotFound("ValidationError", f"Endpoint {name} of account {backend.account_id} not found.")
         self._raise_if_broken(name)
         variant = _pick_variant(backend.endpoint_configs[endpoint.endpoint_config_name], target_variant)
+        if name in self.broken:  # broken with a body: the container answers 200 with it
+            return self.broken[name].body or b"", "application/json", variant["VariantName"]
         model = self.models.get(ModelSource.from_describe(_describe_model(backend, variant["ModelName"])))
         self.invocations.append((name, variant["ModelName"]))
         try:
             response, response_type = model.invoke(body, content_type, accept)
-        except Exception as error:  # noqa: BLE001 - any script error is a ModelError
-            message = f"{type(error).__name__}: {error}"
-            raise ModelError(
-                f'Received server error (500) from primary with message "{message}". '
-                f"See the endpoint's CloudWatch logs in account {backend.account_id} for more information.",
-                original_message=message,
-            ) from error
+        except ModelServerError as error:
+            raise _model_error(error.status, error.body.decode(errors="replace"),
+                               backend.account_id) from error
+        except InferenceError as error:  # the model server is gone: the container failed
+            raise _model_error(500, str(error), backend.account_id) from error
         if self.capture is not None:  # DataCaptureConfig of the endpoint's config (capture.py)
             config = backend.endpoint_configs[endpoint.endpoint_config_name].data_capture_config
             self.capture.record(name, variant["VariantName"], config, body, content_type, response, response_type)
@@ -181,13 +185,22 @@ class EndpointServer:
 
     def _raise_if_broken(self, name: str) -> None:
         breakage = self.broken.get(name)
-        if breakage is None:
+        if breakage is None or breakage.body is not None:
             return
         if breakage.timeout:
             raise ModelError(f'Received server error (0) from primary with message "{_TIMEOUT_MESSAGE}".',
                              original_status=0, original_message=_TIMEOUT_MESSAGE)
         raise ModelError(f'Received server error (500) from primary with message "{breakage.error}".',
                          original_message=breakage.error or "")
+
+
+def _model_error(status: int, message: str, account_id: str) -> ModelError:
+    kind = "client" if 400 <= status < 500 else "server"
+    return ModelError(
+        f'Received {kind} error ({status}) from primary with message "{message}". '
+        f"See the endpoint's CloudWatch logs in account {account_id} for more information.",
+        original_status=status, original_message=message,
+    )
 
 
 def _pick_variant(config: FakeEndpointConfig, target: str | None) -> dict:

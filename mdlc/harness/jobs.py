@@ -4,14 +4,21 @@ When a Create*Job request reaches moto, the harness lets moto record the job, th
 it under SageMaker's container contract and writes the outcome (Completed, or Failed
 with a FailureReason) back onto moto's job, so Describe*Job reports what happened:
 
+Every job runs in the runtime of its image (`mdlc/runtimes.py`: the Python version and
+pinned packages of the built-in image's manifest, or the team's declared custom runtime),
+in the virtualenv `make` built for it, never in the CDK virtualenv:
+
 * processing: ProcessingInputs are downloaded into a temp folder standing in for
   `/opt/ml/`; every `/opt/ml/` path in the entrypoint/arguments is rewritten to it;
-  `python3` is replaced by the venv's python; outputs are uploaded on success.
-* training: a SAGEMAKER_BASE_DIR laid out like `/opt/ml` is handed to
-  `sagemaker_training.trainer.train()` in a subprocess (script mode); `model/` is
-  tarred to `<S3OutputPath>/<job>/output/model.tar.gz`.
-* transform: every input object runs through the Model's inference script
-  (see `transform.py`) and `<key>.out` is written under the output path.
+  `python3` is the runtime's interpreter; outputs are uploaded on success.
+* training: a SAGEMAKER_BASE_DIR laid out like `/opt/ml` is handed to the image's toolkit,
+  `sagemaker_containers`' trainer, with the image's training module (script mode:
+  `_runtime/image_training.py`), which `pip install`s the code and runs
+  `python -m <sagemaker_program>`; `model/` is tarred to
+  `<S3OutputPath>/<job>/output/model.tar.gz`.
+* transform: every input object runs through the Model's model server (the image's
+  serving stack in the model's runtime, see `inference.py` and `transform.py`) and
+  `<key>.out` is written under the output path.
 
 Jobs run synchronously inside the Create call: moto reports jobs finished at once anyway.
 """
@@ -22,7 +29,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
@@ -35,11 +41,15 @@ from moto.core.utils import utcnow
 from mdlc.harness import s3io
 from mdlc.harness.inference import ModelCache, ModelSource
 from mdlc.harness.transform import TransformSettings, transform_object
+from mdlc.runtimes import Runtime
 
 JOB_TYPES = ("processing", "training", "transform")
 _TAIL_LINES = 8
-_TRAIN_COMMAND = "from sagemaker_training import trainer; trainer.train()"
+# sagemaker_containers' `train` console script (the image's ENTRYPOINT for training)
+_TRAIN_COMMAND = "from sagemaker_containers import _trainer; _trainer.train()"
 _SHIM_DIR = Path(__file__).resolve().parent / "_opt_ml"
+RUNTIME_SCRIPTS = Path(__file__).resolve().parent / "_runtime"
+_IMAGE_TRAINING_MODULE = "image_training:main"
 
 
 class JobFailure(Exception):
@@ -57,6 +67,8 @@ class JobRecord:
     failure_reason: str | None = None
     stdout: str = ""
     stderr: str = ""
+    image: str | None = None
+    runtime: str | None = None  # the runtime that ran it: Runtime.describe()
 
 
 def _tail(text: str) -> str:
@@ -64,15 +76,32 @@ def _tail(text: str) -> str:
     return "\n".join(lines[-_TAIL_LINES:])[-1500:]
 
 
-def job_environment(opt_ml: Path, job_env: dict | None, **extra: str) -> dict[str, str]:
-    """Subprocess environment: ours, the job's `Environment`, and `/opt/ml` mapped to `opt_ml`.
+_HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT", "USER")
 
+
+def job_environment(opt_ml: Path, job_env: dict | None, runtime: Runtime | None = None,
+                    python_path: tuple[Path, ...] = (), **extra: str) -> dict[str, str]:
+    """Subprocess environment of a job in `runtime`: a clean container-like environment.
+
+    Only basic host variables are kept (not the CDK virtualenv's, nor moto's or the
+    handlers'), then the job's `Environment`, then `extra`. The runtime's `bin/` leads PATH.
     `_opt_ml/sitecustomize.py` (on PYTHONPATH) remaps `/opt/ml/...` literals in the job's
-    Python processes to `opt_ml`, as SageMaker's mount of the job folder would.
+    Python processes to `opt_ml`, as SageMaker's mount of the job folder would. pip runs
+    offline (no index, no build isolation) and installs into `pip-target` below `opt_ml`,
+    so the toolkit's `pip install .` of the job's code never touches the shared virtualenv.
     """
-    python_path = os.pathsep.join(p for p in (str(_SHIM_DIR), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, **(job_env or {}), **extra,
-            "PYTHONPATH": python_path, "MDLC_HARNESS_OPT_ML": str(opt_ml)}
+    base = {name: os.environ[name] for name in _HOST_VARIABLES if name in os.environ}
+    if runtime is not None:
+        base["PATH"] = os.pathsep.join([str(runtime.venv_dir / "bin"), base.get("PATH", "")])
+    target = opt_ml / "pip-target"
+    target.mkdir(parents=True, exist_ok=True)
+    paths = [str(_SHIM_DIR), *(str(p) for p in python_path), str(target)]
+    return {**base, **(job_env or {}), **extra,
+            "PYTHONPATH": os.pathsep.join(paths), "MDLC_HARNESS_OPT_ML": str(opt_ml),
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "PIP_TARGET": str(target), "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_WARN_SCRIPT_LOCATION": "1",
+            "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 def _decode_hyperparameter(value: str | None) -> str | None:
@@ -89,12 +118,13 @@ class JobEmulator:
     """Runs jobs for moto's SageMaker backend and records the outcome on moto's job."""
 
     def __init__(self, s3_factory: Callable[[], Any], sagemaker_factory: Callable[[], Any],
-                 workdir: Path, models: ModelCache, python: str = sys.executable) -> None:
+                 workdir: Path, models: ModelCache,
+                 resolve_runtime: Callable[[str | None], Runtime]) -> None:
         self._s3_factory = s3_factory
         self._sagemaker_factory = sagemaker_factory
         self._workdir = workdir
         self._models = models
-        self.python = python
+        self._resolve_runtime = resolve_runtime
         self.records: list[JobRecord] = []
         self._forced: dict[str, list[str]] = defaultdict(list)
 
@@ -128,6 +158,9 @@ class JobEmulator:
         try:
             if self._forced[job_type]:
                 raise JobFailure(self._forced[job_type].pop(0))
+            if job_type != "transform":  # a transform job runs in its Model's runtime
+                record.image = _job_image(job_type, params)
+                record.runtime = self._runtime(record.image).describe()
             runner(record, params)
         except JobFailure as failure:
             record.status, record.failure_reason = "Failed", str(failure)
@@ -135,6 +168,12 @@ class JobEmulator:
             record.status = "Failed"
             record.failure_reason = f"ClientError: {type(error).__name__}: {error}"
         _write_outcome(job, job_type, record)
+
+    def _runtime(self, image: str | None) -> Runtime:
+        try:
+            return self._resolve_runtime(image)
+        except Exception as error:  # noqa: BLE001 - no runtime: the job cannot start
+            raise JobFailure(f"ClientError: {error}") from error
 
     def _subprocess(self, record: JobRecord, command: list[str], env: dict[str, str],
                     cwd: Path, timeout: float | None) -> int:
@@ -156,20 +195,24 @@ class JobEmulator:
 
         for processing_input in params.get("ProcessingInputs") or []:
             s3_input = _s3_input(processing_input)
-            s3io.download_prefix(s3, s3_input["S3Uri"], Path(local(s3_input["LocalPath"])))
+            download = s3io.download_manifest if s3_input.get("S3DataType") == "ManifestFile" else s3io.download_prefix
+            download(s3, s3_input["S3Uri"], Path(local(s3_input["LocalPath"])))
         outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         for output in outputs:
             Path(local(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         _write_json(opt_ml / "config" / "processingjobconfig.json", params)
-        command = self._processing_command(params.get("AppSpecification") or {}, opt_ml)
-        env = job_environment(opt_ml, params.get("Environment"))
+        runtime = self._runtime(record.image)
+        command = self._processing_command(params.get("AppSpecification") or {}, opt_ml,
+                                           str(runtime.require_built()))
+        env = job_environment(opt_ml, params.get("Environment"), runtime)
         if self._subprocess(record, command, env, opt_ml, _max_runtime(params)) != 0:
             raise JobFailure(f"AlgorithmError: {_tail(record.stderr) or 'non-zero exit code'}")
         for output in outputs:
             s3_output = output["S3Output"]
             s3io.upload_folder(s3, Path(local(s3_output["LocalPath"])), s3_output["S3Uri"])
 
-    def _processing_command(self, app: dict, opt_ml: Path) -> list[str]:
+    @staticmethod
+    def _processing_command(app: dict, opt_ml: Path, python: str) -> list[str]:
         command = list(app.get("ContainerEntrypoint") or []) + list(app.get("ContainerArguments") or [])
         if not app.get("ContainerEntrypoint"):
             raise JobFailure(
@@ -178,7 +221,7 @@ class JobEmulator:
             )
         command = [part.replace("/opt/ml/", f"{opt_ml}/") for part in command]
         if Path(command[0]).name in ("python", "python3"):
-            command[0] = self.python
+            command[0] = python
         return command
 
     # -- training ------------------------------------------------------------------------
@@ -187,9 +230,11 @@ class JobEmulator:
         base = record.workdir / "opt_ml"
         hyperparameters = self._training_hyperparameters(s3, record.workdir, params)
         self._lay_out_training(s3, base, params, hyperparameters)
-        env = job_environment(base, params.get("Environment"), SAGEMAKER_BASE_DIR=str(base),
-                              TRAINING_JOB_NAME=params["TrainingJobName"])
-        code = self._subprocess(record, [self.python, "-c", _TRAIN_COMMAND], env,
+        runtime = self._runtime(record.image)
+        env = job_environment(base, params.get("Environment"), runtime, (RUNTIME_SCRIPTS,),
+                              SAGEMAKER_BASE_DIR=str(base), TRAINING_JOB_NAME=params["TrainingJobName"],
+                              SAGEMAKER_TRAINING_MODULE=_IMAGE_TRAINING_MODULE)
+        code = self._subprocess(record, [str(runtime.require_built()), "-c", _TRAIN_COMMAND], env,
                                 record.workdir, _max_runtime(params))
         failure_file = base / "output" / "failure"
         if code != 0 or failure_file.exists():
@@ -250,6 +295,7 @@ class JobEmulator:
         s3 = self._s3_factory()
         described = self._sagemaker_factory().describe_model(ModelName=params["ModelName"])
         model = self._models.get(ModelSource.from_describe(described))
+        record.image, record.runtime = model.source.image, model.runtime.describe()
         settings = TransformSettings.from_request(params)
         source = params["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         out_bucket, out_prefix = s3io.split_uri(params["TransformOutput"]["S3OutputPath"])
@@ -264,14 +310,20 @@ class JobEmulator:
             s3.put_object(Bucket=out_bucket, Key=out_key, Body=result)
 
 
+def _job_image(job_type: str, params: dict) -> str | None:
+    if job_type == "processing":
+        return (params.get("AppSpecification") or {}).get("ImageUri")
+    return (params.get("AlgorithmSpecification") or {}).get("TrainingImage")
+
+
 def _s3_input(processing_input: dict) -> dict:
     s3_input = processing_input.get("S3Input")
     if s3_input is None:
         raise JobFailure(f"ClientError: input {processing_input.get('InputName')} has no S3Input "
                          "(DatasetDefinition inputs are not emulated)")
-    if s3_input.get("S3DataType", "S3Prefix") != "S3Prefix":
+    if s3_input.get("S3DataType", "S3Prefix") not in ("S3Prefix", "ManifestFile"):
         raise JobFailure(f"ClientError: input {processing_input.get('InputName')}: only S3Prefix "
-                         "inputs are emulated")
+                         "and ManifestFile inputs are emulated")
     return s3_input
 
 

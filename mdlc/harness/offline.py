@@ -27,8 +27,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskService,
 )
 
+from mdlc import runtimes
 from mdlc.harness import iam, jobs, sfn_aws_sdk
 from mdlc.harness.capture import DataCapture
+from mdlc.harness.ddb_streams import StreamDelivery
 from mdlc.harness.endpoints import (
     Breakage,
     EndpointServer,
@@ -47,7 +49,8 @@ from mdlc.harness.lambdas import (
     make_invoke_patch,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
-from mdlc.harness.streams import DeliveryReport, StreamDelivery
+from mdlc.harness.streams import DeliveryReport, KinesisDelivery
+from mdlc.runtimes import Runtime
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 DEFAULT_REGION = "eu-west-1"
@@ -61,35 +64,42 @@ class OfflineAws:
     Step Functions executor) goes to moto in `region`.
     """
 
-    def __init__(self, region: str = DEFAULT_REGION, *, evaluate_iam: bool = True) -> None:
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID, *,
+                 evaluate_iam: bool = True) -> None:
         self.region = region
-        self.account_id = ACCOUNT_ID
+        self.account_id = account_id
         # Every call evaluated against its principal's role (iam.py); off only for unit
         # tests of the adapters themselves.
-        self.iam = iam.IamEvaluator(region, ACCOUNT_ID) if evaluate_iam else None
+        self.iam = iam.IamEvaluator(region, account_id) if evaluate_iam else None
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
+        self.streams = StreamDelivery(self.client)  # DynamoDB stream → Lambda mappings
         self.endpoint_updates: list[EndpointUpdate] = []
         self._stack = ExitStack()
         self._workdir: Path | None = None
         self.jobs: jobs.JobEmulator | None = None
         self.endpoints: EndpointServer | None = None
-        self.streams = StreamDelivery(self.client, region, ACCOUNT_ID)
+        self.kinesis = KinesisDelivery(self.client, region, ACCOUNT_ID)  # Kinesis → Lambda mappings
+        self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
         self._workdir = Path(tempfile.mkdtemp(prefix="mdlc-harness-"))
         self._stack.callback(jobs.cleanup, self._workdir)
-        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region}))
+        # moto answers as `account_id` (its MOTO_ACCOUNT_ID), so the ARNs of a template
+        # synthesised for a real account match the ones moto creates.
+        self._stack.enter_context(mock.patch.dict("os.environ", {"AWS_DEFAULT_REGION": self.region,
+                                                                 "MOTO_ACCOUNT_ID": self.account_id}))
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
         if self.iam is not None:
             self._stack.enter_context(mock.patch.dict("os.environ", self.iam.create_admin()))
             self.lambdas.credentials_for = self.iam.credentials
         # Lambda handlers get their function's variables per thread, not process-wide.
         self._stack.enter_context(mock.patch.object(os, "environ", ThreadEnviron(os.environ)))
-        models = ModelCache(lambda: self.client("s3"), self._workdir / "models")
+        models = ModelCache(lambda: self.client("s3"), self._workdir / "models", self.runtime_for_image)
+        self._stack.callback(models.close)  # model-server processes end with the harness
         self.jobs = jobs.JobEmulator(lambda: self.client("s3"), lambda: self.admin_client("sagemaker"),
-                                     self._workdir, models)
+                                     self._workdir, models, self.runtime_for_image)
         self.endpoints = EndpointServer(models, DataCapture(lambda: self.client("s3")))
         for patcher in self._patches():
             self._stack.enter_context(patcher)
@@ -171,7 +181,13 @@ class OfflineAws:
         started = sfn.start_execution(stateMachineArn=state_machine_arn,
                                       name=name or f"run-{uuid.uuid4().hex[:12]}",
                                       input=_as_json(input))
-        return follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+        result = follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+        self.deliver_streams()  # what the execution wrote to streamed tables reaches its consumers
+        return result
+
+    def deliver_streams(self) -> int:
+        """Deliver new DynamoDB stream records to their mapped functions (see ddb_streams.py)."""
+        return self.streams.deliver()
 
     def run_sync(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
                  timeout: float = 300.0) -> dict:
@@ -238,16 +254,35 @@ class OfflineAws:
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
             return arn
 
-    def deliver_streams(self, function_name: str | None = None) -> DeliveryReport:
-        """Deliver the Kinesis records not yet delivered to their event source mappings' functions."""
-        return self.streams.deliver(function_name)
+    def deliver_kinesis(self, function_name: str | None = None) -> DeliveryReport:
+        """Deliver the Kinesis records not yet delivered to their event source mappings' functions
+        (explicit, unlike DynamoDB streams: a test decides when "a second later" is)."""
+        return self.kinesis.deliver(function_name)
 
     # -- SageMaker -------------------------------------------------------------------------
+    def register_runtime(self, image_uri: str, runtime: Runtime) -> None:
+        """Run jobs and models of the custom image `image_uri` in `runtime`."""
+        self.runtimes[image_uri] = runtime
+
+    def runtime_for_image(self, image_uri: str | None) -> Runtime:
+        """The runtime a job or model of `image_uri` runs in (built-in by tag, or registered)."""
+        if image_uri in self.runtimes:
+            return self.runtimes[image_uri]
+        runtime = runtimes.builtin_runtime_for_image(image_uri or "")
+        if runtime is None:
+            raise runtimes.RuntimeUnavailable(
+                f"image {image_uri!r} has no known runtime: use a built-in image "
+                f"(sagemaker-xgboost:{'|'.join(runtimes.supported_versions())}) or declare the custom "
+                "image's runtime (training.algorithm.runtime; OfflineAws.register_runtime)"
+            )
+        return runtime
+
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
-                       timeout: bool = False) -> None:
-        """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout."""
+                       timeout: bool = False, body: bytes | None = None) -> None:
+        """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout, or
+        answer 200 with `body` (a malformed model response)."""
         assert self.endpoints is not None, "use OfflineAws as a context manager"
-        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout)
+        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout, body=body)
 
     def repair_endpoint(self, name: str) -> None:
         """Undo break_endpoint."""

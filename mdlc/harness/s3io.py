@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,29 @@ def download_prefix(s3: Any, uri: str, target: Path) -> list[Path]:
         path = target / _relative(key, prefix)
         path.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(path))
+        written.append(path)
+    return written
+
+
+def download_manifest(s3: Any, uri: str, target: Path) -> list[Path]:
+    """Download the objects a SageMaker manifest file lists into `target`, keeping sub-paths.
+
+    The manifest (JSON) is ``[{"prefix": "s3://bucket/prefix/"}, "relative/key", ...]``;
+    each object lands at ``target/<relative key>``, as SageMaker's ManifestFile inputs do.
+    """
+    bucket, key = split_uri(uri)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict) \
+            or "prefix" not in manifest[0]:
+        raise ValueError(f"{uri}: not a SageMaker manifest file; expected "
+                         '[{"prefix": "s3://bucket/prefix/"}, "relative/key", ...]')
+    source_bucket, prefix = split_uri(manifest[0]["prefix"])
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for relative in manifest[1:]:
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(source_bucket, f"{prefix}{relative}", str(path))
         written.append(path)
     return written
 

@@ -1,6 +1,6 @@
 """Kinesis → Lambda delivery the way an event source mapping does it, over moto's Kinesis.
 
-moto stores stream records but has no event source mapping poller. `StreamDelivery`
+moto stores stream records but has no event source mapping poller. `KinesisDelivery`
 reads each mapped stream's shards from the last checkpoint, invokes the function (through
 moto's Lambda, so the harness runs the real handler) with Lambda's Kinesis event, and
 applies the mapping's settings:
@@ -61,7 +61,7 @@ class DeliveryReport:
     delivered_sequence_numbers: list[str] = field(default_factory=list)  # every record per invoke
 
 
-class StreamDelivery:
+class KinesisDelivery:
     """Event source mappings of the harness and their shard checkpoints."""
 
     max_retries_when_infinite = 10

@@ -104,19 +104,25 @@ class PrincipalReport:
         return [pattern for pattern, reason in self.unused.items() if reason is None]
 
 
-# Grants a role needs only on paths this run did not take (keyed by a part of the role name).
+# Grants a role needs only on paths this run did not take (keyed by a part of the role
+# name; physical role names are truncated, e.g. `...RetrainingStartRetrainin-<hash>`).
 BY_PATH: dict[tuple[str, str], str] = {
     ("PrepareRun", "sagemaker:DescribeModelPackage"): "describes the champion when an Approved version exists",
     ("PrepareBatch", "sagemaker:DescribeModelPackage"): "describes the Approved version to score with",
     ("PrepareMonitoring", "sagemaker:DescribeModelPackage"): "describes the deployed version's baseline",
     ("PrepareDeployment", "sagemaker:DescribeEndpoint"): "reads the endpoint when one exists",
-    ("StartRetraining", "states:DescribeExecution"): "checks the running training execution it guards",
-    ("StartRetraining", "states:StartExecution"): "starts training when no run is in progress",
-    ("StartRetraining", "states:ListExecutions"): "finds a running training execution",
+    ("StartRetrainin", "states:DescribeExecution"): "checks the running training execution it guards",
+    ("StartRetrainin", "states:StartExecution"): "starts training when no run is in progress",
+    ("StartRetrainin", "states:ListExecutions"): "finds a running training execution",
     ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
     ("FeaturesStateMachineRole", "sns:Publish"): "alerts the team when the feature backfill fails",
     ("EnsureOnlineFeat", "states:DescribeExecution"): "reads the backfill it started when it checks again",
     ("EnsureOnlineFeat", "states:StartExecution"): "starts the backfill when the table lacks the features",
+    ("EventsRole", "states:StartExecution"): "EventBridge starts the workflow when its rule fires",
+    ("StateMachineRole", "sns:Publish"): "alerts and notifications of outcomes this run did not reach",
+    ("StateMachineRole", "lambda:InvokeFunction"): "a function of a branch this run did not take",
+    ("ApiIntegrationRole", "states:StartSyncExecution"): (
+        "API Gateway's integration starts the decision workflow; offline decisions start it as the test driver"),
 }
 
 

@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from mdlc import runtimes
 from mdlc.contract import MODELS_DIR, TeamConfig, load_team, runtime_spec
 from mdlc.local.synth import Assembly, synth
 
-LOCAL_STAGE = "local"
-LOCAL_ACCOUNT = "123456789012"  # moto's account: ARNs in the templates match moto's
+DEFAULT_STAGE = "dev"
+#: Account for a stage the team file gives none for (what CDK_DEFAULT_ACCOUNT would be).
+LOCAL_ACCOUNT = "123456789012"
+HARNESS_REGION = "eu-west-1"
+
+# One synth per (team file content, stage, account, region) and process: the assembly is
+# only read afterwards, so LocalTeams of the same team share it (CDK synth costs seconds).
+_SYNTHS: dict[tuple[str, ...], Assembly] = {}
 
 
 class WorkflowFailed(RuntimeError):
@@ -46,17 +53,28 @@ class LocalTeam:
         workdir: Path | None = None,
         progress: Callable[[str], None] | None = None,
         quiet: bool = False,
+        stage: str = DEFAULT_STAGE,
         assembly: Assembly | None = None,
     ) -> None:
+        from stacks.app_builder import resolve_env
+
         self.models_dir = Path(models_dir or MODELS_DIR)
-        self.team: TeamConfig = load_team(self.models_dir / f"{name}.yaml")
+        self.team_file = self.models_dir / f"{name}.yaml"
+        self.team: TeamConfig = load_team(self.team_file)
         self.name = name
+        self.stage = stage
+        # As `cdk synth -c stage=STAGE`: the team file's account and region for the stage,
+        # else CDK_DEFAULT_ACCOUNT/REGION, which the harness supplies as placeholders.
         envs = list(self.team.environments.values())
-        self.region = envs[0].region if envs else "eu-west-1"
+        self._default_account = os.environ.get("CDK_DEFAULT_ACCOUNT") or LOCAL_ACCOUNT
+        self._default_region = os.environ.get("CDK_DEFAULT_REGION") or (envs[0].region if envs else HARNESS_REGION)
+        env = resolve_env(self.team, self.team_file, stage, self._default_account, self._default_region)
+        self.region = env.region
+        self.account = env.account or self._default_account
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"mdlc-local-{name}-"))
         self.progress = progress or (lambda line: None)
-        # A cloud assembly synthesised already (tests reuse their session's); else synthesised
-        # here. Its stacks must be in moto's account and this team's region.
+        # A cloud assembly synthesised already (tests reuse their session's) for `stage`
+        # with LOCAL_ACCOUNT as CDK_DEFAULT_ACCOUNT; else synthesised here.
         self.assembly: Assembly | None = assembly
         self.aws: Any = None
         self.resources: Any = None
@@ -70,16 +88,8 @@ class LocalTeam:
 
         started = time.monotonic()
         if self.assembly is None:
-            self.assembly = synth(
-                self.workdir / "cdk.out",
-                models_dir=self.models_dir,
-                model=self.name,
-                stage=LOCAL_STAGE,
-                default_account=LOCAL_ACCOUNT,
-                default_region=self.region,
-                pipelines=False,  # the pipeline is not run offline; its stacks are the ones below
-            )
-            self.progress(f"synthesised {len(self.stacks)} stacks in {time.monotonic() - started:.1f}s")
+            self.assembly = self._synth()
+            self.progress(f"synthesised {len(self.stacks)} stacks ({self.stage}) in {time.monotonic() - started:.1f}s")
         spec = self.assembly.outdir / "build" / self.name / "config" / "team.json"
         self._env_patch = mock.patch.dict(os.environ, {"MDLC_TEAM_SPEC_FILE": str(spec)})
         if self.quiet:
@@ -90,7 +100,10 @@ class LocalTeam:
             sys.stdout = _WorkerOutputToFile(self._stdout, self.handler_log)
             warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._env_patch.start()
-        self.aws = OfflineAws(region=self.region).__enter__()
+        self.aws = OfflineAws(region=self.region, account_id=self.account).__enter__()
+        algorithm = self.team.training.algorithm
+        if getattr(algorithm, "image_uri", None):  # a custom image: the runtime the team declares
+            self.aws.register_runtime(algorithm.image_uri, runtimes.runtime_for_algorithm(algorithm))
         self._upload_file_assets()
         self.resources = self.aws.deploy(
             *[self.assembly.template(s) for s in self.stacks],
@@ -108,6 +121,16 @@ class LocalTeam:
             sys.stdout = self._stdout
         if self._env_patch is not None:
             self._env_patch.stop()
+
+    def _synth(self) -> Assembly:
+        """The team's assembly as `cdk synth -c model=NAME -c stage=STAGE` writes it (pipeline included)."""
+        # Keyed by content, not path: copies of one team file share their synth.
+        key = (self.name, self.team_file.read_text(), self.stage, self._default_account, self._default_region)
+        if key not in _SYNTHS:
+            _SYNTHS[key] = synth(self.workdir / "cdk.out", models_dir=self.models_dir, model=self.name,
+                                 stage=self.stage, default_account=self._default_account,
+                                 default_region=self._default_region)
+        return _SYNTHS[key]
 
     @property
     def stacks(self) -> list[str]:
@@ -152,7 +175,7 @@ class LocalTeam:
 
     def _subst(self, text: str) -> str:
         return (
-            text.replace("${AWS::AccountId}", LOCAL_ACCOUNT)
+            text.replace("${AWS::AccountId}", self.account)
             .replace("${AWS::Region}", self.region)
             .replace("${AWS::Partition}", "aws")
         )
@@ -165,9 +188,15 @@ class LocalTeam:
                 return res.ref
         raise KeyError(f"no state machine {wanted!r} deployed")
 
+    def api(self, name: str = "decisions") -> Any:
+        """The team's REST API ``<team>-<name>`` as deployed, invoked through its template's pieces."""
+        from mdlc.harness.apigateway import RestApiGateway, role_authoriser
+
+        return RestApiGateway.named(self.aws, f"{self.name}-{name}", authorise=role_authoriser(self.aws))
+
     def bucket(self, abbr: str) -> str:
         """Bucket name of the data plane (raw, feat, art, cap, rep)."""
-        return f"{self.name}-{abbr}-{LOCAL_ACCOUNT}-{self.region}"
+        return f"{self.name}-{abbr}-{self.account}-{self.region}"
 
     @property
     def model_package_group(self) -> str:

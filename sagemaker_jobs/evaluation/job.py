@@ -6,6 +6,14 @@ PR-AUC, ROC-AUC, recall at the team's maximum false-positive rate, calibration (
 and expected calibration error) and per-slice metrics, and decides the gate:
 ``metric >= threshold`` AND ``metric > baseline`` AND ``metric >= champion - tolerance``.
 Each failed condition is named in ``gate.reasons``. Writes ``evaluation/evaluation.json``.
+
+For choosing ``decision_rules.score_bands`` from data the report has ``score_bands``: on the
+test split, the approve / review / decline rates, the share of fraud caught (not
+approved) and declined, the legitimate rows declined and, when ``schema.amount_column`` is
+a model column, the fraud amount caught, at the team's bands and for a grid of single
+thresholds. ``feature_importance`` is the global importance of each model feature (mean
+absolute XGBoost contribution on the test split, and its share of the total gain);
+features the model never splits on are listed in ``unused_features``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from mdlc import features as F
 IN = jobkit.PROCESSING / "input"
 OUT = jobkit.PROCESSING / "output"
 ECE_BINS = 10
+THRESHOLD_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+IMPORTANCE_ROWS = 20_000  # exact TreeSHAP on at most this many test rows (evenly spaced)
 log = jobkit.setup_logging("evaluation")
 
 
@@ -155,6 +165,69 @@ def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, spec: dict[str, Any
     return model.predict_proba(test[columns])[:, 1]
 
 
+# -------------------------------------------------------------- score bands, importance
+def band_outcomes(y: np.ndarray, p: np.ndarray, amount: np.ndarray | None, approve_below: float,
+                  decline_at: float) -> dict[str, Any]:
+    """What bands ``[0, approve_below) / [approve_below, decline_at) / [decline_at, 1]`` do to ``y``."""
+    approve, decline = p < approve_below, p >= decline_at
+    review = ~approve & ~decline
+    fraud = y == 1
+    n, frauds = len(y), int(fraud.sum())
+    legit = n - frauds
+
+    def share(mask: np.ndarray, of: int) -> float | None:
+        return None if of == 0 else float(mask.sum() / of)
+
+    out: dict[str, Any] = {
+        "approve_below": approve_below, "decline_at_or_above": decline_at,
+        "approve_rate": share(approve, n), "review_rate": share(review, n), "decline_rate": share(decline, n),
+        "fraud_caught_share": share(fraud & ~approve, frauds), "fraud_declined_share": share(fraud & decline, frauds),
+        "legit_declined_rate": share(~fraud & decline, legit), "legit_reviewed_rate": share(~fraud & review, legit),
+    }
+    if amount is not None:
+        total = float(amount[fraud].sum())
+        out["fraud_amount"] = total
+        out["amount_saved"] = float(amount[fraud & ~approve].sum())
+        out["amount_saved_share"] = None if total == 0 else out["amount_saved"] / total
+        out["amount_declined"] = float(amount[fraud & decline].sum())
+    return out
+
+
+def score_bands(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:
+    """The team's bands and a grid of single thresholds, measured on the test split."""
+    column = spec["schema"].get("amount_column")
+    amount, note = None, None
+    if column is None:
+        note = "schema.amount_column is not set: counts only"
+    elif column not in test.columns:
+        note = f"amount_column {column!r} is not a model column, so not in the test split: counts only"
+    else:
+        amount = np.nan_to_num(pd.to_numeric(test[column], errors="coerce").to_numpy("float64"))
+    bands = spec["decision_rules"]["score_bands"]
+    return {
+        "amount_column": column if amount is not None else None, "note": note,
+        "rows": int(len(y)), "frauds": int(y.sum()),
+        "team": band_outcomes(y, p, amount, bands["approve_below"], bands["decline_at_or_above"]),
+        "grid": [band_outcomes(y, p, amount, t, t) for t in THRESHOLD_GRID],
+    }
+
+
+def feature_importance(booster: xgb.Booster, df: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
+    """Per model feature: mean |contribution| (exact TreeSHAP) on the test split and gain share."""
+    step = max(1, len(df) // IMPORTANCE_ROWS)
+    x = df[names].to_numpy(dtype="float32")[::step]
+    contribs = booster.predict(xgb.DMatrix(x, feature_names=list(names)), pred_contribs=True)
+    mean_abs = np.abs(contribs[:, :-1]).mean(axis=0) if len(x) else np.zeros(len(names))
+    gain = booster.get_score(importance_type="total_gain")
+    total_abs, total_gain = float(mean_abs.sum()), float(sum(gain.values()))
+    rows = [{"feature": name, "mean_abs_contribution": float(mean_abs[j]),
+             "share": float(mean_abs[j] / total_abs) if total_abs else 0.0,
+             "gain_share": float(gain.get(name, 0.0) / total_gain) if total_gain else 0.0,
+             "used_in_splits": name in gain}
+            for j, name in enumerate(names)]
+    return sorted(rows, key=lambda r: (-r["mean_abs_contribution"], r["feature"]))
+
+
 # ------------------------------------------------------------------------------ gate
 MIN_SLICE_POSITIVES = 5
 
@@ -216,6 +289,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                                  ev["max_false_positive_rate"])
     result["champion"] = champion_result(args.champion, test, y, ev)
     result["slices"] = slice_metrics(test, y, p, spec)
+    result["score_bands"] = score_bands(test, y, p, spec)
+    names = list(model[1].get("features") or model[0].feature_names)
+    result["feature_importance"] = feature_importance(model[0], test, names)
+    result["unused_features"] = [r["feature"] for r in result["feature_importance"] if not r["used_in_splits"]]
     champ_value = (result["champion"] or {}).get("metrics", {}).get(ev["metric"])
     result["gate"] = gate(ev["metric"], result["metrics"][ev["metric"]],
                           result["baseline"][ev["metric"]], champ_value, ev, result["slices"])

@@ -12,9 +12,20 @@
 
 Every value is checked against the schema; a bad request raises :class:`InvalidInputError`
 (HTTP 400 through the serving toolkit) naming the field. ``output_fn`` returns JSON
-``{"model_version", "predictions": [{"score"}]}``, JSON Lines ``{"score"}`` per line, or
-CSV (one score per line). :func:`transform_file` scores a CSV/JSON Lines file in chunks
-with bounded memory (``python inference.py --model-dir M --input F --output O``).
+``{"model_version", "predictions": [{"score", "reasons"}]}``, JSON Lines ``{"score",
+"reasons"}`` per line, or CSV (the score, then ``feature,value,contribution`` per reason).
+:func:`transform_file` scores a CSV/JSON Lines file in chunks with bounded memory
+(``python inference.py --model-dir M --input F --output O``).
+
+Reason codes: the top-N features by absolute contribution to the score's log-odds,
+computed by XGBoost itself (``pred_contribs``). N is ``realtime.reason_codes`` for JSON
+requests (the endpoint) and ``batch.reason_codes`` for CSV/JSON Lines transform input,
+from the team file the model was trained with (``team.json`` in the model dir).
+``realtime.reason_method`` picks ``approx`` (XGBoost's path attribution,
+``approx_contribs=True``: the cost of one predict) or ``exact`` (TreeSHAP, about twice
+the cost of predict). Either way the contributions plus the bias sum to the model's
+margin, and for a logistic objective the score is computed from that sum, so reasons cost
+one tree walk, not two.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ except ImportError:  # pragma: no cover - outside the serving container
 
 JSON, JSONLINES, CSV = "application/json", "application/jsonlines", "text/csv"
 CHUNK_ROWS = 10_000
+#: Objectives whose prediction is sigmoid(margin): the score can come from the contributions.
+LOGISTIC = ("binary:logistic", "reg:logistic")
 
 
 class InvalidInputError(_ToolkitError):
@@ -72,6 +85,27 @@ class Model:
     def version(self) -> str:
         return str(self.meta.get("model_version", "unknown"))
 
+    def reason_codes(self, kind: str) -> int:
+        """How many reasons to return: ``realtime`` (JSON requests) or ``batch`` (files)."""
+        return int((self.spec.get(kind) or {}).get("reason_codes", 0) or 0)
+
+    @property
+    def feature_map(self) -> dict[str, dict[str, Any]]:
+        if not hasattr(self, "_fmap"):
+            self._fmap = F.feature_map(self.spec)
+        return self._fmap
+
+    @property
+    def exact_reasons(self) -> bool:
+        return (self.spec.get("realtime") or {}).get("reason_method", "approx") == "exact"
+
+    @property
+    def logistic(self) -> bool:
+        if not hasattr(self, "_logistic"):
+            config = json.loads(self.booster.save_config())
+            self._logistic = config["learner"]["objective"]["name"] in LOGISTIC
+        return self._logistic
+
 
 @dataclass
 class Payload:
@@ -80,6 +114,7 @@ class Payload:
     records: list[dict[str, Any]] | None = None
     frame: Any = None  # CSV cells as strings (pandas DataFrame)
     header: list[str] | None = None
+    use: str = "batch"  # "realtime" (a JSON request) or "batch" (JSON Lines, CSV): picks N reasons
 
 
 # ------------------------------------------------------------------------- handlers
@@ -98,7 +133,7 @@ def input_fn(input_data: str | bytes, content_type: str) -> Payload:
     text = input_data.decode("utf-8") if isinstance(input_data, bytes | bytearray) else input_data
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == JSON:
-        return Payload(records=_json_records(text))
+        return Payload(records=_json_records(text), use="realtime")
     if kind in (JSONLINES, "application/x-jsonlines"):
         return Payload(records=[_json_object(line, i) for i, line in
                                 enumerate(text.splitlines()) if line.strip()])
@@ -109,26 +144,89 @@ def input_fn(input_data: str | bytes, content_type: str) -> Payload:
 
 
 def predict_fn(payload: Payload, model: Model) -> dict[str, Any]:
-    """Check the payload against the schema and score it."""
+    """Check the payload against the schema and score it, with reason codes when asked."""
     matrix = matrix_from(payload, model)
-    scores = model.booster.predict(xgb.DMatrix(matrix, feature_names=model.columns))
-    return {"model_version": model.version, "scores": scores}
+    top = model.reason_codes(payload.use)
+    scores, reasons = score_matrix(model, matrix, top)
+    if reasons is not None:
+        reasons = [[_with_value(r, matrix[i], payload.records[i] if payload.records else None, model)
+                    for r in row] for i, row in enumerate(reasons)]
+    return {"model_version": model.version, "scores": scores, "reasons": reasons}
+
+
+def score_matrix(model: Model, matrix: np.ndarray, top: int) -> tuple[np.ndarray, list | None]:
+    """Scores of an encoded matrix and, when ``top`` > 0, its top reasons per row.
+
+    A reason is ``(column index, contribution)``; the bias term is never a reason.
+    """
+    dmatrix = xgb.DMatrix(matrix, feature_names=model.columns)
+    if top <= 0:
+        return model.booster.predict(dmatrix), None
+    contribs = model.booster.predict(dmatrix, pred_contribs=True,
+                                     approx_contribs=not model.exact_reasons)
+    if model.logistic:
+        margin = contribs.sum(axis=1, dtype="float32")
+        scores = (1.0 / (1.0 + np.exp(-margin))).astype("float32")
+    else:
+        scores = model.booster.predict(dmatrix)
+    features = contribs[:, :-1]
+    top = min(top, features.shape[1])
+    order = np.argsort(-np.abs(features), axis=1, kind="stable")[:, :top]
+    reasons = [[(int(j), float(features[i, j])) for j in order[i]] for i in range(features.shape[0])]
+    return scores, reasons
+
+
+def _with_value(reason: tuple[int, float], row: np.ndarray, record: dict[str, Any] | None,
+                model: Model) -> dict[str, Any]:
+    """``{feature, value, contribution}``: the value as sent (a category as its label)."""
+    j, contribution = reason
+    name = model.columns[j]
+    return {"feature": name, "value": _decoded(name, row[j], record, model),
+            "contribution": round(contribution, 6)}
+
+
+def _decoded(name: str, encoded: float, record: dict[str, Any] | None, model: Model) -> Any:
+    feature = model.feature_map[name]
+    if math.isnan(encoded):
+        return None
+    if feature["type"] == "category":
+        return feature["categories"][int(encoded)]
+    if feature["type"] == "bool":
+        return bool(encoded)
+    if record is not None and isinstance(record.get(name), int | float) and not isinstance(record.get(name), bool):
+        return record[name]
+    return int(encoded) if feature["type"] == "int" else float(encoded)
 
 
 def output_fn(prediction: dict[str, Any], accept: str) -> tuple[str, str]:
     """Serialise scores as JSON (default), JSON Lines or CSV; returns (body, content type)."""
     kind = (accept or JSON).split(";")[0].strip().lower()
     scores = [float(s) for s in prediction["scores"]]
+    reasons = prediction.get("reasons")
+    rows = [{"score": s} if reasons is None else {"score": s, "reasons": reasons[i]}
+            for i, s in enumerate(scores)]
     if kind in (JSON, "*/*"):
-        body = {"model_version": prediction["model_version"],
-                "predictions": [{"score": s} for s in scores]}
+        body = {"model_version": prediction["model_version"], "predictions": rows}
         return json.dumps(body), JSON
     if kind in (JSONLINES, "application/x-jsonlines"):
-        return "".join(json.dumps({"score": s}) + "\n" for s in scores), JSONLINES
+        return "".join(json.dumps(row) + "\n" for row in rows), JSONLINES
     if kind == CSV:
-        return "".join(f"{s!r}\n" for s in scores), CSV
+        if reasons is None:
+            return "".join(f"{s!r}\n" for s in scores), CSV
+        return "".join(_csv_line(row) for row in rows), CSV
     raise InvalidInputError(f"accept type {accept!r} is not supported; expected {JSON}, "
                             f"{JSONLINES} or {CSV}", status_code=406)
+
+
+def _csv_line(row: dict[str, Any]) -> str:
+    """``score,feature,value,contribution,...`` (values of a category as their label)."""
+    out = io.StringIO()
+    cells: list[Any] = [repr(row["score"])]
+    for reason in row["reasons"]:
+        value = reason["value"]
+        cells += [reason["feature"], "" if value is None else value, reason["contribution"]]
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
 
 
 # -------------------------------------------------------------------------- parsing
@@ -337,8 +435,11 @@ def _score_chunk(model: Model, lines: list[str], header: str | None, kind: str, 
     if kind == CSV and header is None:
         matrix = _numeric_csv(lines, len(model.columns))
         if matrix is not None:  # fast path: C parser, same schema checks; else the named error below
-            scores = model.booster.predict(xgb.DMatrix(_check_matrix(matrix, model), feature_names=model.columns))
-            sink.write(output_fn({"model_version": model.version, "scores": scores}, accept)[0])
+            matrix = _check_matrix(matrix, model)
+            scores, reasons = score_matrix(model, matrix, model.reason_codes("batch"))
+            if reasons is not None:
+                reasons = [[_with_value(r, matrix[i], None, model) for r in row] for i, row in enumerate(reasons)]
+            sink.write(output_fn({"model_version": model.version, "scores": scores, "reasons": reasons}, accept)[0])
             return len(lines)
     body = "".join(([header] if header else []) + lines)
     body_kind = CSV if kind == CSV else JSONLINES

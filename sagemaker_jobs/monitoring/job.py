@@ -45,7 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("config", "baseline", "reference", "model", "capture", "batch", "batch-input", "ground-truth"):
         p.add_argument(f"--{name}", default=str(IN / name.replace("-", "_")))
     p.add_argument("--report-dir", default=str(OUT / "report"))
-    p.add_argument("--window-start", default=os.environ.get("WINDOW_START", ""))
+    # The window [start, end) measured for drift, and the quality window (shifted back by the
+    # team's label delay) whose predictions are joined with the labels that arrived since.
+    for name in ("window-start", "window-end", "quality-start", "quality-end"):
+        p.add_argument(f"--{name}", default=os.environ.get(name.upper().replace("-", "_"), ""))
     return p.parse_args(argv)
 
 
@@ -84,12 +87,14 @@ def output_scores(text: str, content_type: str) -> list[float]:
 
 
 def read_capture(folder: str | Path, since: datetime | None, spec: dict[str, Any],
-                 columns: list[str]) -> tuple[list[dict[str, Any]], list[float], list[str | None]]:
-    """Records, scores and record ids of every capture event at or after ``since``."""
+                 columns: list[str], until: datetime | None = None,
+                 ) -> tuple[list[dict[str, Any]], list[float], list[str | None], list[datetime | None]]:
+    """Records, scores, record ids and inference times of every capture event in [since, until)."""
     id_column = F.key_columns(spec)["id"]
     records: list[dict[str, Any]] = []
     scores: list[float] = []
     ids: list[str | None] = []
+    times: list[datetime | None] = []
     root = Path(folder)
     files = sorted(p for p in root.rglob("*.jsonl") if p.is_file()) if root.is_dir() else []
     for path in files:
@@ -99,8 +104,8 @@ def read_capture(folder: str | Path, since: datetime | None, spec: dict[str, Any
             try:
                 event = json.loads(line)
                 meta = event.get("eventMetadata", {})
-                when = meta.get("inferenceTime")
-                if since and when and F.parse_time(when) < since:
+                when = F.parse_time(meta["inferenceTime"]) if meta.get("inferenceTime") else None
+                if when and ((since and when < since) or (until and when >= until)):
                     continue
                 capture = event["captureData"]
                 got = input_records(*decode(capture["endpointInput"]), columns)
@@ -115,7 +120,8 @@ def read_capture(folder: str | Path, since: datetime | None, spec: dict[str, Any
                 scores.append(score)
                 ident = record.get(id_column) or (meta.get("inferenceId") if len(got) == 1 else None)
                 ids.append(None if ident is None else str(ident))
-    return records, scores, ids
+                times.append(when)
+    return records, scores, ids, times
 
 
 # ------------------------------------------------------------------------- drift
@@ -224,10 +230,22 @@ def reference_scores(model_dir: str | Path, reference_dir: str | Path, spec: dic
     return booster.predict(xgb.DMatrix(matrix, feature_names=columns))
 
 
-def read_batch(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
-    """The latest batch run's published ``id,score`` parts (empty frame when none)."""
+def read_batch(folder: str | Path, spec: dict[str, Any], start: datetime | None = None,
+               end: datetime | None = None) -> pd.DataFrame:
+    """The ``id,score`` parts of the batch runs under ``folder`` published in [start, end).
+
+    Each run folder holds its ``_manifest.json`` (``published_at``) next to its parts; a
+    folder without one (a single run's results given directly) counts as in the window.
+    """
     id_column = F.key_columns(spec)["id"]
-    files = sorted(Path(folder).rglob("part-*.csv")) if Path(folder).is_dir() else []
+    files = []
+    for part in sorted(Path(folder).rglob("part-*.csv")) if Path(folder).is_dir() else []:
+        manifest = part.parent / "_manifest.json"
+        if manifest.is_file() and (start or end):
+            published = F.parse_time(json.loads(manifest.read_text(encoding="utf-8"))["published_at"])
+            if (start and published < start) or (end and published >= end):
+                continue
+        files.append(part)
     if not files:
         return pd.DataFrame({"id": pd.Series(dtype=str), "score": pd.Series(dtype=float)})
     frame = pd.concat([pd.read_csv(f, dtype={id_column: str}) for f in files], ignore_index=True)
@@ -278,6 +296,24 @@ def violations(report: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, A
     return out
 
 
+def window_bounds(args: argparse.Namespace) -> dict[str, datetime | None]:
+    """The run's window and quality window; capture times have whole seconds, so a bound
+    counts from the second it names. Without a quality window, the window is judged."""
+    def at(value: str) -> datetime | None:
+        return F.parse_time(value).replace(microsecond=0) if value else None
+
+    out = {"start": at(args.window_start), "end": at(args.window_end),
+           "quality_start": at(args.quality_start), "quality_end": at(args.quality_end)}
+    if not (out["quality_start"] or out["quality_end"]):
+        out["quality_start"], out["quality_end"] = out["start"], out["end"]
+    return out
+
+
+def within(when: datetime | None, start: datetime | None, end: datetime | None) -> bool:
+    """An event without a time counts as in every window (it cannot be placed)."""
+    return when is None or ((start is None or when >= start) and (end is None or when < end))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     spec = jobkit.load_spec(args.config)
     baseline = dq.load_baseline(args.baseline)
@@ -285,26 +321,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise jobkit.JobInputError(f"no statistics.json under {args.baseline}; expected the champion's "
                                    "training baseline")
     columns = F.model_columns(spec)
-    # Capture times have whole seconds: the window starts at the second it names.
-    since = F.parse_time(args.window_start).replace(microsecond=0) if args.window_start else None
+    window = window_bounds(args)
     reference = reference_scores(args.model, args.reference, spec)
     names = list(baseline)
 
-    records, scores, ids = read_capture(args.capture, since, spec, columns)
-    endpoint = source_summary(record_frame(records, spec, names), np.asarray(scores, "float64"),
-                              reference, spec, baseline)
-    batch_scores = read_batch(args.batch, spec)
+    records, scores, ids, times = read_capture(args.capture, None, spec, columns)
+    drift = [i for i, t in enumerate(times) if within(t, window["start"], window["end"])]
+    endpoint = source_summary(record_frame([records[i] for i in drift], spec, names),
+                              np.asarray([scores[i] for i in drift], "float64"), reference, spec, baseline)
+    batch_scores = read_batch(args.batch, spec, window["start"], window["end"])
     batch_input = read_raw(args.batch_input)
     batch = source_summary(batch_input, batch_scores["score"].to_numpy("float64"), reference, spec, baseline)
 
+    judged = [i for i, t in enumerate(times) if within(t, window["quality_start"], window["quality_end"])]
     predictions = pd.concat([
-        pd.DataFrame({"id": ids, "score": scores}).dropna(subset=["id"]),
-        batch_scores,
+        pd.DataFrame({"id": [ids[i] for i in judged], "score": [scores[i] for i in judged]}).dropna(subset=["id"]),
+        read_batch(args.batch, spec, window["quality_start"], window["quality_end"]),
     ], ignore_index=True)
     threshold = float(spec["monitoring"]["score_threshold"])
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
         "window_start": args.window_start or None,
+        "window": {k: (v.isoformat() if v else None) for k, v in window.items()},
         "reference_records": int(len(reference)),
         "endpoint": endpoint,
         "batch": batch,

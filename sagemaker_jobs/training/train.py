@@ -1,9 +1,9 @@
-"""XGBoost training script (SageMaker script mode, ``sagemaker_program=training/train.py``).
+"""XGBoost training script (SageMaker script mode, run by ``sagemaker_program=train.py``).
 
 Reads the ``train`` and ``validation`` channels (``data.csv``: id, label, model columns,
 written by the feature job) and the ``config`` channel (``team.json``). Hyperparameters
 come from the team spec, overridden by the job's (``SM_HPS`` or ``--name value``
-arguments, as the sagemaker-training toolkit passes them). Writes ``SM_MODEL_DIR``:
+arguments, as the image's sagemaker-containers toolkit passes them). Writes ``SM_MODEL_DIR``:
 ``xgboost-model``, ``model-meta.json`` (versions, seed, features, best iteration) and
 ``team.json`` (so the inference code can check requests against the schema).
 

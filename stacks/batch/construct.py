@@ -18,13 +18,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.shared.batch_output import output_filter
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
     grant_registry_read,
     grant_team_data,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge_resource
@@ -70,11 +71,11 @@ class BatchWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
 
         fn = lambda cid, handler, desc, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="batch", handler=handler, description=desc, key=data.key,
-            environment=data_environment(data), **kw)
+            environment=data_environment(data), invoked_by="the batch workflow", **kw)
         self.prepare_fn = fn(
             "PrepareBatchFunction", "prepare_batch_run", "resolve a batch run's input, model and paths"
         )
@@ -285,7 +286,7 @@ class BatchWorkflow(Construct):
                 "DataProcessing": {
                     "InputFilter": "$[1:]" if csv else "$",
                     "JoinSource": "Input",
-                    "OutputFilter": "$[0,-1]" if csv else "$",
+                    "OutputFilter": output_filter(batch.reason_codes) if csv else "$",
                 },
                 "Tags": [{"Key": "mdlc:team", "Value": ctx.name}],
             },

@@ -42,3 +42,19 @@ def _nag_text(node: Any) -> str:
 def acknowledge_resource(scope: IConstruct, resource: str, reason: str, suffix: str = "") -> None:
     """Acknowledge the granular IAM5 finding on ``resource`` + ``suffix`` (e.g. ``/*``)."""
     acknowledge(scope, f"AwsSolutions-IAM5[Resource::{nag_name(scope, resource)}{suffix}]", reason)
+
+
+def skip_checkov(scope: IConstruct, check: str, reason: str) -> None:
+    """Record why checkov's ``check`` (e.g. ``CKV_AWS_116``) does not apply to this resource.
+
+    checkov reads ``Metadata.checkov.skip`` of each template resource; ``scope`` is the
+    resource itself or an L2 construct whose default child is.
+    """
+    if len(reason) < 20:
+        raise ValueError(f"skip of {check} needs a specific reason, got {reason!r}")
+    resource = scope if isinstance(scope, cdk.CfnResource) else scope.node.default_child
+    if not isinstance(resource, cdk.CfnResource):
+        raise TypeError(f"{scope.node.path}: no CloudFormation resource to record the skip of {check} on")
+    meta = resource.get_metadata("checkov") or {}
+    skips = [s for s in meta.get("skip", []) if s["id"] != check]
+    resource.add_metadata("checkov", {**meta, "skip": [*skips, {"id": check, "comment": reason}]})

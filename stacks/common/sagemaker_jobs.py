@@ -35,6 +35,9 @@ class JobInput:
     local: str
     uri: str | None = None  # a literal S3 URI (asset) …
     uri_path: str | None = None  # … or a JSONPath into the state
+    # S3Prefix: every object under the URI; ManifestFile: the URI is a manifest listing the
+    # objects to download (a prefix, then keys relative to it).
+    data_type: str = "S3Prefix"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def processing_job(
                 "S3Input": {
                     **_uri("S3Uri", i.uri, i.uri_path),
                     "LocalPath": i.local,
-                    "S3DataType": "S3Prefix",
+                    "S3DataType": i.data_type,
                     "S3InputMode": "File",
                     "S3DataDistributionType": "FullyReplicated",
                 },

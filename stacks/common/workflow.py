@@ -123,8 +123,14 @@ def state_machine(
     timeout: cdk.Duration,
     express: bool = False,
     comment: str = "",
+    log_level: sfn.LogLevel = sfn.LogLevel.ALL,
+    include_execution_data: bool = True,
 ) -> sfn.StateMachine:
-    """A state machine with its own role, encrypted logs of every event, and X-Ray tracing."""
+    """A state machine with its own role, encrypted logs of every event, and X-Ray tracing.
+
+    A workflow whose input is a customer's request (the decision workflow) logs without
+    execution data, so no request value reaches CloudWatch Logs.
+    """
     machine = sfn.StateMachine(
         scope,
         construct_id,
@@ -136,8 +142,8 @@ def state_machine(
         tracing_enabled=True,
         logs=sfn.LogOptions(
             destination=log_group(scope, f"{construct_id}Logs", team=team, workflow=workflow, key=key),
-            level=sfn.LogLevel.ALL,
-            include_execution_data=True,
+            level=log_level,
+            include_execution_data=include_execution_data,
         ),
     )
     key.grant_encrypt_decrypt(machine.role)

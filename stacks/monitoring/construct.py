@@ -30,7 +30,7 @@ from stacks.common.functions import (
     grant_registry_read,
     grant_team_data,
 )
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -46,9 +46,14 @@ from stacks.common.workflow import (
 from stacks.data_plane import DataPlane
 
 IN = "/opt/ml/processing/input"
+CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
+# Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
+WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth")
 OUT = "/opt/ml/processing/output"
-WORKFLOWS = ("training", "batch", "monitoring", "deployment", "decisions")
-REALTIME_WORKFLOWS = ("deployment", "decisions")
+WORKFLOWS = ("training", "batch", "monitoring")
+REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled
+#: The decision mix the rules Lambda emits (lambdas/apply_rules: Powertools adds `service`).
+DECISIONS_METRIC = "Decisions"
 
 
 class MonitoringWorkflow(Construct):
@@ -64,18 +69,25 @@ class MonitoringWorkflow(Construct):
         self.team_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        self.image = builtin_image("xgboost", stack.region, "1.7-1")
+        self.image = serving_image(team, stack.region)
         self.prepare_fn = ProjectFunction(self, "PrepareMonitoringFunction", ctx=ctx, stage="monitoring",
                                           handler="prepare_monitoring_run", key=data.key,
                                           environment=data_environment(data),
-                                          description="resolve a monitoring run's champion, baselines and window")
+                                          description="resolve a monitoring run's champion, baselines and window",
+                                          invoked_by="the monitoring workflow")
         self.publish_fn = ProjectFunction(self, "PublishMetricsFunction", ctx=ctx, stage="monitoring",
                                           handler="publish_monitoring_metrics", key=data.key,
                                           environment=data_environment(data),
-                                          description="publish a monitoring report as CloudWatch metrics")
-        grant_team_data(self.prepare_fn, data, read=[data.reports_bucket], write=[data.artifacts_bucket])
+                                          description="publish a monitoring report as CloudWatch metrics",
+                                          invoked_by="the monitoring workflow")
+        # Prepare lists the window's capture hours, batch runs and label partitions (and reads
+        # and writes the cursor and the run's input manifests in the artifacts bucket).
+        listed = [b for b in (data.reports_bucket, data.capture_bucket, data.raw_bucket) if b is not None]
+        grant_team_data(self.prepare_fn, data, read=listed, write=[data.artifacts_bucket])  # no capture: batch-only
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.publish_fn, data, read=[data.artifacts_bucket], write=[])
+        # Publish moves the window cursor once the run's numbers are out: that one object only.
+        data.artifacts_bucket.grant_put(self.publish_fn.role, CURSOR_KEY)
         self.publish_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": metric_namespace(team.name)}},
@@ -129,19 +141,25 @@ class MonitoringWorkflow(Construct):
             "execution": sfn.JsonPath.string_at("$$.Execution.Name"), "input": sfn.JsonPath.object_at("$"),
         }, "$.run")
         inputs = [*self.assets.job_inputs()]
-        inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}")
-                   for name in ("baseline", "reference", "model", "capture", "batch", "batch_input", "ground_truth")]
+        inputs += [JobInput(name, f"{IN}/{name}", uri_path=f"$.run.inputs.{name}",
+                            data_type="ManifestFile" if name in WINDOWED_INPUTS else "S3Prefix")
+                   for name in ("baseline", "reference", "model", *WINDOWED_INPUTS)]
         monitor = guard(processing_job(
             self, "Monitor", state_name="Measure drift and quality", name_path="$.run.job_name",
             role_arn=data.sagemaker_role.role_arn, image=self.image, script="monitoring/job.py",
             inputs=inputs, outputs=[JobOutput("report", f"{OUT}/report", "$.run.paths.report_dir")],
             instance_type=team.training.processing_instance_type, kms_key_arn=data.key.key_arn,
-            max_runtime_seconds=3 * 3600, environment={"WINDOW_START.$": "$.run.window_start"},
+            max_runtime_seconds=3 * 3600,
+            environment={"WINDOW_START.$": "$.run.window.start", "WINDOW_END.$": "$.run.window.end",
+                         "QUALITY_START.$": "$.run.window.quality_start",
+                         "QUALITY_END.$": "$.run.window.quality_end"},
             result_path="$.jobs.monitoring", tags={"mdlc:team": team.name},
         ), on_error)
         publish = invoke("Publish", "Publish metrics", self.publish_fn, {
             "report_uri": sfn.JsonPath.string_at("$.run.paths.report"),
             "model": sfn.JsonPath.object_at("$.run.model"),
+            "window": sfn.JsonPath.object_at("$.run.window"),
+            "run_id": sfn.JsonPath.string_at("$.run.run_id"),
         }, "$.monitoring")
         notify = guard(tasks.SnsPublish(
             self, "NotifyIssues", state_name="Notify monitoring issues", topic=data.alerts_topic,
@@ -201,11 +219,9 @@ class MonitoringWorkflow(Construct):
         def line(value: float, label: str) -> cw.HorizontalAnnotation:
             return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
 
-        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName={name}"
-        realtime = ctx.team.realtime.enabled
+        workflows = WORKFLOWS + (REALTIME_WORKFLOWS if ctx.team.realtime.enabled else ())
         machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
-                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-                    for w in WORKFLOWS if realtime or w not in REALTIME_WORKFLOWS}
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in workflows}
         workflow_metrics = [
             cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
                       statistic="Sum", period=hour, label=f"{w} {outcome.removeprefix('Executions').lower()}")
@@ -217,17 +233,7 @@ class MonitoringWorkflow(Construct):
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
                                f"team's MDLC. Thresholds come from `models/{name}.yaml`.", width=24, height=2)],
-                *([[
-                    cw.GraphWidget(title="Endpoint latency (µs)", width=8,
-                                   left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
-                                         search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
-                    cw.GraphWidget(title="Endpoint errors", width=8,
-                                   left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
-                                         search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
-                                         search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]),
-                    cw.GraphWidget(title="Decision mix", width=8, stacked=True,
-                                   left=[search(f"{{{ns},Decision}} MetricName=\"Decisions\"", "decisions", "Sum")]),
-                ]] if realtime else []),
+                *([self._serving_widgets(ctx, search)] if ctx.team.realtime.enabled else []),
                 [
                     cw.GraphWidget(title="Input drift (max feature PSI)", width=8,
                                    left=[metric("MaxFeaturePSI", Source=s) for s in sources(ctx)],
@@ -253,3 +259,23 @@ class MonitoringWorkflow(Construct):
                 [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))],
             ],
         )
+
+    @staticmethod
+    def _serving_widgets(ctx: TeamContext, search: Any) -> list[cw.IWidget]:
+        """Endpoint latency and errors, and the decision mix (teams with real-time inference)."""
+        name, ns = ctx.name, metric_namespace(ctx.name)
+        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName=\"{name}-endpoint\""
+        return [
+            cw.GraphWidget(title="Endpoint latency (µs)", width=8,
+                           left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),
+                                 search(f"{endpoint} MetricName=\"OverheadLatency\"", "OverheadLatency")]),
+            cw.GraphWidget(title="Endpoint errors", width=8,
+                           left=[search(f"{endpoint} MetricName=\"Invocation4XXErrors\"", "4XX", "Sum"),
+                                 search(f"{endpoint} MetricName=\"Invocation5XXErrors\"", "5XX", "Sum"),
+                                 # Cold starts: only a serverless endpoint emits ModelSetupTime.
+                                 *([search(f"{endpoint} MetricName=\"ModelSetupTime\"", "setup", "Sum")]
+                                   if ctx.team.realtime.serverless else [])]),
+            cw.GraphWidget(title="Decision mix", width=8, stacked=True,
+                           left=[search(f"{{{ns},Decision,service}} MetricName=\"{DECISIONS_METRIC}\" "
+                                        f"service=\"{name}-apply_rules\"", "decisions", "Sum")]),
+        ]

@@ -1,13 +1,27 @@
 """The decision API: IAM-authorised ``POST /decisions`` running the Express workflow synchronously.
 
-The request model is the JSON Schema of ``lambdas.shared.decision_request`` (the same one
-the workflow's first step enforces). The integration calls StartSyncExecution; the
-response template returns the workflow's output with the HTTP status it carries (200 or
-400), or 500 when the execution failed.
+Request path, in the order API Gateway applies it (and the offline harness runs it,
+``mdlc.harness.apigateway``):
+
+1. the method's request validator checks the body against the request model, the JSON
+   Schema of ``lambdas.shared.decision_request`` (the one the workflow's first step
+   enforces); a mismatch is the ``BAD_REQUEST_BODY`` gateway response;
+2. the integration request template (VTL) refuses a body over ``MAX_BODY_CHARS``
+   before any workflow starts (see ``request_template``) and otherwise wraps the body
+   into the StartSyncExecution request;
+3. the integration responses map what Step Functions answered: the workflow's output
+   with the HTTP status it carries, or an error body (``INTEGRATION_RESPONSES``).
+
+Every body the API returns, 2xx to 5xx, is a JSON object; errors carry ``status``,
+``error``, ``message`` and ``api_request_id`` (400s from the workflow also ``errors``).
+Gateway response templates are not VTL (simple ``$context`` substitution only, nothing
+can be escaped there), so they only insert values AWS itself quotes
+(``$context.error.messageString``) or that cannot hold a quote (``$context.requestId``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,7 +31,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.shared.decision_request import request_schema
+from lambdas.shared.decision_request import MAX_BODY_BYTES, request_schema
 from mdlc.contract import runtime_spec
 from stacks.common.nag import acknowledge
 from stacks.common.props import TeamContext
@@ -25,24 +39,115 @@ from stacks.data_plane import DataPlane
 
 STAGE = "v1"
 
-REQUEST_TEMPLATE = (
-    '{"stateMachineArn": "%s", '
-    '"input": "{\\"body\\": $util.escapeJavaScript($input.json(\'$\')).replaceAll("\\\\\'", "\'"), '
-    '\\"api_request_id\\": \\"$context.requestId\\"}"}'
-)
-RESPONSE_TEMPLATE = """#set($status = $input.path('$.status'))
+#: Bodies longer than this (characters) are refused with 413 before the workflow starts.
+#: The workflow's own check uses the same number in bytes; both keep the execution input
+#: far below Step Functions' 256 KB limit (escaping at most sextuples a character).
+MAX_BODY_CHARS = MAX_BODY_BYTES
+
+#: The HTTP statuses the method can answer. The workflow's output carries its own (200
+#: decided, 400 invalid, 409 request_id reused with other content); the rest are the
+#: integration responses' refusals and failures.
+METHOD_STATUSES = ("200", "400", "409", "413", "429", "500", "503", "504")
+
+_TOO_LARGE_INPUT = f"mdlc: request body longer than {MAX_BODY_CHARS} characters"
+
+
+def request_template(state_machine_arn: str) -> str:
+    """The integration request: StartSyncExecution with ``{"body": <request>, "api_request_id"}``.
+
+    ``$util.escapeJavaScript`` escapes the request JSON into the ``input`` string; it also
+    turns ``'`` into ``\\'``, which is not a JSON escape, hence the ``replaceAll``. A body
+    over ``MAX_BODY_CHARS`` gets an ``input`` that is not JSON: Step Functions refuses it
+    with ``InvalidExecutionInput`` without starting an execution, and the 4xx integration
+    response turns that into 413.
+    """
+    arn = json.dumps(state_machine_arn)
+    return (
+        f"#if($input.body.length() > {MAX_BODY_CHARS})\n"
+        f'{{"stateMachineArn": {arn}, "input": "{_TOO_LARGE_INPUT}"}}\n'
+        "#else\n"
+        f'{{"stateMachineArn": {arn}, '
+        '"input": "{\\"body\\": $util.escapeJavaScript($input.json(\'$\')).replaceAll("\\\\\'", "\'"), '
+        '\\"api_request_id\\": \\"$context.requestId\\"}"}\n'
+        "#end"
+    )
+
+
+def _error_body(status: int, error: str, message: str) -> str:
+    """An error body as a VTL/substitution template (only ``$context.requestId`` inserted)."""
+    fixed = json.dumps({"status": status, "error": error, "message": message})
+    return fixed[:-1] + ', "api_request_id": "$context.requestId"}'
+
+
+#: StartSyncExecution answered 200: the execution's output with its own status, or 500/504.
+SUCCEEDED_TEMPLATE = f"""#set($status = $input.path('$.status'))
 #if($status == "SUCCEEDED")
 #set($output = $util.parseJson($input.path('$.output')))
 #set($context.responseOverride.status = $output.status)
 $input.path('$.output')
+#elseif($status == "TIMED_OUT")
+#set($context.responseOverride.status = 504)
+{_error_body(504, "decision timed out", "the decision workflow did not finish in time; retry with the same request_id")}
 #else
 #set($context.responseOverride.status = 500)
-{"status": 500, "error": "decision failed", "api_request_id": "$context.requestId"}
+{_error_body(500, "decision failed", "the decision workflow failed; retry with the same request_id")}
 #end"""
-BAD_BODY_TEMPLATE = (
-    '{"status": 400, "error": "invalid request", '
-    '"errors": [{"field": "(body)", "message": "$context.error.validationErrorString"}]}'
+
+_TOO_LARGE = f"the request body is longer than {MAX_BODY_CHARS} characters; a decision request is one flat JSON object"
+_THROTTLED = "the decision workflow is throttled; retry with backoff and the same request_id"
+
+#: StartSyncExecution refused the call (4xx): too large (our guard), throttled, or a fault of ours.
+REFUSED_TEMPLATE = f"""#set($type = "$input.path('$.__type')")
+#if($type.contains("InvalidExecutionInput"))
+#set($context.responseOverride.status = 413)
+{_error_body(413, "request too large", _TOO_LARGE)}
+#elseif($type.contains("Throttling") || $type.contains("LimitExceeded"))
+#set($context.responseOverride.status = 429)
+{_error_body(429, "too many requests", _THROTTLED)}
+#else
+{_error_body(500, "decision service error", "the decision workflow could not be started")}
+#end"""
+
+#: Step Functions failed (5xx).
+UNAVAILABLE_TEMPLATE = _error_body(503, "decision service unavailable",
+                                   "Step Functions is unavailable; retry with backoff and the same request_id")
+
+#: (selection pattern, integration response status, template); the first without a pattern is the default.
+INTEGRATION_RESPONSES = (
+    (None, "200", SUCCEEDED_TEMPLATE),
+    ("4\\d{2}", "500", REFUSED_TEMPLATE),
+    ("5\\d{2}", "503", UNAVAILABLE_TEMPLATE),
 )
+
+#: Gateway responses (API Gateway's own refusals): type → (status, error).
+GATEWAY_RESPONSES = {
+    apigw.ResponseType.ACCESS_DENIED: (403, "access denied"),
+    apigw.ResponseType.API_CONFIGURATION_ERROR: (500, "API configuration error"),
+    apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR: (500, "authorizer configuration error"),
+    apigw.ResponseType.AUTHORIZER_FAILURE: (500, "authorizer failure"),
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (400, "invalid request"),
+    apigw.ResponseType.EXPIRED_TOKEN: (403, "expired token"),
+    apigw.ResponseType.INTEGRATION_FAILURE: (504, "decision service unavailable"),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: (504, "decision timed out"),
+    apigw.ResponseType.INVALID_API_KEY: (403, "invalid API key"),
+    apigw.ResponseType.INVALID_SIGNATURE: (403, "invalid signature"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: (403, "not found or not signed"),
+    apigw.ResponseType.QUOTA_EXCEEDED: (429, "quota exceeded"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (413, "request too large"),
+    apigw.ResponseType.RESOURCE_NOT_FOUND: (404, "not found"),
+    apigw.ResponseType.THROTTLED: (429, "too many requests"),
+    apigw.ResponseType.UNAUTHORIZED: (401, "unauthorized"),
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (415, "unsupported media type"),
+    apigw.ResponseType.WAF_FILTERED: (403, "request blocked"),
+}
+
+
+def gateway_response_template(status: int | None, error: str, errors: list[dict[str, str]] | None = None) -> str:
+    """A gateway response body: substitution only, so only values that are JSON-safe as inserted."""
+    head = json.dumps({"status": status, "error": error} if status else {"error": error})[:-1]
+    tail = f', "errors": {json.dumps(errors)}' if errors else ""
+    return head + ', "message": $context.error.messageString' + tail + ', "api_request_id": "$context.requestId"}'
+
 
 _TYPES = {"object": apigw.JsonSchemaType.OBJECT, "string": apigw.JsonSchemaType.STRING,
           "number": apigw.JsonSchemaType.NUMBER, "integer": apigw.JsonSchemaType.INTEGER,
@@ -69,7 +174,12 @@ def to_cdk_schema(schema: dict[str, Any]) -> apigw.JsonSchema:
 
 
 class DecisionApi(Construct):
-    """REST API in front of the decision workflow; exposes ``url`` and ``api``."""
+    """REST API in front of the decision workflow; exposes ``url`` and ``api``.
+
+    No ``AWS::ApiGateway::Account`` here (``cloud_watch_role=False``): that resource is one
+    per account and region, so it is set up once per account (README, "One-time account
+    setup"), not owned by every team's stack.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane,
                  decision_machine: sfn.StateMachine) -> None:
@@ -83,7 +193,7 @@ class DecisionApi(Construct):
             self, "Api", rest_api_name=f"{team.name}-decisions",
             description=f"Fraud/risk decisions of model team {team.name}: features + model + rules in one call",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True, cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE, tracing_enabled=True, metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
@@ -99,30 +209,50 @@ class DecisionApi(Construct):
                                    description=self.schema["title"], schema=to_cdk_schema(self.schema))
         validator = self.api.add_request_validator("BodyValidator", request_validator_name=f"{team.name}-decision-body",
                                                    validate_request_body=True, validate_request_parameters=True)
-        self.api.add_gateway_response("BadRequestBody", type=apigw.ResponseType.BAD_REQUEST_BODY,
-                                      status_code="400", templates={"application/json": BAD_BODY_TEMPLATE})
+        self._gateway_responses(model_name)
 
         role = iam.Role(self, "IntegrationRole", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
                         description=f"{team.name} decision API: start the decision workflow synchronously")
         decision_machine.grant_start_sync_execution(role)
-        integration = apigw.AwsIntegration(
+        resource = self.api.root.add_resource("decisions")
+        resource.add_method(
+            "POST", self._integration(role, decision_machine), authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator, request_models={"application/json": model},
+            method_responses=[apigw.MethodResponse(status_code=code) for code in METHOD_STATUSES],
+        )
+        self.url = f"{self.api.url}decisions"
+        self._acknowledge()
+
+    def _integration(self, role: iam.IRole, machine: sfn.StateMachine) -> apigw.AwsIntegration:
+        return apigw.AwsIntegration(
             service="states", action="StartSyncExecution", subdomain="sync", integration_http_method="POST",
             options=apigw.IntegrationOptions(
                 credentials_role=role,
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
-                request_templates={"application/json": REQUEST_TEMPLATE % decision_machine.state_machine_arn},
-                integration_responses=[apigw.IntegrationResponse(
-                    status_code="200", response_templates={"application/json": RESPONSE_TEMPLATE})],
+                request_templates={"application/json": request_template(machine.state_machine_arn)},
+                integration_responses=[
+                    apigw.IntegrationResponse(status_code=status, selection_pattern=pattern,
+                                              response_templates={"application/json": template})
+                    for pattern, status, template in INTEGRATION_RESPONSES],
             ),
         )
-        resource = self.api.root.add_resource("decisions")
-        resource.add_method(
-            "POST", integration, authorization_type=apigw.AuthorizationType.IAM,
-            request_validator=validator, request_models={"application/json": model},
-            method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "400", "500")],
-        )
-        self.url = f"{self.api.url}decisions"
-        self._acknowledge()
+
+    def _gateway_responses(self, model_name: str) -> None:
+        """Every gateway response as a documented JSON error body (README, decision API)."""
+        fields = ", ".join(self.schema["properties"])
+        hint = [{"field": "(body)", "message": f"does not match the request model {model_name}; expected a JSON "
+                 f"object with only the fields {fields}, each of its documented type and range"}]
+        self.api.add_gateway_response(
+            "BadRequestBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
+            templates={"application/json": gateway_response_template(400, "invalid request", hint)})
+        for kind, (status, error) in GATEWAY_RESPONSES.items():
+            self.api.add_gateway_response(
+                _construct_id(kind.response_type), type=kind, status_code=str(status),
+                templates={"application/json": gateway_response_template(status, error)})
+        for kind, error in ((apigw.ResponseType.DEFAULT_4_XX, "request refused"),
+                            (apigw.ResponseType.DEFAULT_5_XX, "decision service error")):
+            self.api.add_gateway_response(_construct_id(kind.response_type), type=kind,
+                                          templates={"application/json": gateway_response_template(None, error)})
 
     def _acknowledge(self) -> None:
         acknowledge(self.api, "AwsSolutions-APIG3",
@@ -132,8 +262,8 @@ class DecisionApi(Construct):
         acknowledge(self.api, "AwsSolutions-COG4",
                     "Callers are AWS workloads signing with SigV4 (IAM authorisation), not end users "
                     "with Cognito tokens.")
-        acknowledge(self.api, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                    "AmazonAPIGatewayPushToCloudWatchLogs]",
-                    "API Gateway's account-level CloudWatch Logs role needs this AWS-managed policy to "
-                    "write execution logs (APIG6).")
 
+
+def _construct_id(response_type: str) -> str:
+    """``BAD_REQUEST_BODY`` → ``BadRequestBody`` (construct IDs are a contract: derived, not typed)."""
+    return "".join(part.title() for part in response_type.split("_"))

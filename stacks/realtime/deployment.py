@@ -103,10 +103,12 @@ class EndpointDeployment(Construct):
             self, "PrepareDeploymentFunction", ctx=ctx, stage="realtime", handler="prepare_deployment",
             description="resolve an approved model package for deployment", key=data.key,
             environment={"MODEL_PACKAGE_GROUP": data.model_package_group_name,
-                         "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name})
+                         "ENDPOINT_NAME": self.endpoint_name, "DEPLOYED_PARAMETER": self.parameter_name},
+            invoked_by="the deployment workflow")
         self.smoke_fn = ProjectFunction(
             self, "SmokeTestFunction", ctx=ctx, stage="realtime", handler="smoke_test_endpoint",
-            description="invoke the endpoint with a known record and check the response", key=data.key)
+            description="invoke the endpoint with a known record and check the response", key=data.key,
+            invoked_by="the deployment workflow")
         # Gate: the online table must hold this team file's feature definitions (else backfill).
         self.backfill_arn = stack.format_arn(service="states", resource="stateMachine",
                                              resource_name=backfill_workflow(team.name),
@@ -116,7 +118,8 @@ class EndpointDeployment(Construct):
         self.features_fn = ProjectFunction(
             self, "EnsureOnlineFeaturesFunction", ctx=ctx, stage="realtime", handler="ensure_online_features",
             description="start the feature backfill when the online table lacks the model's features",
-            key=data.key, environment={"BACKFILL_STATE_MACHINE": self.backfill_arn})
+            key=data.key, environment={"BACKFILL_STATE_MACHINE": self.backfill_arn},
+            invoked_by="the deployment workflow")
         self._grant_functions(data)
 
         self.state_machine = state_machine(

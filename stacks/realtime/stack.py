@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
+from stacks.common.nag import skip_checkov
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlane
 from stacks.realtime.api import DecisionApi
@@ -21,6 +22,10 @@ class RealtimeStack(cdk.Stack):
         self.deployment = EndpointDeployment(self, "Deployment", ctx=ctx, data=data,
                                              decision_machine=self.decisions.state_machine)
         self.api = DecisionApi(self, "Api", ctx=ctx, data=data, decision_machine=self.decisions.state_machine)
+        skip_checkov(self.api.api.deployment_stage, "CKV_AWS_120",
+                     "Every POST /decisions is a new decision with its own request_id and side effects "
+                     "(recorded, published); a cached response would skip both. Replays of a request_id "
+                     "are answered from the idempotency table, not from an API cache.")
         cdk.CfnOutput(self, "DecisionApiUrl", value=self.api.url,
                       description="POST decisions here (IAM auth, SigV4)")
         cdk.CfnOutput(self, "DecisionStateMachineArn", value=self.decisions.state_machine.state_machine_arn)

@@ -35,7 +35,7 @@ def training_state_machine_arn(scope: Construct, team: str) -> str:
 def triggering_alarms(ctx: TeamContext) -> list[AlarmSpec]:
     """The alarms that start a retraining run under the team's ``retraining`` settings."""
     r = ctx.team.retraining
-    wanted = {"drift": r.on_drift, "staleness": r.on_drift, "quality": r.on_quality_drop}
+    wanted = {"drift": r.on_drift, "staleness": r.on_staleness, "quality": r.on_quality_drop}
     return [a for a in alarm_specs(ctx) if wanted[a.kind]]
 
 
@@ -61,6 +61,7 @@ class RetrainingTriggers(Construct):
         self.guard = ProjectFunction(
             self, "StartRetrainingFunction", ctx=ctx, stage="retraining", handler="start_retraining",
             description="start one guarded retraining run per trigger", key=data.key,
+            invoked_by="the EventBridge rules of this stack", on_failure=data.alerts_topic,
             environment={
                 **data_environment(data),
                 "LOCK_TABLE": self.lock_table.table_name,

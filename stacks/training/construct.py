@@ -21,7 +21,7 @@ from constructs import Construct
 
 from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM
 from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
-from stacks.common.images import builtin_image
+from stacks.common.images import serving_image, training_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -63,13 +63,11 @@ class TrainingWorkflow(Construct):
         self.ctx_name = team.name
         self.assets = JobAssets(self, "Assets", ctx=ctx)
         self.assets.grant_read(data.sagemaker_role)
-        image = self._image(ctx, stack.region)
+        image = training_image(team, stack.region)
         self.image = image
         # Serving runs sagemaker_jobs/inference in the built-in XGBoost container, also for
         # models trained by a custom image (which must write an XGBoost booster).
-        algorithm = team.training.algorithm
-        version = algorithm.version if isinstance(algorithm, BuiltinAlgorithm) else BuiltinAlgorithm().version
-        inference_image = builtin_image("xgboost", stack.region, version)
+        inference_image = serving_image(team, stack.region)
 
         env = {
             "RAW_BUCKET": data.raw_bucket.bucket_name,
@@ -79,7 +77,7 @@ class TrainingWorkflow(Construct):
         }
         fn = lambda cid, handler, desc, extra=None, **kw: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="training", handler=handler, description=desc, key=data.key,
-            environment={**env, **(extra or {})}, **kw,
+            environment={**env, **(extra or {})}, invoked_by="the training workflow", **kw,
         )
         self.prepare_fn = fn("PrepareRunFunction", "prepare_training_run",
                              "resolve a training run's data, champion and paths")
@@ -112,13 +110,6 @@ class TrainingWorkflow(Construct):
         self._grant_state_machine(data)
 
     # ----------------------------------------------------------------- pieces
-    @staticmethod
-    def _image(ctx: TeamContext, region: str) -> str:
-        algorithm = ctx.team.training.algorithm
-        if isinstance(algorithm, BuiltinAlgorithm):
-            return builtin_image(algorithm.builtin, region, algorithm.version)
-        return algorithm.image_uri
-
     def _grant_functions(self, data: DataPlane) -> None:
         data.raw_bucket.grant_read(self.prepare_fn.role)
         data.artifacts_bucket.grant_read_write(self.prepare_fn.role)
@@ -256,7 +247,8 @@ class TrainingWorkflow(Construct):
             result_path="$.jobs.evaluation",
         ), on_error)
         read_eval = self._read_report("ReadEvaluation", "Read evaluation report", "$.run.paths.evaluation_report",
-                                      "$.evaluation", ["gate", "metrics", "baseline", "champion"], on_error)
+                                      "$.evaluation", ["gate", "metrics", "baseline", "champion", "score_bands",
+                                                       "feature_importance", "unused_features"], on_error)
 
         register = lambda_task(
             self, "Register", state_name="Register model version", function=self.register_fn.function,

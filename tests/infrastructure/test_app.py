@@ -115,6 +115,27 @@ def test_app_py_names_the_file_and_field_and_writes_nothing(tmp_path):
     assert not out.exists() or not list(out.glob("*.template.json"))
 
 
+def test_every_function_declares_the_python_its_handlers_are_tested_on(assembly):
+    """The Lambda runtime of the stacks is the Python of the handler-test virtualenv
+    (runtimes/lambda-python): if either changes alone, this fails."""
+    import subprocess
+
+    from mdlc.runtimes import lambda_runtime
+
+    runtime = lambda_runtime()
+    declared = {
+        resource["Properties"]["Runtime"]
+        for template in assembly.templates.values()
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function" and "Runtime" in resource["Properties"]
+    }
+    assert declared == {f"python{runtime.python}"}
+    tested = subprocess.run([str(runtime.require_built()), "-c",
+                             "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert tested == runtime.python
+
+
 def test_app_py_takes_the_region_from_context_not_the_clis_default_and_prints_it(tmp_path):
     """What `npx cdk synth -c region=us-east-2 -c account=...` hands app.py: the context as
     CDK_CONTEXT_JSON and CDK_DEFAULT_REGION set by the CLI itself (us-east-1 here)."""

@@ -118,15 +118,19 @@ def test_retraining_rules_reach_the_guard_and_the_guard_only_the_training_workfl
     assert starts and all("fraud-detection-training" in json.dumps(st["Resource"]) for st in starts)
 
 
-@pytest.mark.parametrize(("on_drift", "on_quality", "kinds"), [
-    (True, True, {"drift", "quality", "staleness"}),
-    (False, True, {"quality"}),
-    (True, False, {"drift", "staleness"}),
+@pytest.mark.parametrize(("on_drift", "on_quality", "on_staleness", "kinds"), [
+    (True, True, True, {"drift", "quality", "staleness"}),
+    (False, True, True, {"quality", "staleness"}),
+    (True, False, True, {"drift", "staleness"}),
+    (True, True, False, {"drift", "quality"}),
+    (False, False, True, {"staleness"}),
 ])
-def test_team_file_switches_choose_which_alarms_retrain(on_drift, on_quality, kinds, tmp_path):
+def test_team_file_switches_choose_which_alarms_retrain(on_drift, on_quality, on_staleness, kinds, tmp_path):
+    # Each switch turns exactly its own kind of alarm on or off (one meaning per switch).
     text = (MODELS_DIR / "fraud-detection.yaml").read_text()
     text = text.replace("  on_drift: true", f"  on_drift: {str(on_drift).lower()}")
     text = text.replace("  on_quality_drop: true", f"  on_quality_drop: {str(on_quality).lower()}")
+    text = text.replace("  on_staleness: true", f"  on_staleness: {str(on_staleness).lower()}")
     ctx = TeamContext(team=parse_team(text), team_file=Path("x.yaml"), stage="dev", build_dir=tmp_path)
     assert {a.kind for a in triggering_alarms(ctx)} == kinds
     assert {a.kind for a in alarm_specs(ctx)} == {"drift", "quality", "staleness"}

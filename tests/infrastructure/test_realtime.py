@@ -46,6 +46,29 @@ def test_the_api_is_iam_authorised_validated_throttled_logged_and_traced(templat
         "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400"})
 
 
+def test_no_team_stack_owns_the_accounts_api_gateway_settings(assembly):
+    # AWS::ApiGateway::Account is one per account and region: many teams in one account
+    # would overwrite each other's CloudWatch role (README, one-time account setup).
+    for name, template in assembly.templates.items():
+        kinds = {r["Type"] for r in template.get("Resources", {}).values()}
+        assert "AWS::ApiGateway::Account" not in kinds, name
+
+
+def test_every_api_gateway_response_body_is_json_with_the_documented_fields(resources):
+    from mdlc.harness.apigateway import GATEWAY_RESPONSE_STATUS, substitute
+
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert set(GATEWAY_RESPONSE_STATUS) | {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    context = {"requestId": "r-1", "error": {"messageString": json.dumps('He said "no" \\ then left')}}
+    for kind, props in responses.items():
+        body = json.loads(substitute(props["ResponseTemplates"]["application/json"], context))
+        assert {"error", "message", "api_request_id"} <= set(body), kind
+        if kind.startswith("DEFAULT"):
+            continue
+        assert body["status"] == int(props["StatusCode"]), kind
+
+
 def test_the_api_model_is_the_request_schema_the_workflow_enforces(resources):
     model = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Model")
     schema = model["Properties"]["Schema"]
@@ -74,7 +97,7 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
     assert s["Run inference"]["Parameters"]["EndpointName"] == "fraud-detection-endpoint"
     assert s["Run inference"]["TimeoutSeconds"] == 5
     assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
-    assert s["Use fallback decision"]["Next"] == s["Read score"]["Next"] == "Apply rules"
+    assert s["Use fallback decision"]["Next"] == s["Run inference"]["Next"] == "Apply rules"
     assert s["Apply rules"]["Next"] == "Feed feature stream"
     # every scored transaction goes to the feature stream; a failed put still answers
     feed = s["Feed feature stream"]
@@ -83,6 +106,44 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
     assert feed["Parameters"]["PartitionKey.$"] == "$.collected.request.customer_id"
     assert feed["Next"] == feed["Catch"][0]["Next"] == "Perform action"
     assert s["Request valid?"]["Default"] == "Reject request"
+    # No state parses the model's body: a malformed answer must reach Apply rules, never a
+    # States.Runtime error (which no Catch catches).
+    assert "Read score" not in s
+    assert s["Run inference"]["ResultSelector"] == {"body.$": "$.Body"}
+    assert all("StringToJson" not in json.dumps(state) for state in s.values())
+
+
+def test_decision_workflow_logs_no_execution_data_and_its_lambdas_trace_no_payloads(resources):
+    machine, _ = _machine(resources, "fraud-detection-decision")
+    logging = machine["Properties"]["LoggingConfiguration"]
+    assert logging["IncludeExecutionData"] is False and logging["Level"] == "ALL"
+    decision_functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+                          and r["Properties"].get("Handler", "").split(".")[2:3] in (
+                              ["collect_features"], ["apply_rules"], ["perform_action"], ["publish_decisions"])]
+    assert len(decision_functions) == 4
+    for props in decision_functions:
+        variables = props["Environment"]["Variables"]
+        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", props["Handler"]
+        assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", props["Handler"]
+    stage = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage")
+    assert all(m.get("DataTraceEnabled") is False for m in stage["MethodSettings"])
+
+
+def test_the_decisions_table_streams_new_items_to_the_relay_with_a_dead_letter_queue(resources):
+    [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    table = next(r for lid, r in resources.items() if lid == mapping["EventSourceArn"]["Fn::GetAtt"][0])
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert "DecisionsTable" in mapping["EventSourceArn"]["Fn::GetAtt"][0]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == {"eventName": ["INSERT"]}
+    assert mapping["MaximumRetryAttempts"] == 10 and mapping["StartingPosition"] == "TRIM_HORIZON"
+    dlq = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert resources[dlq]["Properties"]["KmsMasterKeyId"]
+    method = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method")
+    # The workflow's statuses (409 among them) are method responses; the API's own
+    # refusals (413, 429, 503, 504) are too (stacks/realtime/api.py METHOD_STATUSES).
+    assert {"200", "400", "409", "413", "429", "500", "503", "504"} == {
+        m["StatusCode"] for m in method["MethodResponses"]}
 
 
 def test_deployment_workflow_uses_blue_green_canary_with_the_three_rollback_alarms(resources):

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from mdlc import runtimes
 from mdlc.contract import REPO_ROOT
 
 PLACEHOLDER = "arn:aws:lambda:eu-west-1:111111111111:function:placeholder"
@@ -159,10 +160,11 @@ def test_training_job_takes_hyperparameters_seed_and_spot_from_the_team_file(mac
     p = train["Parameters"]
     assert p["HyperParameters"]["max_depth"] == "5"
     assert p["HyperParameters"]["seed"] == "42"
-    assert json.loads(p["HyperParameters"]["sagemaker_program"]) == "training/train.py"
+    assert json.loads(p["HyperParameters"]["sagemaker_program"]) == "train.py"  # python -m train
     assert p["EnableManagedSpotTraining"] is True
     assert p["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
-    assert p["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:1.7-1")
+    version = runtimes.default_version()  # the team file names no version: the newest manifest
+    assert p["AlgorithmSpecification"]["TrainingImage"].endswith(f"/sagemaker-xgboost:{version}")
     assert p["ResourceConfig"]["InstanceCount"] == 1
 
 
@@ -199,7 +201,9 @@ def test_a_custom_training_image_replaces_the_builtin_container(tmp_path):
 
     data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
     image = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/fraud-trainer:2.1"
-    data["training"]["algorithm"] = {"image_uri": image, "entry_point": "training/train.py"}
+    requirements = f"runtimes/xgboost-{runtimes.default_version()}/requirements.txt"
+    data["training"]["algorithm"] = {"image_uri": image, "entry_point": "train.py",
+                                     "runtime": {"python": "3.12", "requirements": requirements}}
     data["training"]["instance_count"] = 3
     models = tmp_path / "models"
     models.mkdir()

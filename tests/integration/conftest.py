@@ -11,10 +11,13 @@ import yaml
 from mdlc.contract import MODELS_DIR
 
 
-def fast_team_dir(tmp: Path, **overrides) -> Path:
-    """The example team with fewer boosting rounds (same workflow, quicker training)."""
+def team_variant_dir(tmp: Path, **overrides) -> Path:
+    """A models folder with the example team file changed by ``overrides`` (dotted paths).
+
+    For behaviour a test needs (a stage switched off, a gate loosened); never to make
+    training cheaper: tests keep the team's training settings and use small data instead.
+    """
     data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
-    data["training"]["hyperparameters"]["num_round"] = 60
     for dotted, value in overrides.items():
         node = data
         *parents, last = dotted.split(".")
@@ -54,5 +57,6 @@ class AlertInbox:
 
 
 @pytest.fixture(scope="module")
-def fast_models(tmp_path_factory) -> Path:
-    return fast_team_dir(tmp_path_factory.mktemp("team"))
+def example_models() -> Path:
+    """The repository's models/ folder: the team file that deploys, unchanged."""
+    return MODELS_DIR

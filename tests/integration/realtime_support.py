@@ -118,8 +118,27 @@ def request(request_id: str, customer: str, **fields: Any) -> dict[str, Any]:
     return body
 
 
+def post(team: LocalTeam, body: Any) -> Any:
+    """POST /v1/decisions through the decision API of the synthesised template (HttpResponse).
+
+    ``body`` is sent as given when it is text, JSON-encoded otherwise.
+    """
+    if getattr(team, "gateway", None) is None:
+        team.gateway = team.api("decisions")
+    text = body if isinstance(body, str | bytes) else json.dumps(body)
+    return team.gateway.invoke("POST", "/v1/decisions", text, {"Content-Type": "application/json"})
+
+
 def decide(team: LocalTeam, body: Any) -> dict[str, Any]:
-    """POST /decisions through the offline Express workflow: the response body (with status)."""
+    """POST /v1/decisions: the response body, which is JSON and carries the HTTP status."""
+    response = post(team, body)
+    answer = response.json()
+    assert answer.get("status") == response.status, (response.status, response.body)
+    return answer
+
+
+def run_workflow(team: LocalTeam, body: Any) -> dict[str, Any]:
+    """StartSyncExecution of the decision workflow itself, without the API in front (its output)."""
     response = team.aws.run_sync(team.state_machine_arn("decision"), {"body": body}, timeout=120)
     assert response["status"] == "SUCCEEDED", response
     return json.loads(response["output"])

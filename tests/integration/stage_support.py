@@ -23,7 +23,7 @@ from mdlc import synthetic
 from mdlc.local import LocalTeam
 from mdlc.local.signals import OfflineSignals
 from sagemaker_jobs.batch import job as batch_job
-from tests.integration.conftest import fast_team_dir
+from tests.integration.conftest import team_variant_dir
 
 TRAIN_DAY = "2026-03-01"
 
@@ -32,7 +32,7 @@ TRAIN_DAY = "2026-03-01"
 def trained_team(tmp: Path, **overrides: Any):
     """The example team (real-time stage off: these stages do not need it), deployed and
     trained once on clean synthetic data, its first version Approved."""
-    models = fast_team_dir(tmp / "team", **{"realtime.enabled": False, **overrides})
+    models = team_variant_dir(tmp / "team", **{"realtime.enabled": False, **overrides})
     with LocalTeam("fraud-detection", models_dir=models, workdir=tmp / "local") as team:
         team.put_raw(synthetic.generate(n_customers=300, days=40, seed=1), TRAIN_DAY)
         result = team.train()
@@ -60,7 +60,9 @@ def put_batch_input(team: LocalTeam, frame: pd.DataFrame, day: str) -> str:
     return f"s3://{team.bucket('raw')}/{prefix}"
 
 
-def put_ground_truth(team: LocalTeam, labels: pd.DataFrame, day: str) -> None:
+def put_ground_truth(team: LocalTeam, labels: pd.DataFrame, day: str | None = None) -> None:
+    """Labels arriving today (partitions are named by arrival day) or on ``day``."""
+    day = day or f"{datetime.now(UTC):%Y-%m-%d}"
     key = f"{team.team.data.ground_truth_prefix}dt={day}/part-0.csv"
     team.client("s3").put_object(Bucket=team.bucket("raw"), Key=key, Body=labels.to_csv(index=False).encode())
 
@@ -137,7 +139,8 @@ def serve_and_capture(team: LocalTeam, frame: pd.DataFrame, endpoint: str, batch
             "eventVersion": "0",
         }))
     now = datetime.now(UTC)
-    key = f"{endpoint}/AllTraffic/{now:%Y/%m/%d/%H}/{uuid.uuid4().hex}.jsonl"
+    # Where the endpoint config's DestinationS3Uri (s3://<cap>/datacapture) puts it.
+    key = f"datacapture/{endpoint}/AllTraffic/{now:%Y/%m/%d/%H}/{uuid.uuid4().hex}.jsonl"
     s3.put_object(Bucket=team.bucket("cap"), Key=key, Body=("\n".join(lines) + "\n").encode())
     assert id_column in records[0]
     return len(records)

@@ -9,13 +9,11 @@ import sys
 import pytest
 
 from mdlc import synthetic
-from tests.integration.conftest import fast_team_dir
 
 pytestmark = pytest.mark.slow
 
 
 def test_local_train_on_given_data_prints_states_metrics_and_the_registered_version(tmp_path):
-    models = fast_team_dir(tmp_path)
     data = tmp_path / "raw"
     frame = synthetic.generate(n_customers=350, days=45, seed=11)
     data.mkdir()
@@ -23,7 +21,7 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
 
     result = subprocess.run(
         [sys.executable, "-m", "mdlc.cli", "local", "train", "--model", "fraud-detection",
-         "--data", str(data), "--models-dir", str(models)],
+         "--data", str(data)],
         capture_output=True, text=True, timeout=900,
     )
 
@@ -33,6 +31,12 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
                   "Register model version"):
         assert re.search(rf"^\s+{state}\s+\d+\.\d+s$", out, re.M), state
     assert re.search(r"^pr_auc\s+0\.\d{4}\s+0\.\d{4}", out, re.M)
+    # The score-band table: the team's bands, then the threshold grid, with amounts (schema.amount_column).
+    assert re.search(r"^score bands on the test split \([\d,]+ rows, [\d,]+ fraud; amounts from `amount`\)$",
+                     out, re.M)
+    assert re.search(r"^team 0\.3/0\.85\s+(\d+\.\d%\s+){6}\s*[\d,]+ \(\d+\.\d%\)$", out, re.M)
+    assert len(re.findall(r"^  at 0\.\d+\s", out, re.M)) == 11
+    assert re.search(r"^feature importance \(share of mean \|contribution\|\): \w+ \d+%", out, re.M)
     assert re.search(
         r"registered arn:aws:sagemaker:\S+/fraud-detection-models/1 \(version 1, PendingManualApproval\)", out
     )
@@ -40,14 +44,13 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
 
 
 def test_local_train_reports_a_data_quality_failure_with_its_reason(tmp_path):
-    models = fast_team_dir(tmp_path)
     data = tmp_path / "raw"
     data.mkdir()
     synthetic.generate(n_customers=300, days=45, seed=12, corrupt=0.05).to_csv(data / "t.csv", index=False)
 
     result = subprocess.run(
         [sys.executable, "-m", "mdlc.cli", "local", "train", "--model", "fraud-detection",
-         "--data", str(data), "--models-dir", str(models)],
+         "--data", str(data)],
         capture_output=True, text=True, timeout=900,
     )
 

@@ -89,7 +89,7 @@ def test_a_burst_of_ten_is_seen_by_the_eleventh_decision_with_exact_parity(team)
         body = request(f"burst-{i}", team.customer, event_time=at, amount=20.0 + i, channel="online")
         _, used = decide(team, body)
         features.append(used)
-        report = team.aws.deliver_streams()  # the event source mapping polls: about a second on AWS
+        report = team.aws.deliver_kinesis()  # the event source mapping polls: about a second on AWS
         assert report.records == 1 and report.failed_batches == []
     assert [f["txn_count_30d"] for f in features] == [before + i for i in range(11)]
     # Parity: every decision got exactly the point-in-time features recomputed from raw.
@@ -105,8 +105,8 @@ def test_a_burst_of_ten_is_seen_by_the_eleventh_decision_with_exact_parity(team)
 
 def test_a_redelivered_stream_counts_nothing_twice(team):
     items = team.client("dynamodb").scan(TableName=feature_table(team))["Items"]
-    team.aws.streams.checkpoints.clear()  # at-least-once: the whole stream again
-    report = team.aws.deliver_streams()
+    team.aws.kinesis.checkpoints.clear()  # at-least-once: the whole stream again
+    report = team.aws.deliver_kinesis()
     assert report.records >= 11
     after = team.client("dynamodb").scan(TableName=feature_table(team))["Items"]
     key = lambda item: item["customer_id"]["S"]  # noqa: E731
@@ -127,14 +127,14 @@ def test_a_write_failure_mid_batch_retries_only_from_the_failed_records(team):
     a = [strip(request(f"a{i}", team.customer, event_time=t.format(i + 2))) for i in (1, 2)]
     for body in b:
         _put(team, body)
-    team.aws.deliver_streams()
+    team.aws.deliver_kinesis()
     count_before = state_of(team, team.customer).features_at("2026-03-02T10:00:00Z")["txn_count_30d"]
     # One batch: a producer's retry of b1, b2 (replays, nothing to write), then a1, a2 whose
     # write fails once.
     for body in (*b, *a):
         _put(team, body)
     team.aws.inject_fault("dynamodb", "PutItem", "ValidationException", times=1, message="injected write failure")
-    report = team.aws.deliver_streams()
+    report = team.aws.deliver_kinesis()
     assert report.failed_batches == [] and report.invocations == 2
     assert report.retried_records == 2  # a1 and a2 again; b1, b2 were not redelivered
     assert state_of(team, other).features_at("2026-03-02T10:00:00Z")["txn_count_30d"] == 2
@@ -149,7 +149,7 @@ def test_late_events_count_inside_the_allowed_lateness_and_are_refused_outside(t
     count = state_of(team, team.customer).features_at(at)["txn_count_30d"]
     _put(team, {k: v for k, v in request("late-in", team.customer, event_time=inside).items() if k != "request_id"})
     _put(team, {k: v for k, v in request("late-out", team.customer, event_time=outside).items() if k != "request_id"})
-    team.aws.deliver_streams()
+    team.aws.deliver_kinesis()
     state = state_of(team, team.customer)
     assert state.features_at(at)["txn_count_30d"] == count + 1
     assert "T-late-in" in state.events and "T-late-out" not in state.events

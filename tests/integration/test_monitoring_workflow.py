@@ -9,6 +9,7 @@ alarm says so.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -29,9 +30,17 @@ ENDPOINT = "fraud-detection-endpoint"
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
-    with trained_team(tmp_path_factory.mktemp("monitoring")) as t:
+    # Traffic is served and captured: the team has an endpoint (a batch-only team gets no
+    # capture bucket and no endpoint alarms).
+    with trained_team(tmp_path_factory.mktemp("monitoring"), **{"realtime.enabled": True}) as t:
         ensure_endpoint(t, ENDPOINT)
         yield t
+
+
+def settle() -> None:
+    """Let the current second pass: a window ends before the second it ends in (whole
+    seconds, like capture times), and the next window has the rest."""
+    time.sleep(1.1)
 
 
 def report(team, result) -> dict:
@@ -52,6 +61,7 @@ def test_no_drift_means_no_alarm_and_no_retraining(team):
     batch_input = scoring_frame(seed=22)
     assert team.run("batch", {"input_prefix": put_batch_input(team, batch_input, "2026-03-02")}).succeeded
     trainings = len(executions(team, "training"))
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
@@ -73,6 +83,7 @@ def test_no_drift_means_no_alarm_and_no_retraining(team):
 def test_drifted_traffic_is_found_and_named(team):
     since = datetime.now(UTC).isoformat()
     serve_and_capture(team, scoring_frame(seed=23, drift=1.0), ENDPOINT)
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
@@ -99,15 +110,40 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     labels = scored[["transaction_id"]].copy()
     labels["is_fraud"] = (scored["is_fraud"] == 0) & (scored.index % 50 == 0)  # the flagged ones were not fraud
     labels["is_fraud"] = labels["is_fraud"].astype(int)
-    put_ground_truth(team, labels, "2026-03-10")
+    put_ground_truth(team, labels)  # arriving today
+    settle()
 
     result = team.run("monitoring", {"since": since})
 
     assert result.succeeded, result.cause
-    quality = report(team, result)["quality"]
-    assert quality["labelled"] == len(scored)
+    r = report(team, result)
+    quality = r["quality"]
+    assert quality["labelled"] == len(scored), (r, result.output["run"]["read"], result.output["run"]["window"])
     assert quality["pr_auc"] < team.team.monitoring.min_pr_auc
     assert quality["recall"] < team.team.monitoring.min_recall
     changed = {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in team.signals.evaluate_alarms()}
     assert changed.get("fraud-detection-pr-auc-low") == "ALARM"
     assert changed.get("fraud-detection-recall-low") == "ALARM"
+
+
+def test_scheduled_runs_continue_where_the_last_one_stopped(team):
+    # The schedule's runs carry no `since`: each reads from the end of the last completed
+    # window, so what was served in between is measured exactly once.
+    first = team.run("monitoring", {"reason": "schedule"})
+    assert first.succeeded, first.cause
+    served = scoring_frame(seed=25)
+    serve_and_capture(team, served, ENDPOINT)
+    settle()
+
+    second = team.run("monitoring", {"reason": "schedule"})
+
+    assert second.succeeded, second.cause
+    w1, w2 = first.output["run"]["window"], second.output["run"]["window"]
+    assert w1["advances_cursor"] and w2["start"] == w1["end"] < w2["end"]
+    r = report(team, second)
+    assert r["endpoint"]["records"] == len(served), (w1, w2, second.output["run"]["read"], r["window"])
+    assert r["window"]["start"].startswith(w2["start"][:19])
+    assert second.output["monitoring"]["cursor"] == w2["end"]
+    # its capture input listed only the hour folders of its window
+    read = second.output["run"]["read"]["capture"]
+    assert 0 < read["objects"] <= len(served)

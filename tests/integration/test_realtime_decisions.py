@@ -1,15 +1,23 @@
-"""The decision workflow offline: outcomes, bad input, idempotent replay, endpoint failure, local serve.
+"""The decision API offline: outcomes and reason codes, bad input, size limits, replays and
+409s, the decision outbox, endpoint failures, what reaches the logs, local serve.
 
-The Express workflow runs with the real handlers, the real inference script behind the
-endpoint (a model the training workflow produced) and the team's rules from
-models/fraud-detection.yaml.
+Product tests. Every request goes through the realtime stack's synthesised API Gateway
+resources (``mdlc.harness.apigateway``: validator and model, VTL templates, integration
+and gateway responses) into the Express workflow, which runs with the real handlers, the
+real inference script behind the endpoint (a model the training workflow produced) and
+the team's rules from models/fraud-detection.yaml. Decision events reach the bus through
+the decisions table's stream and the relay Lambda, delivered by the harness as an event
+source mapping would.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -23,7 +31,9 @@ from .realtime_support import (
     decision_items,
     deploy,
     install_model,
+    post,
     request,
+    run_workflow,
     trained_model,
 )
 
@@ -75,7 +85,22 @@ def test_an_ordinary_purchase_of_a_known_customer_is_approved_by_the_score(team)
     assert 0 <= answer["score"] < 0.30 and answer["reasons"][0].startswith("score_band:")
     assert answer["model_version"].startswith(f"{TEAM}-train-") and answer["unknown_entity"] is False
     assert answer["request_id"] == "ok-1" and answer["transaction_id"] == "T-ok-1"
+    assert answer["decided_by"] == "score_band"
     assert len(recorded(team, "ok-1")) == 1 and len(published(team, "ok-1")) == 1
+
+
+def test_every_decision_returns_and_records_the_models_reason_codes(team):
+    answer = decide(team, request("why-1", team.customer, channel="online", country="NG", amount=900.0))
+
+    codes = answer["reason_codes"]
+    assert len(codes) == 3  # realtime.reason_codes of the team file
+    assert all(set(c) == {"feature", "value", "contribution"} for c in codes)
+    assert [abs(c["contribution"]) for c in codes] == sorted((abs(c["contribution"]) for c in codes), reverse=True)
+    sent = {"channel": "online", "country": "NG", "amount": 900.0}
+    assert all(c["value"] == sent[c["feature"]] for c in codes if c["feature"] in sent)  # values as sent
+    item = recorded(team, "why-1")[0]
+    assert json.loads(item["reason_codes"]["S"]) == codes and item["decided_by"]["S"] == answer["decided_by"]
+    assert published(team, "why-1")[0]["detail"]["reason_codes"] == codes
 
 
 def test_an_amount_over_the_limit_goes_to_review_with_the_rule_as_reason(team):
@@ -83,6 +108,9 @@ def test_an_amount_over_the_limit_goes_to_review_with_the_rule_as_reason(team):
 
     assert answer["decision"] == "REVIEW"
     assert any(r.startswith("amount_limit:") for r in answer["reasons"])
+    if answer["score"] < 0.30:  # the rule, not the band, made it a review
+        assert answer["decided_by"] == "hard_rule:amount_limit"
+    assert answer["reason_codes"]  # the model's reasons come with a rule's decision too
 
 
 def test_a_denied_customer_is_declined_and_a_trusted_one_approved(team):
@@ -91,6 +119,7 @@ def test_a_denied_customer_is_declined_and_a_trusted_one_approved(team):
 
     assert denied["decision"] == "DECLINE" and denied["reasons"][0].startswith("deny_list:")
     assert trusted["decision"] == "APPROVE" and trusted["reasons"][0].startswith("allow_list:")
+    assert (denied["decided_by"], trusted["decided_by"]) == ("deny_list:customer_id", "allow_list:customer_id")
     assert denied["unknown_entity"] is True  # not in the feature table: defaults, no failure
 
 
@@ -137,28 +166,164 @@ def _bad_body(kind, team, request_id):
     return json.dumps(variants[kind]) if kind in variants else kind
 
 
+def _executions(team) -> int:
+    sfn = team.client("stepfunctions")
+    return len(sfn.list_executions(stateMachineArn=team.state_machine_arn("decision"))["executions"])
+
+
 @pytest.mark.parametrize(("case", "body", "field", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
-def test_bad_input_is_a_400_naming_the_field_and_nothing_is_recorded(team, case, body, field, message):
-    before = len(decision_items(team))
+def test_a_request_the_model_rejects_is_a_json_400_from_the_api_and_no_workflow_runs(team, case, body, field,
+                                                                                       message):
+    before, runs = len(decision_items(team)), _executions(team)
     request_id = f"bad-{case.replace(' ', '-')}"
 
-    answer = decide(team, _bad_body(body, team, request_id))
+    response = post(team, _bad_body(body, team, request_id))
+
+    assert response.status == 400 and response.source == "BAD_REQUEST_BODY", response.body
+    answer = response.json()
+    assert answer["error"] == "invalid request" and answer["message"] == "Invalid request body"
+    first = answer["errors"][0]
+    assert first["field"] == "(body)" and "FraudDetectionDecisionRequest" in first["message"]
+    assert answer["api_request_id"] == response.headers["x-amzn-RequestId"]
+    assert _executions(team) == runs and len(decision_items(team)) == before
+    assert published(team, request_id) == []
+
+
+@pytest.mark.parametrize(("case", "body", "field", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_the_workflows_own_check_names_the_field_for_direct_callers(team, case, body, field, message):
+    # StartSyncExecution without the API (another AWS workload may call the workflow directly).
+    before = len(decision_items(team))
+    request_id = f"direct-{case.replace(' ', '-')}"
+
+    answer = run_workflow(team, _bad_body(body, team, request_id))
 
     assert answer["status"] == 400, answer
     fields = {e["field"]: e["message"] for e in answer["errors"]}
     assert field in fields and message in fields[field], answer["errors"]
     assert len(decision_items(team)) == before
-    assert published(team, request_id) == []
+
+
+def test_a_body_over_the_size_limit_is_a_413_before_any_workflow_starts(team):
+    padded = json.dumps(request("big-body-1", team.customer)) + " " * 9000  # valid for the model, too long
+    runs = _executions(team)
+
+    response = post(team, padded)
+
+    assert response.status == 413, response.body
+    answer = response.json()
+    assert answer["error"] == "request too large" and "8192" in answer["message"]
+    assert _executions(team) == runs and recorded(team, "big-body-1") == []
+
+
+def test_a_body_over_api_gateways_payload_limit_is_its_413(team):
+    response = post(team, b"{" + b" " * (10 * 1024 * 1024) + b"}")
+
+    assert response.status == 413 and response.source == "REQUEST_TOO_LARGE"
+    assert response.json()["error"] == "request too large"
+
+
+HOSTILE = ['it\'s "quoted"', "back\\slash \\\" end", "</script><script>alert(1)</script>", "tab\tnew\nline\u0000",
+           "ünïcödé 💳 \u2028", "${jndi:ldap://x}", "#set($x = 1)$context.requestId", "\\'", "'\"'\"'"]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_in_a_valid_request_survives_the_mapping_templates_unchanged(team, value):
+    response = post(team, request(f"hostile-{HOSTILE.index(value)}", team.customer, transaction_id=value))
+
+    assert response.status == 200, response.body
+    assert response.json()["transaction_id"] == value  # the body reached the workflow intact, as JSON
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_in_a_rejected_request_still_gets_a_json_400(team, value):
+    response = post(team, json.dumps({"request_id": "h", value: value}))
+
+    assert response.status == 400 and response.json()["status"] == 400
+
+
+def test_a_failed_workflow_is_a_json_500_with_the_api_request_id(team):
+    team.aws.inject_fault("dynamodb", "GetItem", "AccessDeniedException", message="injected")
+
+    response = post(team, request("fails-1", team.customer))
+
+    assert response.status == 500, response.body
+    answer = response.json()
+    assert answer["error"] == "decision failed" and answer["api_request_id"] == response.headers["x-amzn-RequestId"]
+
+
+def test_an_unknown_route_is_a_json_403_like_aws(team):
+    response = team.gateway.invoke("POST", "/v1/nope", "{}")
+
+    assert response.status == 403 and response.json()["error"] == "not found or not signed"
 
 
 # ------------------------------------------------------------------------------ replay
 def test_a_replayed_request_returns_the_first_decision_and_acts_once(team):
     first = decide(team, request("replay-1", team.customer, amount=20.0))
-    again = decide(team, request("replay-1", team.customer, amount=15_000.0))  # same id, other content
+    again = decide(team, request("replay-1", team.customer, amount=20.0))
 
     assert again == first
     assert len(recorded(team, "replay-1")) == 1
     assert len(published(team, "replay-1")) == 1
+
+
+def test_the_same_request_id_with_other_content_is_a_409_naming_the_fields_and_does_nothing(team):
+    first = decide(team, request("replay-2", team.customer, amount=20.0))
+    conflict = decide(team, request("replay-2", team.customer, amount=15_000.0, country="FR"))
+    again = decide(team, request("replay-2", team.customer, amount=20.0))
+
+    assert conflict["status"] == 409 and conflict["error"] == "conflict"
+    assert conflict["fields"] == ["amount", "country"] and "amount, country" in conflict["message"]
+    assert again == first  # the first decision stands
+    assert len(recorded(team, "replay-2")) == 1 and len(published(team, "replay-2")) == 1
+    item = recorded(team, "replay-2")[0]
+    assert json.loads(item["request"]["S"])["amount"] == 20.0
+
+
+def test_a_409_also_after_the_idempotency_record_expired(team):
+    """The decisions table answers when Powertools' record is gone (TTL): same 409, same first decision."""
+    first = decide(team, request("replay-3", team.customer, amount=20.0))
+    idempotency = next(r.ref for r in team.resources.of_type("AWS::DynamoDB::Table")
+                       if "IdempotencyTable" in r.logical_id)
+    ddb = team.client("dynamodb")
+    for item in ddb.scan(TableName=idempotency)["Items"]:
+        ddb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+
+    conflict = decide(team, request("replay-3", team.customer, amount=99.0))
+    again = decide(team, request("replay-3", team.customer, amount=20.0))
+
+    assert conflict["status"] == 409 and conflict["fields"] == ["amount"]
+    assert again == first and len(published(team, "replay-3")) == 1
+
+
+# ------------------------------------------------------------------------------ outbox
+def test_a_failed_publish_is_retried_from_the_stream_and_the_event_arrives_once(team):
+    team.aws.inject_fault("events", "PutEvents", "InternalException", times=2)
+
+    answer = decide(team, request("outbox-1", team.customer))
+
+    assert answer["status"] == 200  # the caller never sees the bus
+    assert len(recorded(team, "outbox-1")) == 1
+    events = published(team, "outbox-1")
+    assert len(events) == 1 and events[0]["detail"]["decision"] == answer["decision"]
+    assert events[0]["detail"]["request"]["transaction_id"] == "T-outbox-1"
+
+
+def test_a_publish_that_keeps_failing_lands_in_the_dead_letter_queue_not_lost(team):
+    from stacks.realtime.decisions import RELAY_RETRY_ATTEMPTS
+
+    team.aws.inject_fault("events", "PutEvents", "InternalException", times=RELAY_RETRY_ATTEMPTS + 1)
+    decide(team, request("outbox-2", team.customer))
+
+    sqs = team.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{TEAM}-decision-events-dlq")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert published(team, "outbox-2") == []
+    info = json.loads(messages[0]["Body"])["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and ":table/" in info["streamArn"]
+    assert recorded(team, "outbox-2")[0]["response"]  # the decision itself is kept in the table
+    decide(team, request("outbox-3", team.customer))  # the stream moves on
+    assert len(published(team, "outbox-3")) == 1
 
 
 # ------------------------------------------------------------------- endpoint failures
@@ -174,7 +339,90 @@ def test_an_endpoint_failure_gives_the_fallback_decision_and_still_one_action(te
     assert answer["status"] == 200 and answer["decision"] == "REVIEW"  # realtime.fallback_decision
     assert answer["fallback"] is True and answer["score"] is None and answer["model_version"] == "unavailable"
     assert answer["reasons"][0].startswith("model_unavailable: SageMakerRuntime.ModelError")
+    assert answer["decided_by"] == "fallback" and answer["reason_codes"] == []
     assert len(recorded(team, request_id)) == 1 and len(published(team, request_id)) == 1
+
+
+def test_the_endpoint_answers_a_malformed_payload_with_400_through_the_images_serving_stack(team):
+    """The deployed model behind the image's serving stack (its runtime, its toolkit): a bad
+    payload is the container's 400 (serve.transform_fn), relayed as ModelError, not a 500."""
+    from botocore.exceptions import ClientError
+
+    runtime = team.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName=endpoint_name(TEAM), ContentType="application/json",
+                                Body=json.dumps({"amount": "a lot"}))
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 400
+    assert "Received client error (400)" in error["Error"]["Message"]
+    assert "invalid request" in error["OriginalMessage"]
+    served = [r for r in team.aws.jobs._models._models.values()]
+    assert served and all(m.runtime.name.startswith("xgboost-") for m in served)
+
+
+MALFORMED = [
+    ("no predictions", b'{"model_version": "v1"}', "predictions: Field required"),
+    ("empty predictions", b'{"model_version": "v1", "predictions": []}', "predictions"),
+    ("not JSON", b"<html>502 Bad Gateway</html>", "not JSON"),
+    ("score out of range", b'{"model_version": "v1", "predictions": [{"score": 7}]}', "predictions.0.score"),
+    ("empty body", b"", "not JSON"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "why"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_model_answer_gives_the_fallback_decision_not_a_500(team, case, body, why):
+    request_id = f"malformed-{case.replace(' ', '-')}"
+    team.aws.break_endpoint(endpoint_name(TEAM), body=body)
+    try:
+        answer = decide(team, request(request_id, team.customer))
+    finally:
+        team.aws.repair_endpoint(endpoint_name(TEAM))
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert answer["reasons"][0].startswith("model_unavailable: MalformedModelResponse") and why in answer["reasons"][0]
+    assert len(recorded(team, request_id)) == 1 and len(published(team, request_id)) == 1
+
+
+# -------------------------------------------------------------------------------- logs
+@contextmanager
+def handler_logs(team_name):
+    """What the team's Lambda handlers write through their Powertools loggers (Lambda's stdout)."""
+    buffer = io.StringIO()
+    swapped = []
+    for name, found in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(found, logging.Logger) and name.startswith(f"{team_name}-"):
+            swapped += [(h, h.setStream(buffer)) for h in found.handlers if isinstance(h, logging.StreamHandler)]
+    try:
+        yield buffer
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)
+
+
+def test_no_request_field_value_reaches_the_handler_logs(team, capsys):
+    """Product: what the decision Lambdas log (JSON logs) and print (EMF metrics) for a decision,
+    a 400, a 409 and a fallback."""
+    decide(team, request("logcheck-0", team.customer))  # every decision handler is loaded
+    values = {"transaction_id": "T-LOGCHECK-5521", "amount": 4321.87, "event_time": "2026-03-01T14:31:07Z",
+              "merchant_category": "electronics", "channel": "online", "country": "BR"}
+    capsys.readouterr()
+    with handler_logs(TEAM) as logged:
+        decide(team, request("logcheck-1", team.customer, **values))
+        decide(team, request("logcheck-2", team.customer, **{**values, "amount": "4321.87"}))  # a 400
+        decide(team, request("logcheck-1", team.customer, **{**values, "amount": 1234.56}))  # a 409
+        team.aws.break_endpoint(endpoint_name(TEAM), body=b'{"model_version": "v1"}')
+        try:
+            decide(team, request("logcheck-3", team.customer, **values))  # the fallback
+        finally:
+            team.aws.repair_endpoint(endpoint_name(TEAM))
+    log = logged.getvalue() + capsys.readouterr().out
+
+    compact = log.replace(" ", "")
+    for seen in ('"request_id":"logcheck-1"', '"decision":', '"fields":["amount"]', '"request_id":"logcheck-3"',
+                 '"Decisions":[1.0]'):
+        assert seen in compact, f"{seen} not logged: the check would be vacuous"
+    for text in ("T-LOGCHECK-5521", "4321.87", "1234.56", "14:31:07", "electronics", '"BR"', team.customer):
+        assert text not in log, f"{text!r} reached the handler logs"
 
 
 # ------------------------------------------------------------------------ data capture
@@ -213,4 +461,4 @@ def test_local_serve_answers_the_example_request_and_rejects_malformed_ones(team
     assert status == 200 and body["decision"] in ("APPROVE", "REVIEW", "DECLINE")
     assert body["request_id"] == example["request_id"]
     assert bad_status == 400 and bad["errors"][0]["field"] == "(body)"
-    assert missing.value.code == 404
+    assert missing.value.code == 403 and json.loads(missing.value.read())["error"] == "not found or not signed"

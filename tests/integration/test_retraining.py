@@ -29,7 +29,8 @@ ENDPOINT = "fraud-detection-endpoint"
 def team(tmp_path_factory):
     # The gate is not under test here (test_training_workflow covers it): any challenger
     # that clears the threshold registers, so the retrained version is predictable.
-    overrides = {"retraining.auto_approve": True, "evaluation.champion_tolerance": 1.0}
+    # The endpoint's drift alarm retrains: the team has an endpoint (realtime.enabled).
+    overrides = {"retraining.auto_approve": True, "evaluation.champion_tolerance": 1.0, "realtime.enabled": True}
     with trained_team(tmp_path_factory.mktemp("retraining"), **overrides) as t:
         ensure_endpoint(t, ENDPOINT)
         yield t

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from mdlc import features as F
 from mdlc import synthetic
+from mdlc.contract import runtime_spec
 from mdlc.local import LocalTeam
 from tests.integration.conftest import AlertInbox
 
@@ -17,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def team(fast_models, tmp_path_factory):
-    with LocalTeam("fraud-detection", models_dir=fast_models, workdir=tmp_path_factory.mktemp("local")) as t:
+def team(example_models, tmp_path_factory):
+    with LocalTeam("fraud-detection", models_dir=example_models, workdir=tmp_path_factory.mktemp("local")) as t:
         yield t
 
 
@@ -64,6 +66,11 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     assert float(meta["metric_value"]) >= 0.30 > 0  # the team's pr_auc threshold
     assert float(meta["metric_value"]) > float(meta["baseline_value"])
     assert meta["evaluation_report"].endswith("evaluation/evaluation.json")
+    # Global feature importance (ML Test Score D2): every model feature with its share, largest first.
+    shares = [pair.split(":") for pair in meta["feature_importance"].split(",")]
+    assert {name for name, _ in shares} <= set(F.model_columns(runtime_spec(team.team)))
+    assert [float(v) for _, v in shares] == sorted((float(v) for _, v in shares), reverse=True)
+    assert sum(float(v) for _, v in shares) == pytest.approx(1.0, abs=0.02)
     # Training writes nothing that production serves: the online table is the feature pipeline's.
     assert team.client("dynamodb").scan(TableName=_feature_table(team))["Items"] == []
     assert [a["outcome"] for a in inbox.drain()] == ["Registered"]

@@ -132,7 +132,7 @@ def test_the_example_warns_only_about_repeated_defaults(tmp_path):
     warnings = warnings_for(EXAMPLE)
     effect = [w for w in warnings if "no effect" in w]
     assert effect == []
-    assert any(w.startswith("section `training`:") and "instance_count: 1 (line 111)" in w for w in warnings)
+    assert any(w.startswith("section `training`:") and "instance_count: 1 (line 112)" in w for w in warnings)
 
 
 @pytest.mark.parametrize(("edit", "expected"), [

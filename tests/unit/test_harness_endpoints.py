@@ -41,7 +41,11 @@ def test_script_error_is_a_model_error(aws):  # noqa: F811
 
     assert caught.value.response["Error"]["Code"] == "ModelError"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert "unsupported content type text/plain" in caught.value.response["Error"]["Message"]
+    # The image's script-mode serving stack (sagemaker_containers' Flask worker) turns an
+    # exception of input_fn into Flask's own HTTP 500 page: that is what SageMaker relays.
+    assert caught.value.response["OriginalStatusCode"] == 500
+    assert "Received server error (500)" in caught.value.response["Error"]["Message"]
+    assert "500 Internal Server Error" in caught.value.response["Error"]["Message"]
 
 
 def test_broken_and_timed_out_endpoints(aws):  # noqa: F811

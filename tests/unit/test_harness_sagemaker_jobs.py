@@ -12,6 +12,7 @@ from mdlc.harness.transform import TransformSettings, apply_filter, join_input, 
 
 from .test_harness_support import (  # noqa: F401 - pytest fixture
     BUCKET,
+    IMAGE,
     aws,
     machine,
     processing_parameters,
@@ -119,7 +120,7 @@ def test_throttling_without_retry_fails_the_execution(aws):  # noqa: F811
 def test_request_response_model_calls_go_to_moto(aws):  # noqa: F811
     states = {"Model": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createModel",
                         "Parameters": {"ModelName": "m1", "ExecutionRoleArn": aws.execution_role_arn(),
-                                       "PrimaryContainer": {"Image": "xgboost"}}, "End": True}}
+                                       "PrimaryContainer": {"Image": IMAGE}}, "End": True}}
 
     result = aws.run(machine(aws, states, "Model"), {})
 
@@ -172,3 +173,112 @@ def test_filters_and_join_follow_sagemaker_semantics():
     assert json.loads(join_input('{"id": 1}', "0.9")) == {"id": 1, "SageMakerOutput": 0.9}
     with pytest.raises(ValueError, match="JSONPath subset"):
         apply_filter("$..deep", "1,2")
+
+
+# ------------------------------------------------------------------ the image's runtime
+def _processing_with_script(aws, script: str, *, image: str = IMAGE) -> dict:  # noqa: F811
+    put(aws, "code/runtime-probe/job.py", script)
+    return {
+        "ProcessingJobName.$": "$.job", "RoleArn": aws.execution_role_arn(),
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                                  "VolumeSizeInGB": 5}},
+        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": [
+            "python3", "/opt/ml/processing/input/code/job.py"]},
+        "ProcessingInputs": [{"InputName": "code", "S3Input": {
+            "S3Uri": f"s3://{BUCKET}/code/runtime-probe", "S3DataType": "S3Prefix",
+            "LocalPath": "/opt/ml/processing/input/code", "S3InputMode": "File"}}],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/probe", "LocalPath": "/opt/ml/processing/output",
+            "S3UploadMode": "EndOfJob"}}]},
+    }
+
+
+_PROBE = """
+import itertools, json, sys
+from importlib.metadata import version
+pairs = list(itertools.batched("abcd", 2))  # Python 3.12+
+info = {"python": "%d.%d" % sys.version_info[:2], "xgboost": version("xgboost-cpu"),
+        "pandas": version("pandas"), "executable": sys.executable}
+open("/opt/ml/processing/output/info.json", "w").write(json.dumps(info))
+"""
+
+
+def test_a_job_runs_in_its_images_python_and_libraries_and_the_runtime_is_recorded(aws):  # noqa: F811
+    """The harness runs the job with the image's Python and pinned packages, not the CDK venv's."""
+    from mdlc import runtimes
+
+    runtime = runtimes.builtin_runtime(runtimes.default_version())
+    arn = machine(aws, {"P": _task("createProcessingJob", _processing_with_script(aws, _PROBE))}, "P")
+
+    result = aws.run(arn, {"job": "probe-1"})
+
+    assert result.succeeded, result.cause
+    info = json.loads(read(aws, "probe/info.json"))
+    pins = dict(line.split("#")[0].strip().split("==") for line in
+                runtime.requirements[0].read_text().splitlines() if "==" in line.split("#")[0])
+    assert info["python"] == runtime.python
+    assert (info["xgboost"], info["pandas"]) == (pins["xgboost-cpu"], pins["pandas"])
+    assert info["executable"].startswith(str(runtime.venv_dir))
+    record = aws.job_records[-1]
+    assert (record.image, record.runtime) == (IMAGE, runtime.describe())
+
+
+def test_job_code_newer_than_the_images_python_fails_as_in_sagemaker(aws):  # noqa: F811
+    """An API the image's Python lacks (copy.replace is 3.13+) fails the job at run time with
+    the script's own traceback as the AlgorithmError, as SageMaker reports it."""
+    script = "import copy\nfrom types import SimpleNamespace\ncopy.replace(SimpleNamespace(a=1), a=2)\n"
+    arn = machine(aws, {"P": _task("createProcessingJob", _processing_with_script(aws, script))}, "P")
+
+    result = aws.run(arn, {"job": "probe-2"})
+
+    assert result.error == "States.TaskFailed"
+    reason = json.loads(result.cause)["FailureReason"]
+    assert reason.startswith("AlgorithmError")
+    assert "AttributeError: module 'copy' has no attribute 'replace'" in reason
+
+
+def test_an_image_without_a_runtime_fails_the_job_naming_the_supported_ones(aws):  # noqa: F811
+    image = IMAGE.rsplit(":", 1)[0] + ":1.7-1"
+    parameters = _processing_with_script(aws, "print('never runs')", image=image)
+    arn = machine(aws, {"P": _task("createProcessingJob", parameters)}, "P")
+
+    result = aws.run(arn, {"job": "probe-3"})
+
+    reason = json.loads(result.cause)["FailureReason"]
+    assert reason.startswith("ClientError") and "'1.7-1' is not supported" in reason
+    assert IMAGE.rsplit(":", 1)[1] in reason
+
+
+def test_model_servers_stop_when_the_harness_exits():
+    """Each served model is a process in its runtime; leaving OfflineAws ends them."""
+    from mdlc.harness import OfflineAws
+
+    from .test_harness_support import endpoint
+
+    with OfflineAws() as harness:
+        harness.client("s3").create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": harness.region})
+        endpoint(harness, "e1", serving_model(harness, "m1"))
+        answer = harness.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName="e1", Body=b'{"x": 2}', ContentType="application/json")
+        assert json.loads(answer["Body"].read()) == [4.0]
+        servers = list(harness.jobs._models._models.values())
+        assert [server.process.poll() for server in servers] == [None]
+    assert servers[0].process.poll() is not None
+
+
+def test_a_custom_images_jobs_run_in_the_runtime_registered_for_it(aws):  # noqa: F811
+    """Custom images: OfflineAws.register_runtime (LocalTeam registers the team's declared
+    training.algorithm.runtime) routes the image's jobs to that runtime."""
+    from mdlc import runtimes
+
+    custom = "444455556666.dkr.ecr.eu-west-1.amazonaws.com/fraud-trainer:2.1"
+    runtime = runtimes.builtin_runtime(runtimes.default_version())  # a built one stands in
+    aws.register_runtime(custom, runtime)
+    parameters = _processing_with_script(aws, _PROBE, image=custom)
+    arn = machine(aws, {"P": _task("createProcessingJob", parameters)}, "P")
+
+    result = aws.run(arn, {"job": "probe-4"})
+
+    assert result.succeeded, result.cause
+    assert (aws.job_records[-1].image, aws.job_records[-1].runtime) == (custom, runtime.describe())

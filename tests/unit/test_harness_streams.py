@@ -29,7 +29,7 @@ def _setup(aws, *, batch_size=4, retries=3, bisect=True, report=True):
     module["SEEN"].clear()
     module["REPORTED"].clear()
     arn = aws.client("kinesis").describe_stream_summary(StreamName="events")["StreamDescriptionSummary"]["StreamARN"]
-    aws.streams.add(Mapping(function_name="consumer", stream_arn=arn, batch_size=batch_size, bisect=bisect,
+    aws.kinesis.add(Mapping(function_name="consumer", stream_arn=arn, batch_size=batch_size, bisect=bisect,
                             report_failures=report, retry_attempts=retries,
                             on_failure_arn=f"arn:aws:sqs:{aws.region}:{aws.account_id}:dlq"))
     return module["SEEN"]
@@ -50,17 +50,17 @@ def _dlq(aws):
 def test_records_arrive_in_batches_in_order_and_only_once(harness):
     seen = _setup(harness)
     _put(harness, *({"n": i} for i in range(10)))
-    report = harness.deliver_streams()
+    report = harness.deliver_kinesis()
     assert seen == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] and report.invocations == 3
     _put(harness, {"n": 10})
-    harness.deliver_streams()
+    harness.deliver_kinesis()
     assert seen[-1] == [10]  # the checkpoint holds: nothing is delivered twice
 
 
 def test_a_reported_failure_retries_from_that_record_not_before(harness):
     seen = _setup(harness)
     _put(harness, {"n": 0}, {"n": 1}, {"n": 2, "fail": "report_once"}, {"n": 3})
-    report = harness.deliver_streams()
+    report = harness.deliver_kinesis()
     assert seen == [[0, 1, 2, 3], [2, 3]]
     assert report.retried_records == 2 and _dlq(harness) == []
 
@@ -68,7 +68,7 @@ def test_a_reported_failure_retries_from_that_record_not_before(harness):
 def test_a_poison_record_is_bisected_out_and_sent_to_the_dlq_alone(harness):
     seen = _setup(harness, batch_size=8, retries=3)
     _put(harness, *({"n": i, "fail": "raise" if i == 3 else None} for i in range(8)))
-    report = harness.deliver_streams()
+    report = harness.deliver_kinesis()
     assert [3] in seen and [4, 5, 6, 7] in seen
     (failed,) = report.failed_batches
     dlq = _dlq(harness)
@@ -80,6 +80,6 @@ def test_a_poison_record_is_bisected_out_and_sent_to_the_dlq_alone(harness):
 def test_without_bisect_the_whole_batch_is_retried_then_dropped_to_the_dlq(harness):
     seen = _setup(harness, batch_size=4, retries=2, bisect=False)
     _put(harness, *({"n": i, "fail": "raise" if i == 1 else None} for i in range(4)))
-    harness.deliver_streams()
+    harness.deliver_kinesis()
     assert seen == [[0, 1, 2, 3]] * 3
     assert _dlq(harness)[0]["KinesisBatchInfo"]["batchSize"] == 4

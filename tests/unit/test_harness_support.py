@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from mdlc import runtimes
 from mdlc.harness import OfflineAws
 
+# The built-in image of the newest supported version: jobs and models run in its runtime.
+IMAGE = f"141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:{runtimes.default_version()}"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "harness"
 BUCKET = "harness-test-bucket"
 
@@ -67,7 +70,7 @@ def processing_parameters(aws: OfflineAws, *, environment: dict | None = None) -
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                   "VolumeSizeInGB": 5}},
         # no ContainerArguments: the script's /opt/ml defaults must be mapped
-        "AppSpecification": {"ImageUri": "sklearn", "ContainerEntrypoint": [
+        "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": [
             "python3", "/opt/ml/processing/input/code/job.py"]},
         "Environment": environment or {"LABEL": "nightly"},
         "ProcessingInputs": [
@@ -91,7 +94,7 @@ def training_parameters(aws: OfflineAws, *, environment: dict | None = None) -> 
     return {
         "TrainingJobName.$": "$.job",
         "RoleArn": aws.execution_role_arn(),
-        "AlgorithmSpecification": {"TrainingImage": "xgboost", "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         "HyperParameters": {"scale": 2, "sagemaker_program": '"train.py"',
                             "sagemaker_submit_directory": json.dumps(source)},
         "InputDataConfig": [{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
@@ -113,7 +116,7 @@ def serving_model(aws: OfflineAws, name: str = "model-a", mean: float = 2.0) -> 
     code = put(aws, "code/serve.tar.gz", tar_gz({"inference.py": model_dir / "inference.py"}))
     aws.client("sagemaker").create_model(
         ModelName=name, ExecutionRoleArn=aws.execution_role_arn(),
-        PrimaryContainer={"Image": "xgboost", "ModelDataUrl": data, "Environment": {
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": data, "Environment": {
             "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": code}},
     )
     return name

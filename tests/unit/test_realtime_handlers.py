@@ -54,6 +54,20 @@ def test_size_and_nesting_are_refused_before_parsing():
     assert "not valid JSON" in errors_of('{"a": ')["(body)"]
 
 
+def test_a_400_for_the_worst_body_under_the_limit_stays_far_below_step_functions_256_kb():
+    # The 400 is the workflow's output: one error per unknown field would make an 8 KB body
+    # of tiny unknown fields a ~200 KB output (more for teams with more fields).
+    fields, i = {}, 0
+    while len(json.dumps(fields, separators=(",", ":"))) < MAX_BODY_BYTES - 16:
+        fields[format(i, "x")], i = 0, i + 1
+    with pytest.raises(RequestError) as caught:
+        parse_request(json.dumps(fields, separators=(",", ":")), SCHEMA)
+
+    errors = caught.value.errors
+    assert len(errors) == 20 and "more problem(s) not listed" in errors[-1]["message"]
+    assert len(json.dumps(caught.value.response())) < 16_384
+
+
 def test_a_400_keeps_a_well_formed_request_id_only():
     with pytest.raises(RequestError) as caught:
         parse_request({**VALID, "amount": -1}, SCHEMA)
@@ -125,17 +139,48 @@ def test_rules_follow_the_team_file(rules, score, request_fields, decision, reas
     assert out["decision"] == decision
     assert any(r.startswith(reason) for r in out["reasons"]), out["reasons"]
     assert out["fallback"] is (score is None)
+    decided_by = {"score_band": "score_band", "model_unavailable": "fallback",
+                  "allow_list": "allow_list:customer_id", "deny_list": "deny_list:customer_id"}
+    assert out["decided_by"] == decided_by.get(reason, f"hard_rule:{reason}")
 
 
-def test_the_rules_parser_refuses_an_impossible_score(rules):
-    with pytest.raises(Exception, match="less than or equal to 1"):
-        rules.RulesInput.model_validate({"request": VALID, "features": {}, "inference": {"prediction": {"score": 7}}})
+def answer(rules, body=None, error=None):
+    return rules.read_inference(rules.ModelAnswer(body=body, error=error))
+
+
+def test_the_model_body_is_read_with_its_reason_codes(rules):
+    body = {"model_version": "v1", "predictions": [{"score": 0.9, "reasons": [
+        {"feature": "amount", "value": 4000.0, "contribution": 1.7},
+        {"feature": "country", "value": "NG", "contribution": -0.2}]}]}
+    inference = answer(rules, json.dumps(body))
+    out = rules.decide(VALID, {}, inference, SPEC)
+    assert out["score"] == 0.9 and out["decision"] == "DECLINE" and out["model_version"] == "v1"
+    assert out["reason_codes"] == body["predictions"][0]["reasons"]
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ('{"model_version": "v1", "predictions": [{"score": 7}]}',
+     "predictions.0.score: Input should be less than or equal to 1"),
+    ('{"model_version": "v1"}', "predictions: Field required"),
+    ('{"model_version": "v1", "predictions": []}', "predictions: List should have at least 1 item"),
+    ("not json", "not JSON"),
+    ('[1, 2]', "(body): Input should be"),
+])
+def test_any_malformed_model_body_takes_the_fallback_and_names_the_problem(rules, body, why):
+    out = rules.decide(VALID, {}, answer(rules, body), SPEC)
+    assert out["fallback"] is True and out["decision"] == "REVIEW" and out["decided_by"] == "fallback"
+    assert out["reasons"][0].startswith("model_unavailable: MalformedModelResponse: ") and why in out["reasons"][0]
+
+
+def test_an_endpoint_error_takes_the_fallback(rules):
+    out = rules.decide(VALID, {}, answer(rules, error="SageMakerRuntime.ModelErrorException"), SPEC)
+    assert out["fallback"] is True and "SageMakerRuntime.ModelErrorException" in out["reasons"][0]
 
 
 # -------------------------------------------------------------------------- action step
 class Log:
     def __init__(self):
-        self.items, self.events = {}, []
+        self.items = {}
 
     def record(self, item):
         if item["request_id"] in self.items:
@@ -144,10 +189,8 @@ class Log:
         return True
 
     def first(self, request_id):
-        return json.loads(self.items[request_id]["response"])
-
-    def publish(self, detail):
-        self.events.append(detail)
+        item = self.items.get(request_id)
+        return item and {"response": json.loads(item["response"]), "request": json.loads(item["request"])}
 
 
 @pytest.fixture
@@ -157,16 +200,57 @@ def action(monkeypatch):
     return importlib.import_module("lambdas.realtime.perform_action.handler")
 
 
-def test_an_action_records_and_publishes_once_per_request_id(action):
+DECISION = {"decision": "REVIEW", "score": 0.5, "model_version": "v1", "reasons": ["x"], "fallback": False,
+            "reason_codes": [{"feature": "amount", "value": 12.5, "contribution": 0.4}], "decided_by": "score_band"}
+
+
+def test_an_action_records_once_per_request_id_with_its_reason_codes(action):
     log = Log()
-    decision = {"decision": "REVIEW", "score": 0.5, "model_version": "v1", "reasons": ["x"], "fallback": False}
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    first = action.perform({"request": VALID, "decision": decision}, SPEC, log, now)
-    again = action.perform({"request": VALID, "decision": {**decision, "decision": "DECLINE"}}, SPEC, log,
+    first = action.perform({"request": VALID, "decision": DECISION}, SPEC, log, now)
+    again = action.perform({"request": VALID, "decision": {**DECISION, "decision": "DECLINE"}}, SPEC, log,
                            datetime(2026, 3, 2, tzinfo=UTC))
     assert first == again and first["decision"] == "REVIEW" and first["status"] == 200
-    assert len(log.items) == 1 and len(log.events) == 1
-    assert log.items["r-1"]["expires_at"] > now.timestamp()
+    assert first["reason_codes"] == DECISION["reason_codes"] and first["decided_by"] == "score_band"
+    assert len(log.items) == 1 and log.items["r-1"]["expires_at"] > now.timestamp()
+    assert json.loads(log.items["r-1"]["reason_codes"]) == DECISION["reason_codes"]
+
+
+def test_other_content_under_a_recorded_request_id_is_a_conflict_naming_the_fields(action):
+    log = Log()
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    action.perform({"request": VALID, "decision": DECISION}, SPEC, log, now)
+    with pytest.raises(action.Conflict) as caught:
+        other = {**VALID, "amount": 99.0, "channel": "contactless"}
+        action.perform({"request": other, "decision": DECISION}, SPEC, log, now)
+    body = caught.value.response()
+    assert body["status"] == 409 and body["fields"] == ["amount", "channel"] and "amount, channel" in body["message"]
+    assert len(log.items) == 1
+
+
+def test_the_relay_publishes_new_decisions_in_order_and_retries_from_the_first_failure():
+    relay = importlib.import_module("lambdas.realtime.publish_decisions.handler")
+
+    def record(seq, name="INSERT"):
+        image = {"response": {"S": json.dumps({"request_id": f"r-{seq}"})}, "request": {"S": json.dumps(VALID)}}
+        return {"eventName": name, "dynamodb": {"SequenceNumber": str(seq), "NewImage": image}}
+
+    sent = []
+
+    def publish(detail):
+        if detail["request_id"] == "r-3" and not any(d["request_id"] == "r-3" for d in failed):
+            failed.append(detail)
+            raise RuntimeError("bus down")
+        sent.append(detail)
+
+    failed: list = []
+    records = [record(1), record(2, "MODIFY"), record(3), record(4)]
+    first = relay.relay(records, publish)
+    assert [d["request_id"] for d in sent] == ["r-1"]
+    assert first == {"batchItemFailures": [{"itemIdentifier": "3"}, {"itemIdentifier": "4"}]}
+    second = relay.relay(records[2:], publish)  # the mapping retries from the failed record
+    assert second == {"batchItemFailures": []}
+    assert [d["request_id"] for d in sent] == ["r-1", "r-3", "r-4"] and sent[0]["request"] == VALID
 
 
 # ------------------------------------------------------------------------- smoke check
@@ -179,3 +263,6 @@ def test_the_smoke_check_names_what_is_wrong_with_a_response():
         smoke.check_response({"predictions": [{"score": 0.2}]})
     request = smoke.known_request(SPEC)
     assert parse_request({**request, "request_id": "s", "transaction_id": "t", "customer_id": "c"}, SCHEMA)
+
+
+# ------------------------------------------------------------------ mdlc local score

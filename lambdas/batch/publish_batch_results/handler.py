@@ -1,6 +1,8 @@
 """Publish validated batch results: the scored records, then the manifest, last.
 
-Writes ``<results>/part-NNNNN.csv`` (``<id>,score`` with a header) from the staged
+Writes ``<results>/part-NNNNN.csv`` (``<id>,score`` with a header, then
+``reason_<i>_feature,reason_<i>_value,reason_<i>_contribution`` per reason code when
+``batch.reason_codes`` is set) from the staged
 transform output and finally ``<results>/_manifest.json``. Consumers wait for the manifest
 (and the ``BatchScored`` event the workflow sends next), so a reader never sees a partial
 result set: the manifest exists only once every part is written.
@@ -8,7 +10,9 @@ result set: the manifest exists only once every part is written.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +20,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from lambdas.shared import s3uri
 from lambdas.shared.aws import client
-from lambdas.shared.batch_output import records
+from lambdas.shared.batch_output import rows as output_rows
 from lambdas.shared.spec import team_spec
 
 logger = Logger()
@@ -34,15 +38,19 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     lines: list[str] = []
     rows = 0
 
+    reason_codes = int(spec["batch"].get("reason_codes", 0))
+    header = ",".join([id_column, "score", *(f"reason_{i}_{part}" for i in range(1, reason_codes + 1)
+                                             for part in ("feature", "value", "contribution"))])
+
     def flush() -> None:
-        body = (f"{id_column},score\n" + "".join(lines)).encode()
+        body = (f"{header}\n" + "".join(lines)).encode()
         key = f"{prefix}part-{len(parts):05d}.csv"
         client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
         parts.append({"key": key, "rows": len(lines), "sha256": hashlib.sha256(body).hexdigest()})
         lines.clear()
 
-    for ident, score in records(run["paths"]["staging"], run["content_type"], id_column):
-        lines.append(f"{ident},{score!r}\n")
+    for ident, score, reasons in output_rows(run["paths"]["staging"], run["content_type"], id_column, reason_codes):
+        lines.append(_csv_line([ident, repr(score), *(cell for reason in reasons for cell in reason)]))
         rows += 1
         if len(lines) >= PART_ROWS:
             flush()
@@ -69,6 +77,12 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     logger.info("published batch results", extra={"rows": rows, "manifest": run["paths"]["manifest"]})
     return {"manifest_uri": run["paths"]["manifest"], "results_uri": run["paths"]["results"], "rows": rows,
             "parts": len(parts)}
+
+
+def _csv_line(cells: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
 
 
 @logger.inject_lambda_context

@@ -31,7 +31,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     if not output_objects(event["staging_uri"]):
         violations.append(f"no .out objects under {event['staging_uri']}; the transform wrote nothing")
     try:
-        for ident, score in records(event["staging_uri"], event["content_type"], id_column):
+        for ident, score in records(event["staging_uri"], event["content_type"], id_column,
+                                    int(spec["batch"].get("reason_codes", 0))):
             rows += 1
             if ident in seen:
                 duplicates += 1

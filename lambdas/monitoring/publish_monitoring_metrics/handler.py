@@ -4,23 +4,31 @@ Namespace ``MDLC/<team>``: ``MaxFeaturePSI``, ``PredictionPSI``, ``MonitoredReco
 ``FeaturePSI`` (per ``Feature``) with dimension ``Source`` = endpoint | batch;
 ``Precision``, ``Recall``, ``PRAUC``, ``LabelledPredictions`` (closed loop), and
 ``ModelAgeDays`` of the Approved model. Returns what the workflow reports on.
+
+Then, for a run that continues the schedule's windows, it moves the window cursor
+(``monitoring/cursor.json`` in the artifacts bucket) to the end of the window the run
+covered: only a run whose numbers are out moves it, so a failed run's window is measured
+again by the next run. The cursor never moves backwards.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from botocore.exceptions import ClientError
 
 from lambdas.shared import s3uri
 from lambdas.shared.aws import client
-from lambdas.shared.spec import team_spec
+from lambdas.shared.spec import env, team_spec
 
 logger = Logger()
 tracer = Tracer()
 
 NAMESPACE = "MDLC/{team}"
+CURSOR_KEY = "monitoring/cursor.json"
 
 
 def metric_data(report: dict[str, Any], age_days: float, now: datetime) -> list[dict[str, Any]]:
@@ -57,6 +65,25 @@ def model_age_days(created: str, now: datetime) -> float:
     return max((now - when).total_seconds() / 86400, 0.0)
 
 
+def advance_cursor(window: dict[str, Any], run_id: str, now: datetime) -> str | None:
+    """Move the cursor to the window's end (never backwards); returns the cursor's end."""
+    if not window.get("advances_cursor"):
+        return None
+    s3, bucket = client("s3"), env("ARTIFACTS_BUCKET")
+    try:
+        current = json.loads(s3.get_object(Bucket=bucket, Key=CURSOR_KEY)["Body"].read())["window_end"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        current = None
+    end = window["end"]
+    if current and datetime.fromisoformat(current) >= datetime.fromisoformat(end):
+        return current
+    body = {"window_start": window["start"], "window_end": end, "run_id": run_id, "updated_at": now.isoformat()}
+    s3.put_object(Bucket=bucket, Key=CURSOR_KEY, Body=json.dumps(body).encode(), ContentType="application/json")
+    return end
+
+
 def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     spec = team_spec()
     report = s3uri.read_json(event["report_uri"])
@@ -77,6 +104,8 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "quality": {k: report["quality"].get(k) for k in ("labelled", "precision", "recall", "pr_auc")},
         "model_age_days": round(age, 3),
         "metrics_published": len(data),
+        "window": report.get("window"),
+        "cursor": advance_cursor(event.get("window") or {}, event.get("run_id", ""), now),
     }
 
 

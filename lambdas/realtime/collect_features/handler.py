@@ -78,7 +78,7 @@ def _feature_store(spec: dict[str, Any]) -> FeatureStore:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Express workflow task: ``{"body": <request text or object>}`` → features or a 400."""
@@ -86,7 +86,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = collect(event, spec, _feature_store(spec))
     if not result["valid"]:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
-        logger.info("rejected request", extra={"errors": result["response"]["errors"]})
+        # Field names only: the messages quote the values sent, which may be card data.
+        logger.info("rejected request", extra={"request_id": result["response"].get("request_id"),
+                                               "fields": [e["field"] for e in result["response"]["errors"]]})
     elif result["unknown_entity"]:
         metrics.add_metric(name="UnknownEntities", unit=MetricUnit.Count, value=1)
     return result

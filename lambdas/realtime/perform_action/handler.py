@@ -1,9 +1,16 @@
-"""Decision step 4: record the decision and publish it, exactly once per request id.
+"""Decision step 4: record the decision, exactly once per request id (the outbox).
 
-Powertools Idempotency (DynamoDB persistence, keyed on ``request_id``) makes a replay
-return the first response without running the action again. The decisions table write is
-conditional on the request id being new, so even after the idempotency record expires a
-request is never recorded or published twice.
+The decisions table is the outbox: this step only writes the decision (conditional on
+the request id being new); the table's stream carries the new item to the relay
+(``lambdas/realtime/publish_decisions``), which publishes it to the team's event bus. A failed
+publish is retried from the stream, so a recorded decision is never lost, and a replay
+never publishes again because it never writes again.
+
+Powertools Idempotency (DynamoDB persistence, keyed on ``request_id``, payload validation
+on the whole request) makes a replay return the first response without running the
+action again; the same ``request_id`` with other content is a 409 naming the differing
+fields, and performs nothing. After the idempotency record expires the decisions table
+gives the same answers.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
-    idempotent,
+    idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
 from lambdas.shared.aws import client
 from lambdas.shared.spec import env, team_spec
@@ -28,15 +36,14 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-DETAIL_TYPE = "Decision made"
 RETENTION_DAYS = 400
 
 
 class DecisionLog:
-    """The decisions table and the decisions event bus (an adapter tests replace)."""
+    """The decisions table (an adapter tests replace)."""
 
-    def __init__(self, table: str, bus: str, source: str) -> None:
-        self.table, self.bus, self.source = table, bus, source
+    def __init__(self, table: str) -> None:
+        self.table = table
 
     def record(self, item: dict[str, Any]) -> bool:
         """Write the decision unless its request id is recorded already; False if it was."""
@@ -48,19 +55,40 @@ class DecisionLog:
             return False
         return True
 
-    def first(self, request_id: str) -> dict[str, Any]:
-        """The recorded decision of ``request_id``."""
+    def first(self, request_id: str) -> dict[str, Any] | None:
+        """The recorded decision of ``request_id``: ``{"response", "request"}``, or None."""
         item = client("dynamodb").get_item(TableName=self.table, Key={"request_id": {"S": request_id}},
-                                           ConsistentRead=True)["Item"]
-        return json.loads(item["response"]["S"])
+                                           ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return {"response": json.loads(item["response"]["S"]),
+                "request": json.loads(item["request"]["S"]) if "request" in item else None}
 
-    def publish(self, detail: dict[str, Any]) -> None:
-        sent = client("events").put_events(Entries=[{
-            "Source": self.source, "DetailType": DETAIL_TYPE, "EventBusName": self.bus,
-            "Detail": json.dumps(detail),
-        }])
-        if sent.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge rejected the decision event: {sent['Entries']}")
+
+class Conflict(Exception):
+    """The request id was decided before for a request with other content."""
+
+    def __init__(self, request_id: str, fields: list[str]) -> None:
+        self.request_id, self.fields = request_id, fields
+        super().__init__(f"request_id {request_id!r} reused with other content in {fields}")
+
+    def response(self) -> dict[str, Any]:
+        """The 409 body the API returns."""
+        named = ", ".join(self.fields) if self.fields else "its content"
+        return {"status": 409, "error": "conflict", "request_id": self.request_id, "fields": self.fields,
+                "message": f"request_id {self.request_id!r} was already decided for a request with a "
+                           f"different {named}; repeat the first request exactly to get its decision, "
+                           "or send a new request_id"}
+
+
+def differing_fields(first: dict[str, Any] | None, again: dict[str, Any]) -> list[str]:
+    """Names of the fields whose values differ (present in one request only counts)."""
+    if first is None:
+        return []
+    return sorted(name for name in set(first) | set(again) if first.get(name, _ABSENT) != again.get(name, _ABSENT))
+
+
+_ABSENT = object()
 
 
 def _attributes(item: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +106,7 @@ def _attributes(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def perform(event: dict[str, Any], spec: dict[str, Any], log: DecisionLog, now: datetime) -> dict[str, Any]:
-    """Record and publish one decision; returns the API response body (status 200)."""
+    """Record one decision; returns the API response body (200), or raises Conflict."""
     request, decision = event["request"], event["decision"]
     keys = spec["schema"]
     response = {
@@ -89,6 +117,8 @@ def perform(event: dict[str, Any], spec: dict[str, Any], log: DecisionLog, now: 
         "score": decision["score"],
         "model_version": decision["model_version"],
         "reasons": decision["reasons"],
+        "reason_codes": decision.get("reason_codes", []),
+        "decided_by": decision.get("decided_by"),
         "fallback": decision["fallback"],
         "unknown_entity": bool(event.get("unknown_entity", False)),
         "decided_at": now.isoformat(),
@@ -100,17 +130,23 @@ def perform(event: dict[str, Any], spec: dict[str, Any], log: DecisionLog, now: 
         "decision": decision["decision"],
         "score": None if decision["score"] is None else Decimal(str(decision["score"])),
         "model_version": decision["model_version"],
+        "decided_by": decision.get("decided_by"),
+        "reason_codes": json.dumps(response["reason_codes"]),
         "fallback": decision["fallback"],
         "decided_at": response["decided_at"],
         "response": json.dumps(response),
+        "request": json.dumps(request),
         "expires_at": int(now.timestamp()) + RETENTION_DAYS * 86_400,
     }
-    if not log.record(item):
-        logger.warning("request id already recorded: returning the first decision",
-                       extra={"request_id": request["request_id"]})
-        return log.first(request["request_id"])
-    log.publish({**response, "request": request})
-    return response
+    if log.record(item):
+        return response
+    first = log.first(request["request_id"]) or {}
+    fields = differing_fields(first.get("request"), request)
+    if fields or "response" not in first:
+        raise Conflict(request["request_id"], fields)
+    logger.info("request id already recorded: returning the first decision",
+                extra={"request_id": request["request_id"]})
+    return first["response"]
 
 
 _log: DecisionLog | None = None
@@ -119,21 +155,45 @@ _log: DecisionLog | None = None
 def _decision_log() -> DecisionLog:
     global _log
     if _log is None:
-        _log = DecisionLog(env("DECISIONS_TABLE"), env("DECISION_BUS"), f"mdlc.{team_spec()['name']}")
+        _log = DecisionLog(env("DECISIONS_TABLE"))
     return _log
 
 
 _persistence = DynamoDBPersistenceLayer(table_name=env("IDEMPOTENCY_TABLE"))
-_config = IdempotencyConfig(event_key_jmespath="request.request_id", raise_on_no_idempotency_key=True,
-                            expires_after_seconds=24 * 3600)
+# The whole request is validated: the same request_id with other content never replays.
+_config = IdempotencyConfig(event_key_jmespath="request.request_id", payload_validation_jmespath="request",
+                            raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600)
+
+
+@idempotent_function(data_keyword_argument="event", config=_config, persistence_store=_persistence)
+def _perform_once(event: dict[str, Any]) -> dict[str, Any]:
+    return perform(event, team_spec(), _decision_log(), datetime.now(UTC))
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-@idempotent(config=_config, persistence_store=_persistence)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Express workflow task: ``{request, decision, unknown_entity}`` → the API response."""
-    response = perform(event, team_spec(), _decision_log(), datetime.now(UTC))
+    """Express workflow task: ``{request, decision, unknown_entity}`` → the API response (200 or 409)."""
+    _config.register_lambda_context(context)
+    request = event["request"]
+    try:
+        response = _perform_once(event=event)
+    except IdempotencyValidationError:
+        first = _decision_log().first(request["request_id"]) or {}
+        conflict = Conflict(request["request_id"], differing_fields(first.get("request"), request))
+        return _conflict(conflict)
+    except Conflict as conflict:
+        return _conflict(conflict)
     metrics.add_metric(name="ActionsPerformed", unit=MetricUnit.Count, value=1)
+    logger.info("decision", extra={"request_id": response["request_id"], "decision": response["decision"],
+                                   "score": response["score"], "decided_by": response.get("decided_by"),
+                                   "reasons": [r["feature"] for r in response.get("reason_codes", [])]})
     return response
+
+
+def _conflict(conflict: Conflict) -> dict[str, Any]:
+    metrics.add_metric(name="ReplayConflicts", unit=MetricUnit.Count, value=1)
+    logger.warning("request id reused with other content: 409, nothing performed",
+                   extra={"request_id": conflict.request_id, "fields": conflict.fields})
+    return conflict.response()

@@ -1,7 +1,9 @@
 """Register a model that passed the evaluation gate, with its full lineage.
 
 The version records: data URI and content hash, git commit, team-file hash, hyperparameters,
-metrics (challenger, baseline, champion) and the evaluation report's location. Its approval
+metrics (challenger, baseline, champion), the global feature importance (features by
+share of mean absolute contribution, and those the model never uses) and the evaluation
+report's location. Its approval
 status comes from the team file (``evaluation.approval_status``; a retraining run with
 ``retraining.auto_approve`` is approved at once).
 """
@@ -63,6 +65,10 @@ def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         # The champion's scores on this run's test split (none on a first run).
         "champion": (evaluation.get("champion") or {}).get("metrics") or {},
         "champion_arn": run.get("champion_arn", ""),
+        # Global feature importance (ML Test Score D2): mean |contribution| share per feature.
+        "feature_importance": [{"feature": f["feature"], "share": f["share"], "gain_share": f["gain_share"]}
+                               for f in evaluation.get("feature_importance") or [] if isinstance(f, dict)],
+        "unused_features": evaluation.get("unused_features") or [],
     }
 
 
@@ -85,6 +91,11 @@ def metadata(record: dict[str, Any]) -> dict[str, str]:
     for name, value in sorted(record["hyperparameters"].items())[:25]:
         props[f"hp.{name}"] = _short(value)
     props["lineage_uri"] = _short(record["lineage_uri"])
+    if record.get("feature_importance"):  # one entry: the registry allows 50 properties
+        props["feature_importance"] = _short(",".join(
+            f"{f['feature']}:{f['share']:.3f}" for f in record["feature_importance"]))
+    if record.get("unused_features"):
+        props["unused_features"] = _short(",".join(record["unused_features"]))
     return props
 
 

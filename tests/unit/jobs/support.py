@@ -1,23 +1,25 @@
 """Running the job scripts as SageMaker runs them: from the extracted job-code bundle, in
-/opt/ml-like folders, as subprocesses (processing through the job's own entrypoint,
-training through the sagemaker-training toolkit)."""
+/opt/ml-like folders, as subprocesses of the image's runtime (`mdlc/runtimes.py`: its Python
+and pinned libraries, never the CDK virtualenv's), processing through the job's own
+entrypoint, training through the image's toolkit (sagemaker-containers' trainer)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from mdlc import bundle
+from mdlc import bundle, runtimes
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
+from mdlc.harness import jobs as harness_jobs
 from stacks.common.sagemaker_jobs import CODE_DIR, job_entrypoint
 
 REPO = Path(__file__).resolve().parents[3]
-PY = sys.executable
+RUNTIME = runtimes.runtime_for_algorithm(load_team(MODELS_DIR / "fraud-detection.yaml").training.algorithm)
+PY = str(RUNTIME.require_built())  # the image's Python, not the CDK virtualenv's
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
 
 
@@ -49,7 +51,7 @@ def run_data_quality(code: Path, root: Path, data: Path, spec_dir: Path, baselin
 
 def train_with_toolkit(base: Path, code: Path, channels: dict[str, Path],
                        hps: dict[str, Any] | None = None) -> Path:
-    """A script-mode training job run by sagemaker-training, laid out like /opt/ml."""
+    """A script-mode training job run by the image's toolkit, laid out like /opt/ml."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
     data = base / "input" / "data"
@@ -65,9 +67,11 @@ def train_with_toolkit(base: Path, code: Path, channels: dict[str, Path],
         json.dumps({"current_host": "localhost", "hosts": ["localhost"]}))
     (config / "inputdataconfig.json").write_text(
         json.dumps({n: {"TrainingInputMode": "File"} for n in channels}))
-    result = subprocess.run(
-        [PY, "-c", "from sagemaker_training import trainer; trainer.train()"],
-        capture_output=True, text=True, env={**os.environ, "SAGEMAKER_BASE_DIR": str(base)})
+    env = harness_jobs.job_environment(base, {}, RUNTIME, (harness_jobs.RUNTIME_SCRIPTS,),
+                                       SAGEMAKER_BASE_DIR=str(base),
+                                       SAGEMAKER_TRAINING_MODULE="image_training:main")
+    result = subprocess.run([PY, "-c", harness_jobs._TRAIN_COMMAND], capture_output=True,
+                            text=True, env=env, cwd=base)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return base / "model"
 

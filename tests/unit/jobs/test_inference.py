@@ -1,10 +1,10 @@
-"""The inference script (sagemaker_jobs/inference/inference.py) as the serving toolkit runs it."""
+"""The inference script (sagemaker_jobs/inference/inference.py, served by serve.py) as the
+image's serving stack runs it, in the image's runtime."""
 
 from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,47 +14,44 @@ import xgboost as xgb
 
 from mdlc import bundle
 from mdlc import features as F
-
-
-class _Request:
-    def __init__(self, content_type: str, accept: str):
-        self.props = {"Content-Type": content_type, "Accept": accept}
-
-    def get_request_properties(self) -> dict[str, str]:
-        return self.props
-
-
-class _Context:
-    """The bits of the model server's context that the Transformer reads."""
-
-    def __init__(self, model_dir: Path, content_type: str, accept: str):
-        self.system_properties = {"model_dir": str(model_dir)}
-        self.request_processor = [_Request(content_type, accept)]
-        self.status: tuple[int, str] | None = None
-
-    def set_response_status(self, code: int, phrase: str) -> None:
-        self.status = (code, phrase)
-
-    def set_response_content_type(self, idx: int, content_type: str) -> None:
-        self.content_type = content_type
+from mdlc.harness import jobs as harness_jobs
+from tests.unit.jobs.support import PY, RUNTIME
 
 
 @pytest.fixture(scope="module")
-def serve(pipeline, code, monkeypatch_module):
-    """Invoke the model the way the serving toolkit does, in-process, from the bundle."""
-    from sagemaker_inference.transformer import Transformer
+def serve(pipeline, code, monkeypatch_module, tmp_path_factory):
+    """The model behind the image's serving stack, in the image's runtime: the harness' model
+    server (sagemaker-containers' Transformer and Worker), over HTTP. The bundle also goes on
+    this process's sys.path for the in-process checks of the chunking arithmetic below."""
+    import http.client
+    import shutil
+    import subprocess
 
     monkeypatch_module.syspath_prepend(str(code / "processing" / "input" / "code"))
-    monkeypatch_module.setenv("SAGEMAKER_PROGRAM", bundle.INFERENCE_PROGRAM)
-    transformer = Transformer()
+    base = tmp_path_factory.mktemp("serving")
+    shutil.copytree(pipeline["model_dir"], base / "model")
+    env = harness_jobs.job_environment(base, {
+        "SAGEMAKER_PROGRAM": bundle.INFERENCE_PROGRAM,
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(code / "job-code.tar.gz")}, RUNTIME,
+        SAGEMAKER_BASE_DIR=str(base))
+    server = subprocess.Popen([PY, str(harness_jobs.RUNTIME_SCRIPTS / "model_server.py")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    started = json.loads(server.stdout.readline())
+    assert "port" in started, started
 
     def call(body: str, content_type: str = "application/json",
-             accept: str = "application/json") -> tuple[Any, _Context]:
-        ctx = _Context(pipeline["model_dir"], content_type, accept)
-        out = transformer.transform([{"body": body.encode()}], ctx)
-        return out[0], ctx
+             accept: str = "application/json") -> tuple[bytes, int]:
+        connection = http.client.HTTPConnection("127.0.0.1", started["port"], timeout=60)
+        connection.request("POST", "/invocations", body=body.encode(),
+                           headers={"Content-Type": content_type, "Accept": accept})
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        return payload, response.status
 
-    return call
+    yield call
+    server.terminate()
+    server.wait(timeout=10)
 
 
 def _request(spec: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -67,8 +64,8 @@ def _request(spec: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 def test_endpoint_scores_one_record_and_a_list(serve, spec, pipeline):
-    body, ctx = serve(json.dumps(_request(spec)))
-    assert ctx.status is None
+    body, status = serve(json.dumps(_request(spec)))
+    assert status == 200, body
     result = json.loads(body)
     meta = json.loads((pipeline["model_dir"] / "model-meta.json").read_text())
     assert result["model_version"] == meta["model_version"]
@@ -79,23 +76,23 @@ def test_endpoint_scores_one_record_and_a_list(serve, spec, pipeline):
 
 
 def test_endpoint_rejects_a_wrong_type_naming_the_field(serve, spec):
-    body, ctx = serve(json.dumps(_request(spec, amount="a lot")))
-    assert ctx.status[0] == 400 and "amount" in ctx.status[1]
-    body, ctx = serve(json.dumps(_request(spec, channel="carrier-pigeon")))
-    assert ctx.status[0] == 400 and "channel" in ctx.status[1]
-    body, ctx = serve(json.dumps({k: v for k, v in _request(spec).items() if k != "country"}))
-    assert ctx.status[0] == 400 and "'country' is missing" in ctx.status[1]
-    body, ctx = serve("amount\n1", content_type="application/xml")
-    assert ctx.status[0] == 415
+    body, status = serve(json.dumps(_request(spec, amount="a lot")))
+    assert status == 400 and "amount" in json.loads(body)["message"]
+    body, status = serve(json.dumps(_request(spec, channel="carrier-pigeon")))
+    assert status == 400 and "channel" in json.loads(body)["message"]
+    body, status = serve(json.dumps({k: v for k, v in _request(spec).items() if k != "country"}))
+    assert status == 400 and "'country' is missing" in json.loads(body)["message"]
+    body, status = serve("amount\n1", content_type="application/xml")
+    assert status == 415
 
 
 def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
     row = _request(spec)
     line = ",".join("" if row[c] is None else str(row[c]) for c in F.model_columns(spec))
-    body, ctx = serve(line + "\n" + line + "\n", content_type="text/csv", accept="text/csv")
-    assert ctx.status is None and len(body.splitlines()) == 2
-    body, ctx = serve(line.replace("950.0", "-5"), content_type="text/csv")
-    assert ctx.status[0] == 400 and "'amount'" in ctx.status[1]
+    body, status = serve(line + "\n" + line + "\n", content_type="text/csv", accept="text/csv")
+    assert status == 200 and len(body.splitlines()) == 2
+    body, status = serve(line.replace("950.0", "-5"), content_type="text/csv")
+    assert status == 400 and "'amount'" in json.loads(body)["message"]
 
     from inference import inference  # the bundle's copy, on sys.path via `serve`
 

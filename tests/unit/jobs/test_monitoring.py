@@ -38,10 +38,15 @@ def test_capture_reader_follows_sagemaker_format_and_the_window(tmp_path):
         capture_line([{"amount": 9.0}], [0.5], encoding="BASE64"),
     ]) + "\n")
 
-    records, scores, ids = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, F.model_columns(SPEC))
-    later, _, _ = monitoring_job.read_capture(tmp_path / "capture", F.parse_time("2026-03-02T11:00:00Z"), SPEC, [])
+    records, scores, ids, times = monitoring_job.read_capture(tmp_path / "capture", None, SPEC,
+                                                              F.model_columns(SPEC))
+    later, *_ = monitoring_job.read_capture(tmp_path / "capture", F.parse_time("2026-03-02T11:00:00Z"), SPEC, [])
+    before, *_ = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, [],
+                                             until=F.parse_time("2026-03-02T10:00:00Z"))
 
     assert scores == [0.1, 0.9, 0.5] and ids == ["T1", "T2", "inf-1"]
+    assert times == [F.parse_time("2026-03-02T10:00:00Z")] * 3
+    assert before == []  # a window ends before the second it names
     assert monitoring_job.record_frame(records, SPEC, ["channel"])["channel"].tolist() == ["online", "", ""]
     assert later == []
 
@@ -61,3 +66,21 @@ def test_psi_of_scores_is_small_for_the_same_distribution_and_large_for_a_shift(
     assert monitoring_job.prediction_psi(reference, rng.beta(1, 30, 2000)) < 0.05
     assert monitoring_job.prediction_psi(reference, rng.beta(2, 10, 2000)) > 0.5
     assert monitoring_job.prediction_psi(reference, pd.Series([], dtype=float).to_numpy()) is None
+
+
+def test_batch_runs_count_in_the_window_they_were_published_in(tmp_path):
+    # The run's batch input holds every run of its window and its quality window; each
+    # run's _manifest.json says when it was published.
+    for run, published in (("20260302T030000-aaaaaa", "2026-03-02T03:20:00+00:00"),
+                           ("20260302T050000-bbbbbb", "2026-03-02T05:20:00+00:00")):
+        folder = tmp_path / "batch" / "results" / run
+        folder.mkdir(parents=True)
+        (folder / "part-00000.csv").write_text(f"transaction_id,score\n{run[-6:]},0.5\n")
+        (folder / "_manifest.json").write_text(json.dumps({"run_id": run, "published_at": published}))
+    at = F.parse_time
+
+    early = monitoring_job.read_batch(tmp_path, SPEC, at("2026-03-02T03:00:00Z"), at("2026-03-02T04:00:00Z"))
+    both = monitoring_job.read_batch(tmp_path, SPEC, at("2026-03-02T03:00:00Z"), at("2026-03-02T06:00:00Z"))
+
+    assert early["id"].tolist() == ["aaaaaa"]
+    assert sorted(both["id"]) == ["aaaaaa", "bbbbbb"]

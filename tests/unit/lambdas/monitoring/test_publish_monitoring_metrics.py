@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lambdas.shared.aws import client
-from tests.unit.lambdas.support import put_json
+from tests.unit.lambdas.support import bucket, put_json, read_json
 
 REPORT = {
     "endpoint": {"records": 500, "max_feature_psi": 0.41, "max_feature": "country", "prediction_psi": 0.08,
@@ -28,3 +28,17 @@ def test_every_number_is_published_and_the_violations_come_back(handler, event, 
     assert ("MaxFeaturePSI", (("Source", "batch"),)) not in names  # nothing scored: no datum
     assert {"Precision", "Recall", "PRAUC", "ModelAgeDays"} <= {m["MetricName"] for m in metrics}
     assert result["metrics_published"] == len(metrics)
+
+
+def test_a_published_run_moves_the_window_cursor_forward_only(handler, event, context):
+    put_json(event["report_uri"], REPORT)
+
+    result = handler.handler(event, context)
+    older = {**event, "window": {**event["window"], "end": "2026-03-02T02:00:00+00:00"}}
+    handler.handler(older, context)  # a late run of an older window
+    manual = {**event, "window": {**event["window"], "end": "2026-03-02T09:00:00+00:00", "advances_cursor": False}}
+    handler.handler(manual, context)  # a window asked for by hand
+
+    assert result["cursor"] == event["window"]["end"]
+    cursor = read_json(f"s3://{bucket('artifacts')}/monitoring/cursor.json")
+    assert cursor["window_end"] == event["window"]["end"] and cursor["run_id"] == event["run_id"]

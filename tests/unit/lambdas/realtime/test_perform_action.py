@@ -1,4 +1,4 @@
-"""perform_action: a decision recorded and published once per request id."""
+"""perform_action: a decision recorded once per request id (the stream publishes it); 409 for other content."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ def decision_log(aws, monkeypatch, handler):
         ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                          KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
-    client("events").create_event_bus(Name="fraud-detection-decisions")
     monkeypatch.setenv("DECISIONS_TABLE", DECISIONS)
-    monkeypatch.setenv("DECISION_BUS", "fraud-detection-decisions")
     # Module-level adapters bound at import: point them at this test's moto.
     monkeypatch.setattr(handler, "_log", None)
     monkeypatch.setattr(handler._persistence, "client", ddb)
@@ -33,6 +31,20 @@ def test_a_replayed_request_returns_the_first_response_and_records_once(handler,
     assert first["request_id"] == "req-0001" and first["transaction_id"] == "T-0001"
     items = client("dynamodb").scan(TableName=DECISIONS)["Items"]
     assert len(items) == 1 and items[0]["decision"] == {"S": "REVIEW"}
+    assert first["reason_codes"] == event["decision"]["reason_codes"]
+    assert items[0]["decided_by"] == {"S": "hard_rule:high_risk_online_gaming"}
+
+
+def test_the_same_request_id_with_other_content_is_a_409_and_records_nothing(handler, event, context, decision_log):
+    first = handler.handler(event, context)
+    other = {**event, "request": {**event["request"], "amount": 12.0, "country": "GB"}}
+
+    conflict = handler.handler(other, context)  # Powertools' payload validation catches it
+
+    assert conflict["status"] == 409 and conflict["fields"] == ["amount", "country"]
+    assert handler.handler(event, context) == first
+    items = client("dynamodb").scan(TableName=DECISIONS)["Items"]
+    assert len(items) == 1 and '"amount": 950.0' in items[0]["request"]["S"]
 
 
 def test_a_request_without_a_request_id_is_refused(handler, event, context, decision_log):

@@ -1,0 +1,288 @@
+"""Every metric a dashboard widget or an alarm reads is emitted by some code path (product).
+
+For every team in models/ and the generated second team (batch only): the metrics the
+synthesised dashboards and alarms read (explicit metrics, metric-math inputs and SEARCH
+expressions) are matched by namespace,
+metric name, dimension names and dimension values against what is emitted:
+
+* the team's own namespace: the EMF the real apply_rules handler prints (loaded with its
+  function's environment from the template) and the datums publish_monitoring_metrics
+  builds from a complete monitoring report;
+* AWS namespaces: the metrics AWS emits for the resources the templates create (state
+  machines, queues) and for the endpoint the deployment workflow creates.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdlc.contract import REPO_ROOT, load_team, runtime_spec, team_files
+from mdlc.harness.lambdas import LambdaContext
+from stacks.realtime.names import VARIANT, endpoint_name
+from tests.second_team import NAME as SECOND_TEAM
+
+TEAMS = sorted({path.stem for path in team_files()} | {SECOND_TEAM})
+ANY = None  # an emitted dimension whose value is any (e.g. one datum per feature)
+
+#: What AWS emits per resource (namespace → dimension names, metric names).
+AWS_METRICS = {
+    "AWS/States": (("StateMachineArn",), {"ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
+                                          "ExecutionsAborted", "ExecutionsTimedOut", "ExecutionTime",
+                                          "ExecutionThrottled"}),
+    "AWS/SageMaker": (("EndpointName", "VariantName"), {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
+                                                        "ModelLatency", "OverheadLatency", "InvocationsPerInstance"}),
+    "AWS/SQS": (("QueueName",), {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
+                                 "NumberOfMessagesSent", "NumberOfMessagesReceived"}),
+}
+SERVERLESS_ONLY = {"ModelSetupTime"}  # SageMaker emits it for serverless endpoints only
+
+
+@dataclass(frozen=True)
+class Emitted:
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str | None], ...]
+
+    def dims(self) -> dict[str, str | None]:
+        return dict(self.dimensions)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A metric a widget or alarm reads; ``exact`` False for SEARCH (filters on some dimensions)."""
+
+    where: str
+    namespace: str
+    name: str
+    dimensions: dict[str, str | None]
+    exact: bool = True
+
+    def found_in(self, emitted: set[Emitted]) -> bool:
+        for e in emitted:
+            dims = e.dims()
+            if (e.namespace, e.name) != (self.namespace, self.name) or set(dims) != set(self.dimensions):
+                continue
+            if all(v is None or dims[k] is ANY or _same(dims[k], v) for k, v in self.dimensions.items()):
+                return True
+        return False
+
+
+def _same(emitted: str, read: str) -> bool:
+    return _normal(emitted) == _normal(read)
+
+
+def _normal(value: str) -> str:
+    """State machine ARNs compare by name (account and region are tokens in templates)."""
+    return value.rsplit("stateMachine:", 1)[-1] if "stateMachine:" in value else value
+
+
+# ------------------------------------------------------------------------ templates
+def team_templates(assembly, team: str) -> dict[str, dict]:
+    return {name: t for name, t in assembly.templates.items() if name.startswith(f"{team}-")
+            and not name.endswith("-pipeline")}
+
+
+def _resolve(value: Any, resources: dict[str, Any]) -> Any:
+    """Enough of CloudFormation's intrinsics to read metric dimensions and dashboard bodies."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            res = resources.get(arg)
+            if res and res["Type"] == "AWS::StepFunctions::StateMachine":
+                return f"arn:aws:states:REGION:ACCOUNT:stateMachine:{res['Properties']['StateMachineName']}"
+            return {"AWS::Region": "REGION", "AWS::AccountId": "ACCOUNT", "AWS::Partition": "aws",
+                    "AWS::URLSuffix": "amazonaws.com"}.get(arg, f"REF:{arg}")
+        if key == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            props = resources.get(logical, {}).get("Properties", {})
+            return props.get(attribute) or props.get("QueueName" if attribute == "QueueName" else attribute,
+                                                       f"ATT:{logical}.{attribute}")
+        if key == "Fn::Join":
+            sep, parts = arg
+            return sep.join(str(_resolve(p, resources)) for p in parts)
+    if isinstance(value, list):
+        return [_resolve(v, resources) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, resources) for k, v in value.items()}
+    return value
+
+
+SEARCH = re.compile(r"SEARCH\('\{([^}]*)\}(.*?)',")
+TERM = re.compile(r'(\w+)="([^"]*)"|(\w+)=(\S+)')
+
+
+def reads(assembly, team: str) -> list[Read]:
+    """Every metric read by the team's dashboards and alarms."""
+    out: list[Read] = []
+    for stack, template in team_templates(assembly, team).items():
+        resources = template["Resources"]
+        for lid, res in resources.items():
+            props = res.get("Properties", {})
+            if res["Type"] == "AWS::CloudWatch::Dashboard":
+                body = json.loads(_resolve(props["DashboardBody"], resources))
+                for widget in body["widgets"]:
+                    for line in (widget.get("properties") or {}).get("metrics", []):
+                        out += _widget_reads(f"{stack}/{lid}: {widget['properties'].get('title')}", line)
+            elif res["Type"] == "AWS::CloudWatch::Alarm":
+                props = _resolve(props, resources)
+                if "MetricName" in props:
+                    out.append(Read(f"{stack}/{props.get('AlarmName')}", props["Namespace"], props["MetricName"],
+                                    {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}))
+                for query in props.get("Metrics", []):
+                    metric = (query.get("MetricStat") or {}).get("Metric")
+                    if metric:
+                        out.append(Read(f"{stack}/{props.get('AlarmName')}", metric["Namespace"],
+                                        metric["MetricName"],
+                                        {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}))
+    return out
+
+
+def _widget_reads(where: str, line: list) -> list[Read]:
+    if line and isinstance(line[0], dict):  # an expression
+        found = SEARCH.search(line[0].get("expression", ""))
+        if not found:
+            return []
+        schema = [s.strip() for s in found.group(1).split(",")]
+        terms = {(m.group(1) or m.group(3)): (m.group(2) or m.group(4)) for m in TERM.finditer(found.group(2))}
+        name = terms.pop("MetricName")
+        dims: dict[str, str | None] = dict.fromkeys(schema[1:])
+        unknown = set(terms) - set(dims)
+        assert not unknown, f"{where}: SEARCH filters on {unknown}, not in its schema {schema}"
+        dims.update(terms)
+        return [Read(where, schema[0], name, dims, exact=False)]
+    values = [v for v in line if not isinstance(v, dict)]
+    namespace, name, pairs = values[0], values[1], values[2:]
+    return [Read(where, namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True)))]
+
+
+# ------------------------------------------------------------------------- emitted
+def emitted_by_aws(assembly, team: str, team_dir: Path) -> set[Emitted]:
+    spec = load_team(team_dir / f"{team}.yaml")
+    out: set[Emitted] = set()
+    for template in team_templates(assembly, team).values():
+        for res in template["Resources"].values():
+            props = res.get("Properties", {})
+            if res["Type"] == "AWS::StepFunctions::StateMachine":
+                _add_aws(out, "AWS/States", (f"stateMachine:{props['StateMachineName']}",))
+            elif res["Type"] == "AWS::SQS::Queue" and "QueueName" in props:
+                _add_aws(out, "AWS/SQS", (props["QueueName"],))
+    if spec.realtime.enabled:  # the deployment workflow creates the endpoint, with its one variant
+        _add_aws(out, "AWS/SageMaker", (endpoint_name(team), VARIANT),
+                 extra=SERVERLESS_ONLY if spec.realtime.serverless else set())
+    return out
+
+
+def _add_aws(out: set[Emitted], namespace: str, values: tuple[str, ...], extra: set[str] | None = None) -> None:
+    names, metrics = AWS_METRICS[namespace]
+    for metric in metrics | (extra or set()):
+        out.add(Emitted(namespace, metric, tuple(zip(names, values, strict=True))))
+
+
+def function_env(assembly, team: str, handler_suffix: str) -> tuple[str, dict[str, str]] | None:
+    """(Handler, environment variables) of the team's function whose handler ends with ``handler_suffix``."""
+    for template in team_templates(assembly, team).values():
+        for res in template["Resources"].values():
+            props = res.get("Properties", {})
+            if res["Type"] == "AWS::Lambda::Function" and props.get("Handler", "").endswith(handler_suffix):
+                variables = (props.get("Environment") or {}).get("Variables") or {}
+                return props["Handler"], {k: v for k, v in variables.items() if isinstance(v, str)}
+    return None
+
+
+def load_handler_module(handler: str) -> Any:
+    path = REPO_ROOT / Path(*handler.split(".")[:-1]).with_suffix(".py")
+    spec = importlib.util.spec_from_file_location(f"metrics_check_{uuid.uuid4().hex[:8]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def emitted_by_rules(assembly, team: str, team_dir: Path, monkeypatch, capsys) -> set[Emitted]:
+    """Run the team's real apply_rules handler (its template environment) and read its EMF."""
+    found = function_env(assembly, team, "apply_rules.handler.handler")
+    if found is None:
+        return set()
+    handler, variables = found
+    for key, value in {**variables, "POWERTOOLS_TRACE_DISABLED": "true",
+                       "MDLC_TEAM_SPEC_FILE": str(assembly.outdir / "build" / team / "config" / "team.json"),
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(key, value)
+    module = load_handler_module(handler)
+    spec = runtime_spec(load_team(team_dir / f"{team}.yaml"))
+    keys = spec["schema"]
+    request = {"request_id": "r-1", keys["id_column"]: "t-1", keys["entity_key"]: "e-1"}
+    models = [{"body": json.dumps({"model_version": "v1", "predictions": [{"score": s}]})} for s in (0.0, 0.5, 1.0)]
+    capsys.readouterr()
+    for model in [*models, {"error": "SageMakerRuntime.ModelErrorException"}]:
+        context = LambdaContext(function_name=variables.get("POWERTOOLS_SERVICE_NAME", "rules"),
+                                invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:rules")
+        module.handler({"request": request, "features": {}, "model": model}, context)
+    return emf(capsys.readouterr().out)
+
+
+def emf(output: str) -> set[Emitted]:
+    """The metrics of every CloudWatch embedded-metric-format line in ``output``."""
+    out: set[Emitted] = set()
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    out.add(Emitted(directive["Namespace"], metric["Name"],
+                                    tuple(sorted((d, blob[d]) for d in dimension_set))))
+    return out
+
+
+def emitted_by_monitoring(team: str, monkeypatch) -> set[Emitted]:
+    """The datums publish_monitoring_metrics puts for a report with every number present."""
+    monkeypatch.setenv("MDLC_TEAM_SPEC_FILE", "unused")
+    module = load_handler_module(_handler_path("publish_monitoring_metrics"))
+    source = {"records": 10, "max_feature_psi": 0.1, "prediction_psi": 0.1, "feature_psi": {"f": 0.1}}
+    report = {"endpoint": source, "batch": source, "violations": [],
+              "quality": {"labelled": 10, "precision": 0.5, "recall": 0.5, "pr_auc": 0.5}}
+    namespace = module.NAMESPACE.format(team=team)
+    out = set()
+    for datum in module.metric_data(report, 3.0, datetime.now(UTC)):
+        dims = tuple(sorted((d["Name"], ANY if d["Name"] == "Feature" else d["Value"]) for d in datum["Dimensions"]))
+        out.add(Emitted(namespace, datum["MetricName"], dims))
+    return out
+
+
+def _handler_path(name: str) -> str:
+    [found] = [p for p in (REPO_ROOT / "lambdas").rglob(f"{name}/handler.py")]
+    return ".".join(found.relative_to(REPO_ROOT).with_suffix("").parts) + ".handler"
+
+
+# ----------------------------------------------------------------------------- test
+@pytest.mark.parametrize("team", TEAMS)
+def test_every_metric_a_dashboard_or_alarm_reads_is_emitted(assembly, team_dir, team, monkeypatch, capsys):
+    emitted = (emitted_by_aws(assembly, team, team_dir)
+               | emitted_by_rules(assembly, team, team_dir, monkeypatch, capsys)
+               | emitted_by_monitoring(team, monkeypatch))
+    read = reads(assembly, team)
+
+    assert len(read) >= 10, read  # dashboards and alarms were found and parsed
+    missing = [f"{r.where}: {r.namespace} {r.name} {r.dimensions}" for r in read if not r.found_in(emitted)]
+    assert not missing, "read but never emitted:\n" + "\n".join(missing)
+
+
+def test_the_decision_mix_reads_the_rules_lambdas_metric(assembly, team_dir, monkeypatch, capsys):
+    """The example team: the widget that used to search a metric nobody emitted now finds it."""
+    emitted = emitted_by_rules(assembly, "fraud-detection", team_dir, monkeypatch, capsys)
+    mix = [r for r in reads(assembly, "fraud-detection") if "Decision mix" in r.where]
+
+    assert [r.name for r in mix] == ["Decisions"]
+    decisions = {dict(e.dimensions)["Decision"] for e in emitted if e.name == "Decisions"}
+    assert decisions == {"APPROVE", "REVIEW", "DECLINE"}
+    assert all(r.found_in(emitted) for r in mix)
