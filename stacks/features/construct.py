@@ -40,6 +40,23 @@ def metric_namespace(team: str) -> str:
     return f"MDLC/{team}"
 
 
+#: Which handler emits each of the pipeline's own metrics. Powertools adds the dimension
+#: ``service`` (the function's POWERTOOLS_SERVICE_NAME, ``<team>-<handler>``) to every
+#: metric, so a reader must name it or CloudWatch finds no such metric.
+EMITTED_BY = {
+    **dict.fromkeys(("StreamToFeatureLag", "EventToFeatureLag", "EventsApplied", "DuplicateEvents",
+                     "LateEventsDropped", "InvalidEvents", "FailedEvents"), "consume_events"),
+    **dict.fromkeys(("ReconciliationMismatchRate", "ReconciliationMismatches", "EntitiesBackfilled",
+                     "StaleEntityStates"), "publish_reconciliation"),
+}
+
+
+def pipeline_metric(team: str, name: str, statistic: str, period: cdk.Duration, label: str | None = None) -> cw.Metric:
+    """One of the feature pipeline's own metrics, with the dimension its handler emits."""
+    return cw.Metric(namespace=metric_namespace(team), metric_name=name, statistic=statistic, period=period,
+                     dimensions_map={"service": f"{team}-{EMITTED_BY[name]}"}, label=label)
+
+
 class FeaturePipeline(Construct):
     """Stream, consumer, DLQ, backfill workflow, alarms and dashboard of one team.
 
@@ -198,7 +215,7 @@ class FeaturePipeline(Construct):
 
     # ----------------------------------------------------------------- alarms
     def _alarms(self, ctx: TeamContext, data: DataPlane) -> dict[str, cw.Alarm]:
-        s, name, ns = ctx.team.streaming, ctx.name, metric_namespace(ctx.name)
+        s, name = ctx.team.streaming, ctx.name
         five = cdk.Duration.minutes(5)
         lag_ms = s.max_lag_seconds * 1000
         specs = {
@@ -207,11 +224,10 @@ class FeaturePipeline(Construct):
             "features-iterator-age": (self.consumer.function.metric(
                 "IteratorAge", period=cdk.Duration.minutes(1), statistic="Maximum"), lag_ms,
                 f"the consumer is more than {s.max_lag_seconds} s behind the stream (iterator age)"),
-            "features-lag": (cw.Metric(namespace=ns, metric_name="StreamToFeatureLag", statistic="Maximum",
-                                       period=cdk.Duration.minutes(1)), lag_ms,
+            "features-lag": (pipeline_metric(name, "StreamToFeatureLag", "Maximum", cdk.Duration.minutes(1)), lag_ms,
                              f"an event took more than {s.max_lag_seconds} s from the stream to the online table"),
-            "features-mismatch": (cw.Metric(namespace=ns, metric_name="ReconciliationMismatchRate",
-                                            statistic="Maximum", period=cdk.Duration.days(1)), s.max_mismatch_rate,
+            "features-mismatch": (pipeline_metric(name, "ReconciliationMismatchRate", "Maximum", cdk.Duration.days(1)),
+                                  s.max_mismatch_rate,
                                   f"more than {s.max_mismatch_rate:.2%} of entities differ from the recomputation"),
         }
         action = cw_actions.SnsAction(data.alerts_topic)
@@ -226,11 +242,11 @@ class FeaturePipeline(Construct):
         return out
 
     def _dashboard(self, ctx: TeamContext) -> cw.Dashboard:
-        name, ns, s = ctx.name, metric_namespace(ctx.name), ctx.team.streaming
+        name, s = ctx.name, ctx.team.streaming
         minute = cdk.Duration.minutes(1)
 
         def metric(metric_name: str, stat: str = "Sum", period: cdk.Duration = minute) -> cw.Metric:
-            return cw.Metric(namespace=ns, metric_name=metric_name, statistic=stat, period=period, label=metric_name)
+            return pipeline_metric(name, metric_name, stat, period, label=metric_name)
 
         lag_line = cw.HorizontalAnnotation(value=s.max_lag_seconds * 1000, label="max_lag_seconds",
                                            color=cw.Color.RED)

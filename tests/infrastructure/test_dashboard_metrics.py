@@ -8,8 +8,11 @@ metric name, dimension names and dimension values against what is emitted:
 * the team's own namespace: the EMF the real apply_rules handler prints (loaded with its
   function's environment from the template) and the datums publish_monitoring_metrics
   builds from a complete monitoring report;
+* the feature pipeline's: the EMF the real consume_events and publish_reconciliation
+  handlers print on their sample events (event.json), with moto behind them;
 * AWS namespaces: the metrics AWS emits for the resources the templates create (state
-  machines, queues) and for the endpoint the deployment workflow creates.
+  machines, queues, stream event source mappings) and for the endpoint the deployment
+  workflow creates.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +46,8 @@ AWS_METRICS = {
                                                         "ModelLatency", "OverheadLatency", "InvocationsPerInstance"}),
     "AWS/SQS": (("QueueName",), {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
                                  "NumberOfMessagesSent", "NumberOfMessagesReceived"}),
+    # Lambda emits IteratorAge for a function read by a stream (Kinesis, DynamoDB) event source mapping.
+    "AWS/Lambda": (("FunctionName",), {"IteratorAge"}),
 }
 SERVERLESS_ONLY = {"ModelSetupTime"}  # SageMaker emits it for serverless endpoints only
 
@@ -175,10 +181,22 @@ def emitted_by_aws(assembly, team: str, team_dir: Path) -> set[Emitted]:
                 _add_aws(out, "AWS/States", (f"stateMachine:{props['StateMachineName']}",))
             elif res["Type"] == "AWS::SQS::Queue" and "QueueName" in props:
                 _add_aws(out, "AWS/SQS", (props["QueueName"],))
+            elif res["Type"] == "AWS::Lambda::EventSourceMapping" and _reads_a_stream(props, template["Resources"]):
+                _add_aws(out, "AWS/Lambda", (_resolve(props["FunctionName"], template["Resources"]),))
     if spec.realtime.enabled:  # the deployment workflow creates the endpoint, with its one variant
         _add_aws(out, "AWS/SageMaker", (endpoint_name(team), VARIANT),
                  extra=SERVERLESS_ONLY if spec.realtime.serverless else set())
     return out
+
+
+def _reads_a_stream(mapping: dict[str, Any], resources: dict[str, Any]) -> bool:
+    """Whether an event source mapping reads a Kinesis or DynamoDB stream (not a queue)."""
+    source = mapping.get("EventSourceArn")
+    if isinstance(source, dict) and "Fn::GetAtt" in source:
+        logical, attribute = source["Fn::GetAtt"]
+        kind = resources.get(logical, {}).get("Type")
+        return kind == "AWS::Kinesis::Stream" or (kind == "AWS::DynamoDB::Table" and attribute == "StreamArn")
+    return isinstance(source, str) and (":kinesis:" in source or "/stream/" in source)
 
 
 def _add_aws(out: set[Emitted], namespace: str, values: tuple[str, ...], extra: set[str] | None = None) -> None:
@@ -202,6 +220,7 @@ def load_handler_module(handler: str) -> Any:
     path = REPO_ROOT / Path(*handler.split(".")[:-1]).with_suffix(".py")
     spec = importlib.util.spec_from_file_location(f"metrics_check_{uuid.uuid4().hex[:8]}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
@@ -244,6 +263,43 @@ def emf(output: str) -> set[Emitted]:
     return out
 
 
+def emitted_by_features(assembly, team: str, team_dir: Path, monkeypatch, capsys) -> set[Emitted]:
+    """Run the team's real stream consumer and reconciliation publisher (their template
+    environment, their sample events; moto for the table, bucket and parameter) and read their EMF."""
+    from moto import mock_aws
+
+    out: set[Emitted] = set()
+    spec = runtime_spec(load_team(team_dir / f"{team}.yaml"))
+    for handler_name in ("consume_events", "publish_reconciliation"):
+        found = function_env(assembly, team, f"{handler_name}.handler.handler")
+        if found is None:
+            continue
+        handler, variables = found
+        for key, value in {**variables, "POWERTOOLS_TRACE_DISABLED": "true",
+                           "MDLC_TEAM_SPEC_FILE": str(assembly.outdir / "build" / team / "config" / "team.json"),
+                           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "FEATURE_TABLE": "features",
+                           "REPORTS_BUCKET": "reports"}.items():
+            monkeypatch.setenv(key, value)
+        event = json.loads((REPO_ROOT / Path(*handler.split(".")[:-2]) / "event.json").read_text())
+        with mock_aws():
+            import boto3
+
+            boto3.client("dynamodb", region_name="eu-west-1").create_table(
+                TableName="features", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": spec["schema"]["entity_key"], "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": spec["schema"]["entity_key"], "AttributeType": "S"}])
+            boto3.client("s3", region_name="eu-west-1").create_bucket(
+                Bucket="reports", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            module = load_handler_module(handler)
+            capsys.readouterr()
+            module.handler(event, LambdaContext(function_name=variables.get("POWERTOOLS_SERVICE_NAME", handler_name),
+                                                invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:"
+                                                                     f"function:{handler_name}"))
+            out |= emf(capsys.readouterr().out)
+    return out
+
+
 def emitted_by_monitoring(team: str, monkeypatch) -> set[Emitted]:
     """The datums publish_monitoring_metrics puts for a report with every number present."""
     monkeypatch.setenv("MDLC_TEAM_SPEC_FILE", "unused")
@@ -269,6 +325,7 @@ def _handler_path(name: str) -> str:
 def test_every_metric_a_dashboard_or_alarm_reads_is_emitted(assembly, team_dir, team, monkeypatch, capsys):
     emitted = (emitted_by_aws(assembly, team, team_dir)
                | emitted_by_rules(assembly, team, team_dir, monkeypatch, capsys)
+               | emitted_by_features(assembly, team, team_dir, monkeypatch, capsys)
                | emitted_by_monitoring(team, monkeypatch))
     read = reads(assembly, team)
 
