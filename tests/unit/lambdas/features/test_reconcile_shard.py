@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lambdas.shared.aws import client
-from mdlc import synthetic as sy
+from tests.unit.lambdas.features.raw import raw_records
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def table(aws, monkeypatch):
 
 
 def test_missing_entities_are_written_then_match_and_a_tampered_one_is_named(handler, event, context, table):
-    rows = sy.generate(n_customers=12, days=30, seed=4).astype(str).to_dict("records")
+    rows = raw_records(n_entities=12, days=30, seed=4)
     bucket, key = event["uri"][5:].split("/", 1)
     client("s3").put_object(Bucket=bucket, Key=key, Body="\n".join(json.dumps(r) for r in rows).encode())
 
