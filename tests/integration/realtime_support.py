@@ -52,9 +52,16 @@ def trained_model() -> TrainedModel:
         spec = package["InferenceSpecification"]
         bucket, key = _split(spec["Containers"][0]["ModelDataUrl"])
         body = team.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        items = team.client("dynamodb").scan(TableName=_feature_table(team))["Items"]
+        items = scan_all(team, _feature_table(team))
     customer = sorted(item["customer_id"]["S"] for item in items)[0]
     return TrainedModel(_clean(spec), body, items, customer)
+
+
+def scan_all(team: LocalTeam, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table``: a Scan answers at most 1 MB a page (entity states of a few
+    hundred customers are more)."""
+    pages = team.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
 
 
 def _split(uri: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from mdlc import synthetic
 from mdlc.contract import runtime_spec
 from mdlc.local import LocalTeam
 from tests.integration.conftest import AlertInbox
+from tests.integration.realtime_support import scan_all
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     assert [float(v) for _, v in shares] == sorted((float(v) for _, v in shares), reverse=True)
     assert sum(float(v) for _, v in shares) == pytest.approx(1.0, abs=0.02)
     # Training writes nothing that production serves: the online table is the feature pipeline's.
-    assert team.client("dynamodb").scan(TableName=_feature_table(team))["Items"] == []
+    assert scan_all(team, _feature_table(team)) == []
     assert [a["outcome"] for a in inbox.drain()] == ["Registered"]
 
 
@@ -107,14 +108,14 @@ def test_a_worse_challenger_is_not_registered_and_changes_nothing_served(team, i
                                                                           "2026-03-02")}, check=True)
     summary = backfill.output["summary"]
     assert summary["written"] == summary["entities"] > 400 and summary["mismatched"] == 0
-    served = team.client("dynamodb").scan(TableName=_feature_table(team))["Items"]
+    served = scan_all(team, _feature_table(team))
     worse = transactions(seed=4)
     worse["is_fraud"] = worse["is_fraud"].sample(frac=1.0, random_state=0).to_numpy()  # labels lose their signal
     prefix = team.put_raw(worse, "2026-03-03")
 
     result = team.train(prefix)
 
-    assert _sorted(team.client("dynamodb").scan(TableName=_feature_table(team))["Items"]) == _sorted(served)
+    assert _sorted(scan_all(team, _feature_table(team))) == _sorted(served)
 
     assert result.status == "FAILED" and result.error == "EvaluationGateFailed"
     assert "pr_auc" in result.cause
