@@ -64,6 +64,10 @@ EXPLAINED: dict[str, str] = {
     "application-autoscaling:DescribeScalableTargets": "used only when an endpoint is updated",
     "sagemaker:UpdateEndpoint": "used only when an endpoint already exists (second deployment)",
     "sagemaker:CreateEndpoint": "used only for the first deployment of the team's endpoint",
+    **{a: "the DynamoDB stream event source mapping reads the stream with the function's role (service side)"
+       for a in ("dynamodb:DescribeStream", "dynamodb:ListStreams")},
+    **{a: "the event source mapping sends failed batches to the DLQ with the function's role (service side)"
+       for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")},
 }
 # The project grants through CDK's L2 grant methods (STYLE.md: no hand-written IAM JSON
 # where an L2 grant exists); each grants a fixed set, of which a function uses a part.
@@ -109,6 +113,10 @@ BY_PATH: dict[tuple[str, str], str] = {
     ("StartRetrainin", "states:StartExecution"): "starts training when no run is in progress",
     ("StartRetrainin", "states:ListExecutions"): "finds a running training execution",
     ("PublishMetrics", "cloudwatch:PutMetricData"): "publishes the monitoring metrics (namespace-scoped)",
+    ("PublishMetrics", "s3:PutObject"): "moves the window cursor after a scheduled run (a run with `since` does not)",
+    ("StartRetrainin", "sns:Publish"): (
+        "Lambda delivers a failed asynchronous invocation to the on-failure topic with the function's role"),
+    ("StartRetrainin", "kms:GenerateDataKey"): "the on-failure topic is encrypted with the team key",
     ("EventsRole", "states:StartExecution"): "EventBridge starts the workflow when its rule fires",
     ("StateMachineRole", "sns:Publish"): "alerts and notifications of outcomes this run did not reach",
     ("StateMachineRole", "lambda:InvokeFunction"): "a function of a branch this run did not take",
