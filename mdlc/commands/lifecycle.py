@@ -23,6 +23,8 @@ from typing import Any
 
 import click
 
+from mdlc.commands.realtime import request_body
+
 
 def register(main: click.Group, local: click.Group) -> None:
     local.add_command(lifecycle)
@@ -86,10 +88,8 @@ class Lifecycle:
         mix: Counter = Counter()
         first_error = None
         captured = self.captured()
-        sc = self.team.team.schema
-        keys = [sc.id_column, sc.entity_key, sc.timestamp_column, *(f.name for f in sc.record_features)]
-        for i, row in enumerate(frame[keys].to_dict("records")):
-            body = {"request_id": f"{label}-{i}", **{k: (None if v != v else v) for k, v in row.items()}}
+        for i, row in enumerate(frame.to_dict("records")):
+            body = request_body(self.team.team, row, f"{label}-{i}")
             # POST /v1/decisions through the API's synthesised resources (mdlc.harness.apigateway).
             response = api.invoke("POST", "/v1/decisions", json.dumps(body), {"Content-Type": "application/json"})
             self.team.aws.deliver_kinesis()  # the feature stream's consumer: fresh features for the next one

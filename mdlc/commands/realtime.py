@@ -213,20 +213,71 @@ def serve(model: str, port: int, customers: int, days: int) -> None:
         sys.exit(1)
 
 
+def team_request(team: Any, *, customers: int = 300, days: int = 45, seed: int = 7) -> dict[str, Any]:
+    """A decision request for any team: its id, entity key, timestamp and record columns, from
+    a record generated after the history `mdlc local serve` trains on (same sizes and seed),
+    so its entity has online features."""
+    from mdlc import synthetic_team
+    from mdlc.contract import runtime_spec
+
+    spec, sc = runtime_spec(team), team.schema
+    later = synthetic_team.later_for_team(spec, n_entities=customers, train_days=days, days=1, seed=seed, variant=1)
+    row = later.head(1).to_dict("records")[0]
+    return request_body(team, row, f"score-{row[sc.id_column]}")
+
+
+def request_body(team: Any, row: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """A decision request from a raw record (CSV text or generated values): the team's id,
+    entity, timestamp and record columns, each as the JSON type its request model expects."""
+    sc = team.schema
+    body: dict[str, Any] = {"request_id": request_id}
+    for name in (sc.id_column, sc.entity_key, sc.timestamp_column):
+        value = row.get(name)
+        body[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    for feature in sc.record_features:
+        body[feature.name] = _json_value(row.get(feature.name), feature.type)
+    return body
+
+
+def _json_value(value: Any, kind: str) -> Any:
+    if value is None or value != value:  # missing or NaN
+        return None
+    if kind == "bool":
+        return value.strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
+    if kind == "int":
+        return int(float(value))
+    if kind == "float":
+        return float(value)
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 @click.command()
 @click.option("--port", default=8080, show_default=True, help="Port of `mdlc local serve`.")
-@click.option("--file", "path", type=click.Path(exists=True, path_type=Path), default=EXAMPLE_REQUEST,
-              show_default=True, help="JSON request to send.")
-@click.option("--customer", default=None, help="Override the request's customer id.")
+@click.option("--model", default=None,
+              help="Team name: send a request built from the team's own schema (a generated record).")
+@click.option("--file", "path", type=click.Path(exists=True, path_type=Path), default=None,
+              help=f"JSON request to send [default without --model: {EXAMPLE_REQUEST.relative_to(REPO_ROOT)}].")
+@click.option("--customer", default=None, help="Override the request's entity id (the team's entity_key).")
 @click.option("--request-id", default=None, help="Override the request id (a new one scores again).")
-def score(port: int, path: Path, customer: str | None, request_id: str | None) -> None:
+def score(port: int, model: str | None, path: Path | None, customer: str | None, request_id: str | None) -> None:
     """Send one decision request to `mdlc local serve` and print the answer."""
     sys.path.insert(0, str(REPO_ROOT / "examples"))
     from fraud_client import LocalClient
 
-    body = json.loads(path.read_text(encoding="utf-8"))
+    entity_key = "customer_id"
+    if model and path is None:
+        from mdlc.contract import MODELS_DIR, load_team
+
+        try:
+            team = load_team(MODELS_DIR / f"{model}.yaml")
+        except TeamFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        body, entity_key = team_request(team), team.schema.entity_key
+        click.echo(f"request generated from the schema of models/{model}.yaml")
+    else:
+        body = json.loads((path or EXAMPLE_REQUEST).read_text(encoding="utf-8"))
     if customer:
-        body["customer_id"] = customer
+        body[entity_key] = customer
     if request_id:
         body["request_id"] = request_id
     status, answer = LocalClient(f"http://127.0.0.1:{port}").decide(body)

@@ -87,8 +87,9 @@ def score_band_lines(table: dict | None) -> list[str]:
             text += f" {b['amount_saved']:>13,.0f} ({_pct(b['amount_saved_share'])})".rjust(23)
         return text
 
-    team = table["team"]
-    lines.append(row(f"team {team['approve_below']:g}/{team['decline_at_or_above']:g}", team))
+    team = table.get("team")
+    if team:  # None for a team without decision rules (batch-only)
+        lines.append(row(f"team {team['approve_below']:g}/{team['decline_at_or_above']:g}", team))
     lines.append("single threshold (below: APPROVE, at or above: DECLINE)")
     lines += [row(f"  at {b['decline_at_or_above']:g}", b) for b in table["grid"]]
     return lines

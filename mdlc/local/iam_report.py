@@ -68,7 +68,9 @@ EXPLAINED: dict[str, str] = {
         "kinesis:DescribeStream", "kinesis:DescribeStreamConsumer", "kinesis:DescribeStreamSummary",
         "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
         "kinesis:SubscribeToShard")},
-    **{a: "the event source mapping sends failed batches to the DLQ with the consumer's role (service side)"
+    **{a: "the DynamoDB stream event source mapping reads the stream with the function's role (service side)"
+       for a in ("dynamodb:DescribeStream", "dynamodb:ListStreams")},
+    **{a: "the event source mapping sends failed batches to the DLQ with the function's role (service side)"
        for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")},
 }
 # The project grants through CDK's L2 grant methods (STYLE.md: no hand-written IAM JSON
@@ -118,6 +120,10 @@ BY_PATH: dict[tuple[str, str], str] = {
     ("FeaturesStateMachineRole", "sns:Publish"): "alerts the team when the feature backfill fails",
     ("EnsureOnlineFeat", "states:DescribeExecution"): "reads the backfill it started when it checks again",
     ("EnsureOnlineFeat", "states:StartExecution"): "starts the backfill when the table lacks the features",
+    ("PublishMetrics", "s3:PutObject"): "moves the window cursor after a scheduled run (a run with `since` does not)",
+    ("StartRetrainin", "sns:Publish"): (
+        "Lambda delivers a failed asynchronous invocation to the on-failure topic with the function's role"),
+    ("StartRetrainin", "kms:GenerateDataKey"): "the on-failure topic is encrypted with the team key",
     ("EventsRole", "states:StartExecution"): "EventBridge starts the workflow when its rule fires",
     ("StateMachineRole", "sns:Publish"): "alerts and notifications of outcomes this run did not reach",
     ("StateMachineRole", "lambda:InvokeFunction"): "a function of a branch this run did not take",

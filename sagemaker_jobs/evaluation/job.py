@@ -203,11 +203,12 @@ def score_bands(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, spec: dict[str
         note = f"amount_column {column!r} is not a model column, so not in the test split: counts only"
     else:
         amount = np.nan_to_num(pd.to_numeric(test[column], errors="coerce").to_numpy("float64"))
-    bands = spec["decision_rules"]["score_bands"]
+    # A batch-only team has no decision rules: the grid alone helps it choose a cut-off.
+    bands = (spec.get("decision_rules") or {}).get("score_bands")
     return {
         "amount_column": column if amount is not None else None, "note": note,
         "rows": int(len(y)), "frauds": int(y.sum()),
-        "team": band_outcomes(y, p, amount, bands["approve_below"], bands["decline_at_or_above"]),
+        "team": band_outcomes(y, p, amount, bands["approve_below"], bands["decline_at_or_above"]) if bands else None,
         "grid": [band_outcomes(y, p, amount, t, t) for t in THRESHOLD_GRID],
     }
 

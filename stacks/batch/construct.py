@@ -84,7 +84,7 @@ class BatchWorkflow(Construct):
                               timeout=cdk.Duration.minutes(15), memory_size=2048)
         self.publish_fn = fn("PublishResultsFunction", "publish_batch_results", "publish validated batch results",
                              timeout=cdk.Duration.minutes(15), memory_size=1024)
-        grant_team_data(self.prepare_fn, data, read=[data.raw_bucket], write=[data.artifacts_bucket])
+        grant_team_data(self.prepare_fn, data, read=[data.raw_bucket], write=[])  # it only names paths
         grant_registry_read(self.prepare_fn, data)
         grant_team_data(self.report_fn, data, read=[data.artifacts_bucket], write=[])
         grant_team_data(self.validate_fn, data, read=[data.artifacts_bucket], write=[])

@@ -391,12 +391,17 @@ def handler_logs(team_name):
     swapped = []
     for name, found in list(logging.Logger.manager.loggerDict.items()):
         if isinstance(found, logging.Logger) and name.startswith(f"{team_name}-"):
-            swapped += [(h, h.setStream(buffer)) for h in found.handlers if isinstance(h, logging.StreamHandler)]
+            # The handlers hold the stdout of whichever test first loaded them (pytest may have
+            # closed it since): swap the stream without setStream's flush of the old one.
+            for handler in found.handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    swapped.append((handler, handler.stream))
+                    handler.stream = buffer
     try:
         yield buffer
     finally:
         for handler, stream in swapped:
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 def test_no_request_field_value_reaches_the_handler_logs(team, capsys):

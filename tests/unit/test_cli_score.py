@@ -15,3 +15,24 @@ def test_local_score_prints_the_decision_and_its_reason_codes():
     assert lines[2].split() == ["amount", "950.0", "+1.2500"] and lines[3].split() == ["channel", '"online"', "-0.5000"]
     conflict = summary_lines(409, {"status": 409, "error": "conflict", "fields": ["amount"]})
     assert conflict == ["\n409 conflict: amount"]
+
+
+def test_local_score_builds_a_request_the_teams_api_accepts_for_any_team(team_dir):
+    """Product: `mdlc local score --model NAME` sends a request of that team's own schema (the
+    generated second team's columns, not the example's), valid for its API's request model."""
+    import json
+
+    import jsonschema
+
+    from lambdas.shared.decision_request import request_schema
+    from mdlc.commands.realtime import team_request
+    from mdlc.contract import load_team, runtime_spec
+
+    for path in sorted(team_dir.glob("*.yaml")):
+        team = load_team(path)
+        body = json.loads(json.dumps(team_request(team, customers=20, days=10)))
+
+        schema = request_schema(runtime_spec(team))
+        jsonschema.Draft4Validator(schema).validate(body)
+        assert {team.schema.id_column, team.schema.entity_key, team.schema.timestamp_column} <= set(body)
+        assert body["request_id"]

@@ -71,3 +71,17 @@ def test_feature_importance_ranks_the_feature_that_drives_the_label_and_names_un
     assert [r["feature"] for r in rows][0] == "signal" and rows[0]["share"] > 0.8
     assert sum(r["share"] for r in rows) == pytest.approx(1.0)
     assert next(r for r in rows if r["feature"] == "constant")["used_in_splits"] is False
+
+
+def test_a_team_without_decision_rules_gets_the_threshold_grid_only():
+    """A batch-only team (no `decision_rules`) still gets the grid to pick its cut-off from."""
+    from mdlc.commands.training import score_band_lines
+
+    team = copy.deepcopy(SPEC)
+    team["decision_rules"] = None
+
+    table = job.score_bands(pd.DataFrame({"amount": AMOUNT}), Y, P, team)
+
+    assert table["team"] is None and len(table["grid"]) == len(job.THRESHOLD_GRID)
+    printed = "\n".join(score_band_lines(table))
+    assert "single threshold" in printed and "team " not in printed
