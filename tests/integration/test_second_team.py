@@ -85,7 +85,10 @@ def test_a_batch_smaller_than_the_training_minimum_is_scored_as_json_lines(team,
 
 
 def test_monitoring_a_batch_only_team_measures_batch_drift_and_quality_without_capture(team, trained):
-    since = datetime.now(UTC).isoformat()  # the window holds this batch run, not the previous test's
+    # The window holds this batch run, not the previous test's: windows are in whole seconds,
+    # so the second the previous run was published in passes first.
+    time.sleep(1.1)
+    since = datetime.now(UTC).isoformat()
     frame = synthetic_team.later(team.spec, n_entities=ENTITIES, train_days=DAYS, days=1, seed=SEED, variant=3)
     assert team.run("batch", {"input_prefix": team.put_batch_input(frame, "2026-03-04")}).succeeded
     team.put_ground_truth(frame, f"{datetime.now(UTC):%Y-%m-%d}")  # labels arrive today (dt= is the arrival day)
