@@ -184,13 +184,15 @@ class DecisionService(Construct):
                 "request": sfn.JsonPath.object_at("$.collected.request"),
                 "decision": sfn.JsonPath.object_at("$.decision"),
                 "unknown_entity": sfn.JsonPath.object_at("$.collected.unknown_entity")}),
-            payload_response_only=True, retry_on_service_exceptions=False, output_path="$.Payload",
-            result_path="$.Payload",
+            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.response",
         ), failed)
+        answer = sfn.Pass(self, "Answer", state_name="Answer", output_path="$.response")
 
-        # Every scored transaction goes to the team's event stream, so the entity's next
-        # decision sees it (stream → consumer → online table, about a second). A failed put
-        # must not fail the decision: the daily reconciliation writes what the stream missed.
+        # Every transaction decided here goes to the team's event stream, so the entity's next
+        # decision sees it (stream → consumer → online table, about a second). After Perform
+        # action: a 409 (request_id reused with other content) decided nothing and is not fed;
+        # a replay is fed again and the consumer counts it once. A failed put must not fail
+        # the decision: the daily reconciliation writes what the stream missed.
         feed = tasks.CallAwsService(
             self, "Feed", state_name="Feed feature stream", service="kinesis", action="putRecord",
             iam_resources=[self.stream_arn], iam_action="kinesis:PutRecord",
@@ -204,8 +206,12 @@ class DecisionService(Construct):
                                "Kinesis.KmsThrottlingException"],
                        interval=cdk.Duration.seconds(1), max_attempts=1, backoff_rate=2,
                        jitter_strategy=sfn.JitterType.FULL)
-        feed.add_catch(action, errors=["States.ALL"], result_path="$.feed_error")
-        rules.next(feed).next(action)
+        feed.add_catch(answer, errors=["States.ALL"], result_path="$.feed_error")
+        performed = sfn.Choice(self, "Performed", state_name="Decided?")
+        rules.next(action).next(
+            performed.when(sfn.Condition.and_(sfn.Condition.is_present("$.response.status"),
+                                              sfn.Condition.number_equals("$.response.status", 409)), answer)
+            .otherwise(feed.next(answer)))
         fallback.next(rules)
         valid = sfn.Choice(self, "Valid", state_name="Request valid?")
         return collect.next(

@@ -98,13 +98,19 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
     assert s["Run inference"]["TimeoutSeconds"] == 5
     assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
     assert s["Use fallback decision"]["Next"] == s["Run inference"]["Next"] == "Apply rules"
-    assert s["Apply rules"]["Next"] == "Feed feature stream"
-    # every scored transaction goes to the feature stream; a failed put still answers
+    assert s["Apply rules"]["Next"] == "Perform action"
+    assert s["Perform action"]["Next"] == "Decided?" and s["Perform action"]["ResultPath"] == "$.response"
+    # every decided transaction goes to the feature stream; a 409 (nothing decided) does not
+    [conflict] = s["Decided?"]["Choices"]
+    assert conflict["Next"] == "Answer" and s["Decided?"]["Default"] == "Feed feature stream"
+    assert {"Variable": "$.response.status", "NumericEquals": 409} in conflict["And"]
+    assert s["Answer"]["OutputPath"] == "$.response" and s["Answer"]["End"] is True
+    # a failed put still answers
     feed = s["Feed feature stream"]
     assert feed["Resource"] == "arn:aws:states:::aws-sdk:kinesis:putRecord"
     assert feed["Parameters"]["StreamName"] == "fraud-detection-events"
     assert feed["Parameters"]["PartitionKey.$"] == "$.collected.request.customer_id"
-    assert feed["Next"] == feed["Catch"][0]["Next"] == "Perform action"
+    assert feed["Next"] == feed["Catch"][0]["Next"] == "Answer"
     assert s["Request valid?"]["Default"] == "Reject request"
     # No state parses the model's body: a malformed answer must reach Apply rules, never a
     # States.Runtime error (which no Catch catches).

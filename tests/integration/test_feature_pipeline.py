@@ -114,6 +114,18 @@ def test_a_redelivered_stream_counts_nothing_twice(team):
     assert [i["state"] for i in sorted(after, key=key)] == [i["state"] for i in sorted(items, key=key)]
 
 
+def test_a_request_id_reused_with_other_content_is_refused_and_not_fed(team):
+    count = state_of(team, team.customer).features_at("2026-03-01T15:00:00Z")["txn_count_30d"]
+    # burst-3 was decided in the burst; the same request_id now names another transaction
+    body = request("burst-3", team.customer, transaction_id="T-other-than-burst-3", amount=999.0,
+                   event_time=(BURST_START + timedelta(seconds=15)).isoformat().replace("+00:00", "Z"))
+    output, _ = decide(team, body)
+    team.fed.pop()  # nothing was decided: not a transaction of the stream
+    assert output["status"] == 409
+    assert team.aws.deliver_kinesis().records == 0
+    assert state_of(team, team.customer).features_at("2026-03-01T15:00:00Z")["txn_count_30d"] == count
+
+
 def _put(team, body: dict) -> None:
     stream = f"{TEAM}-events"
     team.client("kinesis").put_record(StreamName=stream, PartitionKey=body["customer_id"],
