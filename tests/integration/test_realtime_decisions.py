@@ -27,6 +27,7 @@ from stacks.realtime.names import decision_bus, endpoint_name
 from .realtime_support import (
     TEAM,
     RealtimeTeam,
+    _feature_table,
     decide,
     decision_items,
     deploy,
@@ -465,5 +466,10 @@ def test_local_serve_answers_the_example_request_and_rejects_malformed_ones(team
 
     assert status == 200 and body["decision"] in ("APPROVE", "REVIEW", "DECLINE")
     assert body["request_id"] == example["request_id"]
+    # local serve delivers the feature stream after each request: the next decision of this
+    # customer sees the transaction
+    item = team.client("dynamodb").get_item(TableName=_feature_table(team),
+                                            Key={"customer_id": {"S": example["customer_id"]}})["Item"]
+    assert example["transaction_id"] in [e[0] for e in json.loads(item["state"]["S"])["events"]]
     assert bad_status == 400 and bad["errors"][0]["field"] == "(body)"
     assert missing.value.code == 403 and json.loads(missing.value.read())["error"] == "not found or not signed"
