@@ -6,6 +6,7 @@ the run records why it started."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -47,6 +48,7 @@ def test_drift_alarm_starts_exactly_one_retraining_even_when_delivered_five_time
     team.put_raw(synthetic.generate(n_customers=300, days=40, seed=1, drift=0.4, start="2026-01-15"), "2026-03-20")
     since = datetime.now(UTC).isoformat()
     serve_and_capture(team, scoring_frame(seed=31, drift=1.0), ENDPOINT)
+    time.sleep(1.1)  # a window ends before the second it ends in (whole seconds, like capture times)
     assert team.run("monitoring", {"since": since}).succeeded
     [alarm] = [e for e in team.signals.evaluate_alarms() if e["detail"]["state"]["value"] == "ALARM"
                and e["detail"]["alarmName"] == "fraud-detection-endpoint-feature-drift"]
