@@ -1,4 +1,5 @@
-"""The real-time stack as synthesised: API contract and protection, tables, alarms, workflows."""
+"""The example team's real-time stack as synthesised: API contract and protection, tables,
+alarms, workflows. (Every team in models/: test_every_team.py.)"""
 
 from __future__ import annotations
 

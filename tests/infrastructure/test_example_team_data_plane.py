@@ -1,4 +1,5 @@
-"""CDK assertions on the team's data plane: encryption, access, retention."""
+"""CDK assertions on the example team's data plane: encryption, access, retention.
+(Every team in models/: test_every_team.py.)"""
 
 from __future__ import annotations
 

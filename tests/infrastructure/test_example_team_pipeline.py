@@ -1,4 +1,5 @@
-"""The team's CI/CD pipeline: source, build, staging → smoke tests → approval → production."""
+"""The example team's CI/CD pipeline: source, build, staging → smoke tests → approval →
+production. (Every team in models/: test_every_team.py.)"""
 
 from __future__ import annotations
 
