@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mdlc.commands import stage_option
 from mdlc.commands.training import short_cause
 
 
@@ -61,15 +62,16 @@ def approved_version(team: Any, train_data: Path | None, *, entities: int, days:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for the results and manifest (default: the run's work folder).")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
+@stage_option
 def batch(model: str, data: Path | None, train_data: Path | None, day: str, entities: int, days: int, seed: int,
-          out: Path | None, models_dir: Path | None) -> None:
+          out: Path | None, models_dir: Path | None, stage: str) -> None:
     """Score a batch with the team's batch workflow offline (training a model first if none is approved)."""
     from mdlc import synthetic_team
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
 
     try:
-        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
+        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True, stage=stage) as team:
             approved_version(team, train_data, entities=entities, days=days, seed=seed)
             if data is not None:
                 uri = team.put_batch_dir(data, day)

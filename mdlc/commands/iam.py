@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from mdlc.commands import stage_option
+
 
 def register(main: click.Group, local: click.Group) -> None:
     local.add_command(iam_report)
@@ -24,8 +26,9 @@ def register(main: click.Group, local: click.Group) -> None:
 @click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if a call was denied or a grant is unused and unexplained.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
+@stage_option
 def iam_report(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int, strict: bool,
-               models_dir: Path | None) -> None:
+               models_dir: Path | None, stage: str) -> None:
     """Run the team's lifecycle offline with IAM evaluated, then report per principal."""
     from mdlc.commands.lifecycle import run_lifecycle
     from mdlc.contract import TeamFileError
@@ -33,7 +36,7 @@ def iam_report(model: str, data: Path | None, entities: int, days: int, requests
     from mdlc.local.iam_report import format_report, principal_reports
 
     try:
-        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
+        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True, stage=stage) as team:
             try:
                 run_lifecycle(team, entities, days, requests, seed, data)
             except click.ClickException as failed:

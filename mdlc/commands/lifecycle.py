@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from mdlc.commands import stage_option
 from mdlc.commands.realtime import request_body
 
 
@@ -329,14 +330,15 @@ def _moved_after(history: Any, spec: dict[str, Any], variant: int, seed: int) ->
 @click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift.")
 @click.option("--seed", default=7, show_default=True, help="Generated data: seed.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
+@stage_option
 def lifecycle(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int,
-              models_dir: Path | None) -> None:
+              models_dir: Path | None, stage: str) -> None:
     """Run the whole MDLC of a team offline and print a summary."""
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
 
     try:
-        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
+        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True, stage=stage) as team:
             run = run_lifecycle(team, entities, days, requests, seed, data)
             run.print_summary()
     except TeamFileError as exc:

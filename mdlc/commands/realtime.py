@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from mdlc.commands import stage_option
 from mdlc.contract import REPO_ROOT, TeamFileError
 
 EXAMPLE_REQUEST = REPO_ROOT / "examples" / "decision-request.json"
@@ -193,12 +194,13 @@ def ensure_deployed(team: Any, *, customers: int, days: int, echo: Any = click.e
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1.")
 @click.option("--customers", default=300, show_default=True, help="Synthetic data if a model must be trained.")
 @click.option("--days", default=45, show_default=True, help="Synthetic data if a model must be trained.")
-def serve(model: str, port: int, customers: int, days: int) -> None:
+@stage_option
+def serve(model: str, port: int, customers: int, days: int, stage: str) -> None:
     """Serve POST /decisions on 127.0.0.1 from the offline decision workflow."""
     from mdlc.local import LocalTeam
 
     try:
-        with LocalTeam(model, progress=click.echo) as team:
+        with LocalTeam(model, progress=click.echo, stage=stage) as team:
             ensure_deployed(team, customers=customers, days=days)
             server = make_server(team, port)
             click.echo(f"serving POST http://127.0.0.1:{server.server_port}/decisions (Ctrl-C stops)")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from mdlc.commands import stage_option
+
 
 def register(main: click.Group, local: click.Group) -> None:
     local.add_command(train)
@@ -23,15 +25,16 @@ def register(main: click.Group, local: click.Group) -> None:
 @click.option("--days", default=60, show_default=True, help="Generated data: days of history.")
 @click.option("--seed", default=7, show_default=True, help="Generated data: seed.")
 @click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
+@stage_option
 def train(model: str, data: Path | None, day: str, entities: int, days: int, seed: int,
-          models_dir: Path | None) -> None:
+          models_dir: Path | None, stage: str) -> None:
     """Run the team's training workflow offline (embedded moto, real jobs and handlers)."""
     from mdlc.commands.batch import training_history
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
 
     try:
-        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True) as team:
+        with LocalTeam(model, models_dir=models_dir, progress=click.echo, quiet=True, stage=stage) as team:
             prefix = training_history(team, data, entities=entities, days=days, seed=seed, day=day)
             click.echo(f"training on {prefix}")
             result = team.train(prefix)
