@@ -11,6 +11,7 @@ from typing import Any
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _POLL_SECONDS = 0.05
+_FIRST_POLL_SECONDS = 0.005
 
 
 @dataclass
@@ -122,17 +123,21 @@ def follow_execution(
     """
     tracker = _VisitTracker(progress)
     deadline = time.monotonic() + timeout
+    pause = _FIRST_POLL_SECONDS
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
-        tracker.feed(_history(sfn, execution_arn))
+        if progress is not None:  # the history is read while running only to report states as they go
+            tracker.feed(_history(sfn, execution_arn))
         if description["status"] in _TERMINAL:
             break
         if time.monotonic() > deadline:
+            tracker.feed(_history(sfn, execution_arn))
             raise TimeoutError(
                 f"execution {execution_arn} still {description['status']} after {timeout} s; "
                 f"states so far: {[visit.name for visit in tracker.visits]}"
             )
-        time.sleep(_POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, _POLL_SECONDS)  # short executions (a decision) end between early polls
     history = _history(sfn, execution_arn)
     tracker.feed(history)
     return RunResult(
