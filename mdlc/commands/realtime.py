@@ -266,15 +266,18 @@ def score(port: int, model: str | None, path: Path | None, customer: str | None,
     sys.path.insert(0, str(REPO_ROOT / "examples"))
     from fraud_client import LocalClient
 
-    entity_key = "customer_id"
-    if model and path is None:
+    entity_key = "customer_id"  # the example request's
+    team = None
+    if model:
         from mdlc.contract import MODELS_DIR, load_team
 
         try:
             team = load_team(MODELS_DIR / f"{model}.yaml")
         except TeamFileError as exc:
             raise click.ClickException(str(exc)) from None
-        body, entity_key = team_request(team), team.schema.entity_key
+        entity_key = team.schema.entity_key
+    if team is not None and path is None:
+        body = team_request(team)
         click.echo(f"request generated from the schema of models/{model}.yaml")
     else:
         body = json.loads((path or EXAMPLE_REQUEST).read_text(encoding="utf-8"))

@@ -36,3 +36,28 @@ def test_local_score_builds_a_request_the_teams_api_accepts_for_any_team(team_di
         jsonschema.Draft4Validator(schema).validate(body)
         assert {team.schema.id_column, team.schema.entity_key, team.schema.timestamp_column} <= set(body)
         assert body["request_id"]
+
+
+def test_local_score_with_model_sends_the_generated_request_and_overrides_its_entity(monkeypatch):
+    """Product: `mdlc local score --model NAME --customer ID` (the HTTP call itself is replaced)."""
+    import sys
+
+    from click.testing import CliRunner
+
+    from mdlc.cli import main
+    from mdlc.contract import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "examples"))
+    import fraud_client
+
+    sent = []
+    answer = {"decision": "APPROVE", "score": 0.01, "decided_by": "score_band", "model_version": "v1"}
+    monkeypatch.setattr(fraud_client.LocalClient, "decide", lambda self, body: (sent.append(body), (200, answer))[1])
+
+    result = CliRunner().invoke(main, ["local", "score", "--model", "fraud-detection", "--customer", "C-TEST"])
+
+    assert result.exit_code == 0, result.output
+    assert "generated from the schema of models/fraud-detection.yaml" in result.output
+    [body] = sent
+    assert body["customer_id"] == "C-TEST" and body["request_id"].startswith("score-")
+    assert isinstance(body["amount"], float) and "APPROVE" in result.output
