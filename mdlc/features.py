@@ -151,7 +151,7 @@ def encode_value(feature: dict[str, Any], value: Any) -> float | int | None:
         cats = feature["categories"]
         return cats.index(value) if value in cats else None
     if ftype == "bool":
-        return int(_to_bool(value))
+        return int(to_bool(value))
     if ftype == "int":
         return int(to_number(value))
     if ftype == "float":
@@ -159,7 +159,7 @@ def encode_value(feature: dict[str, Any], value: Any) -> float | int | None:
     raise ValueError(f"feature {feature['name']!r} of type {ftype!r} is not a model input type")
 
 
-def _to_bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float | Decimal) and value in (0, 1):
@@ -183,7 +183,7 @@ def check_value(feature: dict[str, Any], value: Any) -> None:
         _check_number(feature, value)
     elif ftype == "bool":
         try:
-            _to_bool(value)
+            to_bool(value)
         except ValueError as exc:
             raise FeatureError(name, str(exc)) from None
     elif ftype == "timestamp":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mdlc.commands import stage_option
+from mdlc.commands.lifecycle import lifecycle_options
 
 
 def register(main: click.Group, local: click.Group) -> None:
@@ -16,17 +16,8 @@ def register(main: click.Group, local: click.Group) -> None:
 
 
 @click.command("iam-report")
-@click.option("--model", required=True, help="Team name (models/NAME.yaml).")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Folder of the team's labelled raw CSV records (default: generated from its schema).")
-@click.option("--entities", "--customers", "entities", default=600, show_default=True,
-              help="Generated data: entities (the schema's entity key) of the run.")
-@click.option("--days", default=60, show_default=True, help="Days of training history.")
-@click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift.")
-@click.option("--seed", default=7, show_default=True, help="Synthetic data seed.")
+@lifecycle_options
 @click.option("--strict", is_flag=True, help="Exit 1 if a call was denied or a grant is unused and unexplained.")
-@click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
-@stage_option
 def iam_report(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int, strict: bool,
                models_dir: Path | None, stage: str) -> None:
     """Run the team's lifecycle offline with IAM evaluated, then report per principal."""

@@ -320,17 +320,26 @@ def _moved_after(history: Any, spec: dict[str, Any], variant: int, seed: int) ->
     return sample.sort_values(keys["timestamp"], kind="stable").reset_index(drop=True)
 
 
+def lifecycle_options(command: Any) -> Any:
+    """The options of a lifecycle run (`mdlc local lifecycle` and `mdlc local iam-report`)."""
+    for option in reversed((
+        click.option("--model", required=True, help="Team name (models/NAME.yaml)."),
+        click.option("--data", type=click.Path(exists=True, path_type=Path),
+                     help="Folder of the team's labelled raw CSV records (default: generated from its schema)."),
+        click.option("--entities", "--customers", "entities", default=600, show_default=True,
+                     help="Generated data: number of entities (values of schema.entity_key)."),
+        click.option("--days", default=60, show_default=True, help="Generated data: days of training history."),
+        click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift."),
+        click.option("--seed", default=7, show_default=True, help="Generated data: seed."),
+        click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True),
+        stage_option,
+    )):
+        command = option(command)
+    return command
+
+
 @click.command()
-@click.option("--model", required=True, help="Team name (models/NAME.yaml).")
-@click.option("--data", type=click.Path(exists=True, path_type=Path),
-              help="Folder of the team's labelled raw CSV records (default: generated from its schema).")
-@click.option("--entities", "--customers", "entities", default=600, show_default=True,
-              help="Generated data: number of entities (values of schema.entity_key).")
-@click.option("--days", default=60, show_default=True, help="Generated data: days of training history.")
-@click.option("--requests", default=500, show_default=True, help="Requests streamed before and after drift.")
-@click.option("--seed", default=7, show_default=True, help="Generated data: seed.")
-@click.option("--models-dir", type=click.Path(exists=True, path_type=Path), default=None, hidden=True)
-@stage_option
+@lifecycle_options
 def lifecycle(model: str, data: Path | None, entities: int, days: int, requests: int, seed: int,
               models_dir: Path | None, stage: str) -> None:
     """Run the whole MDLC of a team offline and print a summary."""

@@ -242,14 +242,20 @@ def request_body(team: Any, row: dict[str, Any], request_id: str) -> dict[str, A
 
 
 def _json_value(value: Any, kind: str) -> Any:
-    if value is None or value != value:  # missing or NaN
+    """``value`` parsed as the feature module parses it (missing → None); one that does not
+    parse is sent as it is, and the API's 400 names the field."""
+    from mdlc import features as F
+
+    if F.is_missing(value):
         return None
-    if kind == "bool":
-        return value.strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
-    if kind == "int":
-        return int(float(value))
-    if kind == "float":
-        return float(value)
+    try:
+        if kind == "bool":
+            return F.to_bool(value)
+        if kind in ("int", "float"):
+            number = F.to_number(value)
+            return int(number) if kind == "int" else number
+    except ValueError:
+        return value
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
