@@ -687,6 +687,24 @@ class Monitoring(Strict):
         description="Scores at or above this count as predicted positives for the closed-loop "
         "precision and recall (e.g. the score from which a case is reviewed).",
     )
+    max_feature_skew: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Training/serving skew alarm: the largest share of served decisions whose "
+        "feature value differs from the point-in-time value recomputed from the raw data for the "
+        "same event (`FeatureSkew`, per feature). Serving and training share one feature "
+        "definition, so any skew is a serving fault (a lagging feature stream, a stale online "
+        "table); it alarms but never retrains.",
+    )
+    feature_skew_delay_hours: int = Field(
+        default=24,
+        ge=0,
+        le=24 * 30,
+        description="Hours after a decision until its event is in the newest raw partition (the "
+        "team's raw export). Each run checks skew on the decisions of its window shifted back by "
+        "this much; decisions whose events are not in the raw data yet are counted as unmatched.",
+    )
 
 
 class Retraining(Strict):

@@ -757,18 +757,19 @@ def online_features_frame(transactions_df: Any, spec: dict[str, Any], as_of: Any
     return out
 
 
-def point_in_time_features(df: Any, spec: dict[str, Any]) -> Any:
+def point_in_time_features(df: Any, spec: dict[str, Any], rows: Any = None) -> Any:
     """Training features without leakage: for each record, the online aggregates over its
     entity's strictly earlier records in the window, then the derived features.
 
     Returns a copy of ``df`` (same row order and index) with every online and derived
     feature added as raw (unencoded) values. Rows without a parseable timestamp or entity
-    get unknown-entity defaults.
+    get unknown-entity defaults. ``rows`` (positions) limits the result to those records;
+    their history is still every record of ``df`` (the monitor's skew check).
     """
     keys = key_columns(spec)
-    out = df.copy()
-    ents = _python_values(df[keys["entity"]])
-    times = [normalise("time", v) for v in _python_values(df[keys["timestamp"]])]
+    out = df.copy() if rows is None else df.iloc[list(rows)].copy()
+    ents = _python_values(out[keys["entity"]])
+    times = [normalise("time", v) for v in _python_values(out[keys["timestamp"]])]
     online = _online_at(df, spec, list(zip(ents, times, strict=True)))
     online.index = out.index
     for name in online.columns:

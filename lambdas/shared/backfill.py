@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 from typing import Any
 
 from lambdas.shared import s3uri
@@ -20,7 +19,6 @@ from lambdas.shared.aws import client
 from lambdas.shared.entity_store import EntityStore, RevisionConflict
 from mdlc import features as F
 
-PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/$")
 SAMPLE = 5  # mismatched entities named in a shard's result
 
 
@@ -36,12 +34,10 @@ def signature_parameter(team: str) -> str:
 
 def latest_partition(bucket: str, prefix: str) -> str:
     """The newest ``dt=YYYY-MM-DD/`` prefix under the team's raw prefix."""
-    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
-    dated = sorted(p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])
-                   if PARTITION.search(p["Prefix"]))
-    if not dated:
+    newest = s3uri.newest_partition(bucket, prefix)
+    if newest is None:
         raise NoPartition(f"no dt=YYYY-MM-DD/ partition under s3://{bucket}/{prefix}")
-    return s3uri.uri(bucket, dated[-1])
+    return newest
 
 
 def read_rows(data_uri: str) -> list[dict[str, str]]:

@@ -23,6 +23,10 @@ MAX_BODY_BYTES = 8192
 MAX_LISTED_ERRORS = 20
 REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,64}$"
 ID_MAX_LENGTH = 128
+#: The event id is the endpoint's InferenceId (recorded by data capture): SageMaker takes 1-64
+#: printable characters, the first not a space (`\A\S[\p{Print}]*\z`, ASCII here).
+EVENT_ID_PATTERN = "^[!-~][ -~]*$"
+EVENT_ID_MAX_LENGTH = 64
 STRING_MAX_LENGTH = 256
 TIMESTAMP_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
@@ -74,7 +78,10 @@ def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
                        "description": "Caller's unique id of this request; a replay returns the first decision."},
-        keys["id_column"]: {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH},
+        keys["id_column"]: {"type": "string", "minLength": 1, "maxLength": EVENT_ID_MAX_LENGTH,
+                            "pattern": EVENT_ID_PATTERN,
+                            "description": "The event's id, 1-64 printable ASCII characters (the endpoint's "
+                                           "InferenceId: data capture records it)."},
         keys["entity_key"]: {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH},
         keys["timestamp_column"]: {"type": "string", "pattern": TIMESTAMP_PATTERN},
     }

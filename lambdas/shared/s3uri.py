@@ -1,11 +1,14 @@
-"""Parse and build s3:// URIs; read and write small JSON objects."""
+"""Parse and build s3:// URIs; read and write small JSON objects; find the newest partition."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from lambdas.shared.aws import client
+
+PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/$")
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -41,3 +44,11 @@ def list_objects(location: str) -> list[dict[str, Any]]:
     bucket, prefix = split(location)
     pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [obj for page in pages for obj in page.get("Contents", [])]
+
+
+def newest_partition(bucket: str, prefix: str) -> str | None:
+    """``s3://bucket/<prefix>dt=YYYY-MM-DD/`` of the newest day partition, or None when there is none."""
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    dated = sorted(p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])
+                   if PARTITION.search(p["Prefix"]))
+    return uri(bucket, dated[-1]) if dated else None

@@ -160,7 +160,8 @@ class EndpointServer:
         self.invocations: list[tuple[str, str]] = []
 
     def invoke(self, backend: Any, name: str, body: bytes, content_type: str,
-               accept: str | None, target_variant: str | None) -> tuple[bytes, str, str]:
+               accept: str | None, target_variant: str | None,
+               inference_id: str | None = None) -> tuple[bytes, str, str]:
         """(body, content type, variant name) for one request; raises ModelError."""
         endpoint = backend.endpoints.get(name)
         if endpoint is None:
@@ -180,7 +181,8 @@ class EndpointServer:
             raise _model_error(500, str(error), backend.account_id) from error
         if self.capture is not None:  # DataCaptureConfig of the endpoint's config (capture.py)
             config = backend.endpoint_configs[endpoint.endpoint_config_name].data_capture_config
-            self.capture.record(name, variant["VariantName"], config, body, content_type, response, response_type)
+            self.capture.record(name, variant["VariantName"], config, body, content_type, response, response_type,
+                                inference_id)
         return response, response_type, variant["VariantName"]
 
     def _raise_if_broken(self, name: str) -> None:
@@ -233,6 +235,7 @@ def make_invoke_endpoint_response(server: EndpointServer) -> Callable:
                 self.headers.get("Content-Type") or "application/json",
                 self.headers.get("Accept"),
                 self.headers.get("X-Amzn-SageMaker-Target-Variant"),
+                self.headers.get("X-Amzn-SageMaker-Inference-Id"),  # InferenceId: into the capture
             )
         except ServiceException as error:
             status, headers, payload = self.serialized(ActionResult(error))

@@ -45,13 +45,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def text_columns(spec: dict[str, Any]) -> list[str]:
+    """Raw columns read as text: the keys and the text record features (the rest parse as numbers)."""
+    keys = F.key_columns(spec)
+    return [keys["id"], keys["entity"], keys["timestamp"]] + [
+        f["name"] for f in F.features(spec)
+        if f.get("source", "record") == "record" and f["type"] in ("category", "string")]
+
+
 def read_raw(files: list[Path], spec: dict[str, Any]) -> pd.DataFrame:
     """All raw rows; rows without entity, time or a 0/1 label cannot be used and are dropped."""
     keys = F.key_columns(spec)
-    text_cols = [keys["id"], keys["entity"], keys["timestamp"]] + [
-        f["name"] for f in F.features(spec)
-        if f.get("source", "record") == "record" and f["type"] in ("category", "string")]
-    frames = [pd.read_csv(p, dtype=dict.fromkeys(text_cols, "string")) for p in files]
+    frames = [pd.read_csv(p, dtype=dict.fromkeys(text_columns(spec), "string")) for p in files]
     df = pd.concat(frames, ignore_index=True)
     missing = [c for c in [*keys.values(), *F.record_columns(spec)] if c not in df.columns]
     if missing:

@@ -1,5 +1,5 @@
 """Model monitoring (SageMaker Processing job): drift of served inputs and scores, and
-model quality once labels arrive.
+model quality once labels arrive, and training/serving skew of the features served.
 
 Open loop: the endpoint's data capture (SageMaker's JSON Lines format: ``captureData``
 ``endpointInput``/``endpointOutput`` and ``eventMetadata``) and the latest batch run's
@@ -7,7 +7,10 @@ input are compared with the champion's training baseline (``statistics.json``: P
 feature, with the data-quality job's own statistics code), and their scores with the
 scores the champion gives its own test split (prediction PSI). Closed loop: predictions
 (captured and batch) joined by record id with the ground-truth labels give precision and
-recall at the team's review threshold and PR-AUC. Writes ``report/report.json``; the
+recall at the team's review threshold and PR-AUC. Skew: each decision's captured features
+(its ``inferenceId`` is the event's id) against the point-in-time features recomputed with
+``mdlc/features.py`` from the newest raw partition for the same event, per feature
+(``FeatureSkew``: the share of decisions whose served value differs). Writes ``report/report.json``; the
 workflow publishes its numbers as CloudWatch metrics, where the team's alarms watch them.
 """
 
@@ -30,6 +33,7 @@ import jobkit
 import numpy as np
 import pandas as pd
 from data_quality import job as dq
+from features import job as features_job
 
 from mdlc import features as F
 
@@ -42,12 +46,15 @@ log = jobkit.setup_logging("monitoring")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("config", "baseline", "reference", "model", "capture", "batch", "batch-input", "ground-truth"):
+    for name in ("config", "baseline", "reference", "model", "capture", "batch", "batch-input", "ground-truth",
+                 "raw"):
         p.add_argument(f"--{name}", default=str(IN / name.replace("-", "_")))
     p.add_argument("--report-dir", default=str(OUT / "report"))
     # The window [start, end) measured for drift, and the quality window (shifted back by the
     # team's label delay) whose predictions are joined with the labels that arrived since.
-    for name in ("window-start", "window-end", "quality-start", "quality-end"):
+    # The skew window is the window shifted back by monitoring.feature_skew_delay_hours: its
+    # decisions' events have reached the raw data by now.
+    for name in ("window-start", "window-end", "quality-start", "quality-end", "skew-start", "skew-end"):
         p.add_argument(f"--{name}", default=os.environ.get(name.upper().replace("-", "_"), ""))
     return p.parse_args(argv)
 
@@ -272,6 +279,73 @@ def read_labels(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"id": frame[keys["id"]], "label": frame[keys["label"]].astype("int64")})
 
 
+# -------------------------------------------------------------------------- skew
+SKEW_EXAMPLES = 5  # ids of decisions with a skewed feature listed per feature in the report
+
+
+def read_events(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
+    """The raw partition's records, typed as the features job reads them; labelled or not
+    (the online state counts every event), rows that cannot be placed (no entity, id or
+    time) left out."""
+    files = sorted(Path(folder).rglob("*.csv")) if Path(folder).is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    keys = F.key_columns(spec)
+    frame = pd.concat([pd.read_csv(p, dtype=dict.fromkeys(features_job.text_columns(spec), "string"))
+                       for p in files], ignore_index=True)
+    missing = [c for c in [keys["id"], keys["entity"], keys["timestamp"], *F.record_columns(spec)]
+               if c not in frame.columns]
+    if missing:
+        raise jobkit.JobInputError(f"raw data under {folder} lacks column(s) {missing}; expected the key "
+                                   "columns and record features of the team spec")
+    placed = frame[keys["id"]].notna() & frame[keys["entity"]].notna() & \
+        (F.parse_times_ns(frame[keys["timestamp"]]) != np.iinfo("int64").min)
+    return frame.loc[placed.to_numpy()].reset_index(drop=True)
+
+
+def _served_column(records: list[dict[str, Any]], name: str) -> np.ndarray:
+    return pd.to_numeric(pd.Series([r.get(name) for r in records], dtype=object), errors="coerce") \
+        .to_numpy("float64")
+
+
+def feature_skew(records: list[dict[str, Any]], ids: list[str | None], raw: pd.DataFrame,
+                 spec: dict[str, Any]) -> dict[str, Any]:
+    """Served model features of each decision against the point-in-time features of the
+    same event recomputed from ``raw`` (every earlier event of its entity), per feature.
+
+    A decision whose id is not in ``raw`` (its event not exported yet) is unmatched, not
+    judged. Values agree when both are missing or equal to 1e-9 (relative).
+    """
+    columns = F.model_columns(spec)
+    out: dict[str, Any] = {"decisions": len(records), "checked": 0, "unmatched": 0, "mismatched": 0,
+                           "feature_skew": {}, "max_feature_skew": None, "max_skew_feature": None,
+                           "examples": {}}
+    position: dict[str, int] = {}
+    if not raw.empty:
+        for i, ident in enumerate(raw[F.key_columns(spec)["id"]].astype(str)):
+            position.setdefault(ident, i)
+    pairs = [(k, position[ident]) for k, ident in enumerate(ids) if ident is not None and ident in position]
+    out["checked"], out["unmatched"] = len(pairs), len(records) - len(pairs)
+    if not pairs:
+        out["note"] = (f"{len(records)} decisions, none found in the raw data (by id)" if records
+                       else "no decisions in the skew window")
+        return out
+    served = [records[k] for k, _ in pairs]
+    recomputed = F.encode_frame(F.point_in_time_features(raw, spec, [i for _, i in pairs]), spec)
+    any_bad = np.zeros(len(pairs), dtype=bool)
+    for name in columns:
+        s, r = _served_column(served, name), recomputed[name].to_numpy("float64")
+        bad = ~((np.isnan(s) & np.isnan(r)) | np.isclose(s, r, rtol=1e-9, atol=1e-12))
+        any_bad |= bad
+        out["feature_skew"][name] = float(bad.mean())
+        if bad.any():
+            out["examples"][name] = [ids[pairs[j][0]] for j in np.flatnonzero(bad)[:SKEW_EXAMPLES]]
+    out["mismatched"] = int(any_bad.sum())
+    worst = max(out["feature_skew"], key=out["feature_skew"].get)
+    out["max_feature_skew"], out["max_skew_feature"] = out["feature_skew"][worst], worst
+    return out
+
+
 # -------------------------------------------------------------------------- main
 def violations(report: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
     mon, out = spec["monitoring"], []
@@ -287,6 +361,13 @@ def violations(report: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, A
                         "threshold": mon["max_prediction_psi"],
                         "message": f"{source}: score PSI {s['prediction_psi']:.3f} exceeds "
                                    f"max_prediction_psi {mon['max_prediction_psi']}"})
+    skew = report.get("skew") or {}
+    if skew.get("max_feature_skew") is not None and skew["max_feature_skew"] > mon["max_feature_skew"]:
+        out.append({"check": "feature_skew", "feature": skew["max_skew_feature"], "value": skew["max_feature_skew"],
+                    "threshold": mon["max_feature_skew"],
+                    "message": f"{skew['max_skew_feature']}: {skew['max_feature_skew']:.1%} of {skew['checked']} "
+                               "decisions were served a value other than the point-in-time recomputation "
+                               f"(max_feature_skew {mon['max_feature_skew']})"})
     q = report["quality"]
     for metric, floor in (("precision", "min_precision"), ("recall", "min_recall"), ("pr_auc", "min_pr_auc")):
         if q.get(metric) is not None and q[metric] < mon[floor]:
@@ -303,9 +384,11 @@ def window_bounds(args: argparse.Namespace) -> dict[str, datetime | None]:
         return F.parse_time(value).replace(microsecond=0) if value else None
 
     out = {"start": at(args.window_start), "end": at(args.window_end),
-           "quality_start": at(args.quality_start), "quality_end": at(args.quality_end)}
-    if not (out["quality_start"] or out["quality_end"]):
-        out["quality_start"], out["quality_end"] = out["start"], out["end"]
+           "quality_start": at(args.quality_start), "quality_end": at(args.quality_end),
+           "skew_start": at(args.skew_start), "skew_end": at(args.skew_end)}
+    for shifted in ("quality", "skew"):
+        if not (out[f"{shifted}_start"] or out[f"{shifted}_end"]):
+            out[f"{shifted}_start"], out[f"{shifted}_end"] = out["start"], out["end"]
     return out
 
 
@@ -348,6 +431,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch": batch,
         "quality": model_quality(predictions, read_labels(args.ground_truth, spec), threshold),
     }
+    checked = [i for i, t in enumerate(times) if within(t, window["skew_start"], window["skew_end"])]
+    report["skew"] = feature_skew([records[i] for i in checked], [ids[i] for i in checked],
+                                  read_events(args.raw, spec) if checked else pd.DataFrame(), spec)
     report["violations"] = violations(report, spec)
     report["passed"] = not report["violations"]
     jobkit.write_json(Path(args.report_dir) / "report.json", report)
@@ -356,8 +442,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     report = run(parse_args(argv))
-    log.info("endpoint=%s batch=%s quality=%s", report["endpoint"].get("records"), report["batch"].get("records"),
-             report["quality"].get("labelled"))
+    log.info("endpoint=%s batch=%s quality=%s skew checked=%s unmatched=%s", report["endpoint"].get("records"),
+             report["batch"].get("records"), report["quality"].get("labelled"), report["skew"]["checked"],
+             report["skew"]["unmatched"])
     for v in report["violations"]:
         log.warning("violation: %s", v["message"])
     return 0

@@ -22,7 +22,7 @@ class AlarmSpec:
     comparison: cw.ComparisonOperator
     threshold: float
     reason: str  # retraining reason, e.g. drift:endpoint_feature_psi
-    kind: str  # drift | quality | staleness
+    kind: str  # drift | quality | staleness | skew
     description: str
 
 
@@ -45,6 +45,11 @@ def alarm_specs(ctx: TeamContext) -> list[AlarmSpec]:
                       m.max_prediction_psi, f"drift:{source}_prediction_psi", "drift",
                       f"PSI of {source} scores versus the champion's test scores > {m.max_prediction_psi}"),
         ]
+    if ctx.team.realtime.enabled:
+        specs.append(AlarmSpec(
+            "feature-skew", "MaxFeatureSkew", {}, "Maximum", above, m.max_feature_skew, "skew:feature_skew", "skew",
+            f"share of decisions served a feature value other than its point-in-time recomputation from the raw "
+            f"data > {m.max_feature_skew} (a serving fault: retraining does not fix it)"))
     specs += [
         AlarmSpec("precision-low", "Precision", {}, "Minimum", below, m.min_precision, "quality:precision",
                   "quality", f"precision on labelled predictions < {m.min_precision}"),

@@ -4,6 +4,8 @@ alarms on those numbers, and the team's dashboard.
 Open loop: PSI of the endpoint's captured inputs and of the latest batch input against the
 champion's training baseline, and of their scores against the champion's test-split
 scores. Closed loop: precision, recall and PR-AUC of predictions joined with ground truth.
+Skew (teams with an endpoint): the features each decision was served against the
+point-in-time features recomputed from the raw data for the same event, per feature.
 One processing job (``sagemaker_jobs/monitoring/job.py``) computes them; a Lambda
 publishes them as CloudWatch metrics in ``MDLC/<team>``; alarms use the team file's
 thresholds (``monitoring.*``), including the model's age.
@@ -48,7 +50,7 @@ from stacks.data_plane import DataPlane
 IN = "/opt/ml/processing/input"
 CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
 # Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
-WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth")
+WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw")
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring")
 REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled
@@ -152,7 +154,8 @@ class MonitoringWorkflow(Construct):
             max_runtime_seconds=3 * 3600,
             environment={"WINDOW_START.$": "$.run.window.start", "WINDOW_END.$": "$.run.window.end",
                          "QUALITY_START.$": "$.run.window.quality_start",
-                         "QUALITY_END.$": "$.run.window.quality_end"},
+                         "QUALITY_END.$": "$.run.window.quality_end",
+                         "SKEW_START.$": "$.run.window.skew_start", "SKEW_END.$": "$.run.window.skew_end"},
             result_path="$.jobs.monitoring", tags={"mdlc:team": team.name},
         ), on_error)
         publish = invoke("Publish", "Publish metrics", self.publish_fn, {
@@ -256,9 +259,23 @@ class MonitoringWorkflow(Construct):
                     cw.GraphWidget(title="Model age (days)", width=8, left=[metric("ModelAgeDays")],
                                    left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),
                 ],
+                *([self._skew_widgets(ctx, metric, search, line)] if ctx.team.realtime.enabled else []),
                 [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))],
             ],
         )
+
+    @staticmethod
+    def _skew_widgets(ctx: TeamContext, metric: Any, search: Any, line: Any) -> list[cw.IWidget]:
+        """Training/serving skew: served features against their point-in-time recomputation."""
+        ns = metric_namespace(ctx.name)
+        return [
+            cw.GraphWidget(title="Training/serving skew (max share of decisions)", width=12,
+                           left=[metric("MaxFeatureSkew")],
+                           left_annotations=[line(ctx.team.monitoring.max_feature_skew, "max_feature_skew")]),
+            cw.GraphWidget(title="Feature skew by feature; decisions checked and unmatched", width=12,
+                           left=[search(f"{{{ns},Feature}} MetricName=\"FeatureSkew\"", "FeatureSkew", "Maximum")],
+                           right=[metric("SkewCheckedDecisions", "Sum"), metric("SkewUnmatchedDecisions", "Sum")]),
+        ]
 
     @staticmethod
     def _serving_widgets(ctx: TeamContext, search: Any) -> list[cw.IWidget]:

@@ -49,6 +49,7 @@ class DecisionService(Construct):
         super().__init__(scope, construct_id)
         team = ctx.team
         self.entity_key = team.schema.entity_key
+        self.id_column = team.schema.id_column
         self.stream_name = stream_name(team.name)
         self.stream_arn = cdk.Stack.of(self).format_arn(service="kinesis", resource="stream",
                                                         resource_name=self.stream_name)
@@ -153,11 +154,14 @@ class DecisionService(Construct):
 
         # The body stays a string here: Apply rules parses it, so a malformed body takes the
         # fallback (parsing it in a Pass state raises States.Runtime, which no Catch catches).
+        # InferenceId is the event's id: data capture records it, and the monitor joins the
+        # captured decision with its label and with its point-in-time features by it.
         invoke = tasks.CallAwsService(
             self, "Inference", state_name="Run inference", service="sagemakerruntime", action="invokeEndpoint",
             iam_action="sagemaker:InvokeEndpoint", iam_resources=[self.endpoint_arn],
             parameters={"EndpointName": self.endpoint_name, "ContentType": "application/json",
-                        "Accept": "application/json", "Body": sfn.JsonPath.object_at("$.collected.features")},
+                        "Accept": "application/json", "Body": sfn.JsonPath.object_at("$.collected.features"),
+                        "InferenceId": sfn.JsonPath.string_at(f"$.collected.request.{self.id_column}")},
             result_selector={"body": sfn.JsonPath.string_at("$.Body")},
             result_path="$.model", task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(INFERENCE_TIMEOUT_SECONDS)),
         )

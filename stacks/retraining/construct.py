@@ -35,7 +35,8 @@ def training_state_machine_arn(scope: Construct, team: str) -> str:
 def triggering_alarms(ctx: TeamContext) -> list[AlarmSpec]:
     """The alarms that start a retraining run under the team's ``retraining`` settings."""
     r = ctx.team.retraining
-    wanted = {"drift": r.on_drift, "staleness": r.on_staleness, "quality": r.on_quality_drop}
+    # Skew is a serving fault (a lagging stream, a stale online table): a new model does not fix it.
+    wanted = {"drift": r.on_drift, "staleness": r.on_staleness, "quality": r.on_quality_drop, "skew": False}
     return [a for a in alarm_specs(ctx) if wanted[a.kind]]
 
 

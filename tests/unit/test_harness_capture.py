@@ -44,6 +44,20 @@ def test_each_invocation_is_captured_with_input_output_and_metadata(aws):  # noq
                                      "data": '{"x": 3}', "encoding": "JSON"}
     assert json.loads(data["endpointOutput"]["data"]) == [6.0] and data["endpointOutput"]["mode"] == "OUTPUT"
     assert line["eventMetadata"]["eventId"] and line["eventMetadata"]["inferenceTime"].endswith("Z")
+    assert "inferenceId" not in line["eventMetadata"]
+
+
+def test_the_callers_inference_id_is_recorded(aws):  # noqa: F811
+    # InvokeEndpoint's InferenceId (the X-Amzn-SageMaker-Inference-Id header) is what the
+    # decision workflow sets to the event's id; the monitor joins captures by it.
+    _with_capture(aws, 100)
+
+    aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="fraud", Body=b'{"x": 3}',
+                                                    ContentType="application/json", InferenceId="T-000042")
+
+    (key,) = _keys(aws)
+    line = json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert line["eventMetadata"]["inferenceId"] == "T-000042"
 
 
 def test_the_sampling_percentage_is_honoured(aws):  # noqa: F811

@@ -20,7 +20,10 @@ from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 from mdlc.harness import s3io
 
 TEAM = load_team(MODELS_DIR / "fraud-detection.yaml")
-SPEC = runtime_spec(TEAM)
+DEFAULT_SPEC = runtime_spec(TEAM)
+# The window tests below look at the run's own window; the skew window (a day back by
+# default) has its own tests at the end.
+SPEC = {**DEFAULT_SPEC, "monitoring": {**DEFAULT_SPEC["monitoring"], "feature_skew_delay_hours": 0}}
 NOW = datetime(2026, 6, 10, 12, 30, tzinfo=UTC)
 BUCKETS = {"CAPTURE_BUCKET": "cap", "REPORTS_BUCKET": "rep", "RAW_BUCKET": "raw", "ARTIFACTS_BUCKET": "art"}
 ENDPOINT = f"{TEAM.name}-endpoint"
@@ -156,3 +159,34 @@ def test_label_delay_judges_the_predictions_whose_labels_have_arrived(s3):
     assert days == ["07", "10"]  # the window's hours today and the quality window's three days ago
     assert len(listed["ground_truth"]) == 4  # labels that arrived from 06-07 to 06-10
     assert [k.split("/")[-2] for k in listed["batch"] if k.endswith("_manifest.json")] == []
+
+
+def test_skew_reads_the_decisions_a_day_back_and_the_newest_raw_partition(s3):
+    retain(s3, days=3)
+    for day in ("2026-06-01", "2026-06-09"):  # raw exports; the newest holds the whole history
+        s3.put_object(Bucket="raw", Key=f"{TEAM.data.raw_prefix}dt={day}/part-0.csv", Body=b"transaction_id\n")
+    s3.put_object(Bucket="art", Key="monitoring/cursor.json",
+                  Body=json.dumps({"window_end": (NOW - timedelta(hours=1)).isoformat()}).encode())
+
+    window, listed, read = plan(s3, {}, spec=DEFAULT_SPEC)
+
+    assert DEFAULT_SPEC["monitoring"]["feature_skew_delay_hours"] == 24
+    assert window["skew_end"] == (NOW - timedelta(hours=24)).isoformat()
+    hours = sorted({"/".join(k.split("/")[-5:-1]) for k in listed["capture"]})
+    assert hours == ["2026/06/09/10", "2026/06/09/11", "2026/06/09/12", "2026/06/09/13",
+                     "2026/06/10/10", "2026/06/10/11", "2026/06/10/12"]
+    assert listed["raw"] == [f"{TEAM.data.raw_prefix}dt=2026-06-09/part-0.csv"]
+    assert read["raw"]["objects"] == 1
+
+
+def test_skew_reads_no_raw_data_without_decisions_to_check_and_the_input_can_set_the_delay(s3):
+    s3.put_object(Bucket="raw", Key=f"{TEAM.data.raw_prefix}dt=2026-06-09/part-0.csv", Body=b"transaction_id\n")
+
+    window, listed, read = plan(s3, {"lookback_hours": 2}, spec=DEFAULT_SPEC)  # nothing captured
+    assert listed["raw"] == [] and read["raw"] == {"objects": 0, "bytes": 0}
+
+    retain(s3, days=1)
+    window, listed, _ = plan(s3, {"lookback_hours": 2, "skew_delay_hours": 0}, spec=DEFAULT_SPEC)
+    assert window["skew_start"] == window["start"] and listed["raw"]
+    with pytest.raises(ValueError, match="`skew_delay_hours`"):
+        plan(s3, {"skew_delay_hours": "a day"}, spec=DEFAULT_SPEC)

@@ -9,14 +9,12 @@ workflow's states read. Results are staged under the artifacts bucket and publis
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
 from lambdas.shared import s3uri
-from lambdas.shared.aws import client
 from lambdas.shared.registry import latest_approved
 from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
@@ -24,22 +22,16 @@ from lambdas.shared.spec import env, team_spec
 logger = Logger()
 tracer = Tracer()
 
-PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/$")
-
-
 class NoBatchInputError(Exception):
     """Nothing to score: no partition, or an empty one."""
 
 
 def latest_partition(bucket: str, prefix: str) -> str:
     """The newest ``dt=YYYY-MM-DD/`` prefix under ``prefix``."""
-    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
-    dated = sorted(
-        p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []) if PARTITION.search(p["Prefix"])
-    )
-    if not dated:
+    newest = s3uri.newest_partition(bucket, prefix)
+    if newest is None:
         raise NoBatchInputError(f"no dt=YYYY-MM-DD/ partition under s3://{bucket}/{prefix}; expected batch input")
-    return s3uri.uri(bucket, dated[-1])
+    return newest
 
 
 def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:

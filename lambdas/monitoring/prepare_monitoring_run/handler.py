@@ -1,7 +1,7 @@
 """Prepare a monitoring run: the champion, its baselines, and exactly what its window holds.
 
 Input (the execution input): ``{"since"?: ISO-8601, "until"?: ISO-8601, "lookback_hours"?: int,
-"reason"?}``.
+"skew_delay_hours"?: int, "reason"?}``.
 
 The window. A run without ``since`` (the schedule's) continues where the last completed
 run stopped: ``[cursor, now)``, the cursor being ``monitoring/cursor.json`` in the artifacts
@@ -20,7 +20,11 @@ What it reads (one SageMaker manifest per job input, listing only these objects)
   window), and the inputs of those published in the window;
 - ground truth: the ``dt=YYYY-MM-DD/`` partitions (by arrival day) from the quality
   window's start to the window's end. The quality window is the window shifted back by
-  ``monitoring.label_delay_hours``: its predictions' labels have arrived by now.
+  ``monitoring.label_delay_hours``: its predictions' labels have arrived by now;
+- raw: for the skew check, the newest ``dt=`` partition of the raw prefix (the history the
+  point-in-time features are recomputed from), only when the endpoint captured decisions in
+  the skew window: the window shifted back by ``monitoring.feature_skew_delay_hours`` (or
+  the input's ``skew_delay_hours``), whose events have reached the raw data by now.
 Listing cost and bytes read depend on the window, not on how much capture is retained.
 """
 
@@ -92,10 +96,18 @@ def plan_window(request: dict[str, Any], cursor: datetime | None, now: datetime,
     # batch publication in the same window, and consecutive windows meet exactly.
     start, end = start.replace(microsecond=0), end.replace(microsecond=0)
     delay = timedelta(hours=int(spec["monitoring"].get("label_delay_hours") or 0))
+    skew_hours = request.get("skew_delay_hours")
+    if skew_hours is None:
+        skew_hours = spec["monitoring"].get("feature_skew_delay_hours", 24)
+    if isinstance(skew_hours, bool) or not isinstance(skew_hours, int) or skew_hours < 0:
+        raise ValueError(f"input field `skew_delay_hours`: got {skew_hours!r}; expected a whole number of hours >= 0")
+    skew = timedelta(hours=skew_hours)
     return {
         "start": start.isoformat(), "end": end.isoformat(),
         "quality_start": (start - delay).isoformat(), "quality_end": (end - delay).isoformat(),
         "label_delay_hours": int(delay.total_seconds() // 3600),
+        "skew_start": (start - skew).isoformat(), "skew_end": (end - skew).isoformat(),
+        "skew_delay_hours": skew_hours,
         "advances_cursor": advances,
         "caught_up": now - end < timedelta(minutes=1),
         "behind_hours": round((now - end).total_seconds() / 3600, 2),
@@ -160,6 +172,12 @@ def label_objects(bucket: str, prefix: str, start: datetime, end: datetime) -> l
     return out
 
 
+def raw_snapshot(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CSV objects of the newest raw partition (none yet: nothing to recompute from)."""
+    partition = s3uri.newest_partition(env("RAW_BUCKET"), spec["data"]["raw_prefix"])
+    return [o for o in _list(*s3uri.split(partition)) if o["Key"].endswith(".csv")] if partition else []
+
+
 # -------------------------------------------------------------------------- manifests
 def write_manifest(run_prefix: str, name: str, bucket: str, keys: list[str]) -> str:
     """A SageMaker manifest of ``keys`` in ``bucket`` (or of the empty marker when none)."""
@@ -176,10 +194,16 @@ def write_manifest(run_prefix: str, name: str, bucket: str, keys: list[str]) -> 
 
 def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str) -> tuple[dict[str, str], dict]:
     """(manifest URI per job input, what each holds: objects and bytes)."""
-    t = {k: parse_time(window[k], k) for k in ("start", "end", "quality_start", "quality_end")}
+    t = {k: parse_time(window[k], k) for k in ("start", "end", "quality_start", "quality_end", "skew_start",
+                                               "skew_end")}
     spans = [(t["start"], t["end"]), (t["quality_start"], t["quality_end"])]
+    skew_span = [(t["skew_start"], t["skew_end"])]
     capture_bucket = os.environ.get("CAPTURE_BUCKET")  # a batch-only team has no endpoint and no capture
-    capture = capture_objects(capture_bucket, f"{spec['name']}-endpoint", spans) if capture_bucket else []
+    endpoint = f"{spec['name']}-endpoint"
+    capture = capture_objects(capture_bucket, endpoint, spans) if capture_bucket else []
+    skewed = capture_objects(capture_bucket, endpoint, skew_span) if capture_bucket else []
+    capture = list({o["Key"]: o for o in capture + skewed}.values())
+    raw = raw_snapshot(spec) if skewed else []
     runs = batch_runs(env("REPORTS_BUCKET"), spec["batch"]["output_prefix"], min(t["start"], t["quality_start"]))
     drift_runs = [r for r in runs if _within(r["published_at"], window["start"], window["end"])]
     quality_runs = [r for r in runs if _within(r["published_at"], window["quality_start"], window["quality_end"])]
@@ -197,6 +221,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
         "batch_input": write_manifest(run_prefix, "batch_input", next(iter(input_buckets), env("RAW_BUCKET")),
                                       [o["Key"] for o in batch_inputs]),
         "ground_truth": write_manifest(run_prefix, "ground_truth", env("RAW_BUCKET"), [o["Key"] for o in labels]),
+        "raw": write_manifest(run_prefix, "raw", env("RAW_BUCKET"), [o["Key"] for o in raw]),
     }
     read = {
         "capture": {"objects": len(capture), "bytes": sum(o["Size"] for o in capture)},
@@ -204,6 +229,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
                   "bytes": sum(o["Size"] for o in batch)},
         "batch_input": {"objects": len(batch_inputs), "bytes": sum(o["Size"] for o in batch_inputs)},
         "ground_truth": {"objects": len(labels), "bytes": sum(o["Size"] for o in labels)},
+        "raw": {"objects": len(raw), "bytes": sum(o["Size"] for o in raw)},
     }
     return uris, read
 

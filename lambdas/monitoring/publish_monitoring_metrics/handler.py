@@ -3,7 +3,9 @@
 Namespace ``MDLC/<team>``: ``MaxFeaturePSI``, ``PredictionPSI``, ``MonitoredRecords`` and
 ``FeaturePSI`` (per ``Feature``) with dimension ``Source`` = endpoint | batch;
 ``Precision``, ``Recall``, ``PRAUC``, ``LabelledPredictions`` (closed loop), and
-``ModelAgeDays`` of the Approved model. Returns what the workflow reports on.
+``ModelAgeDays`` of the Approved model; training/serving skew: ``FeatureSkew`` (per
+``Feature``), ``MaxFeatureSkew``, ``SkewCheckedDecisions`` and ``SkewUnmatchedDecisions``.
+Returns what the workflow reports on.
 
 Then, for a run that continues the schedule's windows, it moves the window cursor
 (``monitoring/cursor.json`` in the artifacts bucket) to the end of the window the run
@@ -48,6 +50,12 @@ def metric_data(report: dict[str, Any], age_days: float, now: datetime) -> list[
         put("PredictionPSI", s.get("prediction_psi"), Source=source)
         for feature, value in sorted((s.get("feature_psi") or {}).items()):
             put("FeaturePSI", value, Source=source, Feature=feature)
+    skew = report.get("skew") or {}
+    put("SkewCheckedDecisions", skew.get("checked"), "Count")
+    put("SkewUnmatchedDecisions", skew.get("unmatched"), "Count")
+    put("MaxFeatureSkew", skew.get("max_feature_skew"))
+    for feature, value in sorted((skew.get("feature_skew") or {}).items()):
+        put("FeatureSkew", value, Feature=feature)
     q = report["quality"]
     put("LabelledPredictions", q.get("labelled"), "Count")
     put("Precision", q.get("precision"))
@@ -102,6 +110,8 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         },
         "batch": {k: report["batch"].get(k) for k in ("records", "max_feature_psi", "max_feature", "prediction_psi")},
         "quality": {k: report["quality"].get(k) for k in ("labelled", "precision", "recall", "pr_auc")},
+        "skew": {k: (report.get("skew") or {}).get(k)
+                 for k in ("checked", "unmatched", "mismatched", "max_feature_skew", "max_skew_feature")},
         "model_age_days": round(age, 3),
         "metrics_published": len(data),
         "window": report.get("window"),

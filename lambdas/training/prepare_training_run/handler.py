@@ -8,7 +8,6 @@ object every later state reads (docs/design.md, S3 layout).
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +21,6 @@ from lambdas.shared.spec import env, team_spec
 logger = Logger()
 tracer = Tracer()
 
-PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/$")
 NONE_MARKER = "NONE"
 
 
@@ -32,15 +30,10 @@ class NoDataError(Exception):
 
 def latest_partition(raw_bucket: str, raw_prefix: str) -> str:
     """The newest ``dt=YYYY-MM-DD/`` prefix under the team's raw prefix."""
-    pages = client("s3").get_paginator("list_objects_v2").paginate(
-        Bucket=raw_bucket, Prefix=raw_prefix, Delimiter="/"
-    )
-    dated = sorted(
-        p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []) if PARTITION.search(p["Prefix"])
-    )
-    if not dated:
+    newest = s3uri.newest_partition(raw_bucket, raw_prefix)
+    if newest is None:
         raise NoDataError(f"no dt=YYYY-MM-DD/ partition under s3://{raw_bucket}/{raw_prefix}")
-    return s3uri.uri(raw_bucket, dated[-1])
+    return newest
 
 
 def data_manifest(data_uri: str) -> dict[str, Any]:

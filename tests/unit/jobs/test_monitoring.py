@@ -84,3 +84,51 @@ def test_batch_runs_count_in_the_window_they_were_published_in(tmp_path):
 
     assert early["id"].tolist() == ["aaaaaa"]
     assert sorted(both["id"]) == ["aaaaaa", "bbbbbb"]
+
+
+def served_features(raw: pd.DataFrame, row: pd.Series, spec: dict, lag: int = 0) -> dict:
+    """What the decision path serves for ``row``: its request merged (``derive_record``) with
+    the entity's state after every earlier event of the raw data but the last ``lag`` (a
+    stream consumer that has not caught up)."""
+    keys = F.key_columns(spec)
+    times = F.parse_times_ns(raw[keys["timestamp"]])
+    mine = raw[(raw[keys["entity"]] == row[keys["entity"]])
+               & (times < F.parse_times_ns(pd.Series([row[keys["timestamp"]]]))[0])]
+    earlier = mine.iloc[:len(mine) - lag] if lag else mine
+    state = F.states_from_records(earlier.astype(object).where(earlier.notna(), None).to_dict("records"), spec)
+    entity = state.get(str(row[keys["entity"]]))
+    record = {c: (None if pd.isna(row[c]) else row[c]) for c in [keys["timestamp"], *F.record_columns(spec)]}
+    return F.derive_record(record, {"state": entity.to_json()} if entity else None, spec)
+
+
+def test_skew_is_zero_when_serving_saw_every_earlier_event_and_names_the_features_a_lagging_stream_skews(tmp_path):
+    # Job-code test (the monitor's skew check) against the product's own serving merge.
+    from mdlc import synthetic as sy
+
+    sy.write_partitions(sy.generate(n_customers=15, days=20, seed=3), tmp_path / "raw")
+    raw = monitoring_job.read_events(tmp_path / "raw", SPEC)
+    repeat = raw[raw.duplicated("customer_id", keep="first")]  # entities with history
+    picked = repeat.iloc[::max(len(repeat) // 30, 1)].head(30)
+    served = [served_features(raw, row, SPEC) for _, row in picked.iterrows()]
+    ids = picked["transaction_id"].tolist()
+
+    exact = monitoring_job.feature_skew(served + [served[0]], ids + ["NOT-EXPORTED-YET"], raw, SPEC)
+
+    assert exact["checked"] == 30 and exact["unmatched"] == 1 and exact["mismatched"] == 0
+    assert set(exact["feature_skew"]) == set(F.model_columns(SPEC))
+    assert exact["max_feature_skew"] == 0.0
+
+    lagging = [served_features(raw, row, SPEC, lag=1 if i < 3 else 0) for i, (_, row) in enumerate(picked.iterrows())]
+    skewed = monitoring_job.feature_skew(lagging, ids, raw, SPEC)
+
+    assert skewed["mismatched"] == 3
+    assert skewed["feature_skew"]["txn_count_30d"] == pytest.approx(3 / 30)
+    assert skewed["feature_skew"]["amount"] == 0.0  # the request's own values are never skewed
+    assert skewed["examples"]["txn_count_30d"] == ids[:3]
+    assert skewed["max_feature_skew"] == pytest.approx(3 / 30)
+
+
+def test_skew_without_raw_data_counts_every_decision_as_unmatched():
+    out = monitoring_job.feature_skew([{"amount": 1.0}], ["T1"], pd.DataFrame(), SPEC)
+    assert out["checked"] == 0 and out["unmatched"] == 1 and out["max_feature_skew"] is None
+    assert "none found in the raw data" in out["note"]

@@ -10,6 +10,8 @@ REPORT = {
                  "feature_psi": {"amount": 0.02, "country": 0.41}},
     "batch": {"records": 0, "max_feature_psi": None, "max_feature": None, "prediction_psi": None},
     "quality": {"labelled": 120, "precision": 0.33, "recall": 0.71, "pr_auc": 0.58},
+    "skew": {"decisions": 41, "checked": 40, "unmatched": 1, "mismatched": 2, "max_feature_skew": 0.05,
+             "max_skew_feature": "txn_count_30d", "feature_skew": {"amount": 0.0, "txn_count_30d": 0.05}},
     "violations": [{"message": "endpoint feature country: PSI 0.4100 above 0.2500"}],
 }
 
@@ -27,6 +29,9 @@ def test_every_number_is_published_and_the_violations_come_back(handler, event, 
     assert ("FeaturePSI", (("Source", "endpoint"), ("Feature", "country"))) in names
     assert ("MaxFeaturePSI", (("Source", "batch"),)) not in names  # nothing scored: no datum
     assert {"Precision", "Recall", "PRAUC", "ModelAgeDays"} <= {m["MetricName"] for m in metrics}
+    assert ("FeatureSkew", (("Feature", "txn_count_30d"),)) in names and ("MaxFeatureSkew", ()) in names
+    assert {"SkewCheckedDecisions", "SkewUnmatchedDecisions"} <= {m["MetricName"] for m in metrics}
+    assert result["skew"]["max_skew_feature"] == "txn_count_30d" and result["skew"]["unmatched"] == 1
     assert result["metrics_published"] == len(metrics)
 
 

@@ -38,3 +38,11 @@ def test_a_bad_request_is_a_400_naming_the_field(handler, event, context, featur
     result = handler.handler({"body": {**event["body"], "amount": "a lot"}}, context)
     assert result["valid"] is False and result["response"]["status"] == 400
     assert [e["field"] for e in result["response"]["errors"]] == ["amount"]
+
+
+def test_an_event_id_that_cannot_be_the_endpoints_inference_id_is_a_400(handler, event, context, features):
+    # SageMaker's InferenceId takes 1-64 printable characters; the event id is sent as it.
+    for bad in ("T" * 65, " T-1", "T-\u00e9"):
+        result = handler.handler({"body": {**event["body"], "transaction_id": bad}}, context)
+        assert result["valid"] is False and [e["field"] for e in result["response"]["errors"]] == ["transaction_id"]
+    assert handler.handler({"body": {**event["body"], "transaction_id": "T" * 64}}, context)["valid"]
