@@ -41,7 +41,8 @@ class Lifecycle:
         self.signals = OfflineSignals(team)
         self.spec = json.loads((team.assembly.outdir / "build" / team.name / "config" / "team.json").read_text())
         self.started = time.monotonic()
-        self.summary: dict[str, Any] = {"versions": [], "decisions": Counter(), "drift": {}, "quality": {}}
+        self.summary: dict[str, Any] = {"versions": [], "decisions": Counter(), "drift": {}, "quality": {},
+                                        "skew": {}}
 
     def step(self, text: str) -> None:
         click.secho(f"\n[{time.monotonic() - self.started:6.1f}s] {text}", bold=True)
@@ -126,10 +127,11 @@ class Lifecycle:
         start = max(F.parse_time(t) for t in frame[sc.timestamp_column].dropna()) + timedelta(hours=1)
         counts = [f.name for f in sc.online_features if f.aggregate.fn == "count"]
         arn = self.team.state_machine_arn("decision")
-        seen = []
+        seen, self.burst_records = [], []
         for i in range(11):
             when = (start + timedelta(seconds=5 * i)).isoformat().replace("+00:00", "Z")
             body = {**template, "request_id": f"burst-{i}", sc.id_column: f"BURST-{i}", sc.timestamp_column: when}
+            self.burst_records.append({k: v for k, v in body.items() if k != "request_id"})
             result = self.team.aws.run(arn, {"body": body}, timeout=120)
             exited = [e for e in result.history if e["type"] == "TaskStateExited"
                       and e["stateExitedEventDetails"]["name"] == "Collect features"]
@@ -145,6 +147,16 @@ class Lifecycle:
                 raise click.ClickException(f"the eleventh decision saw {c} {values[-1]}; expected {values[0]} + 10")
         if not counts:
             click.echo("  the team has no count feature to show; the burst still fed the stream")
+
+    def export(self, frames: list[Any], day: str) -> None:
+        """The day's raw export: the history and every transaction decided since (the burst's
+        too), as the team's data lake delivers it; the reconciliation and the monitor's skew
+        check recompute features from it."""
+        import pandas as pd
+
+        frame = pd.concat([*frames, pd.DataFrame(getattr(self, "burst_records", []))], ignore_index=True)
+        uri = self.team.put_raw(frame, day)
+        click.echo(f"  {len(frame)} records in {uri}")
 
     def reconcile(self) -> None:
         """The scheduled backfill/reconciliation workflow: the online table against the raw data."""
@@ -180,14 +192,25 @@ class Lifecycle:
 
     def monitor(self, since: str, label: str) -> list[dict[str, Any]]:
         time.sleep(1.1)  # a window ends before the second it ends in: include what just happened
-        result = self.check(self.team.run("monitoring", {"since": since}), "monitoring")
+        realtime = self.team.team.realtime.enabled
+        # The raw export is in at once here, so the skew check takes the run's own window (on
+        # AWS it takes the window monitoring.feature_skew_delay_hours back).
+        request = {"since": since, **({"skew_delay_hours": 0} if realtime else {})}
+        result = self.check(self.team.run("monitoring", request), "monitoring")
         m = result.output["monitoring"]
-        source = "endpoint" if self.team.team.realtime.enabled else "batch"
+        source = "endpoint" if realtime else "batch"
         e, q = m[source], m["quality"]
         click.echo(f"  {source}: {e['records']} records, max feature PSI {_f(e['max_feature_psi'])} "
                    f"({e['max_feature'] or '-'}), score PSI {_f(e['prediction_psi'])}")
         click.echo(f"  quality: {q['labelled']} labelled, precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
                    f"PR-AUC {_f(q['pr_auc'])}")
+        if realtime:
+            s = m["skew"]
+            click.echo(f"  skew: {s['checked']} captured decisions recomputed from the raw export, {s['mismatched']} "
+                       f"served a feature value other than the recomputation (max FeatureSkew "
+                       f"{_f(s['max_feature_skew'])}, {s['max_skew_feature'] or '-'}); {s['unmatched']} not in the "
+                       "raw data yet")
+            self.summary["skew"][label] = s
         self.summary["quality"][label] = q
         self.summary["drift"][label] = e
         changes = [c for c in self.signals.evaluate_alarms() if c["detail"]["state"]["value"] == "ALARM"]
@@ -230,6 +253,9 @@ class Lifecycle:
         for label, q in s["quality"].items():
             click.echo(f"quality ({label}): precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
                        f"PR-AUC {_f(q['pr_auc'])} on {q['labelled']} labels")
+        for label, k in s["skew"].items():
+            click.echo(f"skew ({label}): {k['mismatched']} of {k['checked']} decisions served other features than "
+                       f"their point-in-time recomputation; {k['unmatched']} not in the raw data yet")
         if s.get("burst"):
             b = s["burst"]
             for c in b["features"]:
@@ -380,7 +406,9 @@ def realtime_lifecycle(run: Lifecycle, team: Any, records: Records, requests: in
     run.stream(served, "live")
     run.step("3b. online features: ten records of one entity within a minute, then an eleventh")
     run.burst(served)
-    run.step("3c. reconcile the online feature table with the raw data (feature backfill workflow)")
+    run.step("3c. the day's raw export lands: the history and every transaction decided")
+    run.export([records.history, served], "2026-03-05")
+    run.step("3d. reconcile the online feature table with the raw data (feature backfill workflow)")
     run.reconcile()
     run.step("4. batch score the next day (batch workflow)")
     scored = records.later(2)

@@ -12,9 +12,12 @@ import json
 import time
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 
+from mdlc import synthetic
 from tests.integration.stage_support import (
+    TRAIN_DAY,
     ensure_endpoint,
     executions,
     put_batch_input,
@@ -147,3 +150,37 @@ def test_scheduled_runs_continue_where_the_last_one_stopped(team):
     # its capture input listed only the hour folders of its window
     read = second.output["run"]["read"]["capture"]
     assert 0 < read["objects"] <= len(served)
+
+
+def test_features_served_from_a_stale_snapshot_are_caught_as_skew_and_do_not_retrain(team):
+    # These decisions were served the training run's online snapshot (how serving worked
+    # before the feature stream): each customer's transactions since the snapshot are
+    # missing from its features. The day's raw export holds the history and the served
+    # transactions; the monitor recomputes each decision's features point-in-time from it.
+    since = datetime.now(UTC).isoformat()
+    served = scoring_frame(seed=26)
+    serve_and_capture(team, served, ENDPOINT)
+    history = synthetic.generate(n_customers=300, days=40, seed=1)  # the training partition
+    assert TRAIN_DAY < "2026-03-09"
+    team.put_raw(pd.concat([history, served], ignore_index=True), "2026-03-09")
+    trainings = len(executions(team, "training"))
+    settle()
+
+    # The export is in at once here: the run checks its own window (on AWS, by default, the
+    # window a day back: monitoring.feature_skew_delay_hours).
+    result = team.run("monitoring", {"since": since, "skew_delay_hours": 0})
+
+    assert result.succeeded, result.cause
+    assert result.state_names[-1] == "Issues found"
+    skew = report(team, result)["skew"]
+    assert skew["checked"] == len(served) and skew["unmatched"] == 0
+    assert skew["feature_skew"]["txn_count_30d"] > 0.2 and skew["feature_skew"]["account_tenure_days"] > 0.2
+    assert skew["feature_skew"]["amount"] == 0.0 and skew["feature_skew"]["channel"] == 0.0
+    assert result.output["monitoring"]["skew"]["mismatched"] == skew["mismatched"] > 0
+    assert result.output["run"]["read"]["raw"]["objects"] == 1  # the newest export only
+    changes = team.signals.evaluate_alarms()
+    assert {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in changes}.get(
+        "fraud-detection-feature-skew") == "ALARM"
+    for event in changes:
+        team.signals.deliver(event)
+    assert len(executions(team, "training")) == trainings  # a serving fault: a new model would not fix it
