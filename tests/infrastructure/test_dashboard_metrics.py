@@ -306,7 +306,8 @@ def emitted_by_monitoring(team: str, monkeypatch) -> set[Emitted]:
     module = load_handler_module(_handler_path("publish_monitoring_metrics"))
     source = {"records": 10, "max_feature_psi": 0.1, "prediction_psi": 0.1, "feature_psi": {"f": 0.1}}
     report = {"endpoint": source, "batch": source, "violations": [],
-              "quality": {"labelled": 10, "precision": 0.5, "recall": 0.5, "pr_auc": 0.5}}
+              "quality": {"labelled": 10, "precision": 0.5, "recall": 0.5, "pr_auc": 0.5},
+              "skew": {"checked": 10, "unmatched": 1, "max_feature_skew": 0.1, "feature_skew": {"f": 0.1}}}
     namespace = module.NAMESPACE.format(team=team)
     out = set()
     for datum in module.metric_data(report, 3.0, datetime.now(UTC)):

@@ -81,6 +81,7 @@ def test_alarms_use_the_team_thresholds_and_page_the_alerts_topic(assembly):
         "fraud-detection-recall-low": ("Recall", m.min_recall, "LessThanThreshold"),
         "fraud-detection-pr-auc-low": ("PRAUC", m.min_pr_auc, "LessThanThreshold"),
         "fraud-detection-model-stale": ("ModelAgeDays", m.max_model_age_days, "GreaterThanThreshold"),
+        "fraud-detection-feature-skew": ("MaxFeatureSkew", m.max_feature_skew, "GreaterThanThreshold"),
     }
     for name, (metric, threshold, op) in expected.items():
         a = alarms[name]
@@ -93,7 +94,8 @@ def test_dashboard_shows_serving_decisions_drift_quality_workflows_and_age(assem
     [dashboard] = resources(assembly, "monitoring", "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for shown in ("ModelLatency", "Invocation5XXErrors", "Decisions", "MaxFeaturePSI", "PredictionPSI",
-                  "Precision", "PRAUC", "ExecutionsFailed", "fraud-detection-training", "ModelAgeDays"):
+                  "Precision", "PRAUC", "ExecutionsFailed", "fraud-detection-training", "ModelAgeDays",
+                  "MaxFeatureSkew", "FeatureSkew"):
         assert shown in body, shown
     assert dashboard["Properties"]["DashboardName"] == "fraud-detection-mdlc"
 
@@ -133,7 +135,7 @@ def test_team_file_switches_choose_which_alarms_retrain(on_drift, on_quality, on
     text = text.replace("  on_staleness: true", f"  on_staleness: {str(on_staleness).lower()}")
     ctx = TeamContext(team=parse_team(text), team_file=Path("x.yaml"), stage="dev", build_dir=tmp_path)
     assert {a.kind for a in triggering_alarms(ctx)} == kinds
-    assert {a.kind for a in alarm_specs(ctx)} == {"drift", "quality", "staleness"}
+    assert {a.kind for a in alarm_specs(ctx)} == {"drift", "quality", "staleness", "skew"}  # skew never retrains
 
 
 def test_batch_role_may_put_only_its_teams_events_on_the_default_bus(assembly):
