@@ -1,6 +1,8 @@
 # One entry point: CI runs the same targets a person runs.
 SHELL := /bin/bash
 MODEL ?= fraud-detection
+# pytest-xdist workers of `make test` (a module's tests stay on one worker: its fixtures are shared)
+TEST_WORKERS ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -49,7 +51,7 @@ synth: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory job-code-check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope
 
 ## checkov: every finding of checkov over the example team's synthesised templates (the test
 ## tests/infrastructure/test_checkov.py fails on any finding without a recorded reason)

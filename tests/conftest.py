@@ -23,6 +23,15 @@ from tests.synth import Assembly, synth
 CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 
 
+#: The longest module starts first: with two workers (`pytest -n 2`), neither waits for it
+#: at the end.
+FIRST = ("tests/integration/test_lifecycle.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def team_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of models/ plus the generated second team."""

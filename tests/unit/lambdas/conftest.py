@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,4 +75,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, spec_file: Path):
 def handler(request: pytest.FixtureRequest, aws) -> ModuleType:
     """The handler module under test, imported inside moto with the stack's environment."""
     folder = handler_dir(request)
-    return importlib.import_module(f"lambdas.{folder.parent.name}.{folder.name}.handler")
+    name = f"lambdas.{folder.parent.name}.{folder.name}.handler"
+    # A cold start: the module's Logger and Metrics read this environment (a test run earlier
+    # in the same process may have imported it under another one).
+    module = sys.modules.get(name)
+    return importlib.reload(module) if module else importlib.import_module(name)
