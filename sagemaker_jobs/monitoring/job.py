@@ -342,7 +342,8 @@ def feature_skew(records: list[dict[str, Any]], ids: list[str | None], raw: pd.D
             out["examples"][name] = [ids[pairs[j][0]] for j in np.flatnonzero(bad)[:SKEW_EXAMPLES]]
     out["mismatched"] = int(any_bad.sum())
     worst = max(out["feature_skew"], key=out["feature_skew"].get)
-    out["max_feature_skew"], out["max_skew_feature"] = out["feature_skew"][worst], worst
+    out["max_feature_skew"] = out["feature_skew"][worst]
+    out["max_skew_feature"] = worst if out["max_feature_skew"] > 0 else None
     return out
 
 
