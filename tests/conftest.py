@@ -23,18 +23,13 @@ from tests.synth import Assembly, synth
 CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 
 
-#: Longest first, so that with two workers (`make test`: `pytest -n 2 --dist loadscope`) the
-#: short modules fill the end and neither worker waits for a long one: the lifecycle, then
-#: the workflow modules, the template modules and the unit modules.
-ORDER = ("tests/integration/test_lifecycle.py", "tests/integration/", "tests/infrastructure/", "tests/unit/")
-
-
-def _rank(item: pytest.Item) -> int:
-    return next((i for i, prefix in enumerate(ORDER) if item.nodeid.startswith(prefix)), len(ORDER))
+#: The longest module starts first: with two workers (`pytest -n 2`), neither waits for it
+#: at the end.
+FIRST = ("tests/integration/test_lifecycle.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_rank)  # stable: each module's tests keep their order
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
