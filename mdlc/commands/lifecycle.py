@@ -43,6 +43,7 @@ class Lifecycle:
         self.started = time.monotonic()
         self.summary: dict[str, Any] = {"versions": [], "decisions": Counter(), "drift": {}, "quality": {},
                                         "skew": {}}
+        self.burst_records: list[dict[str, Any]] = []  # the burst's transactions (burst), for the export
 
     def step(self, text: str) -> None:
         click.secho(f"\n[{time.monotonic() - self.started:6.1f}s] {text}", bold=True)
@@ -127,7 +128,7 @@ class Lifecycle:
         start = max(F.parse_time(t) for t in frame[sc.timestamp_column].dropna()) + timedelta(hours=1)
         counts = [f.name for f in sc.online_features if f.aggregate.fn == "count"]
         arn = self.team.state_machine_arn("decision")
-        seen, self.burst_records = [], []
+        seen = []
         for i in range(11):
             when = (start + timedelta(seconds=5 * i)).isoformat().replace("+00:00", "Z")
             body = {**template, "request_id": f"burst-{i}", sc.id_column: f"BURST-{i}", sc.timestamp_column: when}
@@ -154,7 +155,7 @@ class Lifecycle:
         check recompute features from it."""
         import pandas as pd
 
-        frame = pd.concat([*frames, pd.DataFrame(getattr(self, "burst_records", []))], ignore_index=True)
+        frame = pd.concat([*frames, pd.DataFrame(self.burst_records)], ignore_index=True)
         uri = self.team.put_raw(frame, day)
         click.echo(f"  {len(frame)} records in {uri}")
 

@@ -131,13 +131,17 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
-def capture_objects(bucket: str, endpoint: str, spans: list[tuple[datetime, datetime]]) -> list[dict[str, Any]]:
-    """Capture files in the hour folders of the spans, for every variant of the endpoint."""
+def span_hours(spans: list[tuple[datetime, datetime]]) -> set[datetime]:
+    """The hour folders that can hold an event of the spans."""
+    return {h for start, end in spans if end > start for h in _hours(start, end)}
+
+
+def capture_objects(bucket: str, endpoint: str, hours: set[datetime]) -> dict[datetime, list[dict[str, Any]]]:
+    """Capture files of each hour folder, for every variant of the endpoint."""
     base = f"{CAPTURE_PREFIX}{endpoint}/"
     pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, Delimiter="/")
     variants = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
-    hours = sorted({h for start, end in spans if end > start for h in _hours(start, end)})
-    return [o for variant in variants for h in hours for o in _list(bucket, f"{variant}{h:%Y/%m/%d/%H}/")]
+    return {h: [o for variant in variants for o in _list(bucket, f"{variant}{h:%Y/%m/%d/%H}/")] for h in sorted(hours)}
 
 
 def batch_runs(bucket: str, prefix: str, earliest: datetime) -> list[dict[str, Any]]:
@@ -196,14 +200,12 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
     """(manifest URI per job input, what each holds: objects and bytes)."""
     t = {k: parse_time(window[k], k) for k in ("start", "end", "quality_start", "quality_end", "skew_start",
                                                "skew_end")}
-    spans = [(t["start"], t["end"]), (t["quality_start"], t["quality_end"])]
-    skew_span = [(t["skew_start"], t["skew_end"])]
+    hours = span_hours([(t["start"], t["end"]), (t["quality_start"], t["quality_end"])])
+    skew_hours = span_hours([(t["skew_start"], t["skew_end"])])
     capture_bucket = os.environ.get("CAPTURE_BUCKET")  # a batch-only team has no endpoint and no capture
-    endpoint = f"{spec['name']}-endpoint"
-    capture = capture_objects(capture_bucket, endpoint, spans) if capture_bucket else []
-    skewed = capture_objects(capture_bucket, endpoint, skew_span) if capture_bucket else []
-    capture = list({o["Key"]: o for o in capture + skewed}.values())
-    raw = raw_snapshot(spec) if skewed else []
+    by_hour = capture_objects(capture_bucket, f"{spec['name']}-endpoint", hours | skew_hours) if capture_bucket else {}
+    capture = [o for objects in by_hour.values() for o in objects]
+    raw = raw_snapshot(spec) if any(by_hour.get(h) for h in skew_hours) else []
     runs = batch_runs(env("REPORTS_BUCKET"), spec["batch"]["output_prefix"], min(t["start"], t["quality_start"]))
     drift_runs = [r for r in runs if _within(r["published_at"], window["start"], window["end"])]
     quality_runs = [r for r in runs if _within(r["published_at"], window["quality_start"], window["quality_end"])]
