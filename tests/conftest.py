@@ -44,6 +44,7 @@ def team_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory, team_dir: Path) -> Assembly:
-    """Every team of ``team_dir``, synthesised with cdk-nag, as `cdk synth` would."""
+    """Every team of ``team_dir``, synthesised with cdk-nag, as `cdk synth` would, and with
+    CDK's built-in CloudFormation validation (which fails the synth on a finding)."""
     return synth(tmp_path_factory.mktemp("cdk.out"), models_dir=team_dir,
-                 default_account=CLI_ACCOUNT, default_region=CLI_REGION)
+                 default_account=CLI_ACCOUNT, default_region=CLI_REGION, validate=True)

@@ -43,14 +43,17 @@ def synth(
     context_account: str | None = None,
     context_region: str | None = None,
     report: Any = None,
+    validate: bool = False,
 ) -> Assembly:
-    """Synthesise with the app builder and the feature flags of cdk.json; read back templates."""
+    """Synthesise with the app builder and the feature flags of cdk.json; read back templates.
+    ``validate`` adds CDK's built-in CloudFormation validation (``CDK_VALIDATION=true`` for
+    the CLI); with the feature flags of cdk.json a finding fails the synth."""
     import aws_cdk as cdk
 
     from stacks.app_builder import build_app
 
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(outdir), context=context)
+    app = cdk.App(outdir=str(outdir), context=context, builtin_cloud_formation_validation=validate)
     build_app(
         app,
         model=model,

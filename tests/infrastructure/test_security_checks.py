@@ -29,7 +29,8 @@ def test_cfn_lint_reports_no_errors_on_any_template(assembly):
     assert warnings == [], json.dumps(warnings, indent=1)[:4000]
 
 
-def test_cdk_nag_report_has_no_unacknowledged_findings(assembly):
+def test_cdk_nag_and_cloudformation_validation_report_no_findings(assembly):
+    """The session assembly runs both (a CloudFormation Validate finding fails its synth)."""
     report = json.loads((assembly.outdir / "validation-report.json").read_text())
     failures = [
         v for plugin in report["pluginReports"] for v in plugin.get("violations", [])
@@ -58,6 +59,36 @@ def test_cdk_nag_fails_synth_on_an_unencrypted_public_bucket(tmp_path):
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     with pytest.raises(Exception, match="AwsSolutions-S1"):
         app.synth()
+
+
+def _queue_app(tmp_path, app_class=cdk.App, **props) -> cdk.App:
+    """The team app's feature flags and a queue whose timeout CloudFormation refuses."""
+    from aws_cdk import aws_sqs as sqs
+
+    from mdlc.contract import REPO_ROOT
+
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    app = app_class(outdir=str(tmp_path), context=context, **props)
+    sqs.CfnQueue(cdk.Stack(app, "fraud-detection-bad"), "Queue", visibility_timeout=999_999)
+    return app
+
+
+def test_cloudformation_validation_fails_a_synth_it_is_asked_for(tmp_path):
+    """How `CDK_VALIDATION=true cdk synth` and the tests' assembly synthesise."""
+    with pytest.raises(Exception, match="VisibilityTimeout: 999999 is greater than the maximum of 43200"):
+        _queue_app(tmp_path, builtin_cloud_formation_validation=True).synth()
+
+
+def test_cloudformation_validation_is_off_in_a_plain_cdk_synth(tmp_path, monkeypatch):
+    """app.py leaves it to make test unless CDK_VALIDATION=true (it costs 4.5 s a synth)."""
+    import app as cdk_app
+
+    monkeypatch.delenv("CDK_VALIDATION", raising=False)
+    real_app = cdk.App
+    monkeypatch.setattr(cdk_app.cdk, "App", lambda **props: _queue_app(tmp_path, real_app, **props))
+    monkeypatch.setattr(cdk_app, "build_app", lambda app, **_: None)
+    cdk_app.main()  # synthesises the bad queue without complaint
+    assert json.loads((tmp_path / "fraud-detection-bad.template.json").read_text())["Resources"]
 
 
 def test_an_acknowledgment_without_a_specific_reason_is_refused():
