@@ -19,6 +19,7 @@ from mdlc.contract import (
     load_team,
     team_files,
 )
+from stacks.common.nag import batched
 from stacks.common.props import TeamContext
 from stacks.pipeline import TARGET_STAGES, PipelineStack, plan_pipeline
 from stacks.team import TeamStacks
@@ -152,14 +153,15 @@ def build_app(
     ]
 
     built = []
-    for (team, team_file), env, plan in zip(teams, envs, plans, strict=True):
-        ctx = TeamContext(team=team, team_file=team_file, stage=stage, build_dir=build_dir / team.name)
-        built.append(
-            TeamStacks(app, ctx=ctx, env=cdk.Environment(account=env.account, region=env.region))
-        )
-        if plan is not None:
-            PipelineStack(app, f"{team.name}-pipeline", ctx=ctx, plan=plan,
-                          build_dir=build_dir / team.name / "pipeline",
-                          env=cdk.Environment(account=plan.home.account, region=plan.home.region))
+    with batched():
+        for (team, team_file), env, plan in zip(teams, envs, plans, strict=True):
+            ctx = TeamContext(team=team, team_file=team_file, stage=stage, build_dir=build_dir / team.name)
+            built.append(
+                TeamStacks(app, ctx=ctx, env=cdk.Environment(account=env.account, region=env.region))
+            )
+            if plan is not None:
+                PipelineStack(app, f"{team.name}-pipeline", ctx=ctx, plan=plan,
+                              build_dir=build_dir / team.name / "pipeline",
+                              env=cdk.Environment(account=plan.home.account, region=plan.home.region))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return built

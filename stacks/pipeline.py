@@ -28,7 +28,7 @@ from constructs import Construct
 
 from mdlc.contract import Environment, TeamConfig, TeamFileError
 from stacks.common.buckets import access_log_bucket
-from stacks.common.nag import acknowledge, acknowledge_resource, skip_checkov
+from stacks.common.nag import acknowledge, acknowledge_resource, batched, skip_checkov
 from stacks.common.props import TeamContext
 from stacks.team import TeamStacks
 
@@ -94,6 +94,12 @@ class TeamStage(cdk.Stage):
     ) -> None:
         super().__init__(scope, construct_id, env=cdk.Environment(account=env.account, region=env.region))
         stack_env = cdk.Environment(account=env.account, region=env.region)
+        # CDK Pipelines synthesises a stage when it is added: record acknowledgments first.
+        with batched():
+            self._add_stacks(ctx, stack_env, pipeline_account, smoke_test)
+
+    def _add_stacks(self, ctx: TeamContext, stack_env: cdk.Environment, pipeline_account: str,
+                    smoke_test: bool) -> None:
         self.team = TeamStacks(self, ctx=ctx, env=stack_env)
         self.outputs = {
             name: output

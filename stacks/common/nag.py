@@ -7,17 +7,64 @@ on the construct it applies to, with a reason specific to that construct.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
 from constructs import IConstruct
 
 
+@dataclass
+class _Batch:
+    """What ``batched()`` records on exit, per construct."""
+
+    acks: dict[IConstruct, dict[str, str]] = field(default_factory=dict)  # rule → reason
+    resource_acks: dict[IConstruct, list[tuple[str, str, str]]] = field(default_factory=dict)
+    skips: dict[cdk.CfnResource, dict[str, str]] = field(default_factory=dict)  # check → reason
+
+    def apply(self) -> None:
+        for scope, pending in self.resource_acks.items():
+            names = cdk.Stack.of(scope).resolve([resource for resource, _, _ in pending])
+            for name, (_, suffix, reason) in zip(names, pending, strict=True):
+                rule = f"AwsSolutions-IAM5[Resource::{_nag_text(name)}{suffix}]"
+                self.acks.setdefault(scope, {})[rule] = reason
+        for scope, rules in self.acks.items():
+            cdk.Validations.of(scope).acknowledge(
+                *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in rules.items()))
+        for resource, checks in self.skips.items():
+            _add_skips(resource, checks)
+
+
+_batches: list[_Batch] = []
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Record the acknowledgments and checkov skips made inside on exit, a call or two per
+    construct. Each call crosses to CDK's Node.js process: the app acknowledges 780
+    findings on 170 constructs, and batching takes about 1 s off a synth."""
+    _batches.append(_Batch())
+    try:
+        yield
+    finally:
+        batch = _batches.pop()
+    batch.apply()
+
+
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding (e.g. ``AwsSolutions-IAM5[Action::s3:GetObject*]``)."""
+    _check_reason(rule, reason)
+    if _batches:
+        _batches[-1].acks.setdefault(scope, {})[rule] = reason
+    else:
+        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def _check_reason(rule: str, reason: str) -> None:
     if len(reason) < 20:
         raise ValueError(f"acknowledgment of {rule} needs a specific reason, got {reason!r}")
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
 
 
 def nag_name(scope: IConstruct, value: str) -> str:
@@ -41,7 +88,11 @@ def _nag_text(node: Any) -> str:
 
 def acknowledge_resource(scope: IConstruct, resource: str, reason: str, suffix: str = "") -> None:
     """Acknowledge the granular IAM5 finding on ``resource`` + ``suffix`` (e.g. ``/*``)."""
-    acknowledge(scope, f"AwsSolutions-IAM5[Resource::{nag_name(scope, resource)}{suffix}]", reason)
+    if _batches:
+        _check_reason(f"AwsSolutions-IAM5 on {resource}", reason)
+        _batches[-1].resource_acks.setdefault(scope, []).append((resource, suffix, reason))
+    else:
+        acknowledge(scope, f"AwsSolutions-IAM5[Resource::{nag_name(scope, resource)}{suffix}]", reason)
 
 
 def skip_checkov(scope: IConstruct, check: str, reason: str) -> None:
@@ -55,6 +106,14 @@ def skip_checkov(scope: IConstruct, check: str, reason: str) -> None:
     resource = scope if isinstance(scope, cdk.CfnResource) else scope.node.default_child
     if not isinstance(resource, cdk.CfnResource):
         raise TypeError(f"{scope.node.path}: no CloudFormation resource to record the skip of {check} on")
+    if _batches:
+        _batches[-1].skips.setdefault(resource, {})[check] = reason
+    else:
+        _add_skips(resource, {check: reason})
+
+
+def _add_skips(resource: cdk.CfnResource, checks: dict[str, str]) -> None:
     meta = resource.get_metadata("checkov") or {}
-    skips = [s for s in meta.get("skip", []) if s["id"] != check]
-    resource.add_metadata("checkov", {**meta, "skip": [*skips, {"id": check, "comment": reason}]})
+    skips = [s for s in meta.get("skip", []) if s["id"] not in checks]
+    added = [{"id": check, "comment": reason} for check, reason in checks.items()]
+    resource.add_metadata("checkov", {**meta, "skip": [*skips, *added]})

@@ -8,6 +8,7 @@ executor cannot run JSONata).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import aws_cdk as cdk
@@ -41,14 +42,19 @@ TRANSIENT_ERRORS = [
 ]
 
 
+#: One Duration per value: each ``Duration.seconds`` is a call into CDK's Node.js process,
+#: and every state of every workflow asks for the same two.
+_seconds = functools.lru_cache(maxsize=None)(cdk.Duration.seconds)
+
+
 def transient_retry(max_attempts: int = 4, interval_seconds: int = 1) -> dict[str, Any]:
     """Retry settings (keyword arguments of ``add_retry``) for throttling and transient faults."""
     return {
         "errors": TRANSIENT_ERRORS,
-        "interval": cdk.Duration.seconds(interval_seconds),
+        "interval": _seconds(interval_seconds),
         "max_attempts": max_attempts,
         "backoff_rate": 2,
-        "max_delay": cdk.Duration.seconds(60),
+        "max_delay": _seconds(60),
         "jitter_strategy": sfn.JitterType.FULL,
     }
 
