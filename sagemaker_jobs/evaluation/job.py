@@ -59,8 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- loading
 def load_split(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
     """A split's rows (label and model columns as float; category columns kept as codes)."""
-    frames = [pd.read_csv(p) for p in jobkit.csv_files(folder)]
-    df = pd.concat(frames, ignore_index=True)
+    df = jobkit.read_split(folder)
     needed = [spec["schema"]["label"], *F.model_columns(spec)]
     missing = [c for c in needed if c not in df.columns]
     if missing:

@@ -220,7 +220,7 @@ def model_quality(predictions: pd.DataFrame, labels: pd.DataFrame, threshold: fl
 def reference_scores(model_dir: str | Path, reference_dir: str | Path, spec: dict[str, Any]) -> np.ndarray:
     """The champion's scores on its own test split: the prediction baseline."""
     archives = sorted(Path(model_dir).rglob("*.tar.gz"))
-    files = sorted(Path(reference_dir).rglob("*.csv")) if Path(reference_dir).is_dir() else []
+    files = sorted(Path(reference_dir).rglob("*.parquet")) if Path(reference_dir).is_dir() else []
     if not archives or not files:
         return np.empty(0)
     import xgboost as xgb
@@ -232,8 +232,7 @@ def reference_scores(model_dir: str | Path, reference_dir: str | Path, spec: dic
         booster.load_model(str(Path(tmp) / "xgboost-model"))
         meta = json.loads((Path(tmp) / "model-meta.json").read_text(encoding="utf-8"))
     columns = list(meta.get("features") or F.model_columns(spec))
-    frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    matrix = frame[columns].to_numpy("float32")
+    matrix = jobkit.read_split(reference_dir, columns)[columns].to_numpy("float32")
     return booster.predict(xgb.DMatrix(matrix, feature_names=columns))
 
 

@@ -325,7 +325,8 @@ class TrainingWorkflow(Construct):
         def channel(name: str, path: str | None = None, uri: str | None = None, dist: str = distribution) -> dict:
             source = {"S3DataType": "S3Prefix", "S3DataDistributionType": dist}
             source.update({"S3Uri.$": path} if path else {"S3Uri": uri})
-            return {"ChannelName": name, "DataSource": {"S3DataSource": source}, "ContentType": "text/csv"}
+            content = "application/json" if name == "config" else "application/x-parquet"
+            return {"ChannelName": name, "DataSource": {"S3DataSource": source}, "ContentType": content}
 
         stopping: dict[str, Any] = {"MaxRuntimeInSeconds": t.max_runtime_minutes * 60}
         parameters: dict[str, Any] = {

@@ -16,7 +16,7 @@ def test_feature_job_writes_time_ordered_splits_and_online_table(pipeline, spec)
     keys = F.key_columns(spec)
     raw = pd.concat(pd.read_csv(p) for p in sorted(pipeline["raw"].rglob("*.csv")))
     times = raw.set_index(keys["id"])[keys["timestamp"]]
-    splits = {n: pd.read_csv(pipeline["splits"] / n / "data.csv") for n in
+    splits = {n: pd.read_parquet(pipeline["splits"] / n / "part-00000.parquet") for n in
               ("train", "validation", "test")}
     for frame in splits.values():
         assert list(frame.columns) == [keys["id"], keys["label"], *F.model_columns(spec)]
@@ -26,6 +26,24 @@ def test_feature_job_writes_time_ordered_splits_and_online_table(pipeline, spec)
     item = json.loads(lines[0])
     assert len(lines) == raw[keys["entity"]].nunique()
     assert set(F.online_columns(spec)) <= set(item) and "as_of" in item
+
+
+def test_the_train_split_has_one_part_per_training_instance(tmp_path):
+    """ShardedByS3Key gives each instance its own objects: three instances need three parts,
+    each spanning the whole training period; validation and test stay whole."""
+    raw = sy.generate(n_customers=120, days=20, seed=5)
+    spec = {**SPEC, "training": {**SPEC["training"], "instance_count": 3}}
+    counts = features_job.write_splits(features_job.model_frame(raw, spec), raw, spec, tmp_path)
+
+    parts = sorted((tmp_path / "train").iterdir())
+    assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    frames = [pd.read_parquet(p) for p in parts]
+    assert sum(len(f) for f in frames) == counts["train"] and min(len(f) for f in frames) >= counts["train"] // 3
+    keys = F.key_columns(spec)
+    times = raw.set_index(keys["id"])[keys["timestamp"]]
+    spans = [(times[f[keys["id"]]].min(), times[f[keys["id"]]].max()) for f in frames]
+    assert max(s for s, _ in spans) < min(e for _, e in spans)  # interleaved, not consecutive periods
+    assert [p.name for p in (tmp_path / "test").iterdir()] == ["part-00000.parquet"]
 
 
 def test_online_table_is_written_in_shards_for_parallel_loading(tmp_path):

@@ -86,7 +86,7 @@ def test_endpoint_rejects_a_wrong_type_naming_the_field(serve, spec):
     assert status == 415
 
 
-def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
+def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline, tmp_path):
     row = _request(spec)
     line = ",".join("" if row[c] is None else str(row[c]) for c in F.model_columns(spec))
     body, status = serve(line + "\n" + line + "\n", content_type="text/csv", accept="text/csv")
@@ -97,7 +97,8 @@ def test_csv_request_and_chunked_batch_transform(serve, spec, pipeline):
     from inference import inference  # the bundle's copy, on sys.path via `serve`
 
     model = inference.model_fn(str(pipeline["model_dir"]))
-    test_csv = pipeline["splits"] / "test" / "data.csv"
+    test_csv = tmp_path / "test.csv"
+    pd.read_parquet(pipeline["splits"] / "test").to_csv(test_csv, index=False)
     out = io.StringIO()
     with test_csv.open() as src:
         rows = inference.transform_file(model, src, out, "text/csv", chunk_rows=500)

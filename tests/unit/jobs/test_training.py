@@ -17,7 +17,7 @@ def test_training_writes_model_and_metadata(pipeline, spec):
     assert meta["features"] == F.model_columns(spec)
     assert meta["seed"] == spec["training"]["seed"]
     assert meta["best_iteration"] == spec["training"]["hyperparameters"]["num_round"] - 1
-    assert meta["xgboost_version"] and meta["numpy_version"]
+    assert meta["xgboost_version"] and meta["numpy_version"] and meta["pyarrow_version"]
     assert (pipeline["model_dir"] / "team.json").is_file()
 
 
@@ -35,10 +35,10 @@ def test_same_seed_and_data_give_identical_model_bytes(pipeline, code, tmp_path)
 def test_two_hosts_train_together_through_the_collective(pipeline, tmp_path):
     """SM_HOSTS with two hosts: the first runs the tracker, both train, the first saves."""
     train_half = [tmp_path / "shard0", tmp_path / "shard1"]
-    frame = pd.read_csv(pipeline["splits"] / "train" / "data.csv")
+    frame = pd.read_parquet(pipeline["splits"] / "train")
     for i, folder in enumerate(train_half):
         folder.mkdir()
-        frame.iloc[i::2].to_csv(folder / "data.csv", index=False)
+        frame.iloc[i::2].to_parquet(folder / "part-00000.parquet", index=False)
     hosts = ["localhost", "127.0.0.1"]
     procs = []
     for i, host in enumerate(hosts):
@@ -56,3 +56,18 @@ def test_two_hosts_train_together_through_the_collective(pipeline, tmp_path):
     meta = json.loads((tmp_path / "model0" / "model-meta.json").read_text())
     assert meta["rows"]["train"] == len(frame.iloc[0::2])
     assert not (tmp_path / "model1").exists()
+
+
+def test_a_split_part_without_a_model_column_is_named(pipeline, spec, tmp_path):
+    """A channel whose Parquet lacks a model column fails with the file and column named."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    pd.read_parquet(pipeline["splits"] / "train").drop(columns=["amount"]).to_parquet(
+        folder / "part-00000.parquet", index=False)
+    env = {"SM_CHANNEL_TRAIN": str(folder), "SM_CHANNEL_CONFIG": str(pipeline["config"]),
+           "SM_CHANNEL_VALIDATION": str(tmp_path / "none"), "SM_MODEL_DIR": str(tmp_path / "model")}
+    done = subprocess.run([PY, str(REPO / "sagemaker_jobs" / "training" / "train.py")],
+                          env=bundle.script_environment(env), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "part-00000.parquet lacks columns ['amount']" in done.stderr + done.stdout
+    assert not (tmp_path / "model").exists()
