@@ -104,8 +104,21 @@ def load_split(folder: str | Path, spec: dict[str, Any]) -> tuple[np.ndarray, np
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     features = np.empty((table.num_rows, len(columns)), dtype="float32", order="F")
     for index, name in enumerate(columns):
-        features[:, index] = table.column(name).to_numpy()
-    return features, table.column(label).to_numpy().astype("float32")
+        features[:, index] = float32_values(table.column(name))
+    return features, float32_values(table.column(label))
+
+
+def float32_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as float32, nulls as NaN, read from its Arrow buffers (``to_numpy`` would
+    import pandas, 0.25 s of the job's start)."""
+    array = column.cast(pa.float32()).combine_chunks()
+    validity, data = array.buffers()[:2]
+    start, end = array.offset, array.offset + len(array)
+    values = np.frombuffer(data, dtype=np.float32, count=end)[start:]
+    if array.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[start:end]
+        values = np.where(valid.astype(bool), values, np.float32("nan"))
+    return values
 
 
 def xgb_params(hps: dict[str, Any]) -> dict[str, Any]:

@@ -71,3 +71,18 @@ def test_a_split_part_without_a_model_column_is_named(pipeline, spec, tmp_path):
     assert done.returncode != 0
     assert "part-00000.parquet lacks columns ['amount']" in done.stderr + done.stdout
     assert not (tmp_path / "model").exists()
+
+
+def test_split_columns_read_as_float32_with_missing_values_as_nan():
+    """Whole numbers, booleans and floats, with nulls and across chunks, as pandas reads them."""
+    import numpy as np
+    import pyarrow as pa
+    from training import train
+
+    columns = [pa.chunked_array([pa.array([1, None, 3]), pa.array([None, 5])]),
+               pa.chunked_array([pa.array([True, False, None])]),
+               pa.chunked_array([pa.array([0.5, 1.5, None, 2.5])]).slice(1)]
+    for column in columns:
+        got = train.float32_values(column)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, column.to_pandas().to_numpy("float32", na_value=np.nan))
