@@ -23,7 +23,7 @@ from tests.synth import Assembly, synth
 CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 
 
-#: The longest module starts first: with two workers (`pytest -n 2`), neither waits for it
+#: The longest module starts first: with xdist workers (`make test`), none waits for it
 #: at the end.
 FIRST = ("tests/integration/test_lifecycle.py",)
 
