@@ -34,7 +34,10 @@ class _Batch:
             cdk.Validations.of(scope).acknowledge(
                 *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in rules.items()))
         for resource, checks in self.skips.items():
-            _add_skips(resource, checks)
+            meta = resource.get_metadata("checkov") or {}
+            skips = [s for s in meta.get("skip", []) if s["id"] not in checks]
+            added = [{"id": check, "comment": reason} for check, reason in checks.items()]
+            resource.add_metadata("checkov", {**meta, "skip": [*skips, *added]})
 
 
 _batches: list[_Batch] = []
@@ -53,13 +56,21 @@ def batched() -> Iterator[None]:
     batch.apply()
 
 
+@contextmanager
+def _recording() -> Iterator[_Batch]:
+    """The open batch; outside ``batched()``, a batch of one recorded at once."""
+    if _batches:
+        yield _batches[-1]
+    else:
+        with batched():
+            yield _batches[-1]
+
+
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding (e.g. ``AwsSolutions-IAM5[Action::s3:GetObject*]``)."""
     _check_reason(rule, reason)
-    if _batches:
-        _batches[-1].acks.setdefault(scope, {})[rule] = reason
-    else:
-        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+    with _recording() as batch:
+        batch.acks.setdefault(scope, {})[rule] = reason
 
 
 def _check_reason(rule: str, reason: str) -> None:
@@ -67,13 +78,9 @@ def _check_reason(rule: str, reason: str) -> None:
         raise ValueError(f"acknowledgment of {rule} needs a specific reason, got {reason!r}")
 
 
-def nag_name(scope: IConstruct, value: str) -> str:
-    """How cdk-nag spells a resource in a granular finding: literals as they are,
-    ``Ref``/``GetAtt`` as ``<Id>``/``<Id.Attr>``, joins joined, other intrinsics as JSON."""
-    return _nag_text(cdk.Stack.of(scope).resolve(value))
-
-
 def _nag_text(node: Any) -> str:
+    """How cdk-nag spells a resolved resource in a granular finding: literals as they are,
+    ``Ref``/``GetAtt`` as ``<Id>``/``<Id.Attr>``, joins joined, other intrinsics as JSON."""
     if isinstance(node, str):
         return node
     if isinstance(node, dict) and "Fn::Join" in node:
@@ -88,11 +95,9 @@ def _nag_text(node: Any) -> str:
 
 def acknowledge_resource(scope: IConstruct, resource: str, reason: str, suffix: str = "") -> None:
     """Acknowledge the granular IAM5 finding on ``resource`` + ``suffix`` (e.g. ``/*``)."""
-    if _batches:
-        _check_reason(f"AwsSolutions-IAM5 on {resource}", reason)
-        _batches[-1].resource_acks.setdefault(scope, []).append((resource, suffix, reason))
-    else:
-        acknowledge(scope, f"AwsSolutions-IAM5[Resource::{nag_name(scope, resource)}{suffix}]", reason)
+    _check_reason(f"AwsSolutions-IAM5 on {resource}", reason)
+    with _recording() as batch:
+        batch.resource_acks.setdefault(scope, []).append((resource, suffix, reason))
 
 
 def skip_checkov(scope: IConstruct, check: str, reason: str) -> None:
@@ -106,14 +111,5 @@ def skip_checkov(scope: IConstruct, check: str, reason: str) -> None:
     resource = scope if isinstance(scope, cdk.CfnResource) else scope.node.default_child
     if not isinstance(resource, cdk.CfnResource):
         raise TypeError(f"{scope.node.path}: no CloudFormation resource to record the skip of {check} on")
-    if _batches:
-        _batches[-1].skips.setdefault(resource, {})[check] = reason
-    else:
-        _add_skips(resource, {check: reason})
-
-
-def _add_skips(resource: cdk.CfnResource, checks: dict[str, str]) -> None:
-    meta = resource.get_metadata("checkov") or {}
-    skips = [s for s in meta.get("skip", []) if s["id"] not in checks]
-    added = [{"id": check, "comment": reason} for check, reason in checks.items()]
-    resource.add_metadata("checkov", {**meta, "skip": [*skips, *added]})
+    with _recording() as batch:
+        batch.skips.setdefault(resource, {})[check] = reason
