@@ -115,11 +115,13 @@ def follow_execution(
     *,
     timeout: float,
     progress: ProgressCallback | None = None,
+    history: bool = True,
 ) -> RunResult:
     """Poll an execution until it ends (or `timeout` seconds pass) and describe it.
 
     `progress` is called with a StateVisit when a state is entered (duration None)
-    and again when it exits (duration set).
+    and again when it exits (duration set). With `history=False` (and no `progress`) the
+    history is not read: the result has no history and no states.
     """
     tracker = _VisitTracker(progress)
     deadline = time.monotonic() + timeout
@@ -138,8 +140,8 @@ def follow_execution(
             )
         time.sleep(pause)
         pause = min(pause * 2, _POLL_SECONDS)  # short executions (a decision) end between early polls
-    history = _history(sfn, execution_arn)
-    tracker.feed(history)
+    events = _history(sfn, execution_arn) if history or progress is not None else []
+    tracker.feed(events)
     return RunResult(
         execution_arn=execution_arn,
         status=description["status"],
@@ -147,7 +149,7 @@ def follow_execution(
         error=description.get("error"),
         cause=description.get("cause"),
         states=tracker.visits,
-        history=history,
+        history=events,
     )
 
 

@@ -649,18 +649,15 @@ def endpoint_invoke_role(inner: Callable) -> Callable:
     return invoke_endpoint
 
 
-class _ExecutorBoto3:
-    """Stands in for `boto3` in moto's `boto_client_for`: the executor's clients carry the
-    credentials of the role of the execution this thread evaluates."""
+def executor_principal(evaluator: IamEvaluator) -> Callable[[], tuple[str | None, dict[str, Any]]]:
+    """For moto's `boto_client_for` (`reuse.ExecutorBoto3`): the role of the execution this
+    thread evaluates and the client arguments carrying its credentials."""
 
-    def __init__(self, evaluator: IamEvaluator) -> None:
-        self._evaluator = evaluator
-
-    def client(self, *args: Any, **kwargs: Any) -> Any:
+    def principal() -> tuple[str | None, dict[str, Any]]:
         role = getattr(_EXECUTION, "role", None)
-        if role:
-            kwargs.update(self._evaluator.client_kwargs(role))
-        return boto3.client(*args, **kwargs)
+        return role, (evaluator.client_kwargs(role) if role else {})
+
+    return principal
 
 
 def _track_execution_role(original: Callable) -> Callable:
@@ -682,8 +679,6 @@ def patches(evaluator: IamEvaluator) -> list[Any]:
     from unittest import mock
 
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-    from moto.stepfunctions.parser.asl.utils import boto_client
-
     def authorize(self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
         evaluator.authorize(self, iam_request_cls, resource)
 
@@ -702,7 +697,6 @@ def patches(evaluator: IamEvaluator) -> list[Any]:
 
     return [
         mock.patch.object(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authorize),
-        mock.patch.object(boto_client, "boto3", _ExecutorBoto3(evaluator)),
         mock.patch.object(EvalComponent, "eval", _track_execution_role(EvalComponent.eval)),
         mock.patch.object(boto3, "_get_default_session", default_session),
     ]

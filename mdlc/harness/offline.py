@@ -26,9 +26,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
 
 from mdlc import runtimes
-from mdlc.harness import iam, jobs, sfn_aws_sdk
+from mdlc.harness import iam, jobs, reuse, sfn_aws_sdk
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.ddb_streams import StreamDelivery
 from mdlc.harness.endpoints import (
@@ -81,6 +83,7 @@ class OfflineAws:
         self.endpoints: EndpointServer | None = None
         self.kinesis = KinesisDelivery(self.client, region, ACCOUNT_ID)  # Kinesis → Lambda mappings
         self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
+        self.clients = reuse.ClientCache()  # the harness' and the executor's boto3 clients
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -120,6 +123,12 @@ class OfflineAws:
                               make_invoke_patch(self.lambdas, LambdaSimpleBackend.invoke)),
             mock.patch.object(BaseResponse, "call_action",
                               make_call_action_patch(self.faults, BaseResponse.call_action)),
+            mock.patch.object(boto_client, "boto3", reuse.ExecutorBoto3(
+                self.clients, iam.executor_principal(self.iam) if self.iam is not None else lambda: (None, {}))),
+            mock.patch.object(AmazonStateLanguageParser, "parse",
+                              staticmethod(reuse.cached_asl_parse(AmazonStateLanguageParser.parse))),
+            mock.patch("localstack.services.apigateway.next_gen.execute_api.template_mapping.parse",
+                       reuse.cached_jsonpath_parse),
             mock.patch.object(state_task_factory, "state_task_service_for",
                               make_factory_patch(state_task_factory.state_task_service_for)),
             mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
@@ -161,27 +170,33 @@ class OfflineAws:
         With IAM evaluation on, it acts as the test driver (an admin user), or inside a
         job/endpoint/handler as that principal's role.
         """
-        return boto3.client(service, region_name=self.region)
+        role = iam.acting_role()
+        return self.clients.get((service, role), lambda: boto3.client(service, region_name=self.region))
 
     def admin_client(self, service: str) -> Any:
         """A client for the harness' own bookkeeping: never a principal's role."""
         if self.iam is None:
             return self.client(service)
-        return boto3.client(service, region_name=self.region, **self.iam.client_kwargs(None))
+        return self.clients.get((service, "admin"), lambda: boto3.client(
+            service, region_name=self.region, **self.iam.client_kwargs(None)))
 
     # -- executions ------------------------------------------------------------------------
     def run(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
-            timeout: float = 120.0, progress: ProgressCallback | None = None) -> RunResult:
+            timeout: float = 120.0, progress: ProgressCallback | None = None,
+            history: bool = True) -> RunResult:
         """Start an execution, wait for it to end, and return what happened.
 
         `input` may be a dict/list (JSON-encoded here) or a JSON string. `progress` is
-        called with a StateVisit as each state is entered and again when it exits.
+        called with a StateVisit as each state is entered and again when it exits. With
+        `history=False` the result has no history and no states (reading them back from
+        moto costs more than a short execution).
         """
         sfn = self.client("stepfunctions")
         started = sfn.start_execution(stateMachineArn=state_machine_arn,
                                       name=name or f"run-{uuid.uuid4().hex[:12]}",
                                       input=_as_json(input))
-        result = follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress)
+        result = follow_execution(sfn, started["executionArn"], timeout=timeout, progress=progress,
+                                  history=history)
         self.deliver_streams()  # what the execution wrote to streamed tables reaches its consumers
         return result
 
@@ -201,7 +216,7 @@ class OfflineAws:
             raise ValueError(f"StartSyncExecution needs an EXPRESS state machine; "
                              f"{state_machine_arn} is {machine['type']}")
         name = name or f"sync-{uuid.uuid4().hex[:12]}"
-        result = self.run(state_machine_arn, input, name, timeout=timeout)
+        result = self.run(state_machine_arn, input, name, timeout=timeout, history=False)
         return sync_response(sfn, result, state_machine_arn, name)
 
     # -- Lambda ----------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""What the harness builds once and reuses, where moto and LocalStack rebuild it on every call.
+
+None of it changes what a call does; each only removes work a request repeated:
+
+- **boto3 clients** per service, region and principal (`ClientCache`). A client costs about
+  12 ms to create (service model, endpoint rules, a copy of the event hooks); the harness
+  and moto's Step Functions executor created one for almost every call they made (a
+  decision request made about ten).
+- **parsed state machine definitions** (`cached_asl_parse`). moto parses the definition
+  with its ANTLR grammar for every execution (about 50 ms for the decision workflow). The
+  parsed program is shared by every execution of the same definition: its components keep
+  no execution state (that lives in each execution's `Environment`), as moto's own Map and
+  Parallel states already rely on when their iterations evaluate one program in parallel.
+- **compiled JSONPath expressions** of API Gateway's `$input.path`/`$input.json`
+  (`cached_jsonpath_parse`): `jsonpath_rw.parse` regenerates its PLY parser on every call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+
+class ClientCache:
+    """boto3 clients made once per key and shared: botocore clients are thread-safe."""
+
+    def __init__(self) -> None:
+        self._clients: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The client cached under `key`, made by `make()` the first time."""
+        with self._lock:
+            client = self._clients.get(key)
+        if client is None:
+            client = make()
+            with self._lock:
+                client = self._clients.setdefault(key, client)
+        return client
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+class ExecutorBoto3:
+    """Stands in for `boto3` in moto's `boto_client_for` (the Step Functions executor's clients).
+
+    `principal()` gives the role the calling thread's execution runs as and the client
+    arguments carrying its credentials (none when IAM is not evaluated); the client is made
+    once per service, region and role.
+    """
+
+    def __init__(self, cache: ClientCache,
+                 principal: Callable[[], tuple[str | None, dict[str, Any]]] = lambda: (None, {})) -> None:
+        self._cache = cache
+        self._principal = principal
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        role, credentials = self._principal()
+        kwargs.update(credentials)
+        key = ("executor", args, kwargs.get("service_name"), kwargs.get("region_name"),
+               kwargs.get("endpoint_url"), role)
+        return self._cache.get(key, lambda: boto3.client(*args, **kwargs))
+
+
+def cached_asl_parse(parse: Callable[[str], Any], maxsize: int = 256) -> Callable[[str], Any]:
+    """moto's `AmazonStateLanguageParser.parse`, once per definition (a refused one is not kept)."""
+    return lru_cache(maxsize=maxsize)(parse)
+
+
+@lru_cache(maxsize=512)
+def cached_jsonpath_parse(path: str) -> Any:
+    """`jsonpath_rw.parse`, once per expression: a parsed expression is immutable."""
+    from jsonpath_rw import parse
+
+    return parse(path)
