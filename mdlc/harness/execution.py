@@ -12,6 +12,10 @@ from typing import Any
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _POLL_SECONDS = 0.05
 _FIRST_POLL_SECONDS = 0.005
+#: How often the history is read back while a `progress` callback follows a run: moto
+#: serialises the whole history on every read, so reading it at every poll of a long run cost
+#: more than the run's own states.
+_PROGRESS_SECONDS = 0.5
 
 
 @dataclass
@@ -126,10 +130,14 @@ def follow_execution(
     tracker = _VisitTracker(progress)
     deadline = time.monotonic() + timeout
     pause = _FIRST_POLL_SECONDS
+    next_report = time.monotonic()
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
-        if progress is not None:  # the history is read while running only to report states as they go
+        # The history is read while running only to report states as they go (their times
+        # come from the events, so reading it less often delays a report but does not skew it).
+        if progress is not None and time.monotonic() >= next_report and description["status"] not in _TERMINAL:
             tracker.feed(_history(sfn, execution_arn))
+            next_report = time.monotonic() + _PROGRESS_SECONDS
         if description["status"] in _TERMINAL:
             break
         if time.monotonic() > deadline:

@@ -54,6 +54,8 @@ from moto.iam.access_control import (
     S3IAMRequest,
 )
 
+from mdlc.harness import reuse
+
 ADMIN_USER = "mdlc-harness-admin"
 _ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -692,7 +694,8 @@ def patches(evaluator: IamEvaluator) -> list[Any]:
         with sessions_lock:
             if role not in sessions:
                 creds = evaluator.client_kwargs(role)
-                sessions[role] = boto3.Session(region_name=evaluator.region, **creds)
+                sessions[role] = boto3.Session(region_name=evaluator.region,
+                                               botocore_session=reuse.botocore_session(), **creds)
             return sessions[role]
 
     return [

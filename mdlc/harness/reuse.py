@@ -11,6 +11,8 @@ None of it changes what a call does; each only removes work a request repeated:
   parsed program is shared by every execution of the same definition: its components keep
   no execution state (that lives in each execution's `Environment`), as moto's own Map and
   Parallel states already rely on when their iterations evaluate one program in parallel.
+- **botocore's data loader** (`botocore_session`), shared by the session of every principal:
+  each new session read the endpoint rules and service models from disk again.
 - **compiled JSONPath expressions** of API Gateway's `$input.path`/`$input.json`
   (`cached_jsonpath_parse`): `jsonpath_rw.parse` regenerates its PLY parser on every call.
 """
@@ -23,6 +25,8 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 
 
 class ClientCache:
@@ -65,6 +69,23 @@ class ExecutorBoto3:
         key = ("executor", args, kwargs.get("service_name"), kwargs.get("region_name"),
                kwargs.get("endpoint_url"), role)
         return self._cache.get(key, lambda: boto3.client(*args, **kwargs))
+
+
+_LOADER: botocore.loaders.Loader | None = None
+_LOADER_LOCK = threading.Lock()
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session whose data loader (service models, endpoints) is shared."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader()
+        session = botocore.session.get_session()
+        session.register_component("data_loader", _LOADER)
+        # boto3.Session appends its own data folder to the loader's search path: once is enough.
+        _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
+    return session
 
 
 def cached_asl_parse(parse: Callable[[str], Any], maxsize: int = 256) -> Callable[[str], Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
@@ -96,10 +97,8 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _normalise_parameters(self, parameters: dict, boto_service_name: str | None = None,
                               service_action_name: str | None = None) -> None:
         # Step Functions accepts numbers where the API wants strings (e.g. HyperParameters).
-        from botocore.session import get_session
-
-        model = get_session().get_service_model("sagemaker")
-        operation = model.operation_model(self.resource.api_action[0].upper() + self.resource.api_action[1:])
+        action = self.resource.api_action
+        operation = _sagemaker_model().operation_model(action[0].upper() + action[1:])
         self._to_boto_request(parameters, operation.input_shape)
 
     def _normalise_response(self, response: Any, boto_service_name: str | None = None,
@@ -157,6 +156,14 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
                 )
             ),
         )
+
+
+@cache
+def _sagemaker_model() -> Any:
+    """botocore's SageMaker service model (loaded once: a new session reads it from disk)."""
+    from botocore.session import get_session
+
+    return get_session().get_service_model("sagemaker")
 
 
 def make_factory_patch(original: Callable[[str], Any]) -> Callable[[str], Any]:
