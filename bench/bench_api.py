@@ -4,7 +4,8 @@ The example team's request model is checked with ``Draft4Validator`` and the dec
 API's request and response templates (``stacks/realtime/api.py``) are rendered by the
 harness' VTL engine (airspeed-ext with LocalStack's bindings) for
 ``examples/decision-request.json``, as ``mdlc.harness.apigateway`` does for every request
-of ``mdlc local serve`` and the decision tests. Prints p50/p99 per step.
+of ``mdlc local serve`` and the decision tests (with the JSONPath cache ``OfflineAws`` installs,
+``mdlc.harness.reuse.jsonpath_patch``). Prints p50/p99 per step.
 Run: ``python bench/bench_api.py [requests]`` (default 300; ~1 min on a busy machine).
 """
 
@@ -23,6 +24,7 @@ from jsonschema import Draft4Validator  # noqa: E402
 
 from lambdas.shared.decision_request import request_schema  # noqa: E402
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec  # noqa: E402
+from mdlc.harness import reuse  # noqa: E402
 from mdlc.harness.apigateway import AwsVtlTemplate  # noqa: E402
 from stacks.realtime.api import SUCCEEDED_TEMPLATE, request_template  # noqa: E402
 
@@ -71,4 +73,5 @@ def main(requests: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    with reuse.jsonpath_patch():
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)

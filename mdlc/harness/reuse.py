@@ -93,6 +93,14 @@ def cached_asl_parse(parse: Callable[[str], Any], maxsize: int = 256) -> Callabl
     return lru_cache(maxsize=maxsize)(parse)
 
 
+def jsonpath_patch() -> Any:
+    """The patch making API Gateway's VTL renderer compile each JSONPath expression once."""
+    from unittest import mock
+
+    return mock.patch("localstack.services.apigateway.next_gen.execute_api.template_mapping.parse",
+                      cached_jsonpath_parse)
+
+
 @lru_cache(maxsize=512)
 def cached_jsonpath_parse(path: str) -> Any:
     """`jsonpath_rw.parse`, once per expression: a parsed expression is immutable."""
