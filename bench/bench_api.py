@@ -5,7 +5,7 @@ API's request and response templates (``stacks/realtime/api.py``) are rendered b
 harness' VTL engine (airspeed-ext with LocalStack's bindings) for
 ``examples/decision-request.json``, as ``mdlc.harness.apigateway`` does for every request
 of ``mdlc local serve`` and the decision tests (with the JSONPath cache ``OfflineAws`` installs,
-``mdlc.harness.reuse.jsonpath_patch``). Prints p50/p99 per step.
+``mdlc.harness.reuse.jsonpath_patches``). Prints p50/p99 per step.
 Run: ``python bench/bench_api.py [requests]`` (default 300; ~1 min on a busy machine).
 """
 
@@ -15,6 +15,7 @@ import json
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,5 +74,7 @@ def main(requests: int) -> None:
 
 
 if __name__ == "__main__":
-    with reuse.jsonpath_patch():
+    with ExitStack() as patched:
+        for patch in reuse.jsonpath_patches():
+            patched.enter_context(patch)
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)

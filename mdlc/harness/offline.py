@@ -127,7 +127,7 @@ class OfflineAws:
                 self.clients, iam.executor_principal(self.iam) if self.iam is not None else lambda: (None, {}))),
             mock.patch.object(AmazonStateLanguageParser, "parse",
                               staticmethod(reuse.cached_asl_parse(AmazonStateLanguageParser.parse))),
-            reuse.jsonpath_patch(),
+            *reuse.jsonpath_patches(),
             mock.patch.object(state_task_factory, "state_task_service_for",
                               make_factory_patch(state_task_factory.state_task_service_for)),
             mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,

@@ -13,8 +13,10 @@ None of it changes what a call does; each only removes work a request repeated:
   Parallel states already rely on when their iterations evaluate one program in parallel.
 - **botocore's data loader** (`botocore_session`), shared by the session of every principal:
   each new session read the endpoint rules and service models from disk again.
-- **compiled JSONPath expressions** of API Gateway's `$input.path`/`$input.json`
-  (`cached_jsonpath_parse`): `jsonpath_rw.parse` regenerates its PLY parser on every call.
+- **compiled JSONPath expressions** (`jsonpath_patches`) of API Gateway's
+  `$input.path`/`$input.json` and of the executor's paths (`InputPath`, `Parameters`' `.$`
+  fields, `ResultPath`...): `jsonpath_rw.parse` and `jsonpath_ng.parse` regenerate their PLY
+  parser on every call.
 """
 
 from __future__ import annotations
@@ -93,17 +95,36 @@ def cached_asl_parse(parse: Callable[[str], Any], maxsize: int = 256) -> Callabl
     return lru_cache(maxsize=maxsize)(parse)
 
 
-def jsonpath_patch() -> Any:
-    """The patch making API Gateway's VTL renderer compile each JSONPath expression once."""
+def jsonpath_patches() -> list[Any]:
+    """Patches compiling each JSONPath expression once: in API Gateway's VTL renderer
+    (`jsonpath_rw`) and in moto's Step Functions executor (`jsonpath_ng`: paths, ResultPath)."""
     from unittest import mock
 
-    return mock.patch("localstack.services.apigateway.next_gen.execute_api.template_mapping.parse",
-                      cached_jsonpath_parse)
+    return [
+        mock.patch("localstack.services.apigateway.next_gen.execute_api.template_mapping.parse",
+                   _jsonpath_rw_parse),
+        mock.patch("moto.stepfunctions.parser.asl.utils.json_path.parse", _jsonpath_ng_ext_parse),
+        mock.patch("moto.stepfunctions.parser.asl.component.common.path.result_path.parse", _jsonpath_ng_parse),
+    ]
 
 
-@lru_cache(maxsize=512)
-def cached_jsonpath_parse(path: str) -> Any:
-    """`jsonpath_rw.parse`, once per expression: a parsed expression is immutable."""
+# A parsed expression is immutable: `find`, `update_or_create` change the data, not the expression.
+@lru_cache(maxsize=1024)
+def _jsonpath_rw_parse(path: str) -> Any:
     from jsonpath_rw import parse
+
+    return parse(path)
+
+
+@lru_cache(maxsize=1024)
+def _jsonpath_ng_ext_parse(path: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+@lru_cache(maxsize=1024)
+def _jsonpath_ng_parse(path: str) -> Any:
+    from jsonpath_ng import parse
 
     return parse(path)
