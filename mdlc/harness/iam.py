@@ -681,6 +681,7 @@ def patches(evaluator: IamEvaluator) -> list[Any]:
     from unittest import mock
 
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
     def authorize(self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
         evaluator.authorize(self, iam_request_cls, resource)
 

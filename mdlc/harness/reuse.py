@@ -48,9 +48,6 @@ class ClientCache:
                 client = self._clients.setdefault(key, client)
         return client
 
-    def __len__(self) -> int:
-        return len(self._clients)
-
 
 class ExecutorBoto3:
     """Stands in for `boto3` in moto's `boto_client_for` (the Step Functions executor's clients).
