@@ -124,7 +124,7 @@ class OfflineAws:
             mock.patch.object(BaseResponse, "call_action",
                               make_call_action_patch(self.faults, BaseResponse.call_action)),
             mock.patch.object(boto_client, "boto3", reuse.ExecutorBoto3(
-                self.clients, iam.executor_principal(self.iam) if self.iam is not None else lambda: (None, {}))),
+                self.clients, iam.executor_principal(self.iam) if self.iam is not None else None)),
             mock.patch.object(AmazonStateLanguageParser, "parse",
                               staticmethod(reuse.cached_asl_parse(AmazonStateLanguageParser.parse))),
             *reuse.jsonpath_patches(),

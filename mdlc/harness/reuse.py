@@ -58,12 +58,12 @@ class ExecutorBoto3:
     """
 
     def __init__(self, cache: ClientCache,
-                 principal: Callable[[], tuple[str | None, dict[str, Any]]] = lambda: (None, {})) -> None:
+                 principal: Callable[[], tuple[str | None, dict[str, Any]]] | None = None) -> None:
         self._cache = cache
         self._principal = principal
 
     def client(self, *args: Any, **kwargs: Any) -> Any:
-        role, credentials = self._principal()
+        role, credentials = self._principal() if self._principal is not None else (None, {})
         kwargs.update(credentials)
         key = ("executor", args, kwargs.get("service_name"), kwargs.get("region_name"),
                kwargs.get("endpoint_url"), role)
@@ -82,7 +82,7 @@ def botocore_session() -> botocore.session.Session:
             _LOADER = botocore.loaders.create_loader()
         session = botocore.session.get_session()
         session.register_component("data_loader", _LOADER)
-        # boto3.Session appends its own data folder to the loader's search path: once is enough.
+        # Each boto3.Session appends its own data folder to the shared search path: drop the repeats.
         _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
     return session
 
