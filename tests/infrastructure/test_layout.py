@@ -130,3 +130,37 @@ def test_each_stage_readme_names_its_lambdas_team_file_sections_and_existing_fil
     missing = [f"`{name}`" for name in [*lambdas, *sections] if f"`{name}`" not in text]
     stale = [path for path in CITED.findall(text) if not (REPO_ROOT / path).exists()]
     assert (missing, stale) == ([], []), f"stacks/{stage}/README.md: not named {missing}; no such file {stale}"
+
+
+# -- the documentation: a landing page and links that resolve (product docs a user follows) ---
+README_LIMIT = 12 * 1024
+DOCS = sorted([REPO_ROOT / "README.md", REPO_ROOT / "CHANGELOG.md", *(REPO_ROOT / "docs").glob("*.md"),
+               *STACKS.glob("*/README.md"), REPO_ROOT / "mdlc" / "harness" / "README.md"])
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", markdown, flags=re.M)}
+
+
+def test_readme_is_a_landing_page_within_its_size():
+    size = len((REPO_ROOT / "README.md").read_bytes())
+    assert size <= README_LIMIT, f"README.md is {size:,} bytes, over {README_LIMIT:,}: move details into docs/"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_relative_link_of_the_documentation_resolves(doc):
+    text = doc.read_text()
+    broken = []
+    for target in LINK.findall(text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
+            broken.append(target)
+    assert broken == [], f"{doc.relative_to(REPO_ROOT)}: links that resolve to nothing: {broken}"
