@@ -4,6 +4,7 @@
     npx cdk synth                      # every team
     npx cdk synth -c model=NAME        # one team
     npx cdk synth -c stage=staging     # the team's staging account/region
+    npx cdk synth -c lambda_concurrency_quota=10   # the accounts' Lambda concurrency quota
     CDK_VALIDATION=true npx cdk synth  # plus CDK's built-in CloudFormation validation
 
 Environment values are read here only and passed down as typed props. Nothing here calls
@@ -26,7 +27,7 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from mdlc.contract import TeamFileError
-from stacks.app_builder import build_app
+from stacks.app_builder import build_app, parse_concurrency_quota
 
 
 def _context(app: cdk.App, key: str) -> str | None:
@@ -48,6 +49,8 @@ def main() -> None:
             report=lambda line: print(line, file=sys.stderr),
             # Another folder of team files (tests, a platform repo of many teams).
             models_dir=Path(os.environ["MDLC_MODELS_DIR"]) if os.environ.get("MDLC_MODELS_DIR") else None,
+            # Reserved concurrency of every team must fit it (default 1000; new accounts: often 10).
+            lambda_concurrency_quota=parse_concurrency_quota(_context(app, "lambda_concurrency_quota")),
         )
     except TeamFileError as exc:
         # Fail before any template is written, with the file and field named.

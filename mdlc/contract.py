@@ -644,13 +644,16 @@ class Realtime(Strict):
     )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)
-    decision_concurrency: int = Field(
-        default=10,
+    decision_concurrency: int | None = Field(
+        default=None,
         ge=1,
         le=900,
-        description="Reserved concurrency of each decision-path Lambda (collect features, rules, "
-        "action): taken from the account's pool, so twenty teams × 3 × this must stay below the "
-        "account's limit less 100.",
+        description="Opt-in reserved concurrency of each of the 3 decision-path Lambdas (collect "
+        "features, rules, action); none (the default) reserves nothing. A reservation is taken "
+        "from the account's Lambda concurrency quota, of which Lambda keeps 100 unreserved (all "
+        "of it when the quota is 100 or less, as in new accounts, whose quota is often 10): the "
+        "reservations of every team in an account must fit the quota given to `cdk synth -c "
+        "lambda_concurrency_quota=N` (default 1000) less 100, or the synth refuses them.",
     )
 
     @model_validator(mode="after")
@@ -661,6 +664,29 @@ class Realtime(Strict):
                 f"({self.max_capacity})"
             )
         return self
+
+    @property
+    def reserved_concurrency(self) -> int:
+        """Concurrent executions the team's decision path reserves in its account (0: none)."""
+        if not self.enabled or self.decision_concurrency is None:
+            return 0
+        return DECISION_PATH_FUNCTIONS * self.decision_concurrency
+
+
+#: The decision-path functions that reserve `realtime.decision_concurrency` each.
+DECISION_PATH_FUNCTIONS = 3
+#: Lambda's default ConcurrentExecutions quota per account and region.
+DEFAULT_LAMBDA_CONCURRENCY_QUOTA = 1000
+#: What Lambda keeps unreserved: "You can reserve up to the Unreserved account concurrency
+#: value minus 100" (docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html);
+#: an account whose quota is 100 or less (new accounts: 10 or 50) can reserve nothing, and
+#: Lambda names its quota as the minimum ("...below its minimum value of [10]").
+LAMBDA_UNRESERVED_MINIMUM = 100
+
+
+def unreserved_minimum(quota: int) -> int:
+    """The concurrency Lambda refuses to let reservations take from an account of ``quota``."""
+    return min(LAMBDA_UNRESERVED_MINIMUM, quota)
 
 
 # ---------------------------------------------------------------------------- monitoring

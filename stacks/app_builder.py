@@ -12,12 +12,15 @@ from cdk_nag import AwsSolutionsChecks
 
 from mdlc.contract import (
     ACCOUNT_PATTERN,
+    DECISION_PATH_FUNCTIONS,
+    DEFAULT_LAMBDA_CONCURRENCY_QUOTA,
     REGION_PATTERN,
     REPO_ROOT,
     TeamConfig,
     TeamFileError,
     load_team,
     team_files,
+    unreserved_minimum,
 )
 from stacks.common.nag import batched
 from stacks.common.props import TeamContext
@@ -99,6 +102,49 @@ def fallback_warning(team: str, stage: str, env: ResolvedEnv) -> str | None:
             "export; pass -c region=... -c account=... or add environments.<stage> to pin them.")
 
 
+def check_reserved_concurrency(deployments: list[tuple[TeamConfig, str, ResolvedEnv]], quota: int,
+                               where: Path | str) -> None:
+    """Refuse teams whose reserved concurrency cannot all be made in one account and region.
+
+    ``deployments`` are (team, stage, where it deploys). Lambda refuses a reservation that
+    leaves less than ``unreserved_minimum(quota)`` unreserved, and CloudFormation then rolls
+    the stack back; this says so at synth, naming every team that reserves.
+    """
+    accounts: dict[tuple[str, str], list[tuple[TeamConfig, str]]] = {}
+    for team, stage, env in deployments:
+        if team.realtime.reserved_concurrency:
+            key = (env.account or "(the deploying credentials' account)", env.region)
+            accounts.setdefault(key, []).append((team, stage))
+    room = quota - unreserved_minimum(quota)
+    problems = []
+    for (account, region), reserving in sorted(accounts.items()):
+        total = sum(team.realtime.reserved_concurrency for team, _ in reserving)
+        if total > room:
+            each = ", ".join(f"{team.name} ({stage}): {DECISION_PATH_FUNCTIONS} × "
+                             f"{team.realtime.decision_concurrency}" for team, stage in reserving)
+            problems.append(
+                f"reserved Lambda concurrency in account {account}, region {region}: {each} = {total}; "
+                f"the account's quota of {quota} (-c lambda_concurrency_quota) leaves {room} to reserve "
+                f"(Lambda keeps {unreserved_minimum(quota)} unreserved), so the deploy would fail with "
+                "\"Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{unreserved_minimum(quota)}]\"; "
+                "expected realtime.decision_concurrency left out (no reservation) or lowered, or the "
+                "account's real quota given as -c lambda_concurrency_quota=N")
+    if problems:
+        raise TeamFileError(where, problems)
+
+
+def parse_concurrency_quota(value: str | None) -> int:
+    """``-c lambda_concurrency_quota=N``: the account's Lambda concurrency quota (default 1000)."""
+    if value is None:
+        return DEFAULT_LAMBDA_CONCURRENCY_QUOTA
+    if not re.fullmatch(r"[1-9][0-9]*", value):
+        raise TeamFileError("cdk context", [f"context `lambda_concurrency_quota`: got {value!r}; expected the "
+                                            "account's Lambda concurrent executions quota, e.g. 1000 (Service "
+                                            "Quotas, L-B99A9384)"])
+    return int(value)
+
+
 def select_team_files(model: str | None, models_dir: Path) -> list[Path]:
     files = team_files(models_dir)
     if model is None:
@@ -126,12 +172,15 @@ def build_app(
     context_account: str | None = None,
     context_region: str | None = None,
     report: Callable[[str], None] | None = None,
+    lambda_concurrency_quota: int = DEFAULT_LAMBDA_CONCURRENCY_QUOTA,
 ) -> list[TeamStacks]:
     """Validate the selected team files, then add each team's stacks to ``app``.
 
     Every file is validated before the first construct is created, so a wrong file fails
     the synth before any template is written. ``report`` receives one line per team with
     the resolved account and region, and a warning when the region fell back to the CLI's.
+    The teams' reserved Lambda concurrency must fit ``lambda_concurrency_quota`` in every
+    account and region they deploy to (this stage's, and the stages their files name).
     """
     models_dir = models_dir or REPO_ROOT / "models"
     build_dir = build_dir or REPO_ROOT / "build"
@@ -147,6 +196,10 @@ def build_app(
     names = [t.name for t, _ in teams]
     if len(set(names)) != len(names):
         raise TeamFileError(models_dir, [f"team names must be unique, got {names}"])
+    deployments = [(t, stage, env) for (t, _), env in zip(teams, envs, strict=True)]
+    deployments += [(t, other, ResolvedEnv(e.account, e.region, "team file", f"environments.{other}"))
+                    for t, _ in teams for other, e in t.environments.items() if other != stage]
+    check_reserved_concurrency(deployments, lambda_concurrency_quota, models_dir)
     # The pipeline deploys the target stages itself: a synth for one of them leaves it out.
     plans = [
         plan_pipeline(t, f) if pipelines and stage not in TARGET_STAGES else None for t, f in teams

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mdlc.harness.cfn_resources import CREATORS, Created
 from mdlc.harness.intrinsics import Resolver, TemplateError, imports, references
+from mdlc.harness.quotas import COUNTED_TYPES
 
 if TYPE_CHECKING:
     from mdlc.harness.offline import OfflineAws
@@ -205,6 +206,9 @@ class StackContext:
         if kind in _SKIPPED_TYPES or ("Condition" in body and not self.resolver.condition(body["Condition"])):
             return
         creator = CREATORS.get(kind) or _apigateway_creators(kind)
+        if kind in COUNTED_TYPES:  # the account's quotas (quotas.py), created by the harness or not
+            self.harness.quota_ledger.admit(self.stack_name, logical_id, kind,
+                                            self.resolver.resolve(body.get("Properties") or {}))
         if creator is None:
             created, real = Created(f"{self.stack_name}-{logical_id}"), False
         else:
@@ -249,6 +253,8 @@ def deploy_template(
     if len(names) != len(templates):
         raise ValueError(f"{len(templates)} templates but {len(names)} stack names")
     deployed = DeployedResources()
+    for name, template in zip(names, templates, strict=True):
+        harness.quota_ledger.check_template(name, template)
     pending = [
         StackContext(harness, name, template, deployed, Path(repo_root or REPO_ROOT),
                      Path(assets_dir) if assets_dir else None, (parameters or {}).get(name, {}))

@@ -99,6 +99,18 @@ def create_topic(ctx: StackContext, logical_id: str, props: dict) -> Created:
     return Created(arn, {"TopicArn": arn, "TopicName": name})
 
 
+def create_subscription(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::SNS::Subscription (Ref = subscription ARN), confirmed: an email subscriber is taken
+    to have clicked the confirmation link (moto delivers nothing to email; alarms.py records it)."""
+    attributes = {key: props[key] if isinstance(props[key], str) else json.dumps(props[key])
+                  for key in ("FilterPolicy", "RawMessageDelivery") if key in props}
+    if "RawMessageDelivery" in attributes:
+        attributes["RawMessageDelivery"] = str(props["RawMessageDelivery"]).lower()
+    arn = ctx.client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"],
+                                      Endpoint=props["Endpoint"], Attributes=attributes)["SubscriptionArn"]
+    return Created(arn)
+
+
 def create_queue(ctx: StackContext, logical_id: str, props: dict) -> Created:
     """AWS::SQS::Queue (Ref = URL)."""
     name = props.get("QueueName") or physical_name(ctx.stack_name, logical_id, limit=80)
@@ -144,6 +156,7 @@ def create_key(ctx: StackContext, logical_id: str, props: dict) -> Created:
 def create_log_group(ctx: StackContext, logical_id: str, props: dict) -> Created:
     """AWS::Logs::LogGroup (Ref = name)."""
     name = props.get("LogGroupName") or physical_name(ctx.stack_name, logical_id, limit=512)
+    service_principals.check_log_group_key(ctx, name, props)  # CloudWatch Logs must be able to use the key
     ctx.client("logs").create_log_group(logGroupName=name)
     return Created(name, {"Arn": _arn(ctx, "logs", f"log-group:{name}:*")})
 
@@ -176,6 +189,8 @@ def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
         Code={"ZipFile": _placeholder_zip()}, Timeout=int(props.get("Timeout", 3)),
         MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
     )["FunctionArn"]
+    if props.get("ReservedConcurrentExecutions") is not None:
+        _reserve_concurrency(ctx, logical_id, name, int(props["ReservedConcurrentExecutions"]))
     source = ctx.metadata(logical_id).get(SOURCE_METADATA)
     if source:
         ctx.harness.lambdas.register(LambdaRoute(
@@ -184,6 +199,22 @@ def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
             memory_mb=int(props.get("MemorySize", 128)), timeout_seconds=int(props.get("Timeout", 3)),
         ))
     return Created(name, {"Arn": arn})
+
+
+def _reserve_concurrency(ctx: StackContext, logical_id: str, name: str, reserved: int) -> None:
+    """What CloudFormation does for ReservedConcurrentExecutions: PutFunctionConcurrency, whose
+    refusal (the account's quota, quotas.py) fails the resource and so the deploy."""
+    from botocore.exceptions import ClientError
+
+    from mdlc.harness.quotas import QuotaExceeded
+
+    try:
+        ctx.client("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        raise QuotaExceeded(f"{ctx.stack_name}/{logical_id} (AWS::Lambda::Function) CREATE_FAILED: Resource handler "
+                            f"returned message: \"{error['Message']}\" (Service: Lambda, Status Code: 400) "
+                            f"[{error['Code']}; harness account profile '{ctx.harness.quotas.name}']") from None
 
 
 def create_stream(ctx: StackContext, logical_id: str, props: dict) -> Created:
@@ -287,6 +318,7 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::S3::Bucket": create_bucket,
     "AWS::DynamoDB::Table": create_table,
     "AWS::SNS::Topic": create_topic,
+    "AWS::SNS::Subscription": create_subscription,
     "AWS::SQS::Queue": create_queue,
     "AWS::SageMaker::ModelPackageGroup": create_model_package_group,
     "AWS::Events::EventBus": create_event_bus,
@@ -303,7 +335,7 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
 
 
 # Permission-carrying resources live in their own module (it imports this one).
-from mdlc.harness import iam_resources  # noqa: E402
+from mdlc.harness import iam_resources, service_principals  # noqa: E402
 
 CREATORS.update({
     "AWS::IAM::Policy": iam_resources.create_policy,

@@ -15,6 +15,7 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.awslambda.models import LambdaBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import BaseResponse
 from moto.sagemaker.responses import SageMakerResponse
@@ -30,7 +31,8 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from mdlc import runtimes
-from mdlc.harness import iam, jobs, reuse, sfn_aws_sdk
+from mdlc.harness import alarms, iam, jobs, reuse, sfn_aws_sdk
+from mdlc.harness import quotas as quotas_module
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.ddb_streams import StreamDelivery
 from mdlc.harness.endpoints import (
@@ -67,8 +69,11 @@ class OfflineAws:
     """
 
     def __init__(self, region: str = DEFAULT_REGION, account_id: str = ACCOUNT_ID, *,
-                 evaluate_iam: bool = True) -> None:
+                 evaluate_iam: bool = True, quotas: quotas_module.AccountQuotas = quotas_module.NEW_ACCOUNT) -> None:
         self.region = region
+        # The account's limits enforced at deploy (quotas.py): by default a new account's.
+        self.quotas = quotas
+        self.quota_ledger = quotas_module.QuotaLedger(quotas, region)
         self.account_id = account_id
         # Every call evaluated against its principal's role (iam.py); off only for unit
         # tests of the adapters themselves.
@@ -84,6 +89,8 @@ class OfflineAws:
         self.kinesis = KinesisDelivery(self.client, region, ACCOUNT_ID)  # Kinesis → Lambda mappings
         self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
         self.clients = reuse.ClientCache()  # the harness' and the executor's boto3 clients
+        # Alarm state changes run their actions as CloudWatch would (alarms.py).
+        self.alarm_actions = alarms.AlarmActions(self.iam)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -121,6 +128,8 @@ class OfflineAws:
         patches = [
             mock.patch.object(LambdaSimpleBackend, "invoke",
                               make_invoke_patch(self.lambdas, LambdaSimpleBackend.invoke)),
+            mock.patch.object(LambdaBackend, "put_function_concurrency",
+                              quotas_module.make_put_function_concurrency(self.quotas)),
             mock.patch.object(BaseResponse, "call_action",
                               make_call_action_patch(self.faults, BaseResponse.call_action)),
             mock.patch.object(boto_client, "boto3", reuse.ExecutorBoto3(
@@ -154,6 +163,7 @@ class OfflineAws:
                 self._as_principal(lambda inner, kind=kind: iam.job_role(kind, inner),
                                    jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method))),
             ))
+        patches += alarms.patches(self.alarm_actions)
         if self.iam is not None:
             patches += iam.patches(self.iam)
         return patches

@@ -55,6 +55,7 @@ class LocalTeam:
         quiet: bool = False,
         stage: str = DEFAULT_STAGE,
         assembly: Assembly | None = None,
+        quotas: Any = None,
     ) -> None:
         from stacks.app_builder import resolve_env
 
@@ -81,10 +82,14 @@ class LocalTeam:
         self._env_patch: Any = None
         self.quiet = quiet  # keep the handlers' JSON logs and EMF metrics off the terminal
         self.handler_log: Path | None = None
+        # The account's limits the deploy is checked against (mdlc/harness/quotas.py): a new
+        # account's unless given, or the team reserves Lambda concurrency (see profile_for).
+        self.quotas = quotas
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalTeam:
         from mdlc.harness import OfflineAws
+        from mdlc.harness.quotas import profile_for
 
         started = time.monotonic()
         if self.assembly is None:
@@ -100,7 +105,8 @@ class LocalTeam:
             sys.stdout = _WorkerOutputToFile(self._stdout, self.handler_log)
             warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._env_patch.start()
-        self.aws = OfflineAws(region=self.region, account_id=self.account).__enter__()
+        self.quotas = self.quotas or profile_for(self.team.realtime.reserved_concurrency)
+        self.aws = OfflineAws(region=self.region, account_id=self.account, quotas=self.quotas).__enter__()
         algorithm = self.team.training.algorithm
         if getattr(algorithm, "image_uri", None):  # a custom image: the runtime the team declares
             self.aws.register_runtime(algorithm.image_uri, runtimes.runtime_for_algorithm(algorithm))

@@ -34,7 +34,7 @@ LAMBDA_PYTHON = lambda_runtime().python
 LAMBDA_RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))
 POWERTOOLS_LAYER = ("arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
                     f"python{LAMBDA_PYTHON.replace('.', '')}-x86_64:27")
-SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py")
+SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py", "mdlc/names.py")
 
 
 def stage_code(stage: str, name: str, build_dir: Path, spec_file: Path) -> Path:
@@ -75,9 +75,11 @@ class ProjectFunction(Construct):
         memory_size: int = 512,
         invoked_by: str = "this team's workflow",
         reserved_concurrency: int | None = None,
+        unreserved_reason: str | None = None,
         on_failure: sns.ITopic | None = None,
     ) -> None:
         """``invoked_by`` names the caller (for the reasons recorded with checkov's skips);
+        ``unreserved_reason`` says why a function that could reserve concurrency does not;
         ``on_failure`` makes the function asynchronously invoked: failed events, with the
         request and the error, go to that topic after two retries."""
         super().__init__(scope, construct_id)
@@ -138,7 +140,7 @@ class ProjectFunction(Construct):
         if on_failure is not None and on_failure.master_key is not None:
             # The on-failure destination publishes to an encrypted topic.
             on_failure.master_key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
-        self._reason_static_findings(invoked_by, reserved_concurrency, on_failure)
+        self._reason_static_findings(invoked_by, reserved_concurrency, unreserved_reason, on_failure)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -152,7 +154,8 @@ class ProjectFunction(Construct):
             "them for active tracing.",
         )
 
-    def _reason_static_findings(self, invoked_by: str, reserved: int | None, on_failure: sns.ITopic | None) -> None:
+    def _reason_static_findings(self, invoked_by: str, reserved: int | None, unreserved_reason: str | None,
+                                on_failure: sns.ITopic | None) -> None:
         """Why checkov's Lambda checks that this function does not meet do not apply to it."""
         skip_checkov(self.function, "CKV_AWS_117",
                      "The function calls only AWS APIs (S3, DynamoDB, SageMaker, Step Functions, "
@@ -169,7 +172,8 @@ class ProjectFunction(Construct):
                          "and error, to the on-failure destination (the team's alerts topic) of its "
                          "EventInvokeConfig after two retries, which supersedes a dead-letter queue.")
         if reserved is None:
-            skip_checkov(self.function, "CKV_AWS_115",
+            skip_checkov(self.function, "CKV_AWS_115", unreserved_reason or (
                          f"Runs once per run of {invoked_by}, a few concurrent executions at most; a "
                          "reservation would take from the account's unreserved pool that twenty teams "
-                         "share. Only the decision path reserves (realtime.decision_concurrency).")
+                         "share, and an account whose quota is 100 or less (new accounts) can reserve "
+                         "nothing. Only the decision path may reserve (realtime.decision_concurrency)."))

@@ -40,6 +40,12 @@ INFERENCE_TIMEOUT_SECONDS = 5
 RELAY_RETRY_ATTEMPTS = 10
 #: Decision functions: no response or error payloads in X-Ray (they carry request values).
 NO_PAYLOADS_IN_TRACES = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
+#: Why the decision path reserves nothing unless the team opts in (checkov's CKV_AWS_115).
+UNRESERVED_DECISION_PATH = (
+    "Reserved concurrency is opt-in per team (realtime.decision_concurrency): Lambda keeps 100 of "
+    "the account's quota unreserved, so an account with a quota of 100 or less (new accounts: often "
+    "10) can reserve nothing and the stack would not deploy. Without a reservation the decision path "
+    "is bounded by the API's throttle (realtime.api_rate_limit/api_burst_limit).")
 
 
 class DecisionService(Construct):
@@ -63,11 +69,15 @@ class DecisionService(Construct):
         self.bus = events.EventBus(self, "DecisionBus", event_bus_name=decision_bus(team.name), kms_key=data.key,
                                    description=f"Decisions of model team {team.name}")
 
-        fn = lambda cid, handler, desc, env=None: ProjectFunction(  # noqa: E731
+        # Only the three functions of the synchronous path reserve, and only when the team opts
+        # in (realtime.decision_concurrency): a reservation cannot be made in a new account.
+        fn = lambda cid, handler, desc, env=None, path=True: ProjectFunction(  # noqa: E731
             self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key,
             environment={**NO_PAYLOADS_IN_TRACES, **(env or {})}, timeout=cdk.Duration.seconds(10),
-            memory_size=1024, invoked_by="the decision workflow (Express, synchronous)",
-            reserved_concurrency=team.realtime.decision_concurrency)
+            memory_size=1024, invoked_by="the decision workflow (Express, synchronous)" if path
+            else "the decisions table's stream (one batch per shard at a time)",
+            reserved_concurrency=team.realtime.decision_concurrency if path else None,
+            unreserved_reason=UNRESERVED_DECISION_PATH if path else None)
         self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
                              "validate a decision request and merge its online features",
                              {"FEATURE_TABLE": data.feature_table.table_name})
@@ -77,7 +87,7 @@ class DecisionService(Construct):
                              "IDEMPOTENCY_TABLE": self.idempotency_table.table_name})
         self.relay_fn = fn("PublishDecisionsFunction", "publish_decisions",
                            "publish each new decision of the decisions table's stream to the bus",
-                           {"DECISION_BUS": self.bus.event_bus_name})
+                           {"DECISION_BUS": self.bus.event_bus_name}, path=False)
         self._grant(data)
         self.relay_dlq = self._relay(ctx, data)
 

@@ -73,15 +73,23 @@ DECISION_PATH = ("collect_features", "apply_rules", "perform_action")
 
 @pytest.mark.parametrize("team", TEAMS, ids=lambda t: t.name)
 def test_what_checkov_asks_for_is_fixed_where_it_applies(assembly, team):
-    # Fixed, not skipped: the decision path reserves the team file's concurrency, the
-    # retraining guard (invoked asynchronously by EventBridge) sends failed events to the
-    # alerts topic, and the pipeline's artifact bucket is versioned.
+    # Fixed, not skipped: the decision path reserves the team file's concurrency when the team
+    # opts in (and only then: a new account can reserve nothing, so the default reserves none
+    # and CKV_AWS_115 is skipped with that reason), the retraining guard (invoked asynchronously
+    # by EventBridge) sends failed events to the alerts topic, and the pipeline's artifact
+    # bucket is versioned.
     if team.realtime.enabled:
-        functions = assembly.template(f"{team.name}-realtime")["Resources"].values()
-        decision = [f["Properties"] for f in functions if f["Type"] == "AWS::Lambda::Function"
-                    and f["Properties"]["Handler"].split(".")[-3] in DECISION_PATH]
+        functions = [f for f in assembly.template(f"{team.name}-realtime")["Resources"].values()
+                     if f["Type"] == "AWS::Lambda::Function"]
+        decision = [f for f in functions if f["Properties"]["Handler"].split(".")[-3] in DECISION_PATH]
         assert len(decision) == 3
-        assert {f.get("ReservedConcurrentExecutions") for f in decision} == {team.realtime.decision_concurrency}
+        assert {f["Properties"].get("ReservedConcurrentExecutions") for f in decision} == {
+            team.realtime.decision_concurrency}
+        assert not [f for f in functions if f not in decision and "ReservedConcurrentExecutions" in f["Properties"]]
+        if team.realtime.decision_concurrency is None:
+            for f in decision:
+                skips = {s["id"]: s["comment"] for s in f["Metadata"]["checkov"]["skip"]}
+                assert "opt-in per team" in skips["CKV_AWS_115"]
     retraining = assembly.template(f"{team.name}-retraining")["Resources"].values()
     [config] = [r["Properties"] for r in retraining if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     assert "AlertsTopic" in json.dumps(config["DestinationConfig"]["OnFailure"]["Destination"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mdlc.contract import MODELS_DIR, Realtime, team_files
+from mdlc.contract import MODELS_DIR, Realtime, TeamConfig, TeamFileError, team_files
 from tests.synth import Assembly, synth
 
 # Resources of which an account (or an account's region) has one, or whose policy is one
@@ -124,9 +124,20 @@ def test_every_name_a_team_sets_is_its_own_and_unique_in_the_account(many):
     assert not clashes, "names used twice in one account and region:\n" + "\n".join(clashes)
 
 
-def test_twenty_teams_fit_the_account_concurrency_with_the_default_reservations():
-    # Each team reserves decision_concurrency for each of its 3 decision-path functions;
-    # Lambda refuses a reservation that leaves fewer than 100 of the account's 1,000
-    # (default quota) unreserved, so twenty teams with the defaults must fit.
-    default = Realtime().decision_concurrency
-    assert 20 * 3 * default <= 1000 - 100
+def test_twenty_teams_fit_a_new_accounts_concurrency_with_the_default_reservations():
+    """Product: reservation is opt-in (realtime.decision_concurrency), so twenty default teams
+    reserve nothing and fit even a new account (quota 10, of which Lambda keeps all unreserved);
+    twenty that opt in to 10 each fit the default 1,000, and the synth's check says so."""
+    from stacks.app_builder import ResolvedEnv, check_reserved_concurrency
+
+    assert Realtime().reserved_concurrency == 0
+    example = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
+    env = ResolvedEnv("111111111111", "eu-west-1", "team file", "environments.dev")
+    defaults = [(TeamConfig.model_validate({**example, "name": f"team-{i:02d}"}), "dev", env) for i in range(20)]
+    check_reserved_concurrency(defaults, 10, "models")
+    opted = [(TeamConfig.model_validate({**example, "name": f"team-{i:02d}",
+                                         "realtime": {**example.get("realtime", {}), "decision_concurrency": 10}}),
+              "dev", env) for i in range(20)]
+    check_reserved_concurrency(opted, 1000, "models")  # 20 × 3 × 10 = 600 ≤ 900
+    with pytest.raises(TeamFileError, match="= 600"):
+        check_reserved_concurrency(opted, 699, "models")
