@@ -516,6 +516,9 @@ class IamEvaluator:
         if call.action == "sns:Publish" and call.resources and call.resources[0] in self.topic_keys:
             key = self.topic_keys[call.resources[0]]
             needs += [("kms:GenerateDataKey", key, {}), ("kms:Decrypt", key, {})]
+        from mdlc.harness.service_principals import service_needs  # it imports this module
+
+        needs += service_needs(call)  # what a service checks on its caller, e.g. SageMaker's volume-key grant
         return needs
 
     def _allowed(self, role_arn: str, session_arn: str, action: str, resource: str,

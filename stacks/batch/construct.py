@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from lambdas.shared.batch_output import output_filter
+from mdlc.instance_storage import volume_key
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
@@ -280,7 +281,7 @@ class BatchWorkflow(Construct):
                 "TransformResources": {
                     "InstanceCount": batch.instance_count,
                     "InstanceType": batch.instance_type,
-                    "VolumeKmsKeyId": data.key.key_arn,
+                    **volume_key(batch.instance_type, data.key.key_arn),  # none on local-NVMe types
                 },
                 # The id rides along: dropped before the model (CSV), joined back to the score.
                 "DataProcessing": {

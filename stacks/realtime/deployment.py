@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from mdlc.contract import Realtime
+from mdlc.instance_storage import volume_key
 from stacks.common.feature_names import backfill_workflow, signature_parameter
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -67,7 +68,7 @@ def endpoint_config_parameters(realtime: Realtime, *, capture_uri: str, key_arn:
         return params  # serverless endpoints support neither data capture nor a volume key
     variant.update({"InstanceType": realtime.instance_type, "InitialInstanceCount": realtime.min_capacity,
                     "InitialVariantWeight": 1})
-    params["KmsKeyId"] = key_arn
+    params.update(volume_key(realtime.instance_type, key_arn, "KmsKeyId"))  # none on local-NVMe types
     if realtime.data_capture_percent > 0:
         params["DataCaptureConfig"] = {
             "EnableCapture": True,

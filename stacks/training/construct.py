@@ -21,6 +21,7 @@ from constructs import Construct
 
 from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM
 from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
+from mdlc.instance_storage import volume_key
 from stacks.common.images import serving_image, training_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
@@ -344,7 +345,7 @@ class TrainingWorkflow(Construct):
                 "InstanceCount": t.instance_count,
                 "InstanceType": t.instance_type,
                 "VolumeSizeInGB": t.volume_gb,
-                "VolumeKmsKeyId": data.key.key_arn,
+                **volume_key(t.instance_type, data.key.key_arn),  # none on local-NVMe types
             },
             "StoppingCondition": stopping,
             "EnableInterContainerTrafficEncryption": t.instance_count > 1,
