@@ -12,6 +12,8 @@ from typing import Any
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from mdlc.instance_storage import volume_key
+
 CODE_DIR = "/opt/ml/processing/input/code"
 
 
@@ -105,7 +107,7 @@ def processing_job(
                 "InstanceCount": instance_count,
                 "InstanceType": instance_type,
                 "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": kms_key_arn,
+                **volume_key(instance_type, kms_key_arn),  # none on local-NVMe types
             }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
