@@ -9,10 +9,10 @@ piece of the template with a real engine:
   as on AWS);
 * the method's request validator with its model: JSON Schema draft-04 by ``jsonschema``'s
   ``Draft4Validator`` (API Gateway's model dialect); a mismatch is ``BAD_REQUEST_BODY``;
-* the integration request template (VTL) rendered by ``airspeed-ext`` with LocalStack's
-  ``$input``/``$util``/``$context`` bindings (``localstack-core``); ``$util.escapeJavaScript``
-  is AWS's (Java's ``StringEscapeUtils.escapeJavaScript``: ``'`` becomes ``\\'``), not
-  LocalStack's, because whether a body stays valid JSON depends on exactly that;
+* the integration request template (VTL) rendered by ``airspeed-ext`` with API Gateway's
+  ``$input``/``$util``/``$context`` (``mdlc.harness.vtl``); ``$util.escapeJavaScript`` is
+  Java's ``StringEscapeUtils.escapeJavaScript`` (``'`` becomes ``\\'``), because whether a
+  body stays valid JSON depends on exactly that;
 * the integration call. ``states:StartSyncExecution`` (the only AWS integration the
   project uses; moto lacks it) runs the Express machine with ``OfflineAws.run_sync`` after
   the checks Step Functions makes (JSON input, 256 KB input and output);
@@ -37,15 +37,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft4Validator
-from localstack.services.apigateway.next_gen.execute_api.template_mapping import (
-    ApiGatewayVtlTemplate,
-    MappingTemplateInput,
-    MappingTemplateVariables,
-    VelocityInput,
-    VelocityUtilApiGateway,
-)
 
+from mdlc.harness import vtl
 from mdlc.harness.cfn_resources import Created
+from mdlc.harness.vtl import escape_javascript
 
 if TYPE_CHECKING:
     from mdlc.harness.cfn import StackContext
@@ -109,102 +104,6 @@ def role_authoriser(aws: OfflineAws) -> Authorise:
     return authorise
 
 
-# ----------------------------------------------------------------------------- VTL
-def escape_javascript(value: Any) -> str:
-    """``$util.escapeJavaScript`` as API Gateway runs it (Java ``StringEscapeUtils.escapeJavaScript``).
-
-    Escapes ``'`` as ``\\'`` (not a JSON escape, which templates must undo), ``"``, ``\\``
-    and ``/``, control characters, and every non-ASCII UTF-16 unit as ``\\uXXXX``.
-    """
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    out = []
-    named = {"\b": "\\b", "\n": "\\n", "\t": "\\t", "\f": "\\f", "\r": "\\r",
-             "'": "\\'", '"': '\\"', "\\": "\\\\", "/": "\\/"}
-    for unit in _utf16_units(text):
-        char = chr(unit)
-        if char in named:
-            out.append(named[char])
-        elif unit < 0x20 or unit > 0x7F:
-            out.append(f"\\u{unit:04X}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _utf16_units(text: str) -> list[int]:
-    data = text.encode("utf-16-be", errors="surrogatepass")
-    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
-
-
-class AwsVelocityUtil(VelocityUtilApiGateway):
-    """LocalStack's ``$util`` with AWS's ``escapeJavaScript``."""
-
-    def escapeJavaScript(self, obj: Any) -> str:  # noqa: N802 - the VTL name
-        return escape_javascript(obj)
-
-
-class JavaString(str):
-    """A ``java.lang.String`` for VTL: the String methods templates call on ``$input.body``.
-
-    LocalStack hands ``$input.body`` over as its own string class, which lacks
-    ``length()``; on AWS it is a Java String.
-    """
-
-    def length(self) -> int:
-        return len(_utf16_units(self))
-
-    def isEmpty(self) -> bool:  # noqa: N802 - Java's name
-        return not self
-
-    def contains(self, other: str) -> bool:
-        return str(other) in self
-
-    def startsWith(self, prefix: str) -> bool:  # noqa: N802
-        return self.startswith(prefix)
-
-    def endsWith(self, suffix: str) -> bool:  # noqa: N802
-        return self.endswith(suffix)
-
-    def trim(self) -> JavaString:
-        return JavaString(self.strip())
-
-    def toLowerCase(self) -> JavaString:  # noqa: N802
-        return JavaString(self.lower())
-
-    def toUpperCase(self) -> JavaString:  # noqa: N802
-        return JavaString(self.upper())
-
-    def replaceAll(self, regex: str, replacement: str) -> JavaString:  # noqa: N802
-        return JavaString(re.sub(regex, replacement.replace("$", "\\"), self))
-
-    def substring(self, start: int, end: int | None = None) -> JavaString:
-        return JavaString(self[start:end])
-
-    def toString(self) -> JavaString:  # noqa: N802
-        return self
-
-
-class AwsVelocityInput(VelocityInput):
-    """LocalStack's ``$input`` with ``$input.body`` as a :class:`JavaString`."""
-
-    @property
-    def body(self) -> JavaString:
-        return JavaString(self.value or "")
-
-
-class AwsVtlTemplate(ApiGatewayVtlTemplate):
-    """LocalStack's API Gateway VTL renderer (airspeed-ext) with AWS's ``$util`` and ``$input.body``."""
-
-    def prepare_namespace(self, variables: Any, source: str = "APIGW") -> dict[str, Any]:
-        namespace = super().prepare_namespace(variables, source)
-        namespace["util"] = AwsVelocityUtil()
-        given = variables.get("input") or {}
-        namespace["input"] = AwsVelocityInput(given.get("body"), given.get("params"))
-        return namespace
-
-
 # ------------------------------------------------------------------------ responses
 @dataclass
 class HttpResponse:
@@ -241,7 +140,6 @@ class RestApiGateway:
         stages = [s["stageName"] for s in self.client.get_stages(restApiId=rest_api_id)["item"]]
         self.stage = stage or (stages[0] if stages else "")
         self.authorise = authorise
-        self.vtl = AwsVtlTemplate()
         self.integration_calls: list[dict[str, Any]] = []  # what the integration was sent, newest last
         self.errors: list[Exception] = []  # template errors answered with API_CONFIGURATION_ERROR
         self._resources = {r["path"]: r for r in self.client.get_resources(restApiId=rest_api_id)["items"]}
@@ -282,10 +180,7 @@ class RestApiGateway:
         self._validate(method, content_type, text)
         integration = method["methodIntegration"]
         template = self._request_template(integration, content_type)
-        rendered, overrides = self.vtl.render_request(
-            template=template, variables=self._variables(context, text, headers),
-            context_overrides={"requestOverride": {"header": {}, "path": {}, "querystring": {}},
-                               "responseOverride": {"header": {}, "status": 0}})
+        rendered, _ = vtl.render(template, body=text, context=context, params=self._params(headers))
         status, answer = self._call(integration, rendered)
         return self._integration_response(integration, status, answer, context, headers)
 
@@ -348,10 +243,11 @@ class RestApiGateway:
             raise _GatewayRefusal("UNSUPPORTED_MEDIA_TYPE")
         return "$input.body"
 
-    def _variables(self, context: dict[str, Any], body: str, headers: dict[str, str]) -> MappingTemplateVariables:
-        return MappingTemplateVariables(
-            context=json.loads(json.dumps(context)), stageVariables={},
-            input=MappingTemplateInput(body=body, params={"path": {}, "querystring": {}, "header": dict(headers)}))
+    @staticmethod
+    def _params(headers: dict[str, str]) -> dict[str, dict[str, str]]:
+        # Request parameters mapping is not evaluated: the method's routes have no path or
+        # query string parameters.
+        return {"path": {}, "querystring": {}, "header": dict(headers)}
 
     def _call(self, integration: dict[str, Any], rendered: str) -> tuple[int, str]:
         """Call the integration's AWS action with the rendered body: (HTTP status, body)."""
@@ -425,10 +321,8 @@ class RestApiGateway:
         if not template:
             body, override = answer, {"status": 0}
         else:
-            body, override = self.vtl.render_response(
-                template=template, variables=self._variables(context, answer, headers),
-                context_overrides={"requestOverride": {"header": {}, "path": {}, "querystring": {}},
-                                   "responseOverride": {"header": {}, "status": 0}})
+            body, rendered_context = vtl.render(template, body=answer, context=context, params=self._params(headers))
+            override = rendered_context["responseOverride"]
         final = int(chosen["statusCode"])
         wanted = override.get("status")
         if isinstance(wanted, int) and not isinstance(wanted, bool) and 100 <= wanted < 600:

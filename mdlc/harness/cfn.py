@@ -271,8 +271,8 @@ def deploy_template(
 
 
 def _apigateway_creators(kind: str) -> Any:
-    """The API Gateway creators, imported on first use: they need ``localstack-core``'s VTL
-    bindings, which the Lambda runtime's virtualenv (handler unit tests) does not install."""
+    """The API Gateway creators, imported on first use: only a template with a REST API
+    needs the VTL engine (``airspeed-ext``) and JSON Schema validator they load."""
     if not kind.startswith("AWS::ApiGateway::"):
         return None
     from mdlc.harness.apigateway import CREATORS as APIGATEWAY_CREATORS

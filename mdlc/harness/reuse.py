@@ -1,4 +1,4 @@
-"""What the harness builds once and reuses, where moto and LocalStack rebuild it on every call.
+"""What the harness builds once and reuses, where moto rebuilds it on every call.
 
 None of it changes what a call does; each only removes work a request repeated:
 
@@ -13,10 +13,10 @@ None of it changes what a call does; each only removes work a request repeated:
   Parallel states already rely on when their iterations evaluate one program in parallel.
 - **botocore's data loader** (`botocore_session`), shared by the session of every principal:
   each new session read the endpoint rules and service models from disk again.
-- **compiled JSONPath expressions** (`jsonpath_patches`) of API Gateway's
-  `$input.path`/`$input.json` and of the executor's paths (`InputPath`, `Parameters`' `.$`
-  fields, `ResultPath`...): `jsonpath_rw.parse` and `jsonpath_ng.parse` regenerate their PLY
-  parser on every call.
+- **compiled JSONPath expressions** (`jsonpath_patches`) of the executor's paths
+  (`InputPath`, `Parameters`' `.$` fields, `ResultPath`...): `jsonpath_ng.parse` regenerates
+  its PLY parser on every call. (API Gateway's `$input.path`/`$input.json` compile theirs once
+  in `mdlc.harness.vtl`.)
 """
 
 from __future__ import annotations
@@ -93,26 +93,17 @@ def cached_asl_parse(parse: Callable[[str], Any], maxsize: int = 256) -> Callabl
 
 
 def jsonpath_patches() -> list[Any]:
-    """Patches compiling each JSONPath expression once: in API Gateway's VTL renderer
-    (`jsonpath_rw`) and in moto's Step Functions executor (`jsonpath_ng`: paths, ResultPath)."""
+    """Patches compiling each JSONPath expression of moto's Step Functions executor once
+    (`jsonpath_ng`: paths, ResultPath)."""
     from unittest import mock
 
     return [
-        mock.patch("localstack.services.apigateway.next_gen.execute_api.template_mapping.parse",
-                   _jsonpath_rw_parse),
         mock.patch("moto.stepfunctions.parser.asl.utils.json_path.parse", _jsonpath_ng_ext_parse),
         mock.patch("moto.stepfunctions.parser.asl.component.common.path.result_path.parse", _jsonpath_ng_parse),
     ]
 
 
 # A parsed expression is immutable: `find`, `update_or_create` change the data, not the expression.
-@lru_cache(maxsize=1024)
-def _jsonpath_rw_parse(path: str) -> Any:
-    from jsonpath_rw import parse
-
-    return parse(path)
-
-
 @lru_cache(maxsize=1024)
 def _jsonpath_ng_ext_parse(path: str) -> Any:
     from jsonpath_ng.ext import parse
