@@ -264,8 +264,27 @@ class PipelineStack(cdk.Stack):
             )],
         )
         self.pipeline.build_pipeline()
+        self._grant_connection_use(team)
         self._log_artifact_access()
         self._acknowledge_generated_roles()
+
+    def _grant_connection_use(self, team: TeamConfig) -> None:
+        """The source action may use the connection under the IAM prefix of its ARN's service.
+
+        CDK's connection source grants ``codestar-connections:UseConnection`` only; a
+        connection created since the rename has a ``codeconnections`` ARN, which IAM
+        authorises as ``codeconnections:UseConnection``.
+        """
+        arn = team.pipeline.connection_arn
+        if not arn or arn.split(":")[2] != "codeconnections":
+            return
+        roles = [c for c in self.pipeline.pipeline.node.find_all() if isinstance(c, iam.Role)
+                 and "/Source/" in c.node.path and c.node.id == "CodePipelineActionRole"]
+        if not roles:  # CDK Pipelines moved its source action role: find it again, never skip the grant
+            raise RuntimeError(f"{self.node.path}: no CodePipelineActionRole under the pipeline's Source stage")
+        for role in roles:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["codeconnections:UseConnection"],
+                                                             resources=[arn]))
 
     def _log_artifact_access(self) -> None:
         """Server access logging of the artifact bucket, which CDK Pipelines creates unlogged."""

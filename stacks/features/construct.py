@@ -91,13 +91,21 @@ class FeaturePipeline(Construct):
             environment={"FEATURE_TABLE": data.feature_table.table_name},
             timeout=cdk.Duration.seconds(60), memory_size=1024,
         )
-        self.consumer.function.add_event_source(sources.KinesisEventSource(
-            self.stream, starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+        # The mapping KinesisEventSource would add (same id: the deployed mapping and its
+        # checkpoint stay), without its stream.grantRead: that grant scopes kinesis:ListStreams
+        # (an action IAM authorises only on "*") and the enhanced fan-out consumer actions
+        # (DescribeStreamConsumer, SubscribeToShard: consumer ARNs) to the stream ARN, where
+        # they grant nothing. The role gets what Lambda's poller uses on a standard iterator.
+        self.consumer.function.add_event_source_mapping(
+            f"KinesisEventSource:{cdk.Names.node_unique_id(self.stream.node)}",
+            event_source_arn=self.stream.stream_arn, starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=s.batch_size, max_batching_window=cdk.Duration.seconds(s.max_batching_window_seconds),
             bisect_batch_on_error=True, report_batch_item_failures=True, retry_attempts=s.retry_attempts,
             max_record_age=cdk.Duration.hours(24), parallelization_factor=1,
             on_failure=sources.SqsDlq(self.dead_letter_queue),
-        ))
+        )
+        self.stream.grant(self.consumer.role, "kinesis:DescribeStream", "kinesis:DescribeStreamSummary",
+                          "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards")
         data.feature_table.grant_read_write_data(self.consumer.role)
         data.key.grant_encrypt_decrypt(self.consumer.role)
         for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):

@@ -218,6 +218,10 @@ class EndpointDeployment(Construct):
             actions=["iam:PassRole"], resources=[data.sagemaker_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
         data.key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        # Deployment guardrails read the rollback alarms (UpdateEndpoint's AutoRollbackConfiguration)
+        # with the permissions of the role that calls UpdateEndpoint.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms.values()]))
         for arn in own:
             acknowledge_resource(role, arn, "Each deployment creates a Model and EndpointConfig named "
                                  "<team>-v<version>-<execution hash>, known only at run time; the prefix is "
@@ -232,9 +236,11 @@ class EndpointDeployment(Construct):
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["application-autoscaling:RegisterScalableTarget",
                          "application-autoscaling:DeregisterScalableTarget",
-                         "application-autoscaling:PutScalingPolicy",
-                         "application-autoscaling:DescribeScalableTargets"],
+                         "application-autoscaling:PutScalingPolicy"],
                 resources=[targets_arn]))
+            # DescribeScalableTargets takes no resource type: IAM authorises it only on "*".
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["application-autoscaling:DescribeScalableTargets"], resources=["*"]))
             # What Application Auto Scaling checks on its caller for a SageMaker variant.
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["sagemaker:UpdateEndpointWeightsAndCapacities"], resources=[self.endpoint_arn]))
@@ -251,6 +257,12 @@ class EndpointDeployment(Construct):
                     service="iam", region="", resource="role",
                     resource_name="aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*")],
                 conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}))
+            # One reason per rule and role: this one also covers what state_machine() acknowledges.
+            acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                        "Step Functions log delivery (logs:*LogDelivery, DescribeLogGroups…), X-Ray trace "
+                        "segments and application-autoscaling:DescribeScalableTargets accept no resource "
+                        "scope (Service Authorization Reference); the workflow describes only the team "
+                        "endpoint's variant (ResourceIds in the task).")
             acknowledge_resource(role, targets_arn,
                                  "Application Auto Scaling names scalable targets with generated ids; the "
                                  "workflow registers only the team endpoint's variant (ResourceId in the task).")
@@ -403,11 +415,14 @@ class EndpointDeployment(Construct):
 
     def _scaling_call(self, construct_id: str, state_name: str, action: str, parameters: dict[str, Any],
                       result_path: str | None = None) -> tasks.CallAwsService:
+        iam_action = f"application-autoscaling:{action[0].upper()}{action[1:]}"
+        # Describe* takes no resource type (granted on "*" by _grant_state_machine); the
+        # others act on scalable targets, whose ids Application Auto Scaling generates.
+        targets = cdk.Stack.of(self).format_arn(service="application-autoscaling", resource="scalable-target",
+                                                resource_name="*")
         return tasks.CallAwsService(
             self, construct_id, state_name=state_name, service="applicationautoscaling", action=action,
-            iam_action=f"application-autoscaling:{action[0].upper()}{action[1:]}",
-            iam_resources=[cdk.Stack.of(self).format_arn(service="application-autoscaling",
-                                                         resource="scalable-target", resource_name="*")],
+            iam_action=iam_action, iam_resources=["*" if action.startswith("describe") else targets],
             parameters={"ServiceNamespace": "sagemaker", "ScalableDimension": SCALABLE_DIMENSION, **parameters},
             result_path=result_path or sfn.JsonPath.DISCARD)
 
