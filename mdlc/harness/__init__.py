@@ -18,6 +18,12 @@ if _moto_version != PINNED_MOTO_VERSION:
         "mdlc/harness/ to the new version and update PINNED_MOTO_VERSION."
     )
 
+from mdlc.harness import validation  # noqa: E402
+
+# Every botocore session made from now on checks its requests as AWS does (validation.py):
+# a session copies botocore's built-in handlers when it is created, so this comes first.
+validation.install()
+
 from mdlc.harness.cfn import DeployedResources, TemplateError, deploy_template  # noqa: E402
 from mdlc.harness.execution import RunResult, StateVisit  # noqa: E402
 from mdlc.harness.offline import OfflineAws  # noqa: E402

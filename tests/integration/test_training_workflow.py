@@ -68,7 +68,8 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     assert float(meta["metric_value"]) > float(meta["baseline_value"])
     assert meta["evaluation_report"].endswith("evaluation/evaluation.json")
     # Global feature importance (ML Test Score D2): every model feature with its share, largest first.
-    shares = [pair.split(":") for pair in meta["feature_importance"].split(",")]
+    # "<feature>=<share>" separated by spaces: the registry refuses commas (CreateModelPackage's pattern).
+    shares = [pair.split("=") for pair in meta["feature_importance"].split(" ")]
     assert {name for name, _ in shares} <= set(F.model_columns(runtime_spec(team.team)))
     assert [float(v) for _, v in shares] == sorted((float(v) for _, v in shares), reverse=True)
     assert sum(float(v) for _, v in shares) == pytest.approx(1.0, abs=0.02)

@@ -3,15 +3,17 @@
 The version records: data URI and content hash, git commit, team-file hash, hyperparameters,
 metrics (challenger, baseline, champion), the global feature importance (features by
 share of mean absolute contribution, and those the model never uses) and the evaluation
-report's location. Its approval
-status comes from the team file (``evaluation.approval_status``; a retraining run with
-``retraining.auto_approve`` is approved at once).
+report's location: whole in ``lineage.json``, and as the version's metadata in the form the
+registry accepts (``meta_text``). Its approval status comes from the team file
+(``evaluation.approval_status``; a retraining run with ``retraining.auto_approve`` is
+approved at once).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,7 +27,18 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-MAX_META = 256
+# SageMaker's limits on CustomerMetadataProperties (botocore's model of CreateModelPackage,
+# CustomerMetadataMap): at most 50 entries (this handler writes at most 46); keys of 1-128
+# and values of 1-256 characters, each a letter, number or space (Unicode \p{L}, \p{N},
+# \p{Z}) or one of ``_ . : / = + - @``. Anything else (a comma, brackets, quotes, "…") is
+# refused with a ValidationException.
+MAX_KEY, MAX_META = 128, 256
+META_PUNCTUATION = frozenset("_.:/=+-@")
+#: What a character the registry refuses becomes (the full values are in lineage.json).
+REPLACEMENT = "_"
+#: Between the items of a list value (feature_importance, unused_features).
+SEPARATOR = " "
+TRUNCATED = "..."
 
 
 def approval_status(spec: dict[str, Any], reason: str) -> str:
@@ -34,9 +47,38 @@ def approval_status(spec: dict[str, Any], reason: str) -> str:
     return spec["evaluation"]["approval_status"]
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= MAX_META else text[: MAX_META - 1] + "…"
+def _allowed(char: str) -> bool:
+    return char in META_PUNCTUATION or unicodedata.category(char)[0] in "LNZ"
+
+
+def meta_text(value: Any, limit: int = MAX_META) -> str:
+    """``value`` as a metadata string the registry accepts: refused characters become
+    ``_``, and a value over ``limit`` characters ends in ``...`` ("" for no value)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, (int, float)):
+        text = json.dumps(value)
+    else:  # a structured hyperparameter: its JSON, with the refused characters replaced
+        text = json.dumps(value, sort_keys=True, default=str)
+    text = "".join(char if _allowed(char) else REPLACEMENT for char in text)
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def meta_list(items: list[str]) -> str:
+    """Items (each made valid, with no separator inside) joined by spaces; when they do not
+    fit, as many as fit followed by ``+<n> more``."""
+    words = [meta_text(item).replace(SEPARATOR, REPLACEMENT) for item in items]
+    words = [word for word in words if word]
+    text = SEPARATOR.join(words)
+    kept = len(words)
+    while len(text) > MAX_META:
+        kept -= 1
+        text = SEPARATOR.join([*words[:kept], f"+{len(words) - kept} more"])
+    return text
 
 
 def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -73,30 +115,30 @@ def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def metadata(record: dict[str, Any]) -> dict[str, str]:
-    """CustomerMetadataProperties: the lineage flattened to short strings."""
+    """CustomerMetadataProperties: the lineage flattened to values the registry accepts
+    (see ``meta_text``); lineage.json keeps every value whole."""
     metric = record["metric"]
     props = {
-        key: _short(record[key])
+        key: meta_text(record[key])
         for key in (
             "run_id", "reason", "data_uri", "data_sha256", "data_files", "row_count", "git_commit",
             "team_file_sha256", "hyperparameters_sha256", "seed", "training_job", "statistics_uri",
             "evaluation_report", "metric", "champion_arn",
         )
-        if record.get(key) not in (None, "")
     }
-    props["metric_value"] = _short(record["metrics"].get(metric))
-    props["baseline_value"] = _short(record["baseline"].get(metric))
+    props["metric_value"] = meta_text(record["metrics"].get(metric))
+    props["baseline_value"] = meta_text(record["baseline"].get(metric))
     if record["champion"]:
-        props["champion_value"] = _short(record["champion"].get(metric))
+        props["champion_value"] = meta_text(record["champion"].get(metric))
     for name, value in sorted(record["hyperparameters"].items())[:25]:
-        props[f"hp.{name}"] = _short(value)
-    props["lineage_uri"] = _short(record["lineage_uri"])
-    if record.get("feature_importance"):  # one entry: the registry allows 50 properties
-        props["feature_importance"] = _short(",".join(
-            f"{f['feature']}:{f['share']:.3f}" for f in record["feature_importance"]))
-    if record.get("unused_features"):
-        props["unused_features"] = _short(",".join(record["unused_features"]))
-    return props
+        props[meta_text(f"hp.{name}", MAX_KEY)] = meta_text(value)
+    props["lineage_uri"] = meta_text(record["lineage_uri"])
+    # One entry each (the registry allows 50): "<feature>=<share>", largest share first.
+    props["feature_importance"] = meta_list([f"{f['feature']}={f['share']:.3f}"
+                                             for f in record.get("feature_importance") or []])
+    props["unused_features"] = meta_list(record.get("unused_features") or [])
+    # A value must have at least one character: an empty one is left out.
+    return {key: value for key, value in props.items() if value}
 
 
 def register(event: dict[str, Any]) -> dict[str, Any]:
