@@ -23,7 +23,7 @@ piece of the template with a real engine:
 
 Not evaluated: SigV4/IAM authorisation of the caller, stage throttling, usage plans,
 request parameters mapping, caching, binary media types. The integration role's
-permission is checked by an ``authorise`` hook (``role_authoriser``: moto's evaluator).
+permission is checked by an ``authorise`` hook (``role_authoriser``: the harness' IAM evaluator).
 """
 
 from __future__ import annotations
@@ -78,28 +78,27 @@ Authorise = Callable[[str, str, str], bool]
 
 
 def role_authoriser(aws: OfflineAws) -> Authorise:
-    """An ``authorise`` hook evaluating the role's policies in moto with moto's own evaluator.
-
-    A role moto holds no policy for is not evaluated (allowed): the harness creates
-    template policies only where IAM evaluation is on (issue 10, IAM part); a role with
-    policies is held to them, an explicit Deny included.
+    """An ``authorise`` hook deciding with the harness' IAM evaluator (`iam.IamEvaluator`),
+    the one every other principal's call goes through: the same wildcard, condition and
+    resource-type semantics, and the decision is recorded with the others (`mdlc local
+    iam-report`). Without IAM evaluation (``OfflineAws(evaluate_iam=False)``, adapter unit
+    tests) nothing is evaluated and every role is allowed.
     """
-    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from mdlc.harness.iam import Call, Denied
 
-    iam = aws.client("iam")
+    evaluator = aws.iam
 
     def authorise(role_arn: str, action: str, resource: str) -> bool:
-        role = role_arn.rsplit("/", 1)[-1]
-        documents = [json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
-        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
-            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
-            documents.append(json.dumps(version["PolicyVersion"]["Document"]))
-        if not documents:
+        if evaluator is None:
             return True
-        results = [IAMPolicy(doc).is_action_permitted(action, resource) for doc in documents]
-        return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+        # API Gateway assumes the integration role; its session is the role's assumed-role ARN.
+        session = f"arn:aws:sts::{aws.account_id}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/apigateway"
+        call = Call(action, [resource], {}, aws.region, aws.account_id, context={"aws:securetransport": "true"})
+        try:
+            evaluator.check(role_arn, call, session)
+        except Denied:
+            return False
+        return True
 
     return authorise
 

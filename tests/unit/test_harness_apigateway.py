@@ -151,7 +151,9 @@ def test_an_integration_role_without_the_grant_is_refused_like_aws(aws, gateway)
     assert response.status == 502 and response.json() == {"refused": "AccessDeniedException"}
 
 
-def test_the_role_authoriser_holds_a_role_to_its_policies_with_motos_evaluator(aws, gateway):  # noqa: F811
+def test_the_role_authoriser_holds_a_role_to_its_policies_with_the_harness_evaluator(aws, gateway):  # noqa: F811
+    """Harness emulation: the integration role goes through the evaluator every other principal
+    does (IAM's wildcards: a `.` in a Resource is itself, not moto's any-character)."""
     iam = aws.client("iam")
     role = next(r["RoleName"] for r in iam.list_roles()["Roles"] if "IntegrationRole" in r["RoleName"])
     machine = aws.client("stepfunctions").list_state_machines()["stateMachines"][0]["stateMachineArn"]
@@ -161,13 +163,20 @@ def test_the_role_authoriser_holds_a_role_to_its_policies_with_motos_evaluator(a
                                                 "Resource": machine}]}))
 
     denied = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
+    dotted = machine[:-1] + "."  # the machine's name with its last character as a `.`
+    iam.put_role_policy(RoleName=role, PolicyName="start", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartSyncExecution",
+                                                "Resource": dotted}]}))
+    other_machine = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
     iam.put_role_policy(RoleName=role, PolicyName="start", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "states:StartSyncExecution",
                                                 "Resource": machine}]}))
     allowed = gateway.invoke("POST", "/v1/echo", json.dumps({"name": "a"}))
 
     assert denied.json() == {"refused": "AccessDeniedException"}
+    assert other_machine.json() == {"refused": "AccessDeniedException"}
     assert allowed.status == 200
+    assert [d.action for d in aws.iam.denied()] == ["states:StartSyncExecution"] * 2  # recorded with the rest
 
 
 def test_a_template_that_fails_to_render_is_a_500_configuration_error(aws, gateway):  # noqa: F811
