@@ -236,6 +236,7 @@ def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict)
     (explicitly, `OfflineAws.deliver_kinesis`), a DynamoDB stream by `mdlc.harness.ddb_streams`
     (after every execution); no other source is delivered offline."""
     from mdlc.harness.ddb_streams import StreamMapping, is_stream_source
+    from mdlc.harness.event_filters import FilterCriteria
     from mdlc.harness.streams import Mapping
 
     source = str(props.get("EventSourceArn", ""))
@@ -248,6 +249,7 @@ def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict)
             report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             retry_attempts=int(props.get("MaximumRetryAttempts", -1)), on_failure_arn=on_failure,
             starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
+            filters=FilterCriteria.from_properties(props),
         ))
         return Created(mapping.uuid, {"Id": mapping.uuid})
     uuid = physical_name(ctx.stack_name, logical_id, limit=64)

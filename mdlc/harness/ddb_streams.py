@@ -9,8 +9,9 @@ the harness does not create stream mappings in moto: ``cfn_resources`` hands eac
 test) polls each stream from its checkpoint and invokes the function through moto's
 Lambda API (so the real handler runs) with Lambda's event shape:
 
-* records are read in order from the checkpoint, ``FilterCriteria`` patterns applied
-  (records that do not match are skipped, as Lambda drops them), ``BatchSize`` at a time;
+* records are read in order from the checkpoint, ``FilterCriteria`` applied by moto's
+  EventBridge pattern matcher (``event_filters``: records that match no pattern are skipped
+  and checkpointed past, as Lambda drops them), ``BatchSize`` matching records at a time;
 * a function error retries the whole batch; ``{"batchItemFailures": [...]}`` (with
   ``ReportBatchItemFailures``) checkpoints before the lowest failed sequence number and
   retries from there;
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mdlc.harness.event_filters import FilterCriteria
+
 
 @dataclass
 class StreamMapping:
@@ -42,7 +45,7 @@ class StreamMapping:
     maximum_retry_attempts: int = -1  # -1: until the record expires (capped offline)
     report_batch_item_failures: bool = False
     on_failure_arn: str | None = None
-    patterns: list[dict[str, Any]] = field(default_factory=list)
+    filters: FilterCriteria = field(default_factory=FilterCriteria)
     starting_position: str = "TRIM_HORIZON"
     checkpoint: str | None = None  # sequence number of the last record done with
     delivered: int = 0
@@ -51,14 +54,13 @@ class StreamMapping:
     @classmethod
     def from_properties(cls, uuid: str, props: dict[str, Any]) -> StreamMapping:
         """From the resolved properties of ``AWS::Lambda::EventSourceMapping``."""
-        filters = (props.get("FilterCriteria") or {}).get("Filters") or []
         on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         return cls(
             uuid=uuid, stream_arn=props["EventSourceArn"], function_name=_function_name(props["FunctionName"]),
             batch_size=int(props.get("BatchSize", 100)),
             maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
             report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-            on_failure_arn=on_failure, patterns=[json.loads(f["Pattern"]) for f in filters],
+            on_failure_arn=on_failure, filters=FilterCriteria.from_properties(props),
             starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
         )
 
@@ -101,8 +103,11 @@ class StreamDelivery:
 
     # ------------------------------------------------------------------ one batch
     def _deliver_batch(self, mapping: StreamMapping) -> bool:
-        records = [r for r in self._read(mapping) if _matches(mapping.patterns, r)]
+        read = self._read(mapping)
+        records = [r for r in read if mapping.filters.matches(r)][: mapping.batch_size]
         if not records:
+            if read:  # all filtered out: Lambda's iterator moves past them
+                mapping.checkpoint = read[-1]["dynamodb"]["SequenceNumber"]
             return False
         attempts, limit = 0, (UNBOUNDED_RETRIES if mapping.maximum_retry_attempts < 0
                               else mapping.maximum_retry_attempts)
@@ -125,7 +130,7 @@ class StreamDelivery:
         return True
 
     def _read(self, mapping: StreamMapping) -> list[dict[str, Any]]:
-        """The next records after the checkpoint (all shards, in sequence order), as Lambda sees them."""
+        """The records after the checkpoint (all shards, in sequence order), as Lambda sees them."""
         streams = self._streams.get(mapping.stream_arn)
         if streams is None:
             streams = self._streams[mapping.stream_arn] = _streams_client(mapping.stream_arn)
@@ -140,7 +145,7 @@ class StreamDelivery:
             got = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
             out += [_lambda_record(r, mapping.stream_arn) for r in got]
         out.sort(key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
-        return out[: mapping.batch_size]
+        return out
 
     def _invoke(self, mapping: StreamMapping, records: list[dict[str, Any]]) -> int | None:
         """Run the function on ``records``; None if all succeeded, else the index to retry from."""
@@ -201,18 +206,3 @@ def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
             "eventVersion": record.get("eventVersion", "1.1"), "eventSource": "aws:dynamodb",
             "awsRegion": stream_arn.split(":")[3], "dynamodb": dynamodb, "eventSourceARN": stream_arn}
 
-
-def _matches(patterns: list[dict[str, Any]], record: dict[str, Any]) -> bool:
-    """Lambda event filtering: a record passes if any pattern matches (no patterns: all pass).
-
-    Supports the equality subset CDK's ``FilterRule.is_equal`` and nested keys produce.
-    """
-    return not patterns or any(_match(p, record) for p in patterns)
-
-
-def _match(pattern: Any, value: Any) -> bool:
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(k in value and _match(v, value[k]) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        return any(value == option for option in pattern if not isinstance(option, dict))
-    return value == pattern

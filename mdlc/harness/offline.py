@@ -86,7 +86,7 @@ class OfflineAws:
         self._workdir: Path | None = None
         self.jobs: jobs.JobEmulator | None = None
         self.endpoints: EndpointServer | None = None
-        self.kinesis = KinesisDelivery(self.client, region, ACCOUNT_ID)  # Kinesis → Lambda mappings
+        self.kinesis = KinesisDelivery(self.client, region)  # Kinesis → Lambda mappings
         self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
         self.clients = reuse.ClientCache()  # the harness' and the executor's boto3 clients
         # Alarm state changes run their actions as CloudWatch would (alarms.py).

@@ -5,7 +5,10 @@ reads each mapped stream's shards from the last checkpoint, invokes the function
 moto's Lambda, so the harness runs the real handler) with Lambda's Kinesis event, and
 applies the mapping's settings:
 
-* ``BatchSize`` records per invocation, per shard, in sequence order;
+* ``FilterCriteria`` applied by moto's EventBridge pattern matcher to each record with its
+  ``data`` decoded (``event_filters``): records that match no pattern are skipped and
+  checkpointed past, as Lambda drops them;
+* ``BatchSize`` (matching) records per invocation, per shard, in sequence order;
 * a function error retries the batch; with ``BisectBatchOnFunctionError`` it is split in
   two and each half retried (each split counts as a retry);
 * with ``ReportBatchItemFailures`` a ``batchItemFailures`` response checkpoints before the
@@ -15,9 +18,12 @@ applies the mapping's settings:
 * after ``MaximumRetryAttempts`` the records are skipped and an invocation record with
   ``KinesisBatchInfo`` goes to the ``OnFailure`` destination (SQS), as Lambda sends it.
 
+The function's ARN and execution role in the event and in that record are the function's
+own, read from moto's Lambda (so they carry the stage's account and role).
+
 Delivery is synchronous and explicit (`deliver()`), so a test decides when "a second
 later" is. Not emulated: batching windows, parallelization factor, record age limits,
-tumbling windows, filters.
+tumbling windows.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from mdlc.harness.event_filters import FilterCriteria
 
 
 @dataclass
@@ -43,6 +51,7 @@ class Mapping:
     retry_attempts: int = -1  # -1: until the record expires (bounded here by max_retries_when_infinite)
     on_failure_arn: str | None = None
     starting_position: str = "TRIM_HORIZON"
+    filters: FilterCriteria = field(default_factory=FilterCriteria)
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
@@ -57,6 +66,7 @@ class DeliveryReport:
     invocations: int = 0
     records: int = 0
     retried_records: int = 0
+    filtered_records: int = 0  # read and dropped by FilterCriteria
     failed_batches: list[dict[str, Any]] = field(default_factory=list)  # sent to the destination
     delivered_sequence_numbers: list[str] = field(default_factory=list)  # every record per invoke
 
@@ -66,11 +76,12 @@ class KinesisDelivery:
 
     max_retries_when_infinite = 10
 
-    def __init__(self, client: Callable[[str], Any], region: str, account_id: str) -> None:
+    def __init__(self, client: Callable[[str], Any], region: str) -> None:
         self.client = client
-        self.region, self.account_id = region, account_id
+        self.region = region
         self.mappings: list[Mapping] = []
         self.checkpoints: dict[tuple[str, str], str | None] = {}
+        self._functions: dict[str, tuple[str, str]] = {}  # name -> (function ARN, execution role ARN)
 
     def add(self, mapping: Mapping) -> Mapping:
         self.mappings.append(mapping)
@@ -92,12 +103,17 @@ class KinesisDelivery:
         return [s["ShardId"] for s in shards]
 
     def _drain(self, mapping: Mapping, shard: str, report: DeliveryReport) -> None:
-        records = self._read(mapping, shard)
+        read = self._read(mapping, shard)
+        records = [r for r in read if not mapping.filters.patterns
+                   or mapping.filters.matches_kinesis(self._record(mapping, shard, r))]
+        report.filtered_records += len(read) - len(records)
         while records:
             batch, records = records[: mapping.batch_size], records[mapping.batch_size:]
             attempts = mapping.retry_attempts if mapping.retry_attempts >= 0 else self.max_retries_when_infinite
             self._run(mapping, shard, batch, attempts, report, invoke_count=1)
             self.checkpoints[(mapping.uuid, shard)] = batch[-1]["SequenceNumber"]
+        if read:  # records filtered out after the last batch are done with too
+            self.checkpoints[(mapping.uuid, shard)] = read[-1]["SequenceNumber"]
 
     def _read(self, mapping: Mapping, shard: str) -> list[dict[str, Any]]:
         kinesis = self.client("kinesis")
@@ -160,7 +176,11 @@ class KinesisDelivery:
 
     def event(self, mapping: Mapping, shard: str, batch: list[dict[str, Any]]) -> dict[str, Any]:
         """Lambda's Kinesis event for a batch of GetRecords records."""
-        return {"Records": [{
+        return {"Records": [self._record(mapping, shard, r) for r in batch]}
+
+    def _record(self, mapping: Mapping, shard: str, r: dict[str, Any]) -> dict[str, Any]:
+        """One GetRecords record as the function receives it (``invokeIdentityArn``: its role)."""
+        return {
             "kinesis": {
                 "kinesisSchemaVersion": "1.0", "partitionKey": r["PartitionKey"],
                 "sequenceNumber": r["SequenceNumber"], "data": base64.b64encode(r["Data"]).decode(),
@@ -168,9 +188,17 @@ class KinesisDelivery:
             },
             "eventSource": "aws:kinesis", "eventVersion": "1.0",
             "eventID": f"{shard}:{r['SequenceNumber']}", "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": f"arn:aws:iam::{self.account_id}:role/harness", "awsRegion": self.region,
+            "invokeIdentityArn": self._function(mapping)[1], "awsRegion": self.region,
             "eventSourceARN": mapping.stream_arn,
-        } for r in batch]}
+        }
+
+    def _function(self, mapping: Mapping) -> tuple[str, str]:
+        """(function ARN, execution role ARN) of the mapping's function, as moto's Lambda holds it."""
+        found = self._functions.get(mapping.function_name)
+        if found is None:
+            config = self.client("lambda").get_function_configuration(FunctionName=mapping.function_name)
+            found = self._functions[mapping.function_name] = (config["FunctionArn"], config["Role"])
+        return found
 
     def _to_destination(self, mapping: Mapping, shard: str, batch: list[dict[str, Any]], invoke_count: int,
                         error: str | None) -> None:
@@ -179,8 +207,7 @@ class KinesisDelivery:
         record = {
             "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
                                "approximateInvokeCount": invoke_count,
-                               "functionArn": f"arn:aws:lambda:{self.region}:{self.account_id}:function:"
-                                              f"{mapping.function_name}"},
+                               "functionArn": self._function(mapping)[0]},
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
                                 "functionError": "Unhandled" if error else ""},
             "version": "1.0", "timestamp": datetime.now(UTC).isoformat(),

@@ -95,3 +95,52 @@ def test_a_batch_that_keeps_failing_goes_to_the_on_failure_queue_and_the_stream_
     body = json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"])
     assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert body["DDBStreamBatchInfo"]["batchSize"] == 1 and found.failed_batches == 1
+
+
+def _filtered(aws, pattern: dict, items: list[dict]) -> list[str]:
+    """The ids the function receives with ``pattern`` as the mapping's only filter."""
+    seen: list[list[str]] = []
+    mapping(aws, table_with_stream(aws), lambda event, ctx: seen.append(ids(event)) or {"batchItemFailures": []},
+            FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]})
+    for item in items:
+        aws.client("dynamodb").put_item(TableName="outbox", Item=item)
+    aws.deliver_streams()
+    return [i for batch in seen for i in batch]
+
+
+ITEMS = [{"id": {"S": "order-1"}, "status": {"S": "new"}}, {"id": {"S": "refund-2"}, "status": {"S": "test"}},
+         {"id": {"S": "order-3"}, "status": {"S": "test"}, "late": {"BOOL": True}}]
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"id": {"S": [{"prefix": "order-"}]}}, ["order-1", "order-3"]),
+    ({"status": {"S": [{"anything-but": ["test"]}]}}, ["order-1"]),
+    ({"late": {"BOOL": [{"exists": True}]}}, ["order-3"]),
+    ({"late": {"BOOL": [{"exists": False}]}}, ["order-1", "refund-2"]),  # exists works on leaves (the type)
+], ids=["prefix", "anything-but", "exists", "does not exist"])
+def test_filter_criteria_use_eventbridge_pattern_matching_on_the_dynamodb_record(aws, rule, expected):
+    """Harness emulation: the rules Lambda documents for DynamoDB filters (the hand-written
+    subset this replaces matched equality only, so each of these dropped every record)."""
+    assert _filtered(aws, {"dynamodb": {"NewImage": rule}}, ITEMS) == expected
+
+
+def test_records_filtered_out_do_not_stall_the_stream(aws):
+    """Harness emulation: with BatchSize 1, a MODIFY the filter drops is checkpointed past
+    and the INSERT after it still arrives (the poller stopped at the dropped record)."""
+    seen: list[list[str]] = []
+    mapping(aws, table_with_stream(aws), lambda event, ctx: seen.append(ids(event)) or {"batchItemFailures": []},
+            BatchSize=1)
+    put(aws, "a")
+    aws.client("dynamodb").put_item(TableName="outbox", Item={"id": {"S": "a"}, "x": {"S": "modified"}})
+    put(aws, "b")
+
+    aws.deliver_streams()
+
+    assert seen == [["a"], ["b"]]
+
+
+def test_an_invalid_filter_pattern_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"Filters\[0\].Pattern .* Empty arrays are not allowed"):
+        StreamMapping.from_properties("m-1", {
+            "EventSourceArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x", "FunctionName": "f",
+            "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": []})}]}})
