@@ -291,7 +291,7 @@ def _sagemaker_resources(call: Call, action: str) -> list[str]:
         return [arn("endpoint", p["EndpointName"]), arn("endpoint-config", p["EndpointConfigName"])]
     if action == "CreateEndpointConfig":
         return [arn("endpoint-config", p["EndpointConfigName"])]
-    if action == "AddTags" and "ResourceArn" in p:
+    if "ResourceArn" in p:  # AddTags, ListTags, DeleteTags
         return [str(p["ResourceArn"])]
     for param, kind in _SAGEMAKER_NAMES.items():
         if param in p:
