@@ -57,7 +57,8 @@ EXPLAINED: dict[str, str] = {
     "iam:CreateServiceLinkedRole": "created once per account by the first autoscaling registration",
     "sagemaker:DescribeEndpointConfig": "checked by Application Auto Scaling on the caller of RegisterScalableTarget",
     "sagemaker:UpdateEndpointWeightsAndCapacities": "checked by Application Auto Scaling on its caller",
-    "cloudwatch:DescribeAlarms": "target tracking: Application Auto Scaling manages its alarms for the caller",
+    "cloudwatch:DescribeAlarms": ("target tracking: Application Auto Scaling manages its alarms for the caller; "
+                                  "deployment guardrails read the rollback alarms as UpdateEndpoint's caller"),
     "cloudwatch:PutMetricAlarm": "target tracking: Application Auto Scaling manages its alarms for the caller",
     "cloudwatch:DeleteAlarms": "target tracking: alarms are deleted with the policy on deregistration",
     "application-autoscaling:DeregisterScalableTarget": "used only when an update replaces a scaled config",
@@ -65,9 +66,8 @@ EXPLAINED: dict[str, str] = {
     "sagemaker:UpdateEndpoint": "used only when an endpoint already exists (second deployment)",
     "sagemaker:CreateEndpoint": "used only for the first deployment of the team's endpoint",
     **{a: "the Kinesis event source mapping reads the stream with the consumer's role (service side)" for a in (
-        "kinesis:DescribeStream", "kinesis:DescribeStreamConsumer", "kinesis:DescribeStreamSummary",
-        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
-        "kinesis:SubscribeToShard")},
+        "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+        "kinesis:GetShardIterator", "kinesis:ListShards")},
     **{a: "the DynamoDB stream event source mapping reads the stream with the function's role (service side)"
        for a in ("dynamodb:DescribeStream", "dynamodb:ListStreams")},
     **{a: "the event source mapping sends failed batches to the DLQ with the function's role (service side)"
