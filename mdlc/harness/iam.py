@@ -154,6 +154,8 @@ class Call:
 
 def _params(response: Any) -> dict[str, Any]:
     body = getattr(response, "body", None) or getattr(response, "raw_body", None)
+    if isinstance(body, dict):  # moto's DynamoDB handler has parsed its JSON body already
+        return body
     if isinstance(body, bytes):
         try:
             body = body.decode()
@@ -165,8 +167,15 @@ def _params(response: Any) -> dict[str, Any]:
         except ValueError:
             pass
     querystring = getattr(response, "querystring", None) or {}
-    return {key: values[0] if isinstance(values, list) and len(values) == 1 else values
-            for key, values in querystring.items()}
+    params: dict[str, Any] = {}
+    for key, values in querystring.items():
+        value = values[0] if isinstance(values, list) and len(values) == 1 else values
+        name, member, _ = key.partition(".member.")  # query protocol lists: AlarmNames.member.1
+        if member:
+            params.setdefault(name, []).append(value)
+        else:
+            params[key] = value
+    return params
 
 
 def _name(value: Any) -> str:

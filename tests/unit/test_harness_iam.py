@@ -309,3 +309,22 @@ def _conditions(value) -> list:
     if isinstance(value, list):
         return [c for v in value for c in _conditions(v)]
     return []
+
+
+def test_a_dynamodb_call_is_evaluated_on_its_tables_arn(aws):  # noqa: F811
+    """Harness emulation: a grant on another table does not allow the call (the harness used
+    to miss the table ARN of moto's DynamoDB requests and evaluate the action alone)."""
+    ddb = aws.client("dynamodb")
+    for table in ("mine", "other"):
+        ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+    other = f"arn:aws:dynamodb:{aws.region}:{aws.account_id}:table/other"
+    client = aws.iam.client("dynamodb", _role(aws, "reader", {"Effect": "Allow", "Action": "dynamodb:GetItem",
+                                                              "Resource": other}))
+
+    client.get_item(TableName="other", Key={"k": {"S": "a"}})
+    with pytest.raises(ClientError) as refused:
+        client.get_item(TableName="mine", Key={"k": {"S": "a"}})
+
+    assert "dynamodb:GetItem on resource: arn:aws:dynamodb:" in refused.value.response["Error"]["Message"]
