@@ -19,6 +19,7 @@ from mdlc.contract import (
     TeamConfig,
     TeamFileError,
     load_team,
+    region_problem,
     team_files,
     unreserved_minimum,
 )
@@ -65,10 +66,12 @@ def resolve_env(
         return ResolvedEnv(env.account, env.region, "team file", f"environments.{stage} in {team_file}")
     if context_region:
         _check_context(team_file, context_account, context_region)
+        _check_region(team_file, "context `region`", context_region)
         return ResolvedEnv(context_account or default_account, context_region, "context",
                            "-c region=" + context_region + (" -c account=" + context_account if context_account
                                                              else ", account of the CDK CLI's environment"))
     if default_region:
+        _check_region(team_file, "the CDK CLI's region (CDK_DEFAULT_REGION)", default_region)
         return ResolvedEnv(default_account, default_region, "cli",
                            "the CDK CLI's environment (CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION)")
     stages = ", ".join(sorted(team.environments)) or "none"
@@ -90,6 +93,13 @@ def _check_context(team_file: Path, account: str | None, region: str) -> None:
         problems.append(f"context `account`: got {account!r}; expected a 12-digit AWS account id")
     if problems:
         raise TeamFileError(team_file, problems)
+
+
+def _check_region(team_file: Path, source: str, region: str) -> None:
+    """A region the stacks can deploy to (the team file's are checked by the contract)."""
+    problem = region_problem(region)
+    if problem is not None:
+        raise TeamFileError(team_file, [f"{source}: got {region!r}; {problem}"])
 
 
 def fallback_warning(team: str, stage: str, env: ResolvedEnv) -> str | None:
