@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install synth test lint bench demo clean schema job-code-check checkov
+.PHONY: install synth test lint bench demo clean schema job-code-check checkov upgrade
 
 install: $(STAMP) $(NODE_STAMP) $(JOB_STAMP) $(CHECKOV_STAMP)
 
@@ -54,6 +54,13 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory job-code-check
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
+
+## upgrade: every exact pin (requirements*.txt, runtimes/lambda-python) set to the newest releases
+## that install together within pyproject's ranges (scripts/upgrade_pins.py), then the whole suite
+## on them (the changed requirements reinstall the virtualenvs); review the diff and commit it
+upgrade: install
+	$(PY) scripts/upgrade_pins.py
+	$(MAKE) --no-print-directory test
 
 ## checkov: every finding of checkov over the example team's synthesised templates (the test
 ## tests/infrastructure/test_checkov.py fails on any finding without a recorded reason)
