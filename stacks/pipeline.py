@@ -82,7 +82,14 @@ def plan_pipeline(team: TeamConfig, team_file: Path) -> PipelinePlan | None:
 
 
 def smoke_test_role_name(team_name: str) -> str:
+    """The role the smoke test assumes in the staging account."""
     return f"{team_name}-smoke-test"
+
+
+def smoke_build_role_name(team_name: str) -> str:
+    """The smoke test's CodeBuild role, in the tooling account: a name of its own, so that a
+    tooling account that is also the staging account can hold both roles (IAM names are per account)."""
+    return f"{team_name}-smoke-test-build"
 
 
 class TeamStage(cdk.Stage):
@@ -140,7 +147,7 @@ class SmokeTestAccessStack(cdk.Stack):
         outputs: dict[str, cdk.CfnOutput], pipeline_account: str, **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        tooling_role = f"arn:{self.partition}:iam::{pipeline_account}:role/{smoke_test_role_name(ctx.name)}"
+        tooling_role = f"arn:{self.partition}:iam::{pipeline_account}:role/{smoke_build_role_name(ctx.name)}"
         self.role = iam.Role(
             self,
             "SmokeTestRole",
@@ -402,7 +409,7 @@ class PipelineStack(cdk.Stack):
             env_from_cfn_outputs=outputs,
             role=iam.Role(
                 self, "SmokeTestRole",
-                role_name=smoke_test_role_name(ctx.name),
+                role_name=smoke_build_role_name(ctx.name),
                 assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
                 description="Runs the staging smoke test of the pipeline; may only assume the smoke-test role there",
             ),

@@ -31,7 +31,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from mdlc import runtimes
-from mdlc.harness import alarms, iam, jobs, reuse, sfn_aws_sdk
+from mdlc.harness import alarms, iam, jobs, reuse, sfn_aws_sdk, volume_keys
 from mdlc.harness import quotas as quotas_module
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.ddb_streams import StreamDelivery
@@ -113,6 +113,7 @@ class OfflineAws:
         self.endpoints = EndpointServer(models, DataCapture(lambda: self.client("s3")))
         for patcher in self._patches():
             self._stack.enter_context(patcher)
+        self._stack.enter_context(volume_keys.installed())  # no volume key on local-NVMe types
         if self.iam is not None:
             from moto.core.authorization import enable_iam_authentication
 

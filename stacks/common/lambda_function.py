@@ -9,6 +9,7 @@ so moving a handler between folders never orphans a retained log group.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from mdlc.contract import REPO_ROOT
@@ -26,15 +28,31 @@ from mdlc.runtimes import lambda_runtime
 from stacks.common.nag import acknowledge, skip_checkov
 from stacks.common.props import TeamContext, write_team_spec
 
-# Powertools for AWS Lambda (Python) v3 public layer (pydantic, X-Ray SDK included).
 # The Python runtime of every function: runtimes/lambda-python/runtime.toml, the Python the
-# handler unit tests run on (a test fails if the two drift apart). Powertools publishes one
-# layer per Python version, with the same version number for all of them.
+# handler unit tests run on (a test fails if the two drift apart).
 LAMBDA_PYTHON = lambda_runtime().python
 LAMBDA_RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + LAMBDA_PYTHON.replace(".", "_"))
-POWERTOOLS_LAYER = ("arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-"
-                    f"python{LAMBDA_PYTHON.replace('.', '')}-x86_64:27")
-SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py", "mdlc/names.py")
+
+
+def pinned_version(package: str, requirements: Path | None = None) -> str:
+    """The ``==`` pin of ``package`` in the Lambda runtime's requirements (the one place it is pinned)."""
+    path = requirements or lambda_runtime().requirements[0]
+    for line in path.read_text().splitlines():
+        match = re.match(rf"{re.escape(package)}(\[[^\]]*\])?==([^\s;#]+)", line.strip())
+        if match:
+            return match.group(2)
+    raise ValueError(f"{path}: no `{package}==<version>` pin; expected one, e.g. {package}==3.37.0")
+
+
+# Powertools for AWS Lambda (Python) v3 public layer (pydantic, X-Ray SDK included), of the
+# release the handler tests run (runtimes/lambda-python/requirements.txt). Powertools numbers
+# its layer versions per publication, not per release (x86_64 layer 27 is release 3.23.0,
+# aws-powertools/powertools-lambda-python#7689), so the ARN is read at deploy from the public
+# parameter Powertools keeps per release: /aws/service/powertools/python/<arch>/<python>/<release>.
+POWERTOOLS_VERSION = pinned_version("aws-lambda-powertools")
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
+SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py", "mdlc/names.py",
+          "mdlc/pan.py")
 
 
 def stage_code(stage: str, name: str, build_dir: Path, spec_file: Path) -> Path:
@@ -123,7 +141,8 @@ class ProjectFunction(Construct):
                 lambda_.LayerVersion.from_layer_version_arn(
                     self,
                     "Powertools",
-                    POWERTOOLS_LAYER.format(partition=stack.partition, region=stack.region),
+                    # One CloudFormation parameter per stack (CDK shares it by name).
+                    ssm.StringParameter.value_for_string_parameter(stack, POWERTOOLS_LAYER_PARAMETER),
                 )
             ],
             environment={

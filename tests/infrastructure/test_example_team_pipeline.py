@@ -11,8 +11,10 @@ import yaml
 from aws_cdk.assertions import Match, Template
 
 from mdlc.contract import MODELS_DIR, TeamFileError
+from stacks.pipeline import smoke_build_role_name, smoke_test_role_name
 from tests.synth import synth
 
+NAME = "fraud-detection"
 STACK = "fraud-detection-pipeline"
 EXAMPLE = MODELS_DIR / "fraud-detection.yaml"
 STAGING, PRODUCTION, TOOLING = "222222222222", "333333333333", "111111111111"
@@ -136,7 +138,21 @@ def test_the_smoke_test_role_in_staging_trusts_only_the_pipelines_smoke_test(ass
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert TOOLING in json.dumps(statement["Principal"])
     assert statement["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
-        f"arn:aws:iam::{TOOLING}:role/fraud-detection-smoke-test")
+        f"arn:aws:iam::{TOOLING}:role/{smoke_build_role_name(NAME)}")
+
+
+def test_the_two_smoke_test_roles_have_names_of_their_own(assembly, template):
+    """Product (issue 21, defect 11): the CodeBuild role in the tooling account and the role it
+    assumes in staging are both named; with one name, a tooling account that is also the staging
+    account would get two roles of that name and the second stack would fail to deploy."""
+    [access] = staging_assembly(assembly).glob("*smoketestaccess*.template.json")
+    staging_roles = {r["Properties"].get("RoleName") for r in json.loads(access.read_text())["Resources"].values()
+                     if r["Type"] == "AWS::IAM::Role"}
+    tooling_roles = {r["Properties"].get("RoleName") for r in template["Resources"].values()
+                     if r["Type"] == "AWS::IAM::Role"}
+    assert staging_roles == {smoke_test_role_name(NAME)}
+    assert smoke_build_role_name(NAME) in tooling_roles
+    assert not (staging_roles & tooling_roles) - {None}
 
 
 def test_the_staging_stage_holds_the_teams_stacks_in_the_staging_account(assembly):

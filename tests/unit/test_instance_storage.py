@@ -58,3 +58,37 @@ def test_an_endpoint_config_on_local_storage_has_no_volume_key_but_keeps_capture
 
 def test_an_endpoint_config_on_ebs_keeps_the_teams_volume_key():
     assert endpoint_config("ml.m5.large")["KmsKeyId"] == KEY
+
+
+# ------------------------------------------------------------- harness: mdlc/harness/volume_keys.py
+def test_the_harness_refuses_a_volume_key_on_local_storage_as_sagemaker_does():
+    """Harness emulation: CreateEndpointConfig and CreateTrainingJob with a key on ml.g4dn are
+    refused with ValidationException (moto accepted them); the same on ml.m5 passes the check."""
+    from botocore.exceptions import ClientError
+
+    from mdlc.harness import OfflineAws
+
+    with OfflineAws(evaluate_iam=False) as aws:
+        sm = aws.client("sagemaker")
+        sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                        PrimaryContainer={"Image": "img"})
+        variant = {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1}
+        with pytest.raises(ClientError, match=r"ValidationException.*instance type ml.g4dn.xlarge has local "
+                                              r"instance storage.*a KmsKeyId cannot be requested"):
+            sm.create_endpoint_config(EndpointConfigName="c1", KmsKeyId=KEY,
+                                      ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.xlarge"}])
+        sm.create_endpoint_config(EndpointConfigName="c2", ProductionVariants=[{**variant,
+                                                                                "InstanceType": "ml.g4dn.xlarge"}])
+        with pytest.raises(ClientError, match=r"CreateTrainingJob: instance type ml.m5d.large has local"):
+            sm.create_training_job(
+                TrainingJobName="t", RoleArn="arn:aws:iam::123456789012:role/r",
+                AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+                OutputDataConfig={"S3OutputPath": "s3://b/o"}, StoppingCondition={"MaxRuntimeInSeconds": 60},
+                ResourceConfig={"InstanceType": "ml.m5d.large", "InstanceCount": 1, "VolumeSizeInGB": 1,
+                                "VolumeKmsKeyId": KEY})
+        from mdlc.harness.volume_keys import refusal
+
+        assert refusal("CreateProcessingJob", {"ProcessingResources": {"ClusterConfig": {
+            "InstanceType": "ml.g5.xlarge", "VolumeKmsKeyId": KEY}}}) is not None
+        assert refusal("CreateTransformJob", {"TransformResources": {"InstanceType": "ml.m5.xlarge",
+                                                                      "VolumeKmsKeyId": KEY}}) is None
