@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
+from stacks.common.sagemaker_jobs import volume_key_grant
 
 RETAIN = cdk.RemovalPolicy.RETAIN
 
@@ -59,15 +60,32 @@ class DataPlane(Construct):
                 },
             )
         )
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-                )
+        # CloudWatch publishes the team's alarms to the encrypted alerts topic: only for alarms
+        # named with the team's prefix (the topic policy allows the same alarms).
+        team_alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{team.name}-*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                            "ArnLike": {"aws:SourceArn": team_alarms}},
             )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
 
         self.access_logs_bucket = access_log_bucket(
             self, "AccessLogsBucket", serves="the team's data buckets"
@@ -126,6 +144,19 @@ class DataPlane(Construct):
         )
         self.alerts_topic.add_subscription(
             subscriptions.EmailSubscription(team.owner.alert_email or team.owner.email)
+        )
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default policy (the
+        # one that let the account's alarms publish): CloudWatch is allowed explicitly, for this
+        # team's alarms only.
+        self.alerts_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alerts_topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account},
+                            "ArnLike": {"aws:SourceArn": team_alarms}},
+            )
         )
 
         self.model_package_group_name = f"{team.name}-models"
@@ -201,6 +232,7 @@ class DataPlane(Construct):
             self.capture_bucket.grant_read_write(role)
         self.reports_bucket.grant_read_write(role)
         self.key.grant_encrypt_decrypt(role)
+        role.add_to_policy(volume_key_grant(self.key))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="JobLogs",

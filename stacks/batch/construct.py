@@ -113,7 +113,8 @@ class BatchWorkflow(Construct):
         stack = cdk.Stack.of(self)
         prefix = f"{self.team_name}-"
         for kind in ("processing", "transform"):
-            sagemaker_job_permissions(role, job_kind=kind, name_prefix=prefix, execution_role=data.sagemaker_role)
+            sagemaker_job_permissions(role, job_kind=kind, name_prefix=prefix, execution_role=data.sagemaker_role,
+                                      volume_key=data.key)
             acknowledge_resource(
                 role, stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=f"{prefix}*"),
                 "Job names carry the batch run id, known only at run time; the prefix is this team's name.",

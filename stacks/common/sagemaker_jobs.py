@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -29,6 +31,17 @@ def job_entrypoint(script: str) -> list[str]:
         "runpy.run_path(sys.argv[0], run_name='__main__')",
     ])
     return ["python3", "-c", program]
+
+
+def volume_key_grant(key: kms.IKey) -> iam.PolicyStatement:
+    """``kms:CreateGrant`` on `key`, only for grants to AWS resources: SageMaker encrypts a job's
+    or an endpoint's storage volume (``VolumeKmsKeyId``, an endpoint config's ``KmsKeyId``) with a
+    grant it creates on the key with the permissions of the role calling it."""
+    return iam.PolicyStatement(
+        actions=["kms:CreateGrant"],
+        resources=[key.key_arn],
+        conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    )
 
 
 @dataclass(frozen=True)

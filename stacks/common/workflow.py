@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common.nag import acknowledge
+from stacks.common.sagemaker_jobs import volume_key_grant
 
 # Throttling and transient faults of the services the workflows call.
 TRANSIENT_ERRORS = [
@@ -175,9 +176,12 @@ def sagemaker_job_permissions(
     job_kind: str,
     name_prefix: str,
     execution_role: iam.IRole,
+    volume_key: kms.IKey,
 ) -> None:
-    """Let a workflow run, watch and stop SageMaker jobs named ``<name_prefix>*`` (.sync)."""
+    """Let a workflow run, watch and stop SageMaker jobs named ``<name_prefix>*`` (.sync), whose
+    storage volumes are encrypted with `volume_key` (SageMaker creates a grant on it as the caller)."""
     stack = cdk.Stack.of(role)
+    role.add_to_principal_policy(volume_key_grant(volume_key))
     api = {"processing": "ProcessingJob", "training": "TrainingJob", "transform": "TransformJob"}[job_kind]
     role.add_to_principal_policy(
         iam.PolicyStatement(

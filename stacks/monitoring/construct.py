@@ -119,7 +119,7 @@ class MonitoringWorkflow(Construct):
         role = self.state_machine.role
         stack = cdk.Stack.of(self)
         sagemaker_job_permissions(role, job_kind="processing", name_prefix=f"{self.team_name}-mon-",
-                                  execution_role=data.sagemaker_role)
+                                  execution_role=data.sagemaker_role, volume_key=data.key)
         acknowledge_resource(
             role, stack.format_arn(service="sagemaker", resource="processing-job",
                                    resource_name=f"{self.team_name}-mon-*"),

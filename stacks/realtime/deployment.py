@@ -29,6 +29,7 @@ from stacks.common.feature_names import backfill_workflow, signature_parameter
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
+from stacks.common.sagemaker_jobs import volume_key_grant
 from stacks.common.workflow import FailurePath, guard, state_machine
 from stacks.data_plane import DataPlane
 from stacks.realtime.names import VARIANT, alarm_names, deployed_parameter, endpoint_name
@@ -217,7 +218,8 @@ class EndpointDeployment(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["iam:PassRole"], resources=[data.sagemaker_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
-        data.key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        data.key.grant(role, "kms:DescribeKey")
+        role.add_to_principal_policy(volume_key_grant(data.key))  # the endpoint config's KmsKeyId
         # Deployment guardrails read the rollback alarms (UpdateEndpoint's AutoRollbackConfiguration)
         # with the permissions of the role that calls UpdateEndpoint.
         role.add_to_principal_policy(iam.PolicyStatement(

@@ -160,7 +160,8 @@ class TrainingWorkflow(Construct):
         role = self.state_machine.role
         prefix = self.ctx_name
         for kind in ("processing", "training"):
-            sagemaker_job_permissions(role, job_kind=kind, name_prefix=f"{prefix}-", execution_role=data.sagemaker_role)
+            sagemaker_job_permissions(role, job_kind=kind, name_prefix=f"{prefix}-", execution_role=data.sagemaker_role,
+                                      volume_key=data.key)
         stack = cdk.Stack.of(self)
         for kind in ("processing", "training"):
             acknowledge_resource(
