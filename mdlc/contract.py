@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from mdlc import names as resource_names
 from mdlc import runtimes
 
 TEAM_NAME_PATTERN = r"^[a-z][a-z0-9-]{2,28}[a-z0-9]$"
@@ -962,6 +963,53 @@ class TeamConfig(Strict):
     )
     pipeline: Pipeline = Field(default_factory=Pipeline)
     tags: Tags
+
+    @field_validator("name")
+    @classmethod
+    def _team_name(cls, value: str) -> str:
+        problems = resource_names.team_name_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _bucket_names(self) -> TeamConfig:
+        """Every bucket the data stack names for a stage's account and region is one S3 accepts."""
+        problems = []
+        for stage, env in self.environments.items():
+            for abbr in resource_names.BUCKETS:
+                bucket = resource_names.bucket_name(self.name, abbr, env.account, env.region)
+                why = resource_names.bucket_name_problems(bucket)
+                if why:
+                    room = len(self.name) - len(bucket) + 63
+                    problems.append((("environments", stage, "region"),
+                                     f"the {abbr} bucket would be named {bucket!r}, which {'; '.join(why)}; "
+                                     f"expected a team name of at most {room} characters with region {env.region}"))
+                    break
+        _raise_problems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _web_acl_environments(self) -> TeamConfig:
+        """A web ACL is associated only in its own account and region (WAF refuses others)."""
+        acl = self.realtime.api.waf_acl_arn
+        if acl is None:
+            return self
+        problems = []
+        pairs = acl.items() if isinstance(acl, dict) else [(stage, acl) for stage in self.environments]
+        for stage, arn in pairs:
+            _, _, _, region, account, _ = arn.split(":", 5)
+            env = self.environments.get(stage)
+            loc = ("realtime", "api", "waf_acl_arn") + ((stage,) if isinstance(acl, dict) else ())
+            if isinstance(acl, dict) and self.environments and env is None:
+                problems.append((loc, f"stage {stage!r} is not in environments ({', '.join(self.environments)})"))
+            elif env is not None and (env.account, env.region) != (account, region):
+                problems.append((loc, f"the web ACL is in account {account}, region {region}, but stage {stage!r} "
+                                 f"deploys to {env.account}, {env.region}; expected a web ACL of that account "
+                                 "and region" + ("" if isinstance(acl, dict) else
+                                                 " (name one per stage: waf_acl_arn: {<stage>: <arn>})")))
+        _raise_problems(problems)
+        return self
 
     @field_validator("environments")
     @classmethod

@@ -15,6 +15,7 @@ from typing import Any
 
 from mdlc.contract import TeamConfig, TeamFileError, parse_team
 from mdlc.impact import impact_of
+from mdlc.names import state_machine_name
 
 ABSENT = "(not set)"
 # Lists whose items have a name: compared item by item, keyed by it.
@@ -73,7 +74,7 @@ def report(old: TeamConfig, new: TeamConfig, old_label: str, new_label: str) -> 
         for s in impact.stacks:
             stacks.setdefault(f"{team}-{s}", []).append(c.path)
         for w in impact.workflows:
-            workflows.setdefault(f"{team}-{w}", []).append(c.path)
+            workflows.setdefault(state_machine_name(team, w), []).append(c.path)
     lines += ["", "Deployed system:"]
     if not stacks and not workflows:
         lines.append("  nothing: documentation only")

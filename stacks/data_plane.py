@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from mdlc import names
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
@@ -37,7 +38,7 @@ class DataPlane(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            alias=f"alias/{team.name}-mdlc",
+            alias=f"alias/{names.team_resource(team.name, 'mdlc')}",
             description=f"MDLC data of model team {team.name}",
             enable_key_rotation=True,
             removal_policy=RETAIN,
@@ -159,7 +160,7 @@ class DataPlane(Construct):
             )
         )
 
-        self.model_package_group_name = f"{team.name}-models"
+        self.model_package_group_name = names.model_package_group(team.name)
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
@@ -181,9 +182,12 @@ class DataPlane(Construct):
 
     # ------------------------------------------------------------------ helpers
     def bucket_name(self, abbr: str) -> str:
-        """``<team>-<purpose>-<account>-<region>``: unique per team, account and region."""
+        """``<team>--<purpose>-<account>-<region>``: unique per team, account and region."""
         stack = cdk.Stack.of(self)
-        return f"{self._team}-{abbr}-{stack.account}-{stack.region}"
+        name = names.bucket_name(self._team, abbr, stack.account, stack.region)
+        # The contract checks the stages the team file lists; a region given on the command
+        # line (-c region=...) is known only here.
+        return name if cdk.Token.is_unresolved(name) else names.check_bucket_name(name)
 
     def _bucket(
         self, construct_id: str, purpose: str, *, expire_days: int | None, noncurrent_days: int

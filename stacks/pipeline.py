@@ -27,6 +27,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from mdlc.contract import Environment, TeamConfig, TeamFileError
+from mdlc.names import team_prefix, team_resource
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched, skip_checkov
 from stacks.common.props import TeamContext
@@ -83,7 +84,7 @@ def plan_pipeline(team: TeamConfig, team_file: Path) -> PipelinePlan | None:
 
 def smoke_test_role_name(team_name: str) -> str:
     """The role the smoke test assumes in the staging account."""
-    return f"{team_name}-smoke-test"
+    return team_resource(team_name, "smoke-test")
 
 
 def smoke_build_role_name(team_name: str) -> str:
@@ -162,9 +163,9 @@ class SmokeTestAccessStack(cdk.Stack):
         raw_objects = data.raw_bucket.arn_for_objects(f"{ctx.team.data.raw_prefix}smoke-test/*")
         if TRAINING_OUTPUT in outputs:
             machine_arn = outputs[TRAINING_OUTPUT].value
-            # State machines are named <team>-<workflow> (stacks/common/workflow.py).
+            # State machines are named <team>--<workflow> (mdlc/names.py).
             executions = self.format_arn(
-                service="states", resource="execution", resource_name=f"{ctx.name}-*:*",
+                service="states", resource="execution", resource_name=f"{team_prefix(ctx.name)}*:*",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
             self.role.add_to_policy(iam.PolicyStatement(
@@ -180,7 +181,7 @@ class SmokeTestAccessStack(cdk.Stack):
                 self.role, executions,
                 "The smoke test polls the execution it starts, whose name is only known at start; "
                 "DescribeExecution is read-only and limited to executions of this team's state "
-                "machines (named <team>-<workflow>).",
+                "machines (named <team>--<workflow>; no team name contains --).",
             )
             acknowledge_resource(
                 self.role, raw_objects,

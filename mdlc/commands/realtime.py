@@ -21,6 +21,7 @@ import click
 
 from mdlc.commands import stage_option
 from mdlc.contract import REPO_ROOT, TeamFileError
+from mdlc.names import model_package_group, state_machine_name
 
 EXAMPLE_REQUEST = REPO_ROOT / "examples" / "decision-request.json"
 
@@ -59,7 +60,7 @@ def start_rollback(*, team: str, sagemaker: Any, ssm: Any, stepfunctions: Any, s
         record = json.loads(ssm.get_parameter(Name=deployed_parameter(team))["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         raise RollbackError(f"nothing is deployed for {team} (no {deployed_parameter(team)} parameter)") from None
-    target = previous_approved(sagemaker, f"{team}-models", record["model_package_arn"])
+    target = previous_approved(sagemaker, model_package_group(team), record["model_package_arn"])
     version = target.rsplit("/", 1)[-1]
     started = stepfunctions.start_execution(
         stateMachineArn=state_machine_arn, name=f"rollback-to-v{version}-{uuid.uuid4().hex[:8]}",
@@ -85,7 +86,7 @@ def rollback(model: str, stage: str, wait: bool) -> None:
     env = team.environments.get(stage)
     session = boto3.session.Session(region_name=env.region if env else None)
     account = env.account if env else session.client("sts").get_caller_identity()["Account"]
-    arn = f"arn:aws:states:{session.region_name}:{account}:stateMachine:{model}-deployment"
+    arn = f"arn:aws:states:{session.region_name}:{account}:stateMachine:{state_machine_name(model, 'deployment')}"
     sfn = session.client("stepfunctions")
     try:
         started = start_rollback(team=model, sagemaker=session.client("sagemaker"), ssm=session.client("ssm"),

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mdlc.names import team_prefix
+
 COMPARE = {
     "GreaterThanThreshold": lambda v, t: v > t,
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -83,7 +85,7 @@ class OfflineSignals:
         now = now or datetime.now(UTC)
         cw = self.team.client("cloudwatch")
         changes = []
-        for alarm in cw.describe_alarms(AlarmNamePrefix=f"{self.team.name}-")["MetricAlarms"]:
+        for alarm in cw.describe_alarms(AlarmNamePrefix=team_prefix(self.team.name))["MetricAlarms"]:
             if "Statistic" not in alarm or "MetricName" not in alarm:
                 continue  # percentile and metric-math alarms (serving SLOs) are not evaluated offline
             value = self._latest(cw, alarm, now)

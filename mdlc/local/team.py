@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from mdlc import runtimes
+from mdlc import names, runtimes
 from mdlc.contract import MODELS_DIR, TeamConfig, load_team, runtime_spec
 from mdlc.local.synth import Assembly, synth
 
@@ -145,7 +145,9 @@ class LocalTeam:
         manifest = json.loads((self.assembly.outdir / "manifest.json").read_text())
         stacks = [
             name for name, art in manifest["artifacts"].items()
-            if art["type"] == "aws:cloudformation:stack" and name.startswith(f"{self.name}-")
+            # By the team's tag, not the name: `fraud-` also starts `fraud-detection-data`.
+            if art["type"] == "aws:cloudformation:stack"
+            and art.get("properties", {}).get("tags", {}).get("mdlc:team") == self.name
             and not name.endswith("-pipeline")
         ]
         deps = {
@@ -188,25 +190,25 @@ class LocalTeam:
 
     # ------------------------------------------------------------------- lookups
     def state_machine_arn(self, workflow: str) -> str:
-        wanted = f"{self.name}-{workflow}"
+        wanted = names.state_machine_name(self.name, workflow)
         for res in self.resources.of_type("AWS::StepFunctions::StateMachine"):
             if res.attributes.get("Name") == wanted or res.ref.endswith(f":{wanted}"):
                 return res.ref
         raise KeyError(f"no state machine {wanted!r} deployed")
 
     def api(self, name: str = "decisions") -> Any:
-        """The team's REST API ``<team>-<name>`` as deployed, invoked through its template's pieces."""
+        """The team's REST API ``<team>--<name>`` as deployed, invoked through its template's pieces."""
         from mdlc.harness.apigateway import RestApiGateway, role_authoriser
 
-        return RestApiGateway.named(self.aws, f"{self.name}-{name}", authorise=role_authoriser(self.aws))
+        return RestApiGateway.named(self.aws, names.team_resource(self.name, name), authorise=role_authoriser(self.aws))
 
     def bucket(self, abbr: str) -> str:
         """Bucket name of the data plane (raw, feat, art, cap, rep)."""
-        return f"{self.name}-{abbr}-{self.account}-{self.region}"
+        return names.bucket_name(self.name, abbr, self.account, self.region)
 
     @property
     def model_package_group(self) -> str:
-        return f"{self.name}-models"
+        return names.model_package_group(self.name)
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from lambdas.shared.batch_output import output_filter
 from mdlc.instance_storage import volume_key
+from mdlc.names import team_prefix, team_resource
 from stacks.common.functions import (
     acknowledge_invoke,
     data_environment,
@@ -100,7 +101,7 @@ class BatchWorkflow(Construct):
         self._grant_state_machine(data)
         if team.batch.schedule:
             self.schedule = events.Rule(
-                self, "Schedule", rule_name=f"{team.name}-batch-schedule",
+                self, "Schedule", rule_name=team_resource(team.name, "batch-schedule"),
                 description=f"{team.name}: batch scoring on the team's schedule",
                 schedule=events.Schedule.expression(team.batch.schedule),
                 targets=[targets.SfnStateMachine(
@@ -111,13 +112,14 @@ class BatchWorkflow(Construct):
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
         stack = cdk.Stack.of(self)
-        prefix = f"{self.team_name}-"
+        prefix = team_prefix(self.team_name)
         for kind in ("processing", "transform"):
             sagemaker_job_permissions(role, job_kind=kind, name_prefix=prefix, execution_role=data.sagemaker_role,
                                       volume_key=data.key)
             acknowledge_resource(
                 role, stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=f"{prefix}*"),
-                "Job names carry the batch run id, known only at run time; the prefix is this team's name.",
+                "Job names carry the batch run id, known only at run time; the prefix <team>-- is this "
+                "team's alone (no team name contains --).",
             )
         model_arn = stack.format_arn(service="sagemaker", resource="model", resource_name=f"{prefix}batch-*")
         role.add_to_principal_policy(iam.PolicyStatement(

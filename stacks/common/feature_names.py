@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from mdlc.names import team_resource
+
 
 def stream_name(team: str) -> str:
     """The team's raw event stream; the decision workflow feeds it."""
-    return f"{team}-events"
+    return team_resource(team, "events")
 
 
 def backfill_workflow(team: str) -> str:
     """The feature backfill/reconciliation state machine; the deployment workflow starts it."""
-    return f"{team}-feature-backfill"
+    return team_resource(team, "feature-backfill")
 
 
 def signature_parameter(team: str) -> str:

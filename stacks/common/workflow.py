@@ -20,6 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc import names
 from stacks.common.nag import acknowledge
 from stacks.common.sagemaker_jobs import volume_key_grant
 
@@ -141,7 +142,7 @@ def state_machine(
     machine = sfn.StateMachine(
         scope,
         construct_id,
-        state_machine_name=f"{team}-{workflow}",
+        state_machine_name=names.state_machine_name(team, workflow),
         comment=comment or None,
         definition_body=sfn.DefinitionBody.from_chainable(definition),
         state_machine_type=sfn.StateMachineType.EXPRESS if express else sfn.StateMachineType.STANDARD,

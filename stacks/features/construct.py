@@ -28,6 +28,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import backfill_workflow, signature_parameter, stream_name
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -78,7 +79,7 @@ class FeaturePipeline(Construct):
                     "The stream carries card transactions: it is encrypted with the team's own rotating "
                     "key like every other store of the team's data, so access is governed by one key policy.")
         self.dead_letter_queue = sqs.Queue(
-            self, "ConsumerDlq", queue_name=f"{team.name}-features-dlq",
+            self, "ConsumerDlq", queue_name=team_resource(team.name, "features-dlq"),
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=data.key,
             enforce_ssl=True, retention_period=cdk.Duration.days(14),
         )
@@ -192,7 +193,7 @@ class FeaturePipeline(Construct):
                                  "LambdaInvoke grants the function and its versions (ARN:*); this is one of "
                                  "the workflow's own functions.", suffix=":*")
         self.schedule = events.Rule(
-            self, "Schedule", rule_name=f"{team.name}-feature-backfill-schedule",
+            self, "Schedule", rule_name=team_resource(team.name, "feature-backfill-schedule"),
             description=f"{team.name}: reconcile the online feature table with the raw data",
             schedule=events.Schedule.expression(team.streaming.reconciliation_schedule),
             targets=[targets.SfnStateMachine(self.state_machine,
@@ -241,7 +242,8 @@ class FeaturePipeline(Construct):
         action = cw_actions.SnsAction(data.alerts_topic)
         out = {}
         for slug, (metric, threshold, text) in specs.items():
-            alarm = cw.Alarm(self, f"Alarm-{slug}", alarm_name=f"{name}-{slug}", alarm_description=f"{name}: {text}",
+            alarm = cw.Alarm(self, f"Alarm-{slug}", alarm_name=alarm_name(name, slug),
+                             alarm_description=f"{name}: {text}",
                              metric=metric, threshold=threshold, evaluation_periods=1,
                              comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                              treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
@@ -259,7 +261,7 @@ class FeaturePipeline(Construct):
         lag_line = cw.HorizontalAnnotation(value=s.max_lag_seconds * 1000, label="max_lag_seconds",
                                            color=cw.Color.RED)
         return cw.Dashboard(
-            self, "Dashboard", dashboard_name=f"{name}-features", default_interval=cdk.Duration.days(1),
+            self, "Dashboard", dashboard_name=team_resource(name, "features"), default_interval=cdk.Duration.days(1),
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: online features\nFreshness of the stream → online table "
                                "path, its dead-letter queue and the daily reconciliation.", width=24, height=2)],

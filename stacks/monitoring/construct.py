@@ -25,6 +25,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc.names import alarm_name, state_machine_name, team_resource
 from stacks.common.alarms import alarm_specs, metric_namespace, sources
 from stacks.common.functions import (
     acknowledge_invoke,
@@ -46,6 +47,7 @@ from stacks.common.workflow import (
     state_machine,
 )
 from stacks.data_plane import DataPlane
+from stacks.realtime.names import endpoint_name
 
 IN = "/opt/ml/processing/input"
 CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
@@ -105,7 +107,7 @@ class MonitoringWorkflow(Construct):
         )
         self._grant_state_machine(data)
         self.schedule = events.Rule(
-            self, "Schedule", rule_name=f"{team.name}-monitoring-schedule",
+            self, "Schedule", rule_name=team_resource(team.name, "monitoring-schedule"),
             description=f"{team.name}: model monitoring on the team's schedule",
             schedule=events.Schedule.expression(team.monitoring.schedule),
             targets=[targets.SfnStateMachine(
@@ -118,12 +120,13 @@ class MonitoringWorkflow(Construct):
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
         stack = cdk.Stack.of(self)
-        sagemaker_job_permissions(role, job_kind="processing", name_prefix=f"{self.team_name}-mon-",
+        sagemaker_job_permissions(role, job_kind="processing", name_prefix=team_resource(self.team_name, "mon-"),
                                   execution_role=data.sagemaker_role, volume_key=data.key)
         acknowledge_resource(
             role, stack.format_arn(service="sagemaker", resource="processing-job",
-                                   resource_name=f"{self.team_name}-mon-*"),
-            "Monitoring job names carry the run id, known only at run time; the prefix is this team's.",
+                                   resource_name=team_resource(self.team_name, "mon-*")),
+            "Monitoring job names carry the run id, known only at run time; the prefix <team>-- is this "
+            "team's alone (no team name contains --).",
         )
         data.alerts_topic.grant_publish(role)
         acknowledge_invoke(role, [self.prepare_fn, self.publish_fn])
@@ -190,7 +193,7 @@ class MonitoringWorkflow(Construct):
         for spec in alarm_specs(ctx):
             alarm = cw.Alarm(
                 self, f"Alarm-{spec.slug}",
-                alarm_name=f"{ctx.name}-{spec.slug}",
+                alarm_name=alarm_name(ctx.name, spec.slug),
                 alarm_description=f"{ctx.name}: {spec.description}",
                 metric=cw.Metric(namespace=metric_namespace(ctx.name), metric_name=spec.metric,
                                  dimensions_map=spec.dimensions or None, statistic=spec.statistic, period=period),
@@ -223,7 +226,8 @@ class MonitoringWorkflow(Construct):
             return cw.HorizontalAnnotation(value=value, label=label, color=cw.Color.RED)
 
         workflows = WORKFLOWS + (REALTIME_WORKFLOWS if ctx.team.realtime.enabled else ())
-        machines = {w: stack.format_arn(service="states", resource="stateMachine", resource_name=f"{name}-{w}",
+        machines = {w: stack.format_arn(service="states", resource="stateMachine",
+                                        resource_name=state_machine_name(name, w),
                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME) for w in workflows}
         workflow_metrics = [
             cw.Metric(namespace="AWS/States", metric_name=outcome, dimensions_map={"StateMachineArn": arn},
@@ -231,7 +235,7 @@ class MonitoringWorkflow(Construct):
             for w, arn in machines.items() for outcome in ("ExecutionsSucceeded", "ExecutionsFailed")
         ]
         return cw.Dashboard(
-            self, "Dashboard", dashboard_name=f"{name}-mdlc",
+            self, "Dashboard", dashboard_name=team_resource(name, "mdlc"),
             default_interval=cdk.Duration.days(7),
             widgets=[
                 [cw.TextWidget(markdown=f"# {name}: model health\nDrift, quality, serving and workflows of the "
@@ -281,7 +285,7 @@ class MonitoringWorkflow(Construct):
     def _serving_widgets(ctx: TeamContext, search: Any) -> list[cw.IWidget]:
         """Endpoint latency and errors, and the decision mix (teams with real-time inference)."""
         name, ns = ctx.name, metric_namespace(ctx.name)
-        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName=\"{name}-endpoint\""
+        endpoint = f"{{AWS/SageMaker,EndpointName,VariantName}} EndpointName=\"{endpoint_name(name)}\""
         return [
             cw.GraphWidget(title="Endpoint latency (µs)", width=8,
                            left=[search(f"{endpoint} MetricName=\"ModelLatency\"", "ModelLatency"),

@@ -33,6 +33,7 @@ from constructs import Construct
 
 from lambdas.shared.decision_request import MAX_BODY_BYTES, request_schema
 from mdlc.contract import runtime_spec
+from mdlc.names import team_resource
 from stacks.common.nag import acknowledge
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlane
@@ -190,7 +191,7 @@ class DecisionApi(Construct):
             self, "AccessLogs", log_group_name=f"/aws/vendedlogs/{team.name}/api/decisions",
             encryption_key=data.key, retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN)
         self.api = apigw.RestApi(
-            self, "Api", rest_api_name=f"{team.name}-decisions",
+            self, "Api", rest_api_name=team_resource(team.name, "decisions"),
             description=f"Fraud/risk decisions of model team {team.name}: features + model + rules in one call",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,
@@ -207,7 +208,8 @@ class DecisionApi(Construct):
         model_name = "".join(part.title() for part in team.name.split("-")) + "DecisionRequest"  # alphanumeric
         model = self.api.add_model("RequestModel", content_type="application/json", model_name=model_name,
                                    description=self.schema["title"], schema=to_cdk_schema(self.schema))
-        validator = self.api.add_request_validator("BodyValidator", request_validator_name=f"{team.name}-decision-body",
+        validator = self.api.add_request_validator("BodyValidator",
+                                                   request_validator_name=team_resource(team.name, "decision-body"),
                                                    validate_request_body=True, validate_request_parameters=True)
         self._gateway_responses(model_name)
 

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import stream_name
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -128,7 +129,7 @@ class DecisionService(Construct):
 
     def _relay(self, ctx: TeamContext, data: DataPlane) -> sqs.Queue:
         """Stream → relay Lambda (new items only, retried from the failed record) → DLQ; alarm on the DLQ."""
-        dlq = sqs.Queue(self, "RelayDeadLetters", queue_name=f"{ctx.name}-decision-events-dlq",
+        dlq = sqs.Queue(self, "RelayDeadLetters", queue_name=team_resource(ctx.name, "decision-events-dlq"),
                         encryption=sqs.QueueEncryption.KMS, encryption_master_key=data.key, enforce_ssl=True,
                         retention_period=cdk.Duration.days(14))
         acknowledge(dlq, "AwsSolutions-SQS3",
@@ -141,9 +142,10 @@ class DecisionService(Construct):
             filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("INSERT")})],
         ))
         alarm = cloudwatch.Alarm(
-            self, "RelayDeadLettersAlarm", alarm_name=f"{ctx.name}-decision-events-undelivered",
+            self, "RelayDeadLettersAlarm", alarm_name=alarm_name(ctx.name, "decision-events-undelivered"),
             alarm_description=f"{ctx.name}: decision events the relay could not publish after "
-                              f"{RELAY_RETRY_ATTEMPTS} retries are waiting in {ctx.name}-decision-events-dlq",
+                              f"{RELAY_RETRY_ATTEMPTS} retries are waiting in "
+                              f"{team_resource(ctx.name, 'decision-events-dlq')}",
             metric=dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5),
                                                                      statistic="Maximum"),
             threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

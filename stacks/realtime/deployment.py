@@ -25,6 +25,7 @@ from constructs import Construct
 
 from mdlc.contract import Realtime
 from mdlc.instance_storage import volume_key
+from mdlc.names import team_prefix
 from stacks.common.feature_names import backfill_workflow, signature_parameter
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
@@ -208,7 +209,7 @@ class EndpointDeployment(Construct):
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
         stack = cdk.Stack.of(self)
-        prefix = f"{self.team.name}-*"
+        prefix = f"{team_prefix(self.team.name)}*"
         own = [stack.format_arn(service="sagemaker", resource=kind, resource_name=prefix)
                for kind in ("model", "endpoint-config")]
         role.add_to_principal_policy(iam.PolicyStatement(
@@ -226,8 +227,8 @@ class EndpointDeployment(Construct):
             actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in self.alarms.values()]))
         for arn in own:
             acknowledge_resource(role, arn, "Each deployment creates a Model and EndpointConfig named "
-                                 "<team>-v<version>-<execution hash>, known only at run time; the prefix is "
-                                 "this team's name.")
+                                 "<team>--v<version>-<execution hash>, known only at run time; the prefix "
+                                 "<team>-- is this team's alone (no team name contains --).")
         for f in (self.prepare_fn, self.smoke_fn, self.features_fn):
             acknowledge_resource(role, f.function.function_arn,
                                  "LambdaInvoke grants the function and its versions (ARN:*); this is one of "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from mdlc.names import team_resource
+
 VARIANT = "AllTraffic"
 
 
 def endpoint_name(team: str) -> str:
     """The team's one real-time endpoint; deployments update it in place."""
-    return f"{team}-endpoint"
+    return team_resource(team, "endpoint")
 
 
 def deployed_parameter(team: str) -> str:
@@ -16,13 +18,13 @@ def deployed_parameter(team: str) -> str:
 
 
 def decision_bus(team: str) -> str:
-    return f"{team}-decisions"
+    return team_resource(team, "decisions")
 
 
 def alarm_names(team: str) -> dict[str, str]:
     """Alarms that roll a canary back: endpoint 5xx, model latency, decision error rate."""
     return {
-        "errors": f"{team}-endpoint-5xx",
-        "latency": f"{team}-endpoint-model-latency",
-        "decisions": f"{team}-decision-error-rate",
+        "errors": team_resource(team, "endpoint-5xx"),
+        "latency": team_resource(team, "endpoint-model-latency"),
+        "decisions": team_resource(team, "decision-error-rate"),
     }

@@ -18,6 +18,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from mdlc.names import alarm_name, state_machine_name, team_resource
 from stacks.common.alarms import AlarmSpec, alarm_specs
 from stacks.common.functions import data_environment
 from stacks.common.lambda_function import ProjectFunction
@@ -28,7 +29,8 @@ from stacks.data_plane import DataPlane
 
 def training_state_machine_arn(scope: Construct, team: str) -> str:
     """The training workflow's ARN from its deterministic name (no cross-stack export)."""
-    return cdk.Stack.of(scope).format_arn(service="states", resource="stateMachine", resource_name=f"{team}-training",
+    return cdk.Stack.of(scope).format_arn(service="states", resource="stateMachine",
+                                          resource_name=state_machine_name(team, "training"),
                                           arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
 
@@ -49,7 +51,7 @@ class RetrainingTriggers(Construct):
         stack = cdk.Stack.of(self)
         machine_arn = training_state_machine_arn(self, team.name)
         self.lock_table = dynamodb.Table(
-            self, "LockTable", table_name=f"{team.name}-retraining-lock",
+            self, "LockTable", table_name=team_resource(team.name, "retraining-lock"),
             partition_key=dynamodb.Attribute(name="team", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED, encryption_key=data.key,
@@ -67,7 +69,7 @@ class RetrainingTriggers(Construct):
                 **data_environment(data),
                 "LOCK_TABLE": self.lock_table.table_name,
                 "TRAINING_STATE_MACHINE_ARN": machine_arn,
-                "ALARM_REASONS": json.dumps({f"{team.name}-{a.slug}": a.reason for a in alarms}, sort_keys=True),
+                "ALARM_REASONS": json.dumps({alarm_name(team.name, a.slug): a.reason for a in alarms}, sort_keys=True),
             },
         )
         self.lock_table.grant_read_write_data(self.guard.role)
@@ -76,11 +78,12 @@ class RetrainingTriggers(Construct):
         self.guard.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution"],
             resources=[stack.format_arn(service="states", resource="execution",
-                                        resource_name=f"{team.name}-training:*",
+                                        resource_name=f"{state_machine_name(team.name, 'training')}:*",
                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)]))
         acknowledge_resource(
             self.guard.role,
-            stack.format_arn(service="states", resource="execution", resource_name=f"{team.name}-training:*",
+            stack.format_arn(service="states", resource="execution",
+                             resource_name=f"{state_machine_name(team.name, 'training')}:*",
                              arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME),
             "The guard reads the status of this team's training executions, whose names are only "
             "known at run time.",
@@ -94,17 +97,18 @@ class RetrainingTriggers(Construct):
         target = targets.LambdaFunction(self.guard.function, retry_attempts=2)
         if team.retraining.schedule:
             self.rules.append(events.Rule(
-                self, "Schedule", rule_name=f"{team.name}-retraining-schedule",
+                self, "Schedule", rule_name=team_resource(team.name, "retraining-schedule"),
                 description=f"{team.name}: periodic retraining",
                 schedule=events.Schedule.expression(team.retraining.schedule), targets=[target],
             ))
         if alarms:
             self.rules.append(events.Rule(
-                self, "OnAlarm", rule_name=f"{team.name}-retraining-on-alarm",
+                self, "OnAlarm", rule_name=team_resource(team.name, "retraining-on-alarm"),
                 description=f"{team.name}: retrain when a drift, quality or staleness alarm fires",
                 event_pattern=events.EventPattern(
                     source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
-                    detail={"alarmName": [f"{team.name}-{a.slug}" for a in alarms], "state": {"value": ["ALARM"]}},
+                    detail={"alarmName": [alarm_name(team.name, a.slug) for a in alarms],
+                            "state": {"value": ["ALARM"]}},
                 ),
                 targets=[target],
             ))

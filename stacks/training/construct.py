@@ -22,6 +22,7 @@ from constructs import Construct
 from mdlc.bundle import INFERENCE_PROGRAM, TRAINING_PROGRAM
 from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
 from mdlc.instance_storage import volume_key
+from mdlc.names import team_prefix
 from stacks.common.images import serving_image, training_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
@@ -158,16 +159,17 @@ class TrainingWorkflow(Construct):
 
     def _grant_state_machine(self, data: DataPlane) -> None:
         role = self.state_machine.role
-        prefix = self.ctx_name
+        prefix = team_prefix(self.ctx_name)
         for kind in ("processing", "training"):
-            sagemaker_job_permissions(role, job_kind=kind, name_prefix=f"{prefix}-", execution_role=data.sagemaker_role,
+            sagemaker_job_permissions(role, job_kind=kind, name_prefix=prefix, execution_role=data.sagemaker_role,
                                       volume_key=data.key)
         stack = cdk.Stack.of(self)
         for kind in ("processing", "training"):
             acknowledge_resource(
                 role,
-                stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=f"{prefix}-*"),
-                "Job names carry the run id, known only at run time; the prefix is this team's name.",
+                stack.format_arn(service="sagemaker", resource=f"{kind}-job", resource_name=f"{prefix}*"),
+                "Job names carry the run id, known only at run time; the prefix <team>-- is this team's "
+                "alone (no team name contains --).",
             )
         data.alerts_topic.grant_publish(role)
         for f in (self.prepare_fn, self.report_fn, self.register_fn):

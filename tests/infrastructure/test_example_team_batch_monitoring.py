@@ -74,14 +74,14 @@ def test_alarms_use_the_team_thresholds_and_page_the_alerts_topic(assembly):
               for a in resources(assembly, "monitoring", "AWS::CloudWatch::Alarm")}
     m = TEAM.monitoring
     expected = {
-        "fraud-detection-endpoint-feature-drift": ("MaxFeaturePSI", m.max_feature_psi, "GreaterThanThreshold"),
-        "fraud-detection-batch-feature-drift": ("MaxFeaturePSI", m.max_feature_psi, "GreaterThanThreshold"),
-        "fraud-detection-endpoint-prediction-drift": ("PredictionPSI", m.max_prediction_psi, "GreaterThanThreshold"),
-        "fraud-detection-precision-low": ("Precision", m.min_precision, "LessThanThreshold"),
-        "fraud-detection-recall-low": ("Recall", m.min_recall, "LessThanThreshold"),
-        "fraud-detection-pr-auc-low": ("PRAUC", m.min_pr_auc, "LessThanThreshold"),
-        "fraud-detection-model-stale": ("ModelAgeDays", m.max_model_age_days, "GreaterThanThreshold"),
-        "fraud-detection-feature-skew": ("MaxFeatureSkew", m.max_feature_skew, "GreaterThanThreshold"),
+        "fraud-detection--endpoint-feature-drift": ("MaxFeaturePSI", m.max_feature_psi, "GreaterThanThreshold"),
+        "fraud-detection--batch-feature-drift": ("MaxFeaturePSI", m.max_feature_psi, "GreaterThanThreshold"),
+        "fraud-detection--endpoint-prediction-drift": ("PredictionPSI", m.max_prediction_psi, "GreaterThanThreshold"),
+        "fraud-detection--precision-low": ("Precision", m.min_precision, "LessThanThreshold"),
+        "fraud-detection--recall-low": ("Recall", m.min_recall, "LessThanThreshold"),
+        "fraud-detection--pr-auc-low": ("PRAUC", m.min_pr_auc, "LessThanThreshold"),
+        "fraud-detection--model-stale": ("ModelAgeDays", m.max_model_age_days, "GreaterThanThreshold"),
+        "fraud-detection--feature-skew": ("MaxFeatureSkew", m.max_feature_skew, "GreaterThanThreshold"),
     }
     for name, (metric, threshold, op) in expected.items():
         a = alarms[name]
@@ -94,30 +94,30 @@ def test_dashboard_shows_serving_decisions_drift_quality_workflows_and_age(assem
     [dashboard] = resources(assembly, "monitoring", "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for shown in ("ModelLatency", "Invocation5XXErrors", "Decisions", "MaxFeaturePSI", "PredictionPSI",
-                  "Precision", "PRAUC", "ExecutionsFailed", "fraud-detection-training", "ModelAgeDays",
+                  "Precision", "PRAUC", "ExecutionsFailed", "fraud-detection--training", "ModelAgeDays",
                   "MaxFeatureSkew", "FeatureSkew"):
         assert shown in body, shown
-    assert dashboard["Properties"]["DashboardName"] == "fraud-detection-mdlc"
+    assert dashboard["Properties"]["DashboardName"] == "fraud-detection--mdlc"
 
 
 def test_retraining_rules_reach_the_guard_and_the_guard_only_the_training_workflow(assembly):
     rules = {r["Properties"]["Name"]: r["Properties"] for r in resources(assembly, "retraining", "AWS::Events::Rule")}
-    assert rules["fraud-detection-retraining-schedule"]["ScheduleExpression"] == TEAM.retraining.schedule
-    pattern = rules["fraud-detection-retraining-on-alarm"]["EventPattern"]
+    assert rules["fraud-detection--retraining-schedule"]["ScheduleExpression"] == TEAM.retraining.schedule
+    pattern = rules["fraud-detection--retraining-on-alarm"]["EventPattern"]
     assert pattern["detail"]["state"] == {"value": ["ALARM"]}
-    assert "fraud-detection-endpoint-feature-drift" in pattern["detail"]["alarmName"]
-    assert "fraud-detection-pr-auc-low" in pattern["detail"]["alarmName"]
+    assert "fraud-detection--endpoint-feature-drift" in pattern["detail"]["alarmName"]
+    assert "fraud-detection--pr-auc-low" in pattern["detail"]["alarmName"]
     [fn] = [f for f in resources(assembly, "retraining", "AWS::Lambda::Function")
             if "start_retraining" in f["Properties"]["Handler"]]
     variables = fn["Properties"]["Environment"]["Variables"]
-    assert "fraud-detection-training" in json.dumps(variables["TRAINING_STATE_MACHINE_ARN"])
+    assert "fraud-detection--training" in json.dumps(variables["TRAINING_STATE_MACHINE_ARN"])
     reasons = json.loads(variables["ALARM_REASONS"])
-    assert reasons["fraud-detection-endpoint-feature-drift"] == "drift:endpoint_feature_psi"
+    assert reasons["fraud-detection--endpoint-feature-drift"] == "drift:endpoint_feature_psi"
     [table] = resources(assembly, "retraining", "AWS::DynamoDB::Table")
     assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
     starts = [st for p in resources(assembly, "retraining", "AWS::IAM::Policy")
               for st in p["Properties"]["PolicyDocument"]["Statement"] if "states:StartExecution" in st["Action"]]
-    assert starts and all("fraud-detection-training" in json.dumps(st["Resource"]) for st in starts)
+    assert starts and all("fraud-detection--training" in json.dumps(st["Resource"]) for st in starts)
 
 
 @pytest.mark.parametrize(("on_drift", "on_quality", "on_staleness", "kinds"), [

@@ -87,7 +87,7 @@ def test_alerts_topic_is_encrypted_and_mails_the_on_call_address(template):
 
 def test_model_package_group_is_named_after_the_team(template):
     template.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {
-        "ModelPackageGroupName": "fraud-detection-models",
+        "ModelPackageGroupName": "fraud-detection--models",
     })
 
 

@@ -84,18 +84,18 @@ def test_the_integration_starts_the_express_workflow_synchronously(resources):
     method = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method")
     uri = json.dumps(method["Properties"]["Integration"]["Uri"])
     assert "sync.states" in uri and "StartSyncExecution" in uri
-    _, definition = _machine(resources, "fraud-detection-decision")
+    _, definition = _machine(resources, "fraud-detection--decision")
     machine = next(r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
-                   and r["Properties"]["StateMachineName"] == "fraud-detection-decision")
+                   and r["Properties"]["StateMachineName"] == "fraud-detection--decision")
     assert machine["Properties"]["StateMachineType"] == "EXPRESS"
 
 
 def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallback(resources):
-    _, d = _machine(resources, "fraud-detection-decision")
+    _, d = _machine(resources, "fraud-detection--decision")
     s = d["States"]
     assert d["StartAt"] == "Collect features"
     assert s["Run inference"]["Resource"] == "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
-    assert s["Run inference"]["Parameters"]["EndpointName"] == "fraud-detection-endpoint"
+    assert s["Run inference"]["Parameters"]["EndpointName"] == "fraud-detection--endpoint"
     assert s["Run inference"]["TimeoutSeconds"] == 5
     assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
     assert s["Use fallback decision"]["Next"] == s["Run inference"]["Next"] == "Apply rules"
@@ -109,7 +109,7 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
     # a failed put still answers
     feed = s["Feed feature stream"]
     assert feed["Resource"] == "arn:aws:states:::aws-sdk:kinesis:putRecord"
-    assert feed["Parameters"]["StreamName"] == "fraud-detection-events"
+    assert feed["Parameters"]["StreamName"] == "fraud-detection--events"
     assert feed["Parameters"]["PartitionKey.$"] == "$.collected.request.customer_id"
     assert feed["Next"] == feed["Catch"][0]["Next"] == "Answer"
     assert s["Request valid?"]["Default"] == "Reject request"
@@ -121,7 +121,7 @@ def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallbac
 
 
 def test_decision_workflow_logs_no_execution_data_and_its_lambdas_trace_no_payloads(resources):
-    machine, _ = _machine(resources, "fraud-detection-decision")
+    machine, _ = _machine(resources, "fraud-detection--decision")
     logging = machine["Properties"]["LoggingConfiguration"]
     assert logging["IncludeExecutionData"] is False and logging["Level"] == "ALL"
     decision_functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
@@ -154,13 +154,14 @@ def test_the_decisions_table_streams_new_items_to_the_relay_with_a_dead_letter_q
 
 
 def test_deployment_workflow_uses_blue_green_canary_with_the_three_rollback_alarms(resources):
-    _, d = _machine(resources, "fraud-detection-deployment")
+    _, d = _machine(resources, "fraud-detection--deployment")
     update = d["States"]["Update endpoint blue-green"]["Parameters"]["DeploymentConfig"]
     routing = update["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 600,
                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
     assert [a["AlarmName"] for a in update["AutoRollbackConfiguration"]["Alarms"]] == [
-        "fraud-detection-endpoint-5xx", "fraud-detection-endpoint-model-latency", "fraud-detection-decision-error-rate"]
+        "fraud-detection--endpoint-5xx", "fraud-detection--endpoint-model-latency",
+        "fraud-detection--decision-error-rate"]
     capture = d["States"]["Create endpoint config"]["Parameters"]["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == 20 and capture["KmsKeyId"]
     assert d["States"]["Wait for endpoint"]["SecondsPath"] == "$.deployment.poll_seconds"
@@ -168,12 +169,12 @@ def test_deployment_workflow_uses_blue_green_canary_with_the_three_rollback_alar
 
 def test_rollback_alarms_watch_the_endpoint_and_the_decision_error_rate(template, resources):
     template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "fraud-detection-endpoint-model-latency", "MetricName": "ModelLatency",
+        "AlarmName": "fraud-detection--endpoint-model-latency", "MetricName": "ModelLatency",
         "Threshold": 100_000, "Namespace": "AWS/SageMaker"})
     template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "fraud-detection-endpoint-5xx", "MetricName": "Invocation5XXErrors"})
+        "AlarmName": "fraud-detection--endpoint-5xx", "MetricName": "Invocation5XXErrors"})
     rate = next(r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
-                and r["Properties"]["AlarmName"] == "fraud-detection-decision-error-rate")
+                and r["Properties"]["AlarmName"] == "fraud-detection--decision-error-rate")
     expressions = [m.get("Expression") for m in rate["Properties"]["Metrics"]]
     assert "IF(started > 0, 100 * failed / started, 0)" in expressions
 
@@ -181,7 +182,7 @@ def test_rollback_alarms_watch_the_endpoint_and_the_decision_error_rate(template
 def test_an_approval_of_this_teams_versions_starts_the_deployment(template):
     template.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": ["fraud-detection-models"], "ModelApprovalStatus": ["Approved"]}}})
+        "detail": {"ModelPackageGroupName": ["fraud-detection--models"], "ModelApprovalStatus": ["Approved"]}}})
 
 
 def test_decision_tables_are_encrypted_recoverable_and_expire(template):
@@ -190,7 +191,7 @@ def test_decision_tables_are_encrypted_recoverable_and_expire(template):
         "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "TimeToLiveSpecification": Match.object_like({"Enabled": True})})
-    template.has_resource_properties("AWS::Events::EventBus", {"Name": "fraud-detection-decisions",
+    template.has_resource_properties("AWS::Events::EventBus", {"Name": "fraud-detection--decisions",
                                                                "KmsKeyIdentifier": Match.any_value()})
 
 
@@ -215,7 +216,7 @@ def test_deployment_role_has_what_application_auto_scaling_checks_and_deregistra
 
 
 def test_an_update_deregisters_autoscaling_first_and_a_rollback_restores_it(resources):
-    _, d = _machine(resources, "fraud-detection-deployment")
+    _, d = _machine(resources, "fraud-detection--deployment")
     states = d["States"]
     registered = states["Autoscaling registered?"]
     assert registered["Choices"][0]["Next"] == "Deregister autoscaling"

@@ -52,7 +52,7 @@ def all_states(definition: dict, caught: bool = False):
 
 def test_the_team_has_its_workflows(assembly):
     names = {res["Properties"].get("StateMachineName") for res in state_machines(assembly).values()}
-    assert "fraud-detection-training" in names
+    assert "fraud-detection--training" in names
 
 
 def test_every_state_machine_passes_asl_validator(assembly, tmp_path):
@@ -122,7 +122,7 @@ def test_state_machines_log_everything_encrypted_trace_and_time_out(assembly, ma
 
 def training(machines) -> dict:
     return next(d for name, (r, d) in machines.items()
-                if r["Properties"]["StateMachineName"] == "fraud-detection-training")
+                if r["Properties"]["StateMachineName"] == "fraud-detection--training")
 
 
 def test_training_runs_the_stages_in_order_and_stops_in_named_failures(machines):

@@ -110,7 +110,7 @@ def test_scheduled_rule_scores_the_newest_partition(team):
     put_batch_input(team, scoring_frame(seed=14), "2026-03-05")
     before = len([k for k in published(team) if k.endswith("_manifest.json")])
 
-    [answer] = team.signals.fire_schedule("fraud-detection-batch-schedule")
+    [answer] = team.signals.fire_schedule("fraud-detection--batch-schedule")
 
     from tests.integration.stage_support import wait_for
 

@@ -38,7 +38,7 @@ def test_local_train_on_given_data_prints_states_metrics_and_the_registered_vers
     assert len(re.findall(r"^  at 0\.\d+\s", out, re.M)) == 11
     assert re.search(r"^feature importance \(share of mean \|contribution\|\): \w+ \d+%", out, re.M)
     assert re.search(
-        r"registered arn:aws:sagemaker:\S+/fraud-detection-models/1 \(version 1, PendingManualApproval\)", out
+        r"registered arn:aws:sagemaker:\S+/fraud-detection--models/1 \(version 1, PendingManualApproval\)", out
     )
     assert '"level"' not in out  # handler logs stay off the terminal
 

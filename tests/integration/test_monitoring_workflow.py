@@ -28,7 +28,7 @@ from tests.integration.stage_support import (
 )
 
 pytestmark = pytest.mark.slow
-ENDPOINT = "fraud-detection-endpoint"
+ENDPOINT = "fraud-detection--endpoint"
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +125,8 @@ def test_ground_truth_showing_a_quality_drop_raises_the_closed_loop_alarms(team)
     assert quality["pr_auc"] < team.team.monitoring.min_pr_auc
     assert quality["recall"] < team.team.monitoring.min_recall
     changed = {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in team.signals.evaluate_alarms()}
-    assert changed.get("fraud-detection-pr-auc-low") == "ALARM"
-    assert changed.get("fraud-detection-recall-low") == "ALARM"
+    assert changed.get("fraud-detection--pr-auc-low") == "ALARM"
+    assert changed.get("fraud-detection--recall-low") == "ALARM"
 
 
 def test_scheduled_runs_continue_where_the_last_one_stopped(team):
@@ -180,7 +180,7 @@ def test_features_served_from_a_stale_snapshot_are_caught_as_skew_and_do_not_ret
     assert result.output["run"]["read"]["raw"]["objects"] == 1  # the newest export only
     changes = team.signals.evaluate_alarms()
     assert {c["detail"]["alarmName"]: c["detail"]["state"]["value"] for c in changes}.get(
-        "fraud-detection-feature-skew") == "ALARM"
+        "fraud-detection--feature-skew") == "ALARM"
     for event in changes:
         team.signals.deliver(event)
     assert len(executions(team, "training")) == trainings  # a serving fault: a new model would not fix it

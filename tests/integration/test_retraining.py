@@ -23,7 +23,7 @@ from tests.integration.stage_support import (
 )
 
 pytestmark = pytest.mark.slow
-ENDPOINT = "fraud-detection-endpoint"
+ENDPOINT = "fraud-detection--endpoint"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def team(tmp_path_factory):
 
 
 def lock(team) -> dict:
-    item = team.client("dynamodb").get_item(TableName="fraud-detection-retraining-lock",
+    item = team.client("dynamodb").get_item(TableName="fraud-detection--retraining-lock",
                                             Key={"team": {"S": "fraud-detection"}}).get("Item", {})
     return {k: next(iter(v.values())) for k, v in item.items()}
 
@@ -51,7 +51,7 @@ def test_drift_alarm_starts_exactly_one_retraining_even_when_delivered_five_time
     time.sleep(1.1)  # a window ends before the second it ends in (whole seconds, like capture times)
     assert team.run("monitoring", {"since": since}).succeeded
     [alarm] = [e for e in team.signals.evaluate_alarms() if e["detail"]["state"]["value"] == "ALARM"
-               and e["detail"]["alarmName"] == "fraud-detection-endpoint-feature-drift"]
+               and e["detail"]["alarmName"] == "fraud-detection--endpoint-feature-drift"]
     before = len(executions(team, "training"))
 
     with ThreadPoolExecutor(max_workers=5) as pool:  # EventBridge delivers at least once
@@ -76,7 +76,7 @@ def test_drift_alarm_starts_exactly_one_retraining_even_when_delivered_five_time
 
 
 def test_after_the_run_ends_the_next_trigger_starts_a_new_one_with_its_own_reason(team):
-    [answer] = team.signals.fire_schedule("fraud-detection-retraining-schedule")
+    [answer] = team.signals.fire_schedule("fraud-detection--retraining-schedule")
 
     assert answer["result"]["started"] and answer["result"]["reason"] == "schedule"
     manual = team.client("lambda").invoke(
@@ -87,7 +87,7 @@ def test_after_the_run_ends_the_next_trigger_starts_a_new_one_with_its_own_reaso
 
 def test_an_alarm_returning_to_ok_starts_nothing(team):
     event = {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-             "detail": {"alarmName": "fraud-detection-endpoint-feature-drift", "state": {"value": "OK"}}}
+             "detail": {"alarmName": "fraud-detection--endpoint-feature-drift", "state": {"value": "OK"}}}
     before = len(executions(team, "training"))
 
     assert team.signals.deliver(event) == []  # the rule only matches ALARM

@@ -38,7 +38,7 @@ def test_a_changed_hyperparameter_is_shown_with_old_and_new_value_and_the_traini
     assert "1 setting(s) changed" in result.stdout
     assert "training.hyperparameters.max_depth: 5 → 7" in result.stdout
     assert "stack fraud-detection-training: training.hyperparameters.max_depth" in result.stdout
-    assert "workflow fraud-detection-retraining: training.hyperparameters.max_depth" in result.stdout
+    assert "workflow fraud-detection--retraining: training.hyperparameters.max_depth" in result.stdout
 
 
 def test_reformatting_or_spelling_out_a_default_is_no_change(tmp_path):

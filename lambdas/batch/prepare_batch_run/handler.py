@@ -18,6 +18,7 @@ from lambdas.shared import s3uri
 from lambdas.shared.registry import latest_approved
 from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
+from mdlc import names
 
 logger = Logger()
 tracer = Tracer()
@@ -55,11 +56,10 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "input_files": len(objects),
         "content_type": batch["content_type"],
         "model": model,
-        "model_name": f"{team}-batch-{run_id}",
+        "model_name": names.batch_model_name(team, run_id),
         "online_features_uri": s3uri.uri(env("FEATURES_BUCKET"), f"runs/{model['run_id']}/online/"),
         "baseline_uri": model["statistics_uri"].rsplit("/", 1)[0] + "/" if model["statistics_uri"] else "",
-        "job_names": {"data_quality": f"{team}-bdq-{run_id}", "features": f"{team}-bfe-{run_id}",
-                      "transform": f"{team}-bt-{run_id}"},
+        "job_names": names.batch_job_names(team, run_id),
         "paths": {
             "data_quality_report": art("data-quality/report"),
             "data_quality_baseline": art("data-quality/baseline"),

@@ -43,6 +43,7 @@ from lambdas.shared.aws import client
 from lambdas.shared.registry import latest_approved
 from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
+from mdlc import names
 
 logger = Logger()
 tracer = Tracer()
@@ -256,7 +257,7 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "window_start": window["start"],
         "read": read,
         "model": model,
-        "job_name": f"{team}-mon-{run_id}",
+        "job_name": names.monitoring_job_name(team, run_id),
         "inputs": {
             "baseline": model["statistics_uri"].rsplit("/", 1)[0] + "/" if model["statistics_uri"] else none,
             "reference": s3uri.uri(env("FEATURES_BUCKET"), f"runs/{model['run_id']}/splits/test/")

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from lambdas.shared.aws import client
 from lambdas.shared.spec import env, team_spec
+from mdlc import names
 
 logger = Logger()
 tracer = Tracer()
@@ -78,7 +79,7 @@ def prepare(event: dict[str, Any], execution: str, spec: dict[str, Any]) -> dict
     container["Environment"] = {"OMP_NUM_THREADS": "1", **(container.get("Environment") or {})}
     version = int(package.get("ModelPackageVersion") or arn.rsplit("/", 1)[-1])
     suffix = hashlib.sha256(execution.encode()).hexdigest()[:8]
-    name = f"{spec['name']}-v{version}-{suffix}"
+    name = names.deployment_name(spec["name"], version, suffix)
     endpoint = env("ENDPOINT_NAME")
     current = endpoint_config(endpoint)
     deployed = deployed_record(env("DEPLOYED_PARAMETER"))

@@ -17,6 +17,7 @@ from lambdas.shared import registry, s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.runs import run_id_for
 from lambdas.shared.spec import env, team_spec
+from mdlc import names
 
 logger = Logger()
 tracer = Tracer()
@@ -87,15 +88,7 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "drift_accepted": "true" if str(request.get("reason") or "").startswith("drift:") else "",
         "online_bucket": features_bucket,
         "online_prefix": f"{run}/online/",
-        "job_names": {
-            step: f"{team}-{abbr}-{run_id}"
-            for step, abbr in (
-                ("data_quality", "dq"),
-                ("features", "fe"),
-                ("training", "train"),
-                ("evaluation", "eval"),
-            )
-        },
+        "job_names": names.training_job_names(team, run_id),
         "paths": {
             "data_quality_report": art("data-quality/report"),
             "data_quality_baseline": art("data-quality/baseline"),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from lambdas.shared.aws import client
+from mdlc import names
 from mdlc.contract import MODELS_DIR, REPO_ROOT, load_team, runtime_spec
 
 TEAM = "fraud-detection"
@@ -20,7 +21,7 @@ IDEMPOTENCY_TABLE = "unit-test-idempotency"
 
 def bucket(purpose: str) -> str:
     """The data plane's bucket name for ``purpose`` (stacks/data_plane.py)."""
-    return f"{TEAM}-{purpose}-{ACCOUNT}-{REGION}"
+    return names.bucket_name(TEAM, purpose, ACCOUNT, REGION)
 
 
 DATA_ENV = {
@@ -29,7 +30,7 @@ DATA_ENV = {
     "ARTIFACTS_BUCKET": bucket("artifacts"),
     "CAPTURE_BUCKET": bucket("capture"),
     "REPORTS_BUCKET": bucket("reports"),
-    "MODEL_PACKAGE_GROUP": f"{TEAM}-models",
+    "MODEL_PACKAGE_GROUP": names.model_package_group(TEAM),
 }
 
 

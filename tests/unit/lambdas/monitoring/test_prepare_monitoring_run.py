@@ -42,7 +42,7 @@ def test_inputs_point_at_the_champion_and_the_latest_batch_run_in_the_window(han
     assert listed(inputs["batch_input"]) == [batch_input.split("/", 3)[3] + "part-0.csv"]
     assert listed(inputs["ground_truth"]) == [labels.split("/", 3)[3]]
     assert run["window"]["advances_cursor"] and run["read"]["ground_truth"]["objects"] == 1
-    assert run["job_name"] == f"fraud-detection-mon-{run['run_id']}"
+    assert run["job_name"] == f"fraud-detection--mon-{run['run_id']}"
 
 
 def test_a_batch_run_older_than_the_window_is_left_out(handler, event, context):

@@ -14,7 +14,7 @@ PARAMETER = "/mdlc/fraud-detection/realtime/deployed-model"
 
 @pytest.fixture
 def deployment(aws, monkeypatch) -> dict:
-    monkeypatch.setenv("ENDPOINT_NAME", "fraud-detection-endpoint")
+    monkeypatch.setenv("ENDPOINT_NAME", "fraud-detection--endpoint")
     monkeypatch.setenv("DEPLOYED_PARAMETER", PARAMETER)
     return approved_model("20260301T020000-3f9a1c")
 
@@ -27,7 +27,7 @@ def test_a_first_approval_creates_the_endpoint(handler, event, context, deployme
     result = handler.handler(approval(event, deployment["arn"]), context)
 
     assert result["model_package_arn"] == deployment["arn"] and result["version"] == 1
-    assert result["model_name"].startswith("fraud-detection-v1-") and result["endpoint_exists"] is False
+    assert result["model_name"].startswith("fraud-detection--v1-") and result["endpoint_exists"] is False
     assert result["container"]["ModelDataUrl"] == deployment["model_uri"]
     assert result["container"]["Environment"]["OMP_NUM_THREADS"] == "1"
     assert (result["already_deployed"], result["poll_seconds"], result["reason"]) == (False, 30, "approved")
@@ -40,7 +40,7 @@ def test_a_package_of_another_group_is_refused(handler, event, context, deployme
         InferenceSpecification={"Containers": [{"Image": "x", "ModelDataUrl": "s3://b/m.tar.gz"}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
     )["ModelPackageArn"]
-    with pytest.raises(handler.NotDeployable, match="expected 'fraud-detection-models'"):
+    with pytest.raises(handler.NotDeployable, match="expected 'fraud-detection--models'"):
         handler.handler(approval(event, other), context)
 
 

@@ -22,7 +22,7 @@ def training(aws, monkeypatch) -> str:
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
     monkeypatch.setenv("LOCK_TABLE", LOCK_TABLE)
     monkeypatch.setenv("TRAINING_STATE_MACHINE_ARN", arn)
-    monkeypatch.setenv("ALARM_REASONS", json.dumps({"fraud-detection-endpoint-feature-drift":
+    monkeypatch.setenv("ALARM_REASONS", json.dumps({"fraud-detection--endpoint-feature-drift":
                                                     "drift:endpoint_feature_psi"}))
     return arn
 
@@ -48,12 +48,12 @@ def test_an_alarm_returning_to_ok_starts_nothing(handler, event, context, traini
 @pytest.mark.parametrize(("trigger", "reason"), [
     ({"detail-type": "Scheduled Event", "source": "aws.events"}, "schedule"),
     ({"detail-type": "CloudWatch Alarm State Change",
-      "detail": {"alarmName": "fraud-detection-pr-auc-low", "state": {"value": "ALARM"}}}, "quality:pr_auc"),
+      "detail": {"alarmName": "fraud-detection--pr-auc-low", "state": {"value": "ALARM"}}}, "quality:pr_auc"),
     ({"detail-type": "CloudWatch Alarm State Change",
-      "detail": {"alarmName": "fraud-detection-pr-auc-low", "state": {"value": "OK"}}}, None),
+      "detail": {"alarmName": "fraud-detection--pr-auc-low", "state": {"value": "OK"}}}, None),
     ({"reason": "manual"}, "manual"),
     ({}, "manual"),
 ])
 def test_retraining_reason_comes_from_the_trigger(handler, trigger, reason, monkeypatch):
-    monkeypatch.setenv("ALARM_REASONS", json.dumps({"fraud-detection-pr-auc-low": "quality:pr_auc"}))
+    monkeypatch.setenv("ALARM_REASONS", json.dumps({"fraud-detection--pr-auc-low": "quality:pr_auc"}))
     assert handler.reason_of(trigger) == reason

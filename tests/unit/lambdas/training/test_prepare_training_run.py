@@ -20,7 +20,7 @@ def test_a_first_run_names_its_data_jobs_and_paths(handler, event, context):
 
     assert run["data_uri"] == event["input"]["data_prefix"] and run["data"]["files"] == 1
     assert run["run_id"].startswith("20") and run["reason"] == "manual"
-    assert run["job_names"]["training"] == f"fraud-detection-train-{run['run_id']}"
+    assert run["job_names"]["training"] == f"fraud-detection--train-{run['run_id']}"
     assert run["paths"]["model"] == f"s3://{DATA_ENV['ARTIFACTS_BUCKET']}/runs/{run['run_id']}/model"
     # No champion yet: the jobs get the empty marker, which exists.
     assert run["champion_arn"] == "" and run["champion_model_uri"].endswith("/none/NONE")
