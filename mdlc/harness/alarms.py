@@ -124,10 +124,10 @@ class AlarmActions:
         if not allowed:
             return f"Resource: {alarm_arn} is not authorized to perform: SNS:Publish on resource: {topic}"
         key = self.iam.topic_keys.get(topic)
-        if key:
-            allowed, reason = key_allows(self.iam, SERVICE, key, ["kms:GenerateDataKey", "kms:Decrypt"],
+        for action in ("kms:GenerateDataKey", "kms:Decrypt") if key else ():
+            allowed, reason = key_allows(self.iam, SERVICE, key, [action],
                                          {**context, "kms:viaservice": f"sns.{region}.amazonaws.com"})
-            self._record("kms:GenerateDataKey+Decrypt", key, allowed, reason)
+            self._record(action, key, allowed, reason)
             if not allowed:
                 return _KEY_ERROR
         return None
