@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import unicodedata
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -27,7 +29,7 @@ from pydantic import (
 )
 
 from mdlc import names as resource_names
-from mdlc import runtimes
+from mdlc import pan, runtimes
 
 TEAM_NAME_PATTERN = r"^[a-z][a-z0-9-]{2,28}[a-z0-9]$"
 ACCOUNT_PATTERN = r"^[0-9]{12}$"
@@ -393,6 +395,27 @@ class Schema(Strict):
     )
 
     @model_validator(mode="after")
+    def _no_card_numbers(self) -> Schema:
+        """No column is a card number (PAN): serving records and returns every id and feature."""
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        why = ("names a card number (PAN); expected a column that is not cardholder data: keep PANs in the card "
+               "vault and use its token or a surrogate key (e.g. card_token, customer_id)")
+        for field in ("id_column", "entity_key", "timestamp_column", "label"):
+            if pan.pan_name(getattr(self, field)):
+                problems.append(((field,), f"{getattr(self, field)!r} {why}"))
+        for i, feature in enumerate(self.features):
+            if pan.pan_name(feature.name):
+                problems.append((("features", i, "name"), f"{feature.name!r} {why}"))
+            if pan.pan_text(feature.description):
+                problems.append((("features", i, "description"), f"the description {why}"))
+            for j, category in enumerate(feature.categories or []):
+                if pan.looks_like_pan(category):
+                    problems.append((("features", i, "categories", j), "looks like a card number; expected "
+                                     "a category label that is not a PAN"))
+        _raise_problems(problems)
+        return self
+
+    @model_validator(mode="after")
     def _amount_column(self) -> Schema:
         if self.amount_column is None:
             return self
@@ -701,6 +724,48 @@ class Serverless(Strict):
     max_concurrency: int = Field(default=5, ge=1, le=200)
 
 
+ROLE_OR_ACCOUNT_PATTERN = r"^([0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$"
+WEB_ACL_PATTERN = r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[a-f0-9-]{36}$"
+PATTERN_EXAMPLES[ROLE_OR_ACCOUNT_PATTERN] = ("a 12-digit account id in quotes or an IAM role ARN, e.g. "
+                                             "\"444444444444\" or arn:aws:iam::444444444444:role/payments-gateway")
+PATTERN_EXAMPLES[WEB_ACL_PATTERN] = ("a regional WAFv2 web ACL ARN, e.g. arn:aws:wafv2:eu-west-1:333333333333:"
+                                     "regional/webacl/payments/a1b2c3d4-5678-90ab-cdef-111111111111")
+
+
+class RealtimeApi(Strict):
+    """Who may call the decision API, and the web ACL in front of it."""
+
+    allowed_principals: list[Annotated[str, Field(pattern=ROLE_OR_ACCOUNT_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The callers the API's resource policy admits: IAM role ARNs of the team's clients "
+        "(e.g. the payment gateway's role) and/or 12-digit account ids (any principal of that account "
+        "with an IAM allow). Every other caller is denied, even one of the same account. Empty (the "
+        "default): principals of the stage's own account only.",
+    )
+    waf_acl_arn: str | dict[str, str] | None = Field(
+        default=None,
+        description="A regional AWS WAFv2 web ACL associated with the API's stage: one ARN, or stage → "
+        "ARN (a web ACL belongs to one account and region, so a team deploying to several accounts "
+        "names one per stage). None: no WAF association (a Firewall Manager policy may still add one).",
+    )
+
+    @field_validator("waf_acl_arn")
+    @classmethod
+    def _web_acl(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        arns = value.values() if isinstance(value, dict) else [value] if value else []
+        for arn in arns:
+            if not re.match(WEB_ACL_PATTERN, arn):
+                raise ValueError(f"got {arn!r}; expected {PATTERN_EXAMPLES[WEB_ACL_PATTERN]}")
+        return value
+
+    def web_acl_for(self, stage: str) -> str | None:
+        """The web ACL of ``stage``'s API, if any."""
+        if isinstance(self.waf_acl_arn, dict):
+            return self.waf_acl_arn.get(stage)
+        return self.waf_acl_arn
+
+
 class Realtime(Strict):
     enabled: bool = Field(default=True, description="Deploy an endpoint and the decision API.")
     instance_type: str = Field(default="ml.m5.large", pattern=INSTANCE_PATTERN)
@@ -728,6 +793,7 @@ class Realtime(Strict):
         description="`approx`: XGBoost's path attribution (`approx_contribs`, the cost of one "
         "predict); `exact`: TreeSHAP (about twice the cost of a predict).",
     )
+    api: RealtimeApi = Field(default_factory=RealtimeApi)
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)
     decision_concurrency: int | None = Field(
@@ -901,6 +967,21 @@ class DecisionRules(Strict):
         default_factory=dict, description="Field → values always declined."
     )
 
+    @model_validator(mode="after")
+    def _no_card_numbers(self) -> DecisionRules:
+        """Listed ids are never card numbers: the team file is in a repository, not in the card vault."""
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        for section in ("allow_list", "deny_list"):
+            for field, values in getattr(self, section).items():
+                problems += [((section, field, i), f"looks like a card number (PAN); expected {pan.PAN_EXPECTED}")
+                             for i, value in enumerate(values) if pan.looks_like_pan(value)]
+        for i, rule in enumerate(self.hard_rules):
+            values = rule.value if isinstance(rule.value, list) else [rule.value]
+            if any(isinstance(v, str) and pan.looks_like_pan(v) for v in values):
+                problems.append((("hard_rules", i, "value"), f"holds a card number (PAN); expected {pan.PAN_EXPECTED}"))
+        _raise_problems(problems)
+        return self
+
 
 class Pipeline(Strict):
     connection_arn: str | None = Field(
@@ -919,7 +1000,59 @@ class Pipeline(Strict):
     )
 
 
-Tags = Annotated[dict[str, str], Field(default_factory=dict)]
+#: AWS's tag limits (Tagging AWS resources: "Tag naming limits and requirements"): 50 tags per
+#: resource, of which the stacks set 2 (``mdlc:team``, ``mdlc:stage``) and CloudFormation 3
+#: (``aws:cloudformation:*``, not counted by AWS but kept clear here).
+MAX_TEAM_TAGS = 40
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+#: Prefixes reserved: ``aws:`` by AWS (in any case), ``mdlc:`` by the project (the tags that say
+#: which team and stage own a resource must not be overridden by a team file).
+RESERVED_TAG_PREFIXES = ("aws:", "mdlc:")
+
+
+def _tag_text_problem(text: str, limit: int, what: str) -> str | None:
+    if len(text) > limit:
+        return f"{what} of {len(text)} characters; expected at most {limit}"
+    bad = sorted({c for c in text if unicodedata.category(c)[0] not in "LZN" and c not in "_.:/=+-@"})
+    if bad:
+        return (f"{what} with the character(s) {''.join(bad)!r}; expected letters, digits, spaces "
+                "and _ . : / = + - @ only (AWS's tag character set)")
+    return None
+
+
+def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags AWS accepts on every resource and that leave the project's own tags alone."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    if len(tags) > MAX_TEAM_TAGS:
+        problems.append(((), f"{len(tags)} tags; expected at most {MAX_TEAM_TAGS} (AWS allows 50 per resource, "
+                         "and the stacks add their own)"))
+    for key, value in tags.items():
+        if not key:
+            problems.append(((key,), "an empty tag key; expected 1-128 characters"))
+        elif key.lower().startswith(RESERVED_TAG_PREFIXES):
+            prefix = next(p for p in RESERVED_TAG_PREFIXES if key.lower().startswith(p))
+            owner = "AWS" if prefix == "aws:" else "the project (team and stage of every resource)"
+            problems.append(((key,), f"tag key {key!r} starts with {prefix!r}, reserved by {owner}; "
+                             "expected a key of your own, e.g. cost-center"))
+        else:
+            why = _tag_text_problem(key, TAG_KEY_MAX, "a key")
+            if why:
+                problems.append(((key,), why))
+        why = _tag_text_problem(value, TAG_VALUE_MAX, "a value")
+        if why:
+            problems.append(((key,), why))
+    _raise_problems(problems)
+    return tags
+
+
+Tags = Annotated[
+    dict[str, str],
+    AfterValidator(check_tags),
+    Field(default_factory=dict, description="Tags on every resource and stack of the team: at most 40, keys "
+          "1-128 and values 0-256 letters, digits, spaces and _ . : / = + - @; keys starting aws: or mdlc: are "
+          "reserved."),
+]
 
 
 class TeamConfig(Strict):
@@ -1141,8 +1274,139 @@ def _line(root: yaml.Node | None, loc: tuple[Any, ...], msg: str, given: Any = _
     return f"{where}field `{path}`: got {given_txt}; expected: {msg}"
 
 
+#: A team file is configuration, not a data set: far above any real one (the example is 5 KB).
+MAX_TEAM_FILE_BYTES = 256 * 1024
+#: Entries of any one list or mapping (deny/allow lists, categories, features, hard rules).
+MAX_COLLECTION_ITEMS = 1000
+#: Nesting of lists and mappings; the deepest real path (a hard rule's list value) is 5.
+MAX_NESTING = 20
+#: Characters of any one value (a description, a category, a list entry).
+MAX_SCALAR_CHARS = 4096
+#: Numbers in a team file are limits, rates and thresholds: far below this. It also keeps out
+#: CDK's number tokens (doubles near -1.9e289) and Python's 4300-digit int conversion limit.
+MAX_NUMBER = 10**15
+#: Strings CDK or CloudFormation would interpret instead of passing on as data: CDK's encoded
+#: string and list tokens (an unknown one fails every team's synth, as `cdk synth` resolves
+#: the whole app) and CloudFormation dynamic references (resolved from SSM/Secrets Manager at
+#: deploy time).
+CODE_LIKE = re.compile(r"\$\{Token\[|#\{Token\[|\{\{resolve:", re.IGNORECASE)
+_LARGE_LIST_HINT = ("; a longer list is data, not configuration: keep it in a DynamoDB table or S3 object "
+                    "the rules read, not in the team file")
+
+
+def _scan_yaml(text: str) -> list[str]:
+    """Problems of a team file as data, found on the YAML event stream before anything is built.
+
+    The event parser is iterative, so a 50,000-deep nesting is stopped at ``MAX_NESTING``
+    (the recursive composer and pydantic would end in RecursionError, and PyYAML's scanner
+    is quadratic in flow depth); integers are checked before Python converts them.
+    """
+    resolver = yaml.resolver.Resolver()
+    problems: list[str] = []
+    stack: list[_Open] = []
+
+    def where(event: yaml.Event, *extra: Any, depth: int | None = None) -> str:
+        loc = [entry.at for entry in stack[:depth] if entry.at is not None] + list(extra)
+        return f"line {event.start_mark.line + 1}, field `{'.'.join(map(str, loc)) or '(top level)'}`"
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if len(problems) >= MAX_LISTED_PROBLEMS:
+            break
+        if isinstance(event, yaml.CollectionEndEvent):
+            stack.pop()
+            if stack and stack[-1].mapping:
+                stack[-1].expecting_key = True
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        top = stack[-1] if stack else None
+        is_key = top is not None and top.mapping and top.expecting_key
+        if top is not None and (is_key or not top.mapping):
+            top.count += 1
+            if top.count == MAX_COLLECTION_ITEMS + 1:
+                kind = "entries" if top.mapping else "items"
+                problems.append(f"{where(event, depth=len(stack) - 1)}: more than {MAX_COLLECTION_ITEMS} {kind}; "
+                                f"expected at most {MAX_COLLECTION_ITEMS}" + _LARGE_LIST_HINT)
+            if not top.mapping:
+                top.at = top.count - 1
+        if is_key:
+            assert top is not None
+            top.expecting_key = False
+            if not isinstance(event, yaml.ScalarEvent):
+                problems.append(f"{where(event, depth=len(stack) - 1)}: a list, mapping or alias used as a key; "
+                                "expected a plain name")
+                top.at = "?"
+            else:
+                top.at = event.value
+                problems += _scalar_problems(event, resolver, where(event))
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append(_Open(isinstance(event, yaml.MappingStartEvent)))
+            continue
+        if top is not None and top.mapping:
+            top.expecting_key = True
+        if isinstance(event, yaml.AliasEvent):
+            problems.append(f"{where(event)}: an alias (*{event.anchor}); expected the value written out "
+                            "(a team file is plain data: anchors and aliases are not accepted)")
+        elif isinstance(event, yaml.ScalarEvent):
+            problems += _scalar_problems(event, resolver, where(event))
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_NESTING:
+                problems.append(f"{where(event)}: lists and mappings nested more than {MAX_NESTING} deep; "
+                                "expected the team file's documented structure (see `mdlc schema`)")
+                break
+            stack.append(_Open(isinstance(event, yaml.MappingStartEvent)))
+    return problems
+
+
+class _Open:
+    """A list or mapping being read: where the reader is in it, and how many entries it has."""
+
+    def __init__(self, mapping: bool) -> None:
+        self.mapping = mapping
+        self.at: Any = None
+        self.expecting_key = True
+        self.count = 0
+
+
+MAX_LISTED_PROBLEMS = 20
+
+
+def _scalar_problems(event: yaml.ScalarEvent, resolver: yaml.resolver.Resolver, where: str) -> list[str]:
+    value = event.value
+    if event.tag is None and event.implicit[0]:
+        tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
+        digits = sum(c.isalnum() for c in value)  # decimal, or 0x/0o/0b digits
+        if tag == "tag:yaml.org,2002:int" and pan.looks_like_pan(value):
+            return [f"{where}: looks like a card number (PAN); expected {pan.PAN_EXPECTED}"]
+        if tag == "tag:yaml.org,2002:int" and digits > 15:
+            return [f"{where}: an integer of {digits} digits; expected a number below {MAX_NUMBER:.0e}"]
+        if tag == "tag:yaml.org,2002:float":
+            text = value.replace("_", "").lower()
+            number = (0.0 if ":" in text  # YAML 1.1 sexagesimal: small by construction
+                      else math.inf if text.lstrip("+-") in (".inf", ".nan") else float(text))
+            if not math.isfinite(number) or abs(number) >= MAX_NUMBER:
+                return [f"{where}: got {value[:40]}; expected a finite number below {MAX_NUMBER:.0e}"]
+    if len(value) > MAX_SCALAR_CHARS:
+        return [f"{where}: a value of {len(value)} characters; expected at most {MAX_SCALAR_CHARS}"]
+    if CODE_LIKE.search(value):
+        return [f"{where}: got {value[:60]!r}, which CDK or CloudFormation would interpret as a reference "
+                "(a CDK token ${Token[...]}/#{Token[...]} or a {{resolve:...}} dynamic reference); "
+                "expected a plain value: a team file is data, never code"]
+    return []
+
+
 def parse_team(text: str, path: Path | str = "<team file>") -> TeamConfig:
     """Validate a team file's text; raise TeamFileError naming every problem."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEAM_FILE_BYTES:
+        raise TeamFileError(path, [f"the file has {size} bytes; expected at most {MAX_TEAM_FILE_BYTES}"
+                                   + _LARGE_LIST_HINT])
+    try:
+        problems = _scan_yaml(text)
+    except yaml.YAMLError:
+        problems = []  # reported with its line by the full parse below
+    if problems:
+        raise TeamFileError(path, problems)
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
@@ -1163,7 +1427,15 @@ def load_team(path: Path | str) -> TeamConfig:
     path = Path(path)
     if not path.is_file():
         raise TeamFileError(path, ["file not found; expected a YAML team file (see models/)"])
-    team = parse_team(path.read_text(encoding="utf-8"), path)
+    size = path.stat().st_size
+    if size > MAX_TEAM_FILE_BYTES:  # before reading it: a team file is never this large
+        raise TeamFileError(path, [f"the file has {size} bytes; expected at most {MAX_TEAM_FILE_BYTES}"
+                                   + _LARGE_LIST_HINT])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TeamFileError(path, [f"byte {exc.start} is not UTF-8; expected a UTF-8 text file"]) from None
+    team = parse_team(text, path)
     if path.stem != team.name:
         raise TeamFileError(
             path, [f"field `name`: got {team.name!r}; expected the file name {path.stem!r}"]

@@ -31,6 +31,7 @@ from mdlc.names import team_prefix, team_resource
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched, skip_checkov
 from stacks.common.props import TeamContext
+from stacks.common.workflow import grant_execution_data
 from stacks.team import TeamStacks
 
 # Where the pipeline itself runs: the first of these stages the team file names.
@@ -172,6 +173,7 @@ class SmokeTestAccessStack(cdk.Stack):
                 sid="StartTraining", actions=["states:StartExecution"], resources=[machine_arn]))
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="WatchTraining", actions=["states:DescribeExecution"], resources=[executions]))
+            grant_execution_data(self.role, data.key, [machine_arn])  # the execution's input and status
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="UploadSample", actions=["s3:PutObject"], resources=[raw_objects]))
             self.role.add_to_policy(iam.PolicyStatement(

@@ -7,6 +7,10 @@ categories; nothing else is allowed. CDK publishes it as the API's request model
 ``parse_request`` enforces the same schema in the decision workflow's first step, so the
 API, the offline workflow and ``mdlc local serve`` reject the same requests with 400.
 
+``parse_request`` also refuses any field whose value looks like a card number (a
+Luhn-valid 13-19 digits, ``mdlc.pan``), which JSON Schema cannot express: the 400 names
+the field and never repeats the value, and nothing of the request is recorded.
+
 Standard library only: the collect-features Lambda imports this on every cold start.
 """
 
@@ -15,6 +19,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from mdlc.pan import PAN_EXPECTED, looks_like_pan
 
 #: Bodies larger than this are rejected before parsing (a request is a few hundred bytes).
 MAX_BODY_BYTES = 8192
@@ -31,6 +37,8 @@ STRING_MAX_LENGTH = 256
 TIMESTAMP_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
+
+_NOT_A_PAN = "Never a card number: a Luhn-valid 13-19 digits (spaces, dashes aside) is refused with 400."
 
 _JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "category": "string",
                "string": "string", "timestamp": "string"}
@@ -77,12 +85,14 @@ def request_schema(spec: dict[str, Any]) -> dict[str, Any]:
     record = [f for f in keys["features"] if f.get("source", "record") == "record"]
     properties: dict[str, Any] = {
         "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
-                       "description": "Caller's unique id of this request; a replay returns the first decision."},
+                       "description": "Caller's unique id of this request; a replay returns the first decision. "
+                                      + _NOT_A_PAN},
         keys["id_column"]: {"type": "string", "minLength": 1, "maxLength": EVENT_ID_MAX_LENGTH,
                             "pattern": EVENT_ID_PATTERN,
                             "description": "The event's id, 1-64 printable ASCII characters (the endpoint's "
-                                           "InferenceId: data capture records it)."},
-        keys["entity_key"]: {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH},
+                                           "InferenceId: data capture records it). " + _NOT_A_PAN},
+        keys["entity_key"]: {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH,
+                             "description": "The entity (e.g. customer) the features are kept for. " + _NOT_A_PAN},
         keys["timestamp_column"]: {"type": "string", "pattern": TIMESTAMP_PATTERN},
     }
     for feature in record:
@@ -162,11 +172,14 @@ def validate(request: Any, schema: dict[str, Any]) -> list[dict[str, str]]:
         if name not in request:
             errors.append({"field": name, "message": f"missing; expected {_expected(schema['properties'][name])}"})
     for name in sorted(set(request) - set(schema["properties"])):
-        errors.append({"field": name, "message": "unknown field; expected only the fields of the "
+        shown = "(a field named like a card number)" if looks_like_pan(name) else name
+        errors.append({"field": shown, "message": "unknown field; expected only the fields of the "
                        f"request schema ({', '.join(schema['properties'])})"})
     for name, prop in schema["properties"].items():
         if name in request:
-            message = check_value(name, request[name], prop)
+            # First, and alone: the value is never described back (other messages quote it).
+            message = (f"looks like a card number (PAN); expected {PAN_EXPECTED}" if looks_like_pan(request[name])
+                       else check_value(name, request[name], prop))
             if message:
                 errors.append({"field": name, "message": message})
     return errors
@@ -215,6 +228,7 @@ def parse_request(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
              "request schema"}]
     if errors:
         request_id = body.get("request_id") if isinstance(body, dict) else None
-        valid_id = isinstance(request_id, str) and re.match(REQUEST_ID_PATTERN, request_id)
+        valid_id = (isinstance(request_id, str) and re.match(REQUEST_ID_PATTERN, request_id)
+                    and not looks_like_pan(request_id))
         raise RequestError(errors, request_id if valid_id else None)
     return body

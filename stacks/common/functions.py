@@ -14,6 +14,10 @@ from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.data_plane import DataPlane
 
+#: Functions whose responses or errors carry customer values (request fields, entity ids): their
+#: Powertools Tracer records neither in X-Ray, whose traces are not encrypted with the team key.
+NO_PAYLOADS_IN_TRACES = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
+
 GRANT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
                  "kms:ReEncrypt*", "kms:GenerateDataKey*")
 

@@ -4,14 +4,21 @@ Every Task state gets a Retry for throttling and transient errors (exponential b
 full jitter) and a Catch that routes to the workflow's failure-notification path. State
 machines log to a KMS-encrypted log group and trace with X-Ray. JSONPath only (the offline
 executor cannot run JSONata).
+
+Definitions and execution data (input, output, history) are encrypted with the team's key
+(a customer managed key on top of Step Functions' own encryption), so whoever starts an
+execution or reads one needs the key too: ``grant_execution_data`` for a role of the
+team's, and EventBridge targets get it automatically (``_EventsRoleKey``).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -70,7 +77,14 @@ def guard(state: Any, failure: sfn.IChainable, *, retry: bool = True) -> Any:
 
 
 class FailurePath(Construct):
-    """Notify the team, then fail the execution with a named error."""
+    """Notify the team, then fail the execution with a named error.
+
+    The e-mail names the workflow, the outcome, the execution and a console link to it, and
+    the report at ``message_path`` when a step wrote one (counts and reasons: data quality,
+    evaluation, output validation, the endpoint's failure reason); never the execution's
+    state, which can hold customer ids (a decision request, a shard's mismatched entities).
+    The error and its cause are in the execution, encrypted with the team key.
+    """
 
     def __init__(
         self,
@@ -82,23 +96,27 @@ class FailurePath(Construct):
         error: str,
         subject: str,
         cause_path: str = "$.error.Cause",
-        message_path: str = "$",
+        message_path: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        region = cdk.Stack.of(self).region
+        message: dict[str, Any] = {
+            "workflow": workflow,
+            "outcome": error,
+            "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+            "console": sfn.JsonPath.format(
+                f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{{}}",
+                sfn.JsonPath.string_at("$$.Execution.Id")),
+        }
+        if message_path:
+            message["details"] = sfn.JsonPath.object_at(message_path)
         notify = tasks.SnsPublish(
             self,
             f"Notify{error}",
             state_name=f"Notify {error}",
             topic=topic,
             subject=subject[:99],
-            message=sfn.TaskInput.from_object(
-                {
-                    "workflow": workflow,
-                    "outcome": error,
-                    "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
-                    "details": sfn.JsonPath.object_at(message_path),
-                }
-            ),
+            message=sfn.TaskInput.from_object(message),
             result_path=sfn.JsonPath.DISCARD,
         )
         notify.add_retry(**transient_retry())
@@ -148,6 +166,9 @@ def state_machine(
         state_machine_type=sfn.StateMachineType.EXPRESS if express else sfn.StateMachineType.STANDARD,
         timeout=timeout,
         tracing_enabled=True,
+        # CDK adds the machine role's own kms:Decrypt/GenerateDataKey, conditioned on this
+        # machine's ARN as encryption context (aws:states:stateMachineArn).
+        encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         logs=sfn.LogOptions(
             destination=log_group(scope, f"{construct_id}Logs", team=team, workflow=workflow, key=key),
             level=log_level,
@@ -155,6 +176,7 @@ def state_machine(
         ),
     )
     key.grant_encrypt_decrypt(machine.role)
+    cdk.Aspects.of(machine).add(_EventsRoleKey(machine, key))
     acknowledge(
         machine.role,
         "AwsSolutions-IAM5[Resource::*]",
@@ -169,6 +191,43 @@ def state_machine(
             "encrypted logs, topic and buckets.",
         )
     return machine
+
+
+def grant_execution_data(role: iam.IRole, key: kms.IKey, machine_arns: Sequence[str]) -> None:
+    """Let ``role`` start executions of, and read the execution data of, the team's encrypted machines.
+
+    Step Functions encrypts the input with a data key it asks KMS for on the caller's behalf
+    (``kms:GenerateDataKey``) and decrypts for DescribeExecution, GetExecutionHistory and a
+    synchronous execution's output (``kms:Decrypt``): the caller needs both on the team key,
+    here only through Step Functions and only for the named state machines.
+    """
+    stack = cdk.Stack.of(role)
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["kms:Decrypt", "kms:GenerateDataKey"],
+        resources=[key.key_arn],
+        conditions={
+            "StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": list(machine_arns),
+                "kms:ViaService": f"states.{stack.region}.{stack.url_suffix}",
+            },
+        },
+    ))
+
+
+@jsii.implements(cdk.IAspect)
+class _EventsRoleKey:
+    """The role EventBridge starts a team state machine with can use its key (for the input).
+
+    ``targets.SfnStateMachine`` creates that role as the machine's child ``EventsRole`` when a
+    rule targets it; an aspect reaches every such role, whichever stage adds the rule.
+    """
+
+    def __init__(self, machine: sfn.StateMachine, key: kms.IKey) -> None:
+        self.machine, self.key = machine, key
+
+    def visit(self, node: Any) -> None:
+        if isinstance(node, iam.Role) and node.node.path == f"{self.machine.node.path}/EventsRole":
+            grant_execution_data(node, self.key, [self.machine.state_machine_arn])
 
 
 def sagemaker_job_permissions(

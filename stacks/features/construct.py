@@ -30,6 +30,7 @@ from constructs import Construct
 
 from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import backfill_workflow, signature_parameter, stream_name
+from stacks.common.functions import NO_PAYLOADS_IN_TRACES
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
@@ -122,8 +123,10 @@ class FeaturePipeline(Construct):
         common = {"FEATURE_TABLE": data.feature_table.table_name, "RAW_BUCKET": data.raw_bucket.bucket_name,
                   "FEATURES_BUCKET": data.features_bucket.bucket_name,
                   "REPORTS_BUCKET": data.reports_bucket.bucket_name}
+        # Shard results name mismatched entities (customer ids): no payloads in X-Ray.
         fn = lambda cid, handler, desc: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, stage="features", handler=handler, description=desc, key=data.key, environment=common,
+            self, cid, ctx=ctx, stage="features", handler=handler, description=desc, key=data.key,
+            environment={**common, **NO_PAYLOADS_IN_TRACES},
             timeout=cdk.Duration.minutes(15), memory_size=2048)
         self.plan_fn = fn("PlanBackfillFunction", "plan_backfill", "split a raw partition into entity shards")
         self.shard_fn = fn("ReconcileShardFunction", "reconcile_shard",
@@ -167,6 +170,7 @@ class FeaturePipeline(Construct):
             self, "StateMachine", team=team.name, workflow="feature-backfill",
             definition=plan.next(reconcile).next(publish).next(done), key=data.key,
             timeout=cdk.Duration.hours(6),
+            include_execution_data=False,  # shard results name mismatched entities (customer ids)
             comment=f"{team.name}: raw partition → entity shards → recompute, write missing, compare",
         )
         role = self.state_machine.role

@@ -12,6 +12,12 @@ Request path, in the order API Gateway applies it (and the offline harness runs 
 3. the integration responses map what Step Functions answered: the workflow's output
    with the HTTP status it carries, or an error body (``INTEGRATION_RESPONSES``).
 
+Who reaches it: TLS 1.2 or later only (``SECURITY_POLICY`` on the API itself, which covers
+the default ``execute-api`` endpoint; the default for a Regional API would be ``TLS_1_0``),
+SigV4 with IAM authorisation, and a resource policy that denies every principal but the
+team's clients (``realtime.api.allowed_principals``; default: the stage's own account); a
+regional WAF web ACL is associated with the stage when the team file names one.
+
 Every body the API returns, 2xx to 5xx, is a JSON object; errors carry ``status``,
 ``error``, ``message`` and ``api_request_id`` (400s from the workflow also ``errors``).
 Gateway response templates are not VTL (simple ``$context`` substitution only, nothing
@@ -29,6 +35,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from lambdas.shared.decision_request import MAX_BODY_BYTES, request_schema
@@ -36,9 +43,16 @@ from mdlc.contract import runtime_spec
 from mdlc.names import team_resource
 from stacks.common.nag import acknowledge
 from stacks.common.props import TeamContext
+from stacks.common.workflow import grant_execution_data
 from stacks.data_plane import DataPlane
 
 STAGE = "v1"
+
+#: TLS 1.2 and 1.3 only, AES-GCM/ChaCha20 with forward secrecy, no CBC (API Gateway's "Supported
+#: security policies"). An enhanced policy (``SecurityPolicy_*``) needs an endpoint access mode:
+#: STRICT also refuses requests whose SNI/Host name another endpoint (AWS's production advice).
+SECURITY_POLICY = "SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09"
+ENDPOINT_ACCESS_MODE = "STRICT"
 
 #: Bodies longer than this (characters) are refused with 413 before the workflow starts.
 #: The workflow's own check uses the same number in bytes; both keep the execution input
@@ -195,6 +209,8 @@ class DecisionApi(Construct):
             description=f"Fraud/risk decisions of model team {team.name}: features + model + rules in one call",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,
+            policy=resource_policy(team.realtime.api.allowed_principals, cdk.Stack.of(self).account,
+                                   own_roles=[_smoke_test_role(team.name)]),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE, tracing_enabled=True, metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
@@ -205,6 +221,10 @@ class DecisionApi(Construct):
                     caller=True, http_method=True, ip=True, protocol=True, request_time=True,
                     resource_path=True, response_length=True, status=True, user=True)),
         )
+        api = self.api.node.default_child
+        api.security_policy = SECURITY_POLICY
+        api.endpoint_access_mode = ENDPOINT_ACCESS_MODE
+        self._web_acl(team.realtime.api.web_acl_for(ctx.stage))
         model_name = "".join(part.title() for part in team.name.split("-")) + "DecisionRequest"  # alphanumeric
         model = self.api.add_model("RequestModel", content_type="application/json", model_name=model_name,
                                    description=self.schema["title"], schema=to_cdk_schema(self.schema))
@@ -216,6 +236,7 @@ class DecisionApi(Construct):
         role = iam.Role(self, "IntegrationRole", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
                         description=f"{team.name} decision API: start the decision workflow synchronously")
         decision_machine.grant_start_sync_execution(role)
+        grant_execution_data(role, data.key, [decision_machine.state_machine_arn])  # input in, output back
         resource = self.api.root.add_resource("decisions")
         resource.add_method(
             "POST", self._integration(role, decision_machine), authorization_type=apigw.AuthorizationType.IAM,
@@ -224,6 +245,12 @@ class DecisionApi(Construct):
         )
         self.url = f"{self.api.url}decisions"
         self._acknowledge()
+
+    def _web_acl(self, web_acl_arn: str | None) -> None:
+        """The team's regional web ACL in front of the stage (none: Firewall Manager may add one)."""
+        if web_acl_arn:
+            wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.api.deployment_stage.stage_arn,
+                                       web_acl_arn=web_acl_arn)
 
     def _integration(self, role: iam.IRole, machine: sfn.StateMachine) -> apigw.AwsIntegration:
         return apigw.AwsIntegration(
@@ -259,11 +286,49 @@ class DecisionApi(Construct):
     def _acknowledge(self) -> None:
         acknowledge(self.api, "AwsSolutions-APIG3",
                     "The decision API is IAM-authorised (SigV4) for the team's own payment services; "
-                    "unsigned requests are refused before any integration runs, and stage throttling "
-                    "from the team file bounds the rate. WAF is attached per account, not per team.")
+                    "unsigned requests are refused before any integration runs, its resource policy "
+                    "denies every principal but the team's clients, and stage throttling from the team "
+                    "file bounds the rate. A web ACL is associated when the team file names one "
+                    "(realtime.api.waf_acl_arn); otherwise WAF is the account's (Firewall Manager).")
         acknowledge(self.api, "AwsSolutions-COG4",
                     "Callers are AWS workloads signing with SigV4 (IAM authorisation), not end users "
                     "with Cognito tokens.")
+
+
+def _smoke_test_role(team: str) -> str:
+    # Imported here: stacks.pipeline composes the team's stacks, this module among them.
+    from stacks.pipeline import smoke_test_role_name
+
+    return smoke_test_role_name(team)
+
+
+def resource_policy(allowed: list[str], account: str, *, own_roles: list[str] = ()) -> iam.PolicyDocument:
+    """Allow the named callers to invoke the API and deny every other principal, same account included.
+
+    With IAM authorisation, an identity policy alone lets any principal of the API's account
+    call it (in an account shared by several teams, any team's role with ``execute-api:Invoke``
+    on ``*``); the Deny closes that: a caller passes only if its role is named (``aws:PrincipalArn``
+    of an assumed role is the role's ARN) or its account is. Cross-account callers also need
+    their own identity allow, as AWS requires. ``own_roles`` (role names of the team's own
+    account: the pipeline's smoke test) are excepted from the Deny only, not named as
+    principals, which IAM would refuse while they do not exist yet.
+    """
+    roles = [p for p in allowed if p.startswith("arn:")]
+    accounts = [p for p in allowed if not p.startswith("arn:")] or ([] if roles else [account])
+    principals = roles + [f"arn:{cdk.Aws.PARTITION}:iam::{a}:root" for a in accounts]
+    unless: dict[str, Any] = {}
+    if roles:
+        own = [f"arn:{cdk.Aws.PARTITION}:iam::{account}:role/{name}" for name in own_roles]
+        unless["ArnNotEquals"] = {"aws:PrincipalArn": roles + own}
+    if accounts:
+        unless["StringNotEquals"] = {"aws:PrincipalAccount": accounts}
+    invoke = "execute-api:/*"  # API Gateway expands it to this API's ARN
+    return iam.PolicyDocument(statements=[
+        iam.PolicyStatement(sid="TeamClients", effect=iam.Effect.ALLOW, actions=["execute-api:Invoke"],
+                            principals=[iam.ArnPrincipal(p) for p in principals], resources=[invoke]),
+        iam.PolicyStatement(sid="NoOtherCaller", effect=iam.Effect.DENY, actions=["execute-api:Invoke"],
+                            principals=[iam.AnyPrincipal()], resources=[invoke], conditions=unless),
+    ])
 
 
 def _construct_id(response_type: str) -> str:

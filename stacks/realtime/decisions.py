@@ -28,6 +28,7 @@ from constructs import Construct
 
 from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import stream_name
+from stacks.common.functions import NO_PAYLOADS_IN_TRACES
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
@@ -39,8 +40,6 @@ from stacks.realtime.names import decision_bus, endpoint_name
 INFERENCE_TIMEOUT_SECONDS = 5
 #: Stream retries of a failed publish before the record goes to the dead-letter queue.
 RELAY_RETRY_ATTEMPTS = 10
-#: Decision functions: no response or error payloads in X-Ray (they carry request values).
-NO_PAYLOADS_IN_TRACES = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
 #: Why the decision path reserves nothing unless the team opts in (checkov's CKV_AWS_115).
 UNRESERVED_DECISION_PATH = (
     "Reserved concurrency is opt-in per team (realtime.decision_concurrency): Lambda keeps 100 of "

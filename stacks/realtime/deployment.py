@@ -31,7 +31,7 @@ from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import volume_key_grant
-from stacks.common.workflow import FailurePath, guard, state_machine
+from stacks.common.workflow import FailurePath, grant_execution_data, guard, state_machine
 from stacks.data_plane import DataPlane
 from stacks.realtime.names import VARIANT, alarm_names, deployed_parameter, endpoint_name
 
@@ -202,6 +202,7 @@ class EndpointDeployment(Construct):
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.features_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution"], resources=[backfill_executions]))
+        grant_execution_data(self.features_fn.role, data.key, [self.backfill_arn])
         acknowledge_resource(self.features_fn.role, backfill_executions,
                              "The gate reads the status of the backfill execution it started; execution names "
                              "are chosen by Step Functions, and access is limited to that one workflow.")

@@ -24,6 +24,7 @@ from stacks.common.functions import data_environment
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
+from stacks.common.workflow import grant_execution_data
 from stacks.data_plane import DataPlane
 
 
@@ -75,6 +76,7 @@ class RetrainingTriggers(Construct):
         self.lock_table.grant_read_write_data(self.guard.role)
         self.guard.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:StartExecution", "states:ListExecutions"], resources=[machine_arn]))
+        grant_execution_data(self.guard.role, data.key, [machine_arn])
         self.guard.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution"],
             resources=[stack.format_arn(service="states", resource="execution",

@@ -44,5 +44,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s3uri.write_json(s3uri.uri(env("REPORTS_BUCKET"), f"features/reconciliation/{summary['run_id']}.json"), summary)
     client("ssm").put_parameter(Name=backfill.signature_parameter(spec["name"]), Value=summary["signature"],
                                 Type="String", Overwrite=True)
-    logger.info("reconciliation", extra=summary)
+    # Counts only: the mismatched entities (customer ids) stay in the report, under the team key.
+    logger.info("reconciliation", extra={k: v for k, v in summary.items() if k != "mismatched_entities"})
     return summary
