@@ -127,9 +127,11 @@ def bucket_name_problems(name: str) -> list[str]:
     return problems
 
 
-def check_bucket_name(name: str) -> str:
-    """``name``, or a ValueError naming the bucket and what S3 expects of it."""
+def check_bucket_name(name: str, team: str) -> str:
+    """``name``, or a ValueError naming the bucket, what S3 expects of it, and what fits."""
     problems = bucket_name_problems(name)
     if problems:
-        raise ValueError(f"bucket name {name!r} " + "; ".join(problems))
+        room = len(team) - len(name) + 63
+        raise ValueError(f"team {team}: bucket name {name!r} " + "; ".join(problems)
+                         + f"; expected a team name of at most {room} characters in this account and region")
     return name

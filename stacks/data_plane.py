@@ -187,7 +187,7 @@ class DataPlane(Construct):
         name = names.bucket_name(self._team, abbr, stack.account, stack.region)
         # The contract checks the stages the team file lists; a region given on the command
         # line (-c region=...) is known only here.
-        return name if cdk.Token.is_unresolved(name) else names.check_bucket_name(name)
+        return name if cdk.Token.is_unresolved(name) else names.check_bucket_name(name, self._team)
 
     def _bucket(
         self, construct_id: str, purpose: str, *, expire_days: int | None, noncurrent_days: int
