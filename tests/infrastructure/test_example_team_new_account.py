@@ -13,22 +13,26 @@ import copy
 
 import pytest
 
+from mdlc.contract import load_team
 from mdlc.harness import OfflineAws
-from mdlc.harness.quotas import NEW_ACCOUNT, QuotaExceeded
+from mdlc.harness.quotas import NEW_ACCOUNT, QuotaExceeded, profile_for
 from mdlc.local import LocalTeam
 
 NAME = "fraud-detection"
 
 
 def test_the_example_team_deploys_into_a_new_account(team_dir, assembly, tmp_path):
-    with LocalTeam(NAME, models_dir=team_dir, assembly=assembly, workdir=tmp_path, quiet=True) as team:
-        assert team.quotas is NEW_ACCOUNT and team.aws.quotas is NEW_ACCOUNT
+    with LocalTeam(NAME, models_dir=team_dir, assembly=assembly, workdir=tmp_path, quiet=True,
+                   quotas=NEW_ACCOUNT) as team:
+        assert team.aws.quotas is NEW_ACCOUNT
         functions = team.resources.of_type("AWS::Lambda::Function")
         assert len(functions) > 10 and team.resources.of_type("AWS::IAM::Role")
         lam = team.client("lambda")
         reserved = {f.ref: lam.get_function_concurrency(FunctionName=f.ref).get("ReservedConcurrentExecutions")
                     for f in functions}
         assert set(reserved.values()) == {None}
+    # ...and it is the profile every workflow test deploys this team against.
+    assert profile_for(load_team(team_dir / f"{NAME}.yaml").realtime.reserved_concurrency) is NEW_ACCOUNT
 
 
 def test_a_realtime_stack_that_reserves_concurrency_is_refused_by_a_new_account(team_dir, assembly):
