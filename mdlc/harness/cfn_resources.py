@@ -270,6 +270,7 @@ def create_state_machine(ctx: StackContext, logical_id: str, props: dict) -> Cre
         name=name, definition=definition, type=props.get("StateMachineType", "STANDARD"),
         roleArn=props.get("RoleArn") or ctx.harness.execution_role_arn(),
     )["stateMachineArn"]
+    iam_resources.register_state_machine(ctx, arn, props)
     return Created(arn, {"Arn": arn, "Name": name, "StateMachineName": name, "Definition": definition})
 
 

@@ -566,6 +566,36 @@ def _statements(document: str) -> tuple[Statement, ...]:
     return tuple(Statement(s) for s in (statements if isinstance(statements, list) else [statements]))
 
 
+#: Step Functions calls that write (input) or read (input, output, history) the execution data of a
+#: state machine encrypted with a customer managed key, and what each needs of the caller on that key
+#: ("Data at rest encryption in Step Functions": the caller's permissions are used).
+_EXECUTION_DATA = {
+    "states:StartExecution": ("kms:GenerateDataKey",),
+    "states:StartSyncExecution": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "states:DescribeExecution": ("kms:Decrypt",),
+    "states:GetExecutionHistory": ("kms:Decrypt",),
+    "states:DescribeStateMachineForExecution": ("kms:Decrypt",),
+}
+
+
+def _execution_data_needs(call: Call, machine_keys: dict[str, str]) -> list[tuple[str, str, Context]]:
+    """The team key a Step Functions call needs as the caller, for an encrypted state machine."""
+    actions = _EXECUTION_DATA.get(call.action)
+    if not actions:
+        return []
+    # stateMachine:<name> | execution:<name>:<id> | express:<name>:<id>:<id> → the machine's ARN.
+    parts = call.resources[0].split(":")
+    if len(parts) < 7 or parts[5] not in ("stateMachine", "execution", "express"):
+        return []
+    machine = ":".join(parts[:5] + ["stateMachine", parts[6]])
+    key = machine_keys.get(machine)
+    if key is None:
+        return []
+    context: Context = {"kms:viaservice": f"states.{call.region}.amazonaws.com", "kms:calleraccount": call.account,
+                        "kms:encryptioncontext:aws:states:statemachinearn": machine}
+    return [(action, key, context) for action in actions]
+
+
 def evaluate(documents: list[str], action: str, resource: str, context: Context,
              principal: str | None = None) -> PermissionResult:
     """Explicit deny wins, then any allow, else neutral (implicit deny)."""
@@ -621,6 +651,7 @@ class IamEvaluator:
         self.resource_policies: dict[str, list[str]] = defaultdict(list)  # ARN → documents
         self.bucket_keys: dict[str, str] = {}  # bucket name → KMS key ARN (SSE-KMS default)
         self.topic_keys: dict[str, str] = {}  # topic ARN → KMS key ARN
+        self.machine_keys: dict[str, str] = {}  # state machine ARN → KMS key ARN (EncryptionConfiguration)
         self._credentials: dict[str, dict[str, str]] = {}
         self._admin: dict[str, str] | None = None
         self._lock = threading.Lock()
@@ -809,6 +840,8 @@ class IamEvaluator:
             key = self.topic_keys[call.resources[0]]
             via_sns = {"kms:viaservice": f"sns.{call.region}.amazonaws.com", "kms:calleraccount": call.account}
             needs += [("kms:GenerateDataKey", key, via_sns), ("kms:Decrypt", key, via_sns)]
+        if call.action.startswith("states:") and call.resources and self.machine_keys:
+            needs += _execution_data_needs(call, self.machine_keys)
         from mdlc.harness.service_principals import service_needs  # it imports this module
 
         needs += service_needs(call)  # what a service checks on its caller, e.g. SageMaker's volume-key grant

@@ -86,6 +86,13 @@ def register_topic(ctx: StackContext, arn: str, props: dict) -> None:
         ctx.harness.iam.topic_keys[arn] = props["KmsMasterKeyId"]
 
 
+def register_state_machine(ctx: StackContext, arn: str, props: dict) -> None:
+    """Remember a state machine's customer managed key: who starts or reads its executions needs it."""
+    encryption = props.get("EncryptionConfiguration") or {}
+    if ctx.harness.iam is not None and encryption.get("Type") == "CUSTOMER_MANAGED_KMS_KEY":
+        ctx.harness.iam.machine_keys[arn] = encryption["KmsKeyId"]
+
+
 def register_key(ctx: StackContext, arn: str, props: dict) -> None:
     """A KMS key's key policy, evaluated for requests that use the key."""
     if ctx.harness.iam is not None and props.get("KeyPolicy"):
