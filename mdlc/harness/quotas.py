@@ -26,7 +26,9 @@ What is checked, and where AWS checks it:
 Not checked: the resources of other applications in the account (the harness counts only
 what it deployed), SageMaker's per-instance-type quotas (their applied values differ per
 account and per instance type, and new accounts often have 0 for GPU types: request them
-before the first run), and run-time rates (API throttling, Lambda burst scaling).
+before the first run), run-time rates (API throttling, Lambda burst scaling), and resources
+whose default quotas are in the thousands per account and region (DynamoDB tables, state
+machines, alarms, SNS topics, SQS queues, KMS keys, log groups, S3 buckets).
 """
 
 from __future__ import annotations
