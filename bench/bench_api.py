@@ -28,7 +28,7 @@ from mdlc.harness import vtl  # noqa: E402
 from stacks.realtime.api import SUCCEEDED_TEMPLATE, request_template  # noqa: E402
 
 BODY = (REPO / "examples" / "decision-request.json").read_text()
-ARN = "arn:aws:states:eu-west-1:111111111111:stateMachine:fraud-detection-decision"
+ARN = "arn:aws:states:eu-west-1:111111111111:stateMachine:fraud-detection--decision"
 
 
 def _context() -> dict:

@@ -3,7 +3,7 @@
 ``mdlc diff`` reads it to say which stacks and workflows a changed setting touches. Keep it
 next to the contract: a new setting, stack or workflow is added here in the same change.
 Keys are dotted paths of the team file; the longest key that prefixes a setting wins.
-Stack names are suffixes of ``<team>-``; workflows are state machines ``<team>-<workflow>``.
+Stack names are suffixes of ``<team>-``; workflows are state machines ``<team>--<workflow>`` (mdlc/names.py).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from mdlc.contract import load_team, team_files
+from mdlc.names import alarm_name, state_machine_name, team_resource
 from tests.conftest import CLI_ACCOUNT, CLI_REGION
 from tests.second_team import NAME as SECOND_TEAM
 
@@ -50,33 +51,33 @@ def test_every_stack_name_belongs_to_exactly_one_team(assembly):
 
 def test_only_a_team_with_an_endpoint_gets_capture_endpoint_alarms_and_serving_widgets(assembly, team):
     buckets = {r["Properties"].get("BucketName") for r in resources(assembly, f"{team.name}-data", "AWS::S3::Bucket")}
-    has_capture = any(b and b.startswith(f"{team.name}-cap-") for b in buckets)
+    has_capture = any(b and b.startswith(team_resource(team.name, "cap-")) for b in buckets)
     alarms = {r["Properties"]["AlarmName"] for r in resources(assembly, f"{team.name}-monitoring",
                                                               "AWS::CloudWatch::Alarm")}
     (dashboard,) = resources(assembly, f"{team.name}-monitoring", "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     realtime = team.realtime.enabled
     assert has_capture is realtime
-    assert (f"{team.name}-endpoint-feature-drift" in alarms) is realtime
-    assert (f"{team.name}-batch-feature-drift" in alarms)
+    assert (alarm_name(team.name, "endpoint-feature-drift") in alarms) is realtime
+    assert (alarm_name(team.name, "batch-feature-drift") in alarms)
     assert ("Endpoint latency" in body) is realtime and ("Decision mix" in body) is realtime
-    assert (f"{team.name}-decision" in body) is realtime
+    assert (state_machine_name(team.name, "decision") in body) is realtime
 
 
 def test_alarms_use_the_teams_own_monitoring_thresholds(assembly, team):
     m = team.monitoring
     alarms = {r["Properties"]["AlarmName"]: r["Properties"]
               for r in resources(assembly, f"{team.name}-monitoring", "AWS::CloudWatch::Alarm")}
-    assert alarms[f"{team.name}-batch-feature-drift"]["Threshold"] == m.max_feature_psi
-    assert alarms[f"{team.name}-precision-low"]["Threshold"] == m.min_precision
-    assert alarms[f"{team.name}-model-stale"]["Threshold"] == m.max_model_age_days
+    assert alarms[alarm_name(team.name, "batch-feature-drift")]["Threshold"] == m.max_feature_psi
+    assert alarms[alarm_name(team.name, "precision-low")]["Threshold"] == m.min_precision
+    assert alarms[alarm_name(team.name, "model-stale")]["Threshold"] == m.max_model_age_days
     assert all(a["Namespace"] == f"MDLC/{team.name}" for a in alarms.values())
 
 
 def test_schedules_and_the_batch_input_gate_come_from_the_team_file(assembly, team):
     rules = {r["Properties"].get("Name"): r["Properties"] for stack in (f"{team.name}-batch", f"{team.name}-monitoring")
              for r in resources(assembly, stack, "AWS::Events::Rule")}
-    assert rules[f"{team.name}-monitoring-schedule"]["ScheduleExpression"] == team.monitoring.schedule
+    assert rules[team_resource(team.name, "monitoring-schedule")]["ScheduleExpression"] == team.monitoring.schedule
     if team.batch.schedule:
         assert any(r.get("ScheduleExpression") == team.batch.schedule for r in rules.values())
     (machine,) = resources(assembly, f"{team.name}-batch", "AWS::StepFunctions::StateMachine")
@@ -96,4 +97,5 @@ def test_diagrams_draw_a_team_without_environments(team_dir):
     from mdlc.diagram import team_state_machines
 
     machines = team_state_machines(SECOND_TEAM, team_dir)
-    assert set(machines) == {f"{SECOND_TEAM}-{w}" for w in ("training", "batch", "monitoring", "feature-backfill")}
+    workflows = ("training", "batch", "monitoring", "feature-backfill")
+    assert set(machines) == {state_machine_name(SECOND_TEAM, w) for w in workflows}

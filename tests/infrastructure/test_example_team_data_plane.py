@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from mdlc import names
+
 STACK = "fraud-detection-data"
 
 
@@ -95,7 +97,7 @@ def test_sagemaker_role_reaches_only_this_teams_buckets_and_key(assembly):
     policies = resources(assembly, "AWS::IAM::Policy")
     role_policy = next(p for k, p in policies.items() if "SageMakerExecutionRole" in k)
     own = set(resources(assembly, "AWS::S3::Bucket")) | set(resources(assembly, "AWS::KMS::Key"))
-    own |= {f"fraud-detection-{abbr}-111111111111-eu-west-1" for abbr in ("raw", "feat", "art", "cap", "rep")}
+    own |= {names.bucket_name("fraud-detection", abbr, "111111111111", "eu-west-1") for abbr in names.BUCKETS}
     for statement in role_policy["Properties"]["PolicyDocument"]["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if any(a.startswith(("s3:", "kms:")) for a in actions):

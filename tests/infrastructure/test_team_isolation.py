@@ -204,6 +204,10 @@ def footprint(team: LocalTeam) -> Footprint:
             arn = resource.arn
             if resource.type == "AWS::IAM::Role":
                 roles.append(resource.ref)
+            if resource.type == "AWS::ApiGateway::RestApi":  # Ref is the API id: callers name methods
+                found.arns[f"arn:aws:execute-api:{team.region}:{team.account}:{resource.ref}/prod/POST/decisions"] = \
+                    f"{stack}/{logical_id} (a method)"
+                found.arns[f"arn:aws:apigateway:{team.region}::/restapis/{resource.ref}"] = f"{stack}/{logical_id}"
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 continue
             found.arns[arn] = f"{stack}/{logical_id}"
