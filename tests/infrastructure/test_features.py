@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mdlc.contract import load_team, team_files
+from mdlc.names import alarm_name, state_machine_name, team_resource
 
 TEAMS = [load_team(p) for p in team_files()]
 
@@ -20,7 +21,7 @@ def resources(assembly, team, kind: str) -> list[dict]:
 def test_the_stream_is_on_demand_and_encrypted_with_the_team_key(assembly, team):
     (stream,) = resources(assembly, team, "AWS::Kinesis::Stream")
     props = stream["Properties"]
-    assert props["Name"] == f"{team.name}-events"
+    assert props["Name"] == team_resource(team.name, "events")
     assert props["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
     assert props["StreamEncryption"]["EncryptionType"] == "KMS" and "aws/kinesis" not in json.dumps(props)
 
@@ -44,9 +45,9 @@ def test_the_consumer_mapping_batches_bisects_reports_partial_failures_and_has_a
 def test_dlq_lag_and_mismatch_are_alarmed_to_the_team(assembly, team):
     found = resources(assembly, team, "AWS::CloudWatch::Alarm")
     alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in found}
-    assert set(alarms) == {f"{team.name}-features-{s}" for s in ("dlq", "iterator-age", "lag", "mismatch")}
-    assert alarms[f"{team.name}-features-lag"]["Threshold"] == team.streaming.max_lag_seconds * 1000
-    assert alarms[f"{team.name}-features-mismatch"]["Threshold"] == team.streaming.max_mismatch_rate
+    assert set(alarms) == {alarm_name(team.name, f"features-{s}") for s in ("dlq", "iterator-age", "lag", "mismatch")}
+    assert alarms[alarm_name(team.name, "features-lag")]["Threshold"] == team.streaming.max_lag_seconds * 1000
+    assert alarms[alarm_name(team.name, "features-mismatch")]["Threshold"] == team.streaming.max_mismatch_rate
     assert all(a["AlarmActions"] for a in alarms.values())
     (dashboard,) = resources(assembly, team, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
@@ -56,7 +57,7 @@ def test_dlq_lag_and_mismatch_are_alarmed_to_the_team(assembly, team):
 @pytest.mark.parametrize("team", TEAMS, ids=[t.name for t in TEAMS])
 def test_the_backfill_is_a_scheduled_standard_workflow_over_entity_shards(assembly, team):
     (machine,) = resources(assembly, team, "AWS::StepFunctions::StateMachine")
-    assert machine["Properties"]["StateMachineName"] == f"{team.name}-feature-backfill"
+    assert machine["Properties"]["StateMachineName"] == state_machine_name(team.name, "feature-backfill")
     assert machine["Properties"].get("StateMachineType", "STANDARD") == "STANDARD"
     text = json.dumps(machine["Properties"]["DefinitionString"])
     assert "DISTRIBUTED" in text and "s3:listObjectsV2" in text
@@ -68,6 +69,6 @@ def test_the_backfill_is_a_scheduled_standard_workflow_over_entity_shards(assemb
 def test_the_deployment_waits_for_the_online_features(assembly, team):
     template = assembly.template(f"{team.name}-realtime")
     machine = next(r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
-                   and r["Properties"]["StateMachineName"] == f"{team.name}-deployment")
+                   and r["Properties"]["StateMachineName"] == state_machine_name(team.name, "deployment"))
     text = json.dumps(machine["Properties"]["DefinitionString"])
     assert "Check online features" in text and "Wait for feature backfill" in text
