@@ -124,3 +124,44 @@ def test_the_integration_role_can_use_the_team_key_for_the_decision_workflows_da
     (kms_use,) = [s for s in statements if "kms:GenerateDataKey" in s["Action"]]
     assert set(kms_use["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
     assert "kms:EncryptionContext:aws:states:stateMachineArn" in kms_use["Condition"]["StringEquals"]
+
+
+def _resolved(policy: dict) -> str:
+    """The policy as API Gateway stores it: the partition substituted, the resource its ARN."""
+    def resolve(node):
+        if isinstance(node, dict) and "Fn::Join" in node:
+            return "".join(resolve(p) for p in node["Fn::Join"][1])
+        if node == {"Ref": "AWS::Partition"}:
+            return "aws"
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return "*" if node == "execute-api:/*" else node
+    return json.dumps(resolve(policy))
+
+
+@pytest.mark.parametrize(("section", "caller", "caller_account", "admitted"), [
+    ("", f"arn:aws:iam::{ACCOUNT}:role/any-role", ACCOUNT, True),
+    ("", "arn:aws:iam::999999999999:role/outsider", "999999999999", False),
+    ("  api:\n    allowed_principals: ['arn:aws:iam::111111111111:role/checkout']\n",
+     f"arn:aws:iam::{ACCOUNT}:role/checkout", ACCOUNT, True),
+    # Another team's role in the same (shared) account, with its own execute-api:Invoke on *:
+    ("  api:\n    allowed_principals: ['arn:aws:iam::111111111111:role/checkout']\n",
+     f"arn:aws:iam::{ACCOUNT}:role/other-team--decider", ACCOUNT, False),
+    ("  api:\n    allowed_principals: ['arn:aws:iam::111111111111:role/checkout']\n",
+     f"arn:aws:iam::{ACCOUNT}:role/fraud-detection--smoke-test", ACCOUNT, True),
+    ("  api:\n    allowed_principals: ['555555555555']\n", "arn:aws:iam::555555555555:role/gw", "555555555555", True),
+])
+def test_the_resource_policy_denies_every_caller_but_the_named_ones(tmp_path, section, caller, caller_account,
+                                                                    admitted):
+    """Evaluated with the harness' IAM evaluator (IAM's Deny-wins and condition semantics)."""
+    from moto.iam.access_control import PermissionResult
+
+    from mdlc.harness.iam import evaluate
+
+    (api,) = of_type(api_template(tmp_path, section), "AWS::ApiGateway::RestApi")
+    resource = f"arn:aws:execute-api:eu-west-1:{ACCOUNT}:abc123/v1/POST/decisions"
+    context = {"aws:principalarn": caller, "aws:principalaccount": caller_account}
+    result = evaluate([_resolved(api["Policy"])], "execute-api:Invoke", resource, context, caller)
+    assert (result != PermissionResult.DENIED) is admitted
