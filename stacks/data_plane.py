@@ -66,7 +66,7 @@ class DataPlane(Construct):
         team_alarms = stack.format_arn(
             service="cloudwatch",
             resource="alarm",
-            resource_name=f"{team.name}-*",
+            resource_name=names.alarm_name(team.name, "*"),
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         self.key.add_to_resource_policy(
