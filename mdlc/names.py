@@ -74,6 +74,11 @@ def deployment_name(team: str, version: int, suffix: str) -> str:
     return team_resource(team, f"v{version}-{suffix}")
 
 
+def endpoint_name(team: str) -> str:
+    """The team's one real-time endpoint (its capture folder is ``datacapture/<endpoint>/``)."""
+    return team_resource(team, "endpoint")
+
+
 def state_machine_name(team: str, workflow: str) -> str:
     return team_resource(team, workflow)
 

@@ -229,7 +229,7 @@ class PipelineStack(cdk.Stack):
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
-            pipeline_name=f"{name}-pipeline",
+            pipeline_name=team_resource(name, "pipeline"),
             # V2: per-action-minute pricing, pipeline-level variables and triggers (the
             # recommended flag defaults to it; said here so no flag can fall back to V1).
             pipeline_type=codepipeline.PipelineType.V2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mdlc import names
 from mdlc.names import team_resource
 
 VARIANT = "AllTraffic"
@@ -9,7 +10,7 @@ VARIANT = "AllTraffic"
 
 def endpoint_name(team: str) -> str:
     """The team's one real-time endpoint; deployments update it in place."""
-    return team_resource(team, "endpoint")
+    return names.endpoint_name(team)
 
 
 def deployed_parameter(team: str) -> str:

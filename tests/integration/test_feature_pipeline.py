@@ -19,6 +19,7 @@ import pytest
 
 from mdlc import features as F
 from mdlc import synthetic
+from stacks.common.feature_names import stream_name
 
 from .realtime_support import (
     CUSTOMERS,
@@ -127,7 +128,7 @@ def test_a_request_id_reused_with_other_content_is_refused_and_not_fed(team):
 
 
 def _put(team, body: dict) -> None:
-    stream = f"{TEAM}-events"
+    stream = stream_name(TEAM)
     team.client("kinesis").put_record(StreamName=stream, PartitionKey=body["customer_id"],
                                       ExplicitHashKey="1", Data=json.dumps(body).encode())
 

@@ -17,6 +17,7 @@ import pytest
 
 from mdlc.contract import MODELS_DIR, REPO_ROOT, load_team
 from mdlc.local import LocalTeam
+from mdlc.names import bucket_name
 
 pytestmark = pytest.mark.slow
 TEAM = "fraud-detection"
@@ -41,7 +42,7 @@ def test_the_offline_team_runs_the_templates_cdk_synth_writes_for_its_stage(tmp_
     expected = cli_synth(tmp_path / "cdk.out", "dev")
 
     assert account == load_team(MODELS_DIR / f"{TEAM}.yaml").environments["dev"].account
-    assert bucket == f"{TEAM}-raw-{account}-eu-west-1" and f":{account}:" in machine
+    assert bucket == bucket_name(TEAM, "raw", account, "eu-west-1") and f":{account}:" in machine
     assert set(deployed) <= set(expected) and f"{TEAM}-pipeline" in expected
     for name, template in deployed.items():
         assert template == expected[name], f"{name} differs from the CLI's synth"

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import pytest
 
 from mdlc.commands.realtime import make_server
+from mdlc.names import team_resource
 from stacks.realtime.names import decision_bus, endpoint_name
 
 from .realtime_support import (
@@ -85,7 +86,7 @@ def test_an_ordinary_purchase_of_a_known_customer_is_approved_by_the_score(team)
 
     assert answer["status"] == 200 and answer["decision"] == "APPROVE"
     assert 0 <= answer["score"] < 0.30 and answer["reasons"][0].startswith("score_band:")
-    assert answer["model_version"].startswith(f"{TEAM}-train-") and answer["unknown_entity"] is False
+    assert answer["model_version"].startswith(team_resource(TEAM, "train-")) and answer["unknown_entity"] is False
     assert answer["request_id"] == "ok-1" and answer["transaction_id"] == "T-ok-1"
     assert answer["decided_by"] == "score_band"
     assert len(recorded(team, "ok-1")) == 1 and len(published(team, "ok-1")) == 1
@@ -322,7 +323,7 @@ def test_a_publish_that_keeps_failing_lands_in_the_dead_letter_queue_not_lost(te
     decide(team, request("outbox-2", team.customer))
 
     sqs = team.client("sqs")
-    url = sqs.get_queue_url(QueueName=f"{TEAM}-decision-events-dlq")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=team_resource(TEAM, "decision-events-dlq"))["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert published(team, "outbox-2") == []
     info = json.loads(messages[0]["Body"])["DDBStreamBatchInfo"]

@@ -12,6 +12,7 @@ import pytest
 
 from mdlc.commands.realtime import RollbackError, start_rollback
 from mdlc.harness.execution import follow_execution
+from mdlc.names import team_resource
 from stacks.realtime.names import alarm_names, endpoint_name
 
 from .realtime_support import (
@@ -70,7 +71,7 @@ def test_first_deployment_creates_the_endpoint_with_data_capture_and_autoscaling
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
     record = deployed(team)
     assert record["model_package_arn"] == team.packages[0] and record["version"] == 1
-    assert record["model_version"].startswith(f"{TEAM}-train-")  # what the smoke test saw the model answer
+    assert record["model_version"].startswith(team_resource(TEAM, "train-"))  # what the smoke test saw the model answer
     assert decide(team, request("after-first-deploy", team.customer))["status"] == 200
 
 
@@ -132,7 +133,7 @@ def test_rollback_command_redeploys_the_previous_approved_version(team):
     record = deployed(team)
     assert (record["version"], record["reason"]) == (1, "rollback")
     config = endpoint(team)["EndpointConfigName"]
-    assert config.startswith(f"{TEAM}-v1-")
+    assert config.startswith(team_resource(TEAM, "v1-"))
     assert endpoint(team)["EndpointName"] == endpoint_name(TEAM)
 
 

@@ -18,6 +18,7 @@ from lambdas.monitoring.publish_monitoring_metrics import handler as publish
 from lambdas.shared.aws import reset_clients
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 from mdlc.harness import s3io
+from stacks.realtime.names import endpoint_name
 
 TEAM = load_team(MODELS_DIR / "fraud-detection.yaml")
 DEFAULT_SPEC = runtime_spec(TEAM)
@@ -26,7 +27,7 @@ DEFAULT_SPEC = runtime_spec(TEAM)
 SPEC = {**DEFAULT_SPEC, "monitoring": {**DEFAULT_SPEC["monitoring"], "feature_skew_delay_hours": 0}}
 NOW = datetime(2026, 6, 10, 12, 30, tzinfo=UTC)
 BUCKETS = {"CAPTURE_BUCKET": "cap", "REPORTS_BUCKET": "rep", "RAW_BUCKET": "raw", "ARTIFACTS_BUCKET": "art"}
-ENDPOINT = f"{TEAM.name}-endpoint"
+ENDPOINT = endpoint_name(TEAM.name)
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ its names.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,39 @@ def test_a_region_given_at_synth_is_checked_too(tmp_path: Path):
                                          r"characters; .*expected a team name of at most 29 characters"):
         synth(tmp_path / "out", models_dir=tmp_path / "models", pipelines=False,
               default_account="123456789012", default_region=region)
+
+
+#: f-strings that join a team's name with ``-`` and are not resource names in a flat namespace,
+#: each with why (file → the text that may stay).
+NOT_RESOURCE_NAMES = {
+    "stacks/team.py": ('f"{name}-data"', 'f"{name}-features"', 'f"{name}-training"', 'f"{name}-realtime"',
+                       'f"{name}-batch"', 'f"{name}-monitoring"', 'f"{name}-retraining"'),  # stack names: IDs
+    "stacks/app_builder.py": ('f"{team.name}-pipeline"',),  # the pipeline stack's name (a construct ID)
+    "stacks/pipeline.py": ('f"{ctx.name}-smoke-test-access"', 'f"{name}-{target}"'),  # stack and stage IDs
+    "stacks/common/lambda_function.py": ('f"{ctx.name}-{handler}"',),  # Powertools' service dimension
+    "stacks/features/construct.py": ('f"{team}-{EMITTED_BY[name]}"',),  # the same dimension, read back
+    "mdlc/diff.py": ('f"{team}-{s}"',),  # stack names in `mdlc diff`'s report
+    "mdlc/local/team.py": ('f"mdlc-local-{name}-"',),  # a local temporary folder
+    "mdlc/harness/jobs.py": ('f"{job_type}-{name}-"',),  # a job's local work folder (name: the job's)
+    "mdlc/synthetic_team.py": ('f"{name}-{k}"',),  # synthetic category values (name: the feature's)
+}
+_TEAM_JOINED = re.compile(r"f[\"'][^\"']*\{(?:team|team_name|team\.name|ctx\.name|ctx_name|self\.team\.name|"
+                          r"self\.team_name|self\.ctx_name|self\._team|spec\[.name.\]|TEAM|self\.name|name)\}-[^\"']*[\"']")
+
+
+def test_every_team_resource_name_is_built_by_mdlc_names():
+    """A name built by hand as ``f"{team}-…"`` (a construct, a handler, the CLI) would not carry
+    the ``<team>--`` prefix the roles are scoped to: the handler fails at run time, or another
+    team's scope matches it. Only the names listed above (not resources) are joined by hand."""
+    root = Path(names.__file__).resolve().parents[1]
+    found = []
+    for folder in ("lambdas", "sagemaker_jobs", "stacks", "mdlc", "scripts"):
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel == "mdlc/names.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                for match in _TEAM_JOINED.finditer(line):
+                    if not any(match.group(0).startswith(ok) for ok in NOT_RESOURCE_NAMES.get(rel, ())):
+                        found.append(f"{rel}:{number}: {match.group(0)}")
+    assert not found, "names joined by hand instead of mdlc/names.py:\n" + "\n".join(found)

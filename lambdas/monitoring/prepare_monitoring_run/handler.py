@@ -204,7 +204,8 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
     hours = span_hours([(t["start"], t["end"]), (t["quality_start"], t["quality_end"])])
     skew_hours = span_hours([(t["skew_start"], t["skew_end"])])
     capture_bucket = os.environ.get("CAPTURE_BUCKET")  # a batch-only team has no endpoint and no capture
-    by_hour = capture_objects(capture_bucket, f"{spec['name']}-endpoint", hours | skew_hours) if capture_bucket else {}
+    endpoint = names.endpoint_name(spec["name"])
+    by_hour = capture_objects(capture_bucket, endpoint, hours | skew_hours) if capture_bucket else {}
     capture = [o for objects in by_hour.values() for o in objects]
     raw = raw_snapshot(spec) if any(by_hour.get(h) for h in skew_hours) else []
     runs = batch_runs(env("REPORTS_BUCKET"), spec["batch"]["output_prefix"], min(t["start"], t["quality_start"]))
