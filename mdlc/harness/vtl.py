@@ -281,7 +281,7 @@ class Input:
     """``$input``: the payload and the request parameters of one rendering."""
 
     def __init__(self, body: str, params: dict[str, dict[str, str]] | None = None) -> None:
-        self._raw = body
+        self._raw = body or ""
         self._params = to_vtl({"path": {}, "querystring": {}, "header": {}, **(params or {})})
         self._parsed: Any = _UNSET
 
