@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mdlc import names
 from mdlc.harness import OfflineAws
 from mdlc.harness.iam import Call, Denied
 from mdlc.local.synth import Assembly
@@ -187,3 +188,23 @@ def test_the_same_alarm_and_data_plane_deliver_with_the_allows_in_place(assembly
         aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
 
         assert [n.alarm for n in aws.alarm_actions.notifications] == [alarm]
+
+
+def test_another_teams_alarm_in_the_account_may_not_notify_this_teams_topic(assembly, team_dir):
+    """Teams share accounts: an alarm of team `fraud-detection-eu` (whose name starts with this
+    team's name) is refused by the topic policy, which allows only this team's alarm prefix."""
+    where = LocalTeam(TEAM, models_dir=team_dir, assembly=assembly)
+    monitoring = f"{TEAM}-monitoring"
+    [mine, *_] = _alarms_only(assembly.template(monitoring))["Resources"].values()
+    theirs = copy.deepcopy(mine)
+    theirs["Properties"]["AlarmName"] = names.alarm_name(f"{TEAM}-eu", "errors")
+    with OfflineAws(where.region, where.account) as aws:
+        aws.deploy(assembly.template(DATA), {"Resources": {"Theirs": theirs}}, stack_names=[DATA, monitoring])
+        cloudwatch = aws.client("cloudwatch")
+
+        cloudwatch.set_alarm_state(AlarmName=theirs["Properties"]["AlarmName"], StateValue="ALARM", StateReason="t")
+
+        assert aws.alarm_actions.notifications == []
+        [action] = cloudwatch.describe_alarm_history(AlarmName=theirs["Properties"]["AlarmName"],
+                                                     HistoryItemType="Action")["AlarmHistoryItems"]
+        assert "is not authorized to perform: SNS:Publish" in action["HistorySummary"]
