@@ -173,7 +173,7 @@ class SmokeTestAccessStack(cdk.Stack):
                 sid="StartTraining", actions=["states:StartExecution"], resources=[machine_arn]))
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="WatchTraining", actions=["states:DescribeExecution"], resources=[executions]))
-            grant_execution_data(self.role, data.key, [machine_arn])  # the execution's input and status
+            grant_execution_data(self.role, data.key, [machine_arn], sid="TrainingExecutionData")
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="UploadSample", actions=["s3:PutObject"], resources=[raw_objects]))
             self.role.add_to_policy(iam.PolicyStatement(

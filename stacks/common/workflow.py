@@ -193,7 +193,8 @@ def state_machine(
     return machine
 
 
-def grant_execution_data(role: iam.IRole, key: kms.IKey, machine_arns: Sequence[str]) -> None:
+def grant_execution_data(role: iam.IRole, key: kms.IKey, machine_arns: Sequence[str], *,
+                         sid: str | None = None) -> None:
     """Let ``role`` start executions of, and read the execution data of, the team's encrypted machines.
 
     Step Functions encrypts the input with a data key it asks KMS for on the caller's behalf
@@ -203,6 +204,7 @@ def grant_execution_data(role: iam.IRole, key: kms.IKey, machine_arns: Sequence[
     """
     stack = cdk.Stack.of(role)
     role.add_to_principal_policy(iam.PolicyStatement(
+        sid=sid,
         actions=["kms:Decrypt", "kms:GenerateDataKey"],
         resources=[key.key_arn],
         conditions={
