@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Imported first: it makes every botocore session created afterwards check its requests as the
+# AWS service does (mdlc/harness/validation.py), also in tests that use moto's mock_aws directly.
+import mdlc.harness  # noqa: F401
 from mdlc.contract import team_files
 from mdlc.local.team import LOCAL_ACCOUNT
 from tests.second_team import write_second_team

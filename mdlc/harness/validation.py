@@ -18,10 +18,9 @@ botocore's service model and, on a violation, answers the call itself with AWS's
 error, so botocore raises its real `ClientError` (the modelled exception class where
 the service has one) and the request never reaches moto. It checks only while moto's
 mock is active: every call made offline (tests, the harness, Lambda handlers, the Step
-Functions executor's `aws-sdk:` and optimised integrations, jobs' and endpoints' S3
-access) goes through it.
+Functions executor's `aws-sdk:` and optimised integrations) goes through it.
 
-The messages are AWS's: ``1 validation error detected: Value 'a,b' at
+The messages are AWS's: ``1 validation error detected: Value '{importance=a,b}' at
 'customerMetadataProperties' failed to satisfy constraint: Map value must satisfy
 constraint: [Member must have length less than or equal to 256, ...]``. Paths name
 members in lowerCamel case, list items as ``.<n>.member`` (from 1); a list of scalars or
@@ -101,7 +100,7 @@ def translate_java_pattern(pattern: str) -> str:
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
             token = pattern[i:i + 2]
-            if token == r"\p" and pattern.startswith("{", i + 2):
+            if token == r"\p" and pattern.startswith("{", i + 2) and "}" in pattern[i:]:
                 token = pattern[i:pattern.index("}", i) + 1]
             if token in _JAVA_CLASSES:
                 out.append(_JAVA_CLASSES[token] if depth else f"[{_JAVA_CLASSES[token]}]")

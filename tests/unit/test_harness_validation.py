@@ -11,6 +11,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from mdlc.harness import validation
 
@@ -98,6 +99,17 @@ def test_an_aws_sdk_task_is_checked_even_where_its_client_does_not_check(aws, pa
 
     assert result.error == "SageMaker.SageMakerException"
     assert refusal in result.cause
+
+
+def test_a_call_under_moto_without_the_harness_is_checked_too():
+    # The handler tests run handlers against moto's mock_aws alone (tests/unit/lambdas).
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name="eu-west-1")
+
+        error = _refusal(lambda: sagemaker.create_model_package_group(ModelPackageGroupName="fraud_models"))
+
+    assert error["Code"] == "ValidationException"
+    assert "Value 'fraud_models' at 'modelPackageGroupName'" in error["Message"]
 
 
 def test_requests_within_the_model_reach_moto(aws):  # noqa: F811
