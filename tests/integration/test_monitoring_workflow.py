@@ -53,7 +53,7 @@ def report(team, result) -> dict:
 
 
 def alarm_states(team) -> dict[str, str]:
-    alarms = team.client("cloudwatch").describe_alarms(AlarmNamePrefix="fraud-detection-")["MetricAlarms"]
+    alarms = team.client("cloudwatch").describe_alarms(AlarmNamePrefix="fraud-detection--")["MetricAlarms"]
     return {a["AlarmName"]: a["StateValue"] for a in alarms}
 
 
