@@ -186,6 +186,27 @@ def _constraints(shape: Shape) -> list[Constraint]:
     return found
 
 
+def _holds(shape: Shape) -> Callable[[Any], bool]:
+    """One function telling whether a value meets every constraint of `shape` (the fast path
+    of every request; `_constraints` says which one failed, for the message)."""
+    meta = shape.metadata
+    low, high = meta.get("min"), meta.get("max")
+    if shape.type_name == "string":
+        pattern = compiled_pattern(meta["pattern"]) if "pattern" in meta else None
+        allowed = frozenset(getattr(shape, "enum", None) or ()) or None
+
+        def string_holds(v: Any) -> bool:
+            if not isinstance(v, str):
+                return True
+            n = len(v)
+            return ((low is None or n >= low) and (high is None or n <= high)
+                    and (allowed is None or v in allowed)
+                    and (pattern is None or pattern.fullmatch(v) is not None))
+        return string_holds
+    checks = tuple(constraint.ok for constraint in _constraints(shape))
+    return lambda v: all(ok(v) for ok in checks)
+
+
 @dataclass(eq=False)
 class Node:
     """What a shape and everything below it allow, compiled once per service model shape."""
@@ -198,6 +219,7 @@ class Node:
     item: Node | None = None  # list member / map value
     key: Node | None = None  # map key
     active: bool = False  # anything to check here or below
+    holds: Callable[[Any], bool] = lambda _: True  # every constraint of the shape itself
 
     @property
     def description(self) -> str:
@@ -212,7 +234,8 @@ def _compile(shape: Shape, seen: dict[str, Node]) -> Node:
     if shape.name in seen:  # recursive shapes (e.g. DynamoDB's AttributeValue)
         return seen[shape.name]
     kind = {"structure": "structure", "list": "list", "map": "map"}.get(shape.type_name, "scalar")
-    node = Node(kind=kind, constraints=_constraints(shape), sensitive=bool(shape.metadata.get("sensitive")))
+    node = Node(kind=kind, constraints=_constraints(shape), sensitive=bool(shape.metadata.get("sensitive")),
+                holds=_holds(shape))
     seen[shape.name] = node
     if kind == "structure":
         if shape.metadata.get("document"):
@@ -291,7 +314,7 @@ def _error(node: Node, value: Any, path: str, constraint: str) -> str:
 
 def _failed(node: Node, value: Any) -> bool:
     """Whether `value` breaks a constraint of scalar `node` (collection-level reporting)."""
-    return any(not constraint.ok(value) for constraint in node.constraints)
+    return not node.holds(value)
 
 
 def _check(node: Node, value: Any, path: str, errors: list[str], own: bool = True) -> None:
@@ -300,7 +323,8 @@ def _check(node: Node, value: Any, path: str, errors: list[str], own: bool = Tru
     if not node.active or value is None:
         return
     if node.kind == "scalar":
-        errors.extend(_error(node, value, path, c.text) for c in node.constraints if not c.ok(value))
+        if not node.holds(value):
+            errors.extend(_error(node, value, path, c.text) for c in node.constraints if not c.ok(value))
         return
     if node.kind == "structure":
         if not isinstance(value, dict):
@@ -313,7 +337,7 @@ def _check(node: Node, value: Any, path: str, errors: list[str], own: bool = Tru
             elif name in node.required:
                 errors.append(_error(child, None, prefix + camel, "Member must not be null"))
         return
-    if own:
+    if own and not node.holds(value):
         errors.extend(_error(node, value, path, c.text) for c in node.constraints if not c.ok(value))
     item = node.item
     assert item is not None
