@@ -25,7 +25,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from mdlc.names import alarm_name, state_machine_name, team_resource
+from mdlc.names import alarm_name, endpoint_name, state_machine_name, team_resource
 from stacks.common.alarms import alarm_specs, metric_namespace, sources
 from stacks.common.functions import (
     acknowledge_invoke,
@@ -47,7 +47,6 @@ from stacks.common.workflow import (
     state_machine,
 )
 from stacks.data_plane import DataPlane
-from stacks.realtime.names import endpoint_name
 
 IN = "/opt/ml/processing/input"
 CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
