@@ -998,6 +998,13 @@ class Pipeline(Strict):
     codecommit_repository: str | None = Field(
         default=None, description="Use a CodeCommit repository instead (closed to new customers)."
     )
+    bootstrap_qualifier: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]{1,10}$",
+        description="CDK bootstrap qualifier of the team's own bootstrap (`mdlc bootstrap`); default: "
+                    "`m` + 9 hex digits of the SHA-256 of the team name. Set it only for an account "
+                    "bootstrapped before under another qualifier.",
+    )
 
 
 #: AWS's tag limits (Tagging AWS resources: "Tag naming limits and requirements"): 50 tags per

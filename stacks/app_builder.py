@@ -26,7 +26,7 @@ from mdlc.contract import (
 from stacks.common.nag import batched
 from stacks.common.props import TeamContext
 from stacks.pipeline import TARGET_STAGES, PipelineStack, plan_pipeline
-from stacks.team import TeamStacks
+from stacks.team import TeamStacks, bound, synthesizer
 
 
 @dataclass(frozen=True)
@@ -223,8 +223,9 @@ def build_app(
                 TeamStacks(app, ctx=ctx, env=cdk.Environment(account=env.account, region=env.region))
             )
             if plan is not None:
-                PipelineStack(app, f"{team.name}-pipeline", ctx=ctx, plan=plan,
-                              build_dir=build_dir / team.name / "pipeline",
-                              env=cdk.Environment(account=plan.home.account, region=plan.home.region))
+                pipeline = PipelineStack(app, f"{team.name}-pipeline", ctx=ctx, plan=plan,
+                                         build_dir=build_dir / team.name / "pipeline", synthesizer=synthesizer(ctx),
+                                         env=cdk.Environment(account=plan.home.account, region=plan.home.region))
+                bound(pipeline, ctx)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return built

