@@ -217,7 +217,14 @@ def _service_patterns(service: str, starts: list[str], partition: str, region: s
         return [f"arn:{partition}:iam::{account}:{kind}/{s}*" for kind in ("role", "policy") for s in starts
                 if not s.startswith(("/", "mdlc/"))]
     # Flat ARNs (SNS topics, SQS queues: the name is the whole resource part) and typed ones.
-    return [f"arn:{partition}:{service}:{region}:{account}:{sep}{s}*" for s in starts for sep in ("", "*/", "*:")]
+    def seps(start: str) -> tuple[str, ...]:
+        if start.startswith("/"):
+            return ("*:",)  # log-group:/aws/vendedlogs/<team>/…
+        if start.startswith("mdlc/"):
+            return ("*/",)  # parameter/mdlc/<team>/…
+        return ("", "*/", "*:")
+
+    return [f"arn:{partition}:{service}:{region}:{account}:{sep}{s}*" for s in starts for sep in seps(s)]
 
 
 def _id_named(action: str) -> bool:
@@ -268,11 +275,19 @@ def execution_policies(deployment: TeamDeployment) -> list[dict[str, Any]]:
              "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": d.team},
                            "Null": {f"aws:ResourceTag/{TEAM_TAG}": "true"}}},
         ]
-    by_service: dict[str, list[str]] = {}
-    for action in [*scoped, *unknown]:  # unknown to AWS's reference: scoped like the service's others
-        by_service.setdefault(action.partition(":")[0].lower(), []).append(action)
-    named = [{"Sid": f"Team{service.title().replace('-', '')}", "Effect": "Allow", "Action": actions,
-              "Resource": _service_patterns(service, d.starts, p, r, a)} for service, actions in by_service.items()]
+    # One list of the team's names for every service (the service part of the ARN a wildcard:
+    # the patterns are the same in each), repeated in as few statements as IAM's size allows.
+    resources = sorted({pat for service in ("*", "s3", "iam")
+                        for pat in _service_patterns(service, d.starts, p, r, a)})
+    named = []
+    actions = [*scoped, *unknown]  # unknown to AWS's reference: scoped like the others
+    while actions:
+        chunk: list[str] = []
+        while actions and _size([{"Sid": "TeamNamedResources99", "Effect": "Allow", "Action": [*chunk, actions[0]],
+                                  "Resource": resources}]) <= MANAGED_POLICY_MAX - 50:
+            chunk.append(actions.pop(0))
+        named.append({"Sid": f"TeamNamedResources{len(named) + 1}", "Effect": "Allow", "Action": chunk,
+                      "Resource": resources})
     return _pack([s for s in first if s["Action"]], named)
 
 
@@ -336,3 +351,126 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
         {"Sid": "BoundaryStays", "Effect": "Deny", "Action": [*BOUNDARY_WRITES, *UNBOUNDING_CALLS, *BOUNDED_ROLE_CALLS],
          "Resource": "*"},
     ]}
+
+
+# ------------------------------------------------------------------ the bootstrap itself
+#: CDK's own bootstrap template, from the CLI this project pins (package.json).
+CDK_BOOTSTRAP_TEMPLATE = Path(__file__).resolve().parents[1] / "node_modules" / "aws-cdk" / "lib" / "api" / \
+    "bootstrap" / "bootstrap-template.yaml"
+#: Statements of CDK's deploy role that act on any stack of the account.
+_DEPLOY_ROLE_STACK_STATEMENTS = ("DeployPermissions", "CliPermissions", "Refactor")
+
+
+def bootstrap_template(stack_names: Iterable[str], source: Path = CDK_BOOTSTRAP_TEMPLATE) -> dict[str, Any]:
+    """CDK's bootstrap template with the deploy role's CloudFormation calls on the team's stacks only.
+
+    CDK's deploy role may create, update and delete ANY stack of the account; an update of
+    another team's stack would run with that stack's own execution role (CloudFormation reuses
+    the role associated with a stack), so a team's deploy role must name its stacks.
+    """
+    import yaml
+
+    template = yaml.safe_load(source.read_text())
+    stacks = [{"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{s}/*"}
+              for s in sorted(stack_names)]
+    role = template["Resources"]["DeploymentActionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    found = set()
+    for statement in list(role["Statement"]):
+        if statement.get("Sid") not in _DEPLOY_ROLE_STACK_STATEMENTS:
+            continue
+        found.add(statement["Sid"])
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        unscoped = [a for a in actions if a == "sts:GetCallerIdentity"]  # takes no resource
+        statement["Action"] = [a for a in actions if a not in unscoped]
+        statement["Resource"] = stacks
+        if unscoped:
+            role["Statement"].append({"Sid": "CallerIdentity", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
+    missing = set(_DEPLOY_ROLE_STACK_STATEMENTS) - found
+    if missing:
+        raise ValueError(f"{source}: the deploy role has no statement(s) {sorted(missing)}; expected CDK's "
+                         "bootstrap template (aws-cdk in package.json) — re-check the statements scoped here")
+    return template
+
+
+@dataclass(frozen=True)
+class BootstrapPlan:
+    """One team's bootstrap of one account and region, and the files it needs."""
+
+    deployment: TeamDeployment
+    trust: tuple[str, ...]  # accounts whose pipeline deploys here (the team's tooling account)
+
+    def commands(self, out: Path, policies: int) -> list[str]:
+        d = self.deployment
+        iam_arn = f"arn:{d.partition}:iam::{d.account}:policy"
+        lines = [f"aws iam create-policy --policy-name {boundary_name(d.team)} "
+                 f"--policy-document file://{out / 'boundary.json'}"]
+        names = [f"{execution_policy_name(d.team)}-{i}" for i in range(1, policies + 1)]
+        lines += [f"aws iam create-policy --policy-name {n} --policy-document file://{out / f'{n}.json'}"
+                  for n in names]
+        bootstrap = (f"npx cdk bootstrap aws://{d.account}/{d.region} --qualifier {d.qualifier} "
+                     f"--toolkit-stack-name {toolkit_stack_name(d.team)} "
+                     f"--template {out / 'bootstrap-template.json'} "
+                     f"--cloudformation-execution-policies {','.join(f'{iam_arn}/{n}' for n in names)}")
+        for account in self.trust:
+            bootstrap += f" --trust {account} --trust-for-lookup {account}"
+        return [*lines, bootstrap]
+
+    def write(self, out: Path) -> list[str]:
+        """Write the policies and the template into ``out``; the commands that use them."""
+        d = self.deployment
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "boundary.json").write_text(json.dumps(boundary_policy(d), indent=1) + "\n")
+        policies = execution_policies(d)
+        for i, policy in enumerate(policies, start=1):
+            (out / f"{execution_policy_name(d.team)}-{i}.json").write_text(json.dumps(policy, indent=1) + "\n")
+        (out / "bootstrap-template.json").write_text(json.dumps(bootstrap_template(d.templates), indent=1) + "\n")
+        return self.commands(out, len(policies))
+
+
+def stage_templates(assembly_dir: Path) -> dict[str, dict[str, Any]]:
+    """Templates of a cloud assembly (or a nested one) by CloudFormation stack name."""
+    manifest = json.loads((assembly_dir / "manifest.json").read_text())
+    out = {}
+    for artifact in manifest["artifacts"].values():
+        if artifact["type"] == "aws:cloudformation:stack":
+            props = artifact["properties"]
+            out[props.get("stackName") or props["templateFile"].removesuffix(".template.json")] = json.loads(
+                (assembly_dir / props["templateFile"]).read_text())
+    return out
+
+
+def plan_bootstrap(model: str, stage: str, outdir: Path, models_dir: Path | None = None) -> BootstrapPlan:
+    """Synthesise the team for ``stage`` and plan its bootstrap there.
+
+    A target stage of the team's pipeline (staging, production) is deployed by the pipeline,
+    so its templates are the pipeline's nested stage (stack names ``<team>-<stage>-…``), and
+    the pipeline's account is trusted; the pipeline's own stage includes the pipeline stack.
+    """
+    from mdlc.contract import REPO_ROOT, TeamFileError, load_team
+    from mdlc.local.synth import synth
+    from stacks.pipeline import TARGET_STAGES, plan_pipeline
+
+    team_file = (models_dir or REPO_ROOT / "models") / f"{model}.yaml"
+    if not team_file.exists():
+        raise TeamFileError(team_file, [f"no team file for model {model!r}; expected models/{model}.yaml"])
+    team = load_team(team_file)
+    env = team.environments.get(stage)
+    if env is None or env.account is None:
+        raise TeamFileError(team_file, [f"field `environments.{stage}`: missing or without an account; expected "
+                                        "the account and region to bootstrap, e.g. {account: '111111111111', "
+                                        "region: eu-west-1}"])
+    plan = plan_pipeline(team, team_file)
+    trust: tuple[str, ...] = ()
+    if plan is not None and stage in TARGET_STAGES:
+        synth(outdir, models_dir=models_dir, model=model, stage=plan.home_stage)
+        nested = [p for p in outdir.glob("assembly-*") if p.name.endswith(f"-{model}-{stage}")]
+        if len(nested) != 1:
+            raise RuntimeError(f"{outdir}: expected one nested assembly for {model}-{stage}, found {nested}")
+        templates = stage_templates(nested[0])
+        trust = (plan.home.account,) if plan.home.account != env.account else ()
+    else:
+        synth(outdir, models_dir=models_dir, model=model, stage=stage,
+              pipelines=plan is not None and stage == plan.home_stage)
+        templates = stage_templates(outdir)
+    return BootstrapPlan(TeamDeployment(team.name, env.account, env.region, templates,
+                                        qualifier(team.name, team.pipeline.bootstrap_qualifier)), trust)

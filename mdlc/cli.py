@@ -107,6 +107,7 @@ COMMAND_MODULES = [
     "mdlc.commands.realtime",
     "mdlc.commands.lifecycle",
     "mdlc.commands.iam",
+    "mdlc.commands.bootstrap",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

@@ -7,6 +7,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from mdlc import names
+from mdlc.bootstrap import qualifier
 
 STACK = "fraud-detection-data"
 
@@ -104,9 +105,9 @@ def test_sagemaker_role_reaches_only_this_teams_buckets_and_key(assembly):
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for target in targets:
                 text = str(target)
-                if "cdk-hnb659fds-assets-" in text:
-                    # The job code and team spec assets (CDK's bootstrap bucket, shared by every
-                    # team): read only, and only these objects, never the whole bucket.
+                if f"cdk-{qualifier('fraud-detection')}-assets-" in text:
+                    # The job code and team spec assets (the team's own bootstrap bucket):
+                    # read only, and only these objects, never the whole bucket.
                     assert actions in (["s3:GetObject"], ["s3:ListBucket"]), actions
                     assert "/*" not in text, f"{actions} on {target}: every team's code"
                     if actions == ["s3:ListBucket"]:

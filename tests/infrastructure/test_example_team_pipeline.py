@@ -10,9 +10,12 @@ import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
 
+from mdlc.bootstrap import qualifier
 from mdlc.contract import MODELS_DIR, TeamFileError
 from stacks.pipeline import smoke_build_role_name, smoke_test_role_name
 from tests.synth import synth
+
+QUALIFIER = qualifier("fraud-detection")
 
 NAME = "fraud-detection"
 STACK = "fraud-detection-pipeline"
@@ -102,7 +105,8 @@ def test_each_stage_deploys_through_the_bootstrap_roles_of_its_own_account(stage
             if action["ActionTypeId"]["Category"] != "Deploy":
                 continue
             role = json.dumps(action["RoleArn"])
-            assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-eu-west-1" in role, name
+            # The team's own bootstrap (its qualifier), never the account's shared default one.
+            assert f":iam::{account}:role/cdk-{QUALIFIER}-deploy-role-{account}-eu-west-1" in role, name
 
 
 def test_artifact_bucket_is_encrypted_with_a_rotating_key_the_target_accounts_may_use(template):
@@ -110,8 +114,8 @@ def test_artifact_bucket_is_encrypted_with_a_rotating_key_the_target_accounts_ma
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     key = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
     trusted = json.dumps(key["Properties"]["KeyPolicy"])
-    assert f"{STAGING}:role/cdk-hnb659fds-deploy-role" in trusted
-    assert f"{PRODUCTION}:role/cdk-hnb659fds-deploy-role" in trusted
+    assert f"{STAGING}:role/cdk-{QUALIFIER}-deploy-role" in trusted
+    assert f"{PRODUCTION}:role/cdk-{QUALIFIER}-deploy-role" in trusted
     pipeline = next(r for r in template["Resources"].values() if r["Type"] == "AWS::CodePipeline::Pipeline")
     store = pipeline["Properties"]["ArtifactStore"]
     assert store["EncryptionKey"]["Type"] == "KMS"
