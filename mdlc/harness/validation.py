@@ -54,6 +54,7 @@ import botocore.handlers
 import regex
 from botocore.awsrequest import AWSResponse
 from botocore.model import OperationModel, Shape
+from moto.core.models import botocore_stubber
 
 #: The error code a service answers a validation failure with, where it is not the
 #: protocol's default (`ValidationException`; `ValidationError` for query services).
@@ -403,8 +404,7 @@ class _Body:
 
 
 def _active() -> bool:
-    from moto.core.models import botocore_stubber
-
+    """Whether moto's mock is on: only then is a call made offline (never check real AWS calls)."""
     return bool(botocore_stubber.enabled)
 
 
