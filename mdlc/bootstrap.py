@@ -45,6 +45,8 @@ QUALIFIER_PATTERN = r"^[a-z0-9]{1,10}$"
 TEAM_TAG = "mdlc:team"
 #: Types CloudFormation handles itself (no provider calls on the team's behalf).
 _NOT_PROVIDED = ("AWS::CDK::Metadata", "AWS::CloudFormation::")
+#: Services whose resources a team's tag must never open (an untagged role is no team's).
+UNTAGGABLE_SERVICES = ("iam", "sts", "organizations", "account")
 #: Calls that change a permissions boundary: never on the team's own boundary.
 BOUNDARY_WRITES = ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
                    "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy")
@@ -264,17 +266,21 @@ def execution_policies(deployment: TeamDeployment) -> list[dict[str, Any]]:
                       f"arn:{p}:ssm:{r}:{a}:parameter/cdk-bootstrap/{d.qualifier}/*"]},
         {"Sid": "CallsWithoutResourceType", "Effect": "Allow", "Action": star, "Resource": "*"},
     ]
-    tagged = [action for action in scoped if _id_named(action)]
-    if tagged:
-        # Keys, REST APIs, event source mappings: named by generated ids, so by the team's tag;
-        # created only with it, and never (re)tagging a resource that names a team already.
-        first += [
-            {"Sid": "TeamTaggedResources", "Effect": "Allow", "Action": tagged, "Resource": "*",
-             "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
-            {"Sid": "CreateTeamTaggedResources", "Effect": "Allow", "Action": tagged, "Resource": "*",
-             "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": d.team},
-                           "Null": {f"aws:ResourceTag/{TEAM_TAG}": "true"}}},
-        ]
+    # Resources named by generated ids (keys, REST APIs, event source mappings) or by
+    # CloudFormation without the stack name (CodeBuild projects of the pipeline): by the
+    # team's tag, on the services of the derived calls (never IAM/STS: an untagged role is
+    # no team's). Created only with the tag, and never tagging a resource that has a team's
+    # tag or (no `*Tag*` call) an untagged resource of someone else.
+    services = sorted({action.partition(":")[0].lower() for action in scoped} - set(UNTAGGABLE_SERVICES))
+    creating = [action for action in scoped if (_id_named(action) or action.partition(":")[2].startswith("Create"))
+                and "tag" not in action.lower() and not action.lower().startswith(UNTAGGABLE_SERVICES)]
+    first += [
+        {"Sid": "TeamTaggedResources", "Effect": "Allow", "Action": [f"{s}:*" for s in services], "Resource": "*",
+         "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
+        {"Sid": "CreateTeamTaggedResources", "Effect": "Allow", "Action": creating, "Resource": "*",
+         "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": d.team},
+                       "Null": {f"aws:ResourceTag/{TEAM_TAG}": "true"}}},
+    ]
     # One list of the team's names for every service (the service part of the ARN a wildcard:
     # the patterns are the same in each), repeated in as few statements as IAM's size allows.
     resources = sorted({pat for service in ("*", "s3", "iam")
@@ -329,9 +335,11 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
         {"Sid": "TeamResources", "Effect": "Allow", "NotAction": not_actions, "Resource": patterns},
         {"Sid": "TeamTaggedResources", "Effect": "Allow", "NotAction": not_actions, "Resource": "*",
          "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
+        # Log groups the services name (SageMaker's per job kind, CodeBuild's per project), written only.
         {"Sid": "ServiceNamedResources", "Effect": "Allow",
          "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-         "Resource": f"arn:{p}:logs:{r}:{a}:log-group:/aws/sagemaker/*"},
+         "Resource": [f"arn:{p}:logs:{r}:{a}:log-group:/aws/sagemaker/*",
+                      f"arn:{p}:logs:{r}:{a}:log-group:/aws/codebuild/*"]},
         {"Sid": "CallsWithoutTeamResource", "Effect": "Allow",
          "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                     "xray:GetSamplingTargets", "cloudwatch:PutMetricData", "cloudwatch:DescribeAlarms",
