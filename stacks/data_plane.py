@@ -18,12 +18,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mdlc import names
+from mdlc.contract import TeamConfig
 from stacks.common.buckets import access_log_bucket
+from stacks.common.images import repository_arn, serving_image, training_image
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import volume_key_grant
 
 RETAIN = cdk.RemovalPolicy.RETAIN
+#: The kinds of SageMaker jobs the team runs, as SageMaker names their log groups.
+SAGEMAKER_JOB_KINDS = ("Training", "Processing", "Transform")
 
 
 class DataPlane(Construct):
@@ -178,7 +182,7 @@ class DataPlane(Construct):
             b for b in (self.raw_bucket, self.features_bucket, self.artifacts_bucket, self.capture_bucket,
                         self.reports_bucket) if b is not None
         ]
-        self.sagemaker_role = self._sagemaker_role(team.name)
+        self.sagemaker_role = self._sagemaker_role(team)
 
     # ------------------------------------------------------------------ helpers
     def bucket_name(self, abbr: str) -> str:
@@ -220,8 +224,9 @@ class DataPlane(Construct):
             removal_policy=RETAIN,
         )
 
-    def _sagemaker_role(self, team_name: str) -> iam.Role:
+    def _sagemaker_role(self, team: TeamConfig) -> iam.Role:
         """Role of the team's SageMaker jobs and endpoints: this team's buckets and key only."""
+        team_name = team.name
         stack = cdk.Stack.of(self)
         role = iam.Role(
             self,
@@ -237,20 +242,23 @@ class DataPlane(Construct):
         self.reports_bucket.grant_read_write(role)
         self.key.grant_encrypt_decrypt(role)
         role.add_to_policy(volume_key_grant(self.key))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="/aws/sagemaker/*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
+        # SageMaker logs every job of the account into one group per kind (/aws/sagemaker/
+        # TrainingJobs, ...) in a stream "<job name>/<host>", and an endpoint into a group of
+        # its own (/aws/sagemaker/Endpoints/<endpoint>): streams of the team's jobs and groups
+        # of the team's endpoints only, by the <team>-- prefix of their names (mdlc/names.py).
+        def log_arn(name: str) -> str:
+            return stack.format_arn(service="logs", resource="log-group", resource_name=name,
+                                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+
+        job_groups = [log_arn(f"/aws/sagemaker/{kind}Jobs") for kind in SAGEMAKER_JOB_KINDS]
+        endpoint_groups = log_arn(f"/aws/sagemaker/Endpoints/{names.team_prefix(team_name)}*")
+        job_streams = log_arn(f"/aws/sagemaker/*Jobs:log-stream:{names.team_prefix(team_name)}*")
+        role.add_to_policy(iam.PolicyStatement(
+            sid="JobLogGroups", actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+            resources=[*job_groups, endpoint_groups]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="JobLogStreams", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[job_streams, f"{endpoint_groups}:log-stream:*"]))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="JobMetrics",
@@ -259,35 +267,39 @@ class DataPlane(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
             )
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PullSageMakerImages",
-                actions=[
-                    "ecr:GetAuthorizationToken",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                resources=["*"],
-            )
-        )
+        # The images the team's jobs and endpoints run (stacks/common/images.py): their
+        # repositories only; the registry's token has no resource scope.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PullImageToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PullSageMakerImages",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=sorted({repository_arn(training_image(team, stack.region), stack.partition),
+                              repository_arn(serving_image(team, stack.region), stack.partition)})))
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource scope, the SageMaker built-in images live "
-            "in AWS-owned registries whose account differs per region, and PutMetricData is "
-            "limited by the cloudwatch:namespace condition to SageMaker's namespaces.",
+            "ecr:GetAuthorizationToken has no resource scope (the image pulls themselves are "
+            "limited to the team's image repositories), and PutMetricData is limited by the "
+            "cloudwatch:namespace condition to SageMaker's namespaces.",
         )
         acknowledge_resource(
-            role,
-            stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name="/aws/sagemaker/*",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            "SageMaker names job log groups /aws/sagemaker/<JobType>Jobs at run time; the role "
-            "may write only below that prefix in this account and region.",
+            role, job_streams,
+            "SageMaker logs all jobs of a kind into one group (/aws/sagemaker/<Kind>Jobs) in "
+            "streams named after the job; the role writes only streams of jobs named with this "
+            "team's prefix <team>-- (no team name contains --, so no other team's jobs).",
+        )
+        acknowledge_resource(
+            role, endpoint_groups,
+            "SageMaker names an endpoint's log group after the endpoint; the role reaches only "
+            "the groups (and their streams, one per variant and instance) of endpoints named "
+            "with this team's prefix <team>-- (no team name contains --).",
+        )
+        acknowledge_resource(
+            role, endpoint_groups,
+            "SageMaker names an endpoint's log streams per variant and instance; the role writes "
+            "only into groups of endpoints named with this team's prefix <team>--.",
+            suffix=":log-stream:*",
         )
         for bucket in self.buckets:
             acknowledge_resource(

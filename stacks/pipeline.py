@@ -29,7 +29,7 @@ from constructs import Construct
 from mdlc.contract import Environment, TeamConfig, TeamFileError
 from mdlc.names import team_prefix, team_resource
 from stacks.common.buckets import access_log_bucket
-from stacks.common.nag import acknowledge, acknowledge_resource, batched, skip_checkov
+from stacks.common.nag import acknowledge, acknowledge_resource, batched
 from stacks.common.props import TeamContext
 from stacks.common.workflow import grant_execution_data
 from stacks.team import TeamStacks, bound, synthesizer
@@ -42,6 +42,8 @@ TARGET_STAGES = ("staging", "production")
 TRAINING_OUTPUT = "TrainingStateMachineArn"
 API_OUTPUT = "DecisionApiUrl"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # python 3.11, node 20
+# The tag every resource of a team carries (stacks/team.py); the pipeline's projects too.
+TEAM_TAG = "mdlc:team"
 
 
 @dataclass(frozen=True)
@@ -193,19 +195,12 @@ class SmokeTestAccessStack(cdk.Stack):
                 "bucket (one folder per run, named by time); nothing else in the bucket.",
             )
         if API_OUTPUT in outputs:
-            # The API id is a cross-stack import whose rendering cdk-nag only knows after
-            # synthesis; the grant names the stage-independent method and path instead.
-            api_arn = self.format_arn(
-                service="execute-api", resource="*", resource_name="*/POST/decisions",
-            )
+            # This team's API only, by its id (imported from the realtime stack of this stage):
+            # the staging account may hold other teams' decision APIs.
+            api = team.realtime.api.api
+            api_arn = api.arn_for_execute_api("POST", "/decisions", api.deployment_stage.stage_name)
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="CallDecisionApi", actions=["execute-api:Invoke"], resources=[api_arn]))
-            acknowledge_resource(
-                self.role, api_arn,
-                "The smoke test POSTs to the decision API (POST /decisions only) in the staging "
-                "account, which holds this team's API; the role is assumable only by the "
-                "pipeline's smoke-test build.",
-            )
         cdk.CfnOutput(self, "SmokeTestRoleArn", value=self.role.role_arn)
         cdk.CfnOutput(self, "RawBucketName", value=data.raw_bucket.bucket_name)
 
@@ -220,6 +215,7 @@ class PipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         team = ctx.team
         name = team.name
+        self.team_name = name
         source = self._source(team)
         synth = pipelines.CodeBuildStep(
             "Synth",
@@ -278,6 +274,7 @@ class PipelineStack(cdk.Stack):
         self.pipeline.build_pipeline()
         self._grant_connection_use(team)
         self._log_artifact_access()
+        self._scope_generated_statements(name)
         self._acknowledge_generated_roles()
 
     def _grant_connection_use(self, team: TeamConfig) -> None:
@@ -297,6 +294,54 @@ class PipelineStack(cdk.Stack):
         for role in roles:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["codeconnections:UseConnection"],
                                                              resources=[arn]))
+
+    def _scope_generated_statements(self, team_name: str) -> None:
+        """Narrow the statements CDK Pipelines generates on any resource of the account, which
+        in an account shared by teams reach every other team's pipeline (issue 27).
+
+        - The asset role's codebuild:StartBuild/StopBuild/BatchGetBuilds on ``*`` and its logs
+          on ``/aws/codebuild/*`` (CDK Pipelines lets CloudFormation name its asset projects, and
+          the role is also the action role that starts them): the asset projects are named
+          ``<team>--assets-<n>`` here, and the role reaches those projects and their log groups.
+        - Self-mutation's sts:AssumeRole on ``role/*`` (already limited to bootstrap roles by
+          their tag): the roles of this pipeline's own bootstrap qualifier, ``cdk-<qualifier>-*``
+          (every team bootstraps with its own); its s3:ListBucket on ``*``: the qualifier's
+          asset bucket; cloudformation:DescribeStacks stays on ``*`` (read-only stack status).
+        """
+        cdk.Tags.of(self.pipeline).add(TEAM_TAG, team_name)
+        qualifier = self.synthesizer.bootstrap_qualifier or cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        assets = self.pipeline.node.try_find_child("Assets")
+        projects = [c for c in assets.node.find_all() if isinstance(c, codebuild.CfnProject)] if assets else []
+        for index, project in enumerate(projects):  # named, so the shared role can be scoped by name
+            project.add_property_override("Name", team_resource(team_name, f"assets-{index + 1}"))
+        codebuild_projects = self.format_arn(service="codebuild", resource="project",
+                                             resource_name=team_resource(team_name, "assets-*"))
+        codebuild_logs = self.format_arn(service="logs", resource="log-group",
+                                         resource_name=f"/aws/codebuild/{team_resource(team_name, 'assets-*')}",
+                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        bootstrap_roles = self.format_arn(service="iam", region="", resource="role", resource_name=f"cdk-{qualifier}-*")
+        asset_bucket = f"arn:{self.partition}:s3:::cdk-{qualifier}-assets-{self.account}-{self.region}"
+        # The documents are rewritten (not overridden) so that cdk-nag and checkov, which read
+        # the L1 properties, see the statements CloudFormation deploys.
+        for policy in (c for c in self.pipeline.node.find_all()
+                       if isinstance(c, iam.CfnPolicy) and cdk.Stack.of(c) is self):
+            document = self.resolve(policy.policy_document)
+            rewritten = []
+            for statement in document["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                resource = statement["Resource"]
+                if "codebuild:StartBuild" in actions and resource == "*":
+                    statement = {**statement, "Resource": codebuild_projects}
+                elif "logs:PutLogEvents" in actions and str(resource).endswith("/aws/codebuild/*"):
+                    statement = {**statement, "Resource": codebuild_logs}
+                elif actions == ["sts:AssumeRole"] and str(resource).endswith(":role/*"):
+                    statement = {**statement, "Resource": bootstrap_roles}
+                elif "s3:ListBucket" in actions and resource == "*":
+                    rest = [a for a in actions if a != "s3:ListBucket"]
+                    rewritten.append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": asset_bucket})
+                    statement = {**statement, "Action": rest[0] if len(rest) == 1 else rest}
+                rewritten.append(statement)
+            policy.policy_document = {**document, "Statement": rewritten}
 
     def _log_artifact_access(self) -> None:
         """Server access logging of the artifact bucket, which CDK Pipelines creates unlogged."""
@@ -357,34 +402,30 @@ class PipelineStack(cdk.Stack):
         if assets is not None:
             self._acknowledge_asset_roles(assets)
         self_mutation = self.pipeline.node.find_child("UpdatePipeline").node.find_child("SelfMutation")
-        acknowledge(self_mutation, f"AwsSolutions-IAM5[Resource::arn:*:iam::{self.account}:role/*]",
-                    "Self-mutation assumes the CDK bootstrap roles of the pipeline's account; the "
-                    "statement is limited by the aws-cdk:bootstrap-role tag (deploy, "
-                    "file-publishing, image-publishing), whose names carry a per-bootstrap qualifier.")
+        qualifier = self.synthesizer.bootstrap_qualifier or cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        acknowledge(self_mutation,
+                    f"AwsSolutions-IAM5[Resource::arn:{literal}:iam::{self.account}:role/cdk-{qualifier}-*]",
+                    "Self-mutation assumes the CDK bootstrap roles of this pipeline's own qualifier "
+                    "(deploy, file-publishing, image-publishing, by the aws-cdk:bootstrap-role tag) "
+                    "in the pipeline's account; another team bootstraps with another qualifier.")
         acknowledge(self_mutation, "AwsSolutions-IAM5[Resource::*]",
-                    "Self-mutation's `cdk deploy` reads stack status (cloudformation:DescribeStacks) "
-                    "and lists the bootstrap bucket, whose name it learns at run time; both are "
-                    "read-only.")
+                    "Self-mutation's `cdk deploy` reads stack status (cloudformation:DescribeStacks, "
+                    "read-only, no resource-level scope for the stack it learns at run time); its "
+                    "bucket listing is limited to this qualifier's asset bucket.")
 
     def _acknowledge_asset_roles(self, assets: Construct) -> None:
         """CDK Pipelines shares one role among all asset-publishing projects of a kind."""
-        for policy in (c for c in assets.node.find_all() if isinstance(c, iam.CfnPolicy)):
-            skip_checkov(policy, "CKV_AWS_111",
-                         "CDK Pipelines generates this asset-publishing policy with codebuild:StartBuild/"
-                         "StopBuild/BatchGetBuilds on any project (its projects get generated names); its "
-                         "only other writes are CodeBuild logs/reports and assuming the target accounts' "
-                         "file-publishing bootstrap roles.")
         prefix = f"arn:{self.resolve(self.partition)}:%s:{self.region}:{self.account}"
-        acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'logs'}:log-group:/aws/codebuild/*]",
-                    "CDK Pipelines shares one publishing role among its asset projects, created one "
-                    "per asset with generated names; the role writes only CodeBuild log groups.")
+        assets_prefix = team_resource(self.team_name, "assets-*")
+        acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'logs'}:log-group:/aws/codebuild/{assets_prefix}]",
+                    "CDK Pipelines shares one publishing role among its asset projects, one per "
+                    "asset, named <team>--assets-<n> here: the role writes only their log groups.")
         acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:report-group/*]",
                     "CDK Pipelines shares one publishing role among its asset projects (generated "
                     "names); it reports only to CodeBuild report groups of this account and region.")
-        acknowledge(assets, "AwsSolutions-IAM5[Resource::*]",
-                    "The asset publishing role is generated by CDK Pipelines with codebuild build "
-                    "status actions on any project; it can assume only the target accounts' "
-                    "file-publishing bootstrap roles, which write only the bootstrap asset buckets.")
+        acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:project/{assets_prefix}]",
+                    "The asset role starts, stops and watches builds of this pipeline's asset "
+                    "projects (one per asset, named <team>--assets-<n>; no team name contains --).")
 
     def _source(self, team: TeamConfig) -> pipelines.CodePipelineSource:
         p = team.pipeline

@@ -57,3 +57,14 @@ def builtin_image(framework: str, region: str, version: str) -> str:
         tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
         tmp.replace(path)
     return cached[key]
+
+
+def repository_arn(image_uri: str, partition: str) -> str:
+    """The ECR repository ARN of an image URI ``<account>.dkr.ecr.<region>.<domain>/<repo>[:tag|@digest]``."""
+    host, slash, path = image_uri.partition("/")
+    parts = host.split(".")
+    if not slash or len(parts) < 6 or parts[1:3] != ["dkr", "ecr"]:
+        raise ValueError(f"image {image_uri!r}: expected an ECR image URI "
+                         "<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag]")
+    repository = path.split("@", 1)[0].split(":", 1)[0]
+    return f"arn:{partition}:ecr:{parts[3]}:{parts[0]}:repository/{repository}"
