@@ -328,7 +328,7 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
     p, r, a = d.partition, d.region, d.account
     not_actions = ["iam:*", "sts:*", "organizations:*", "account:*"]
     # Every name start in every service of this account and region, and S3's global names.
-    patterns = [f"arn:{p}:*:{r}:{a}:*{sep}{start}*" for start in d.starts for sep in ("/", ":")]
+    patterns = sorted(set(_service_patterns("*", d.starts, p, r, a)))
     patterns += [f"arn:{p}:s3:::{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
     roles = [f"arn:{p}:iam::{a}:role/{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
     return {"Version": "2012-10-17", "Statement": [

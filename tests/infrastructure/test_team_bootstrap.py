@@ -26,7 +26,7 @@ import yaml
 
 from mdlc import bootstrap
 from mdlc.contract import MODELS_DIR
-from mdlc.harness.iam import PermissionResult, action_types, evaluate
+from mdlc.harness.iam import PermissionResult, action_matches, action_types, arn_like, evaluate
 from mdlc.local.team import LocalTeam
 from tests.synth import synth
 
@@ -45,9 +45,18 @@ class Team:
         self.deployment = bootstrap.TeamDeployment(name, self.account, self.region, templates,
                                                    bootstrap.qualifier(name))
         self.policies = [json.dumps(p) for p in bootstrap.execution_policies(self.deployment)]
+        self.boundary = json.dumps(bootstrap.boundary_policy(self.deployment))
         self.resources: list[tuple[str, str, str]] = []  # (stack/logical id, type, ARN)
+        self.grants: list[tuple[str, dict]] = []  # (role, Allow statement) as deployed
+        iam = local.aws.client("iam")
         for stack, resources in local.resources.stacks.items():
             for logical_id, resource in resources.items():
+                if resource.type == "AWS::IAM::Role":
+                    for policy in iam.list_role_policies(RoleName=resource.ref)["PolicyNames"]:
+                        document = iam.get_role_policy(RoleName=resource.ref, PolicyName=policy)["PolicyDocument"]
+                        statements = document["Statement"]
+                        self.grants += [(resource.ref, s) for s in (statements if isinstance(statements, list)
+                                                                      else [statements]) if s["Effect"] == "Allow"]
                 arn = resource.arn
                 if resource.type == "AWS::ApiGateway::RestApi":
                     arn = f"arn:aws:apigateway:{self.region}::/restapis/{resource.ref}"
@@ -174,3 +183,45 @@ def test_roles_only_with_the_boundary_which_stays(teams):
     for action in bootstrap.BOUNDARY_WRITES:
         assert evaluate(team.policies, action, boundary, {}) == PermissionResult.DENIED
     assert evaluate(team.policies, "iam:DeleteRolePermissionsBoundary", role, {}) == PermissionResult.DENIED
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _expand(pattern: str) -> list[str]:
+    from policy_sentry.querying.actions import get_actions_for_service
+
+    if "*" not in pattern:
+        return [pattern]
+    return [a for a in get_actions_for_service(pattern.partition(":")[0].lower()) if action_matches(pattern, a)]
+
+
+def test_the_boundary_keeps_every_run_time_grant_on_the_teams_own_resources(teams):
+    """The boundary caps roles at the team, and takes nothing away from them there: every Allow
+    of the team's roles (as deployed) on each of the team's own resources is inside it."""
+    checked, cut = 0, []
+    for team in teams.values():
+        types_of = {arn: resource_type for _, resource_type, arn in team.resources}
+        for role, statement in team.grants:
+            if "Condition" in statement:
+                continue  # conditions narrow the grant: its unconditioned scope is checked by others
+            actions = [a for pattern in _listed(statement["Action"]) for a in _expand(pattern)]
+            for action in actions:
+                types = action_types(action)
+                if types is None:
+                    continue
+                if types.star_only:
+                    targets = ["*"] if "*" in _listed(statement["Resource"]) else []
+                else:
+                    targets = [arn for arn in types_of if types.names(arn)
+                               and any(arn_like(p, arn) for p in _listed(statement["Resource"]) if isinstance(p, str))]
+                for target in targets:
+                    named = target == "*" or any(f":{s}" in target or f"/{s}" in target or target.endswith(f":::{s}")
+                                                 or f":::{s}" in target for s in team.deployment.starts)
+                    context = {} if named else team.context(types_of[target])
+                    checked += 1
+                    if evaluate([team.boundary], action, target, context) != PermissionResult.PERMITTED:
+                        cut.append(f"{team.name} role {role}: {action} on {target}")
+    assert checked > 200, checked
+    assert not cut, f"{len(cut)} run-time grant(s) outside the boundary:\n" + "\n".join(sorted(set(cut))[:60])
