@@ -40,6 +40,12 @@ def bootstrap(model: str, stage: str, out: Path | None, models_dir: Path | None)
                f"{'' if d.qualifier == qualifier(model) else ' (pipeline.bootstrap_qualifier)'}, "
                f"toolkit stack {toolkit_stack_name(model)}; {len(d.templates)} stacks, "
                f"{len(d.resource_types)} resource types. Files in {out}.")
+    _, star, unknown = d.actions()
+    click.echo(f"# Allowed on '*' (AWS's reference gives them no resource type; review them for a shared "
+               f"account): {', '.join(star)}")
+    if unknown:
+        click.echo(f"# Listed by the resource providers but unknown to AWS's reference (scoped to the team's "
+                   f"names like the others): {', '.join(unknown)}")
     click.echo("# Run with credentials of an administrator of that account, in this order:")
     for command in commands:
         click.echo(command)
