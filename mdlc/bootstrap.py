@@ -184,6 +184,7 @@ class TeamDeployment:
     templates: Mapping[str, dict[str, Any]]  # stack name → template
     qualifier: str
     partition: str = "aws"
+    sources: tuple[str, ...] = ()  # the pipeline's source: connection or CodeCommit repository ARN
 
     @property
     def resource_types(self) -> list[str]:
@@ -265,6 +266,11 @@ def execution_policies(deployment: TeamDeployment) -> list[dict[str, Any]]:
                       f"arn:{p}:ecr:{r}:{a}:repository/cdk-{d.qualifier}-container-assets-{a}-{r}",
                       f"arn:{p}:ssm:{r}:{a}:parameter/cdk-bootstrap/{d.qualifier}/*"]},
         {"Sid": "CallsWithoutResourceType", "Effect": "Allow", "Action": star, "Resource": "*"},
+        # The pipeline's source, named in the team file: CodePipeline's create passes it on.
+        {"Sid": "PipelineSource", "Effect": "Allow", "Resource": list(d.sources),
+         "Action": (["codestar-connections:PassConnection", "codeconnections:PassConnection",
+                     "codestar-connections:UseConnection", "codeconnections:UseConnection",
+                     "codecommit:GetRepository", "codecommit:GetBranch"] if d.sources else [])},
     ]
     # Resources named by generated ids (keys, REST APIs, event source mappings) or by
     # CloudFormation without the stack name (CodeBuild projects of the pipeline): by the
@@ -354,6 +360,14 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
                                                             "sts:TagSession"],
          "Resource": [*roles, f"arn:{p}:iam::*:role/cdk-{d.qualifier}-*",
                       f"arn:{p}:iam::*:role/{team_prefix(d.team)}*"]},
+        # The pipeline's source, named in the team file (not by the team's names).
+        *([{"Sid": "PipelineSource", "Effect": "Allow",
+            "Action": ["codestar-connections:UseConnection", "codeconnections:UseConnection", "codecommit:GitPull",
+                       "codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive",
+                       "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
+            "Resource": list(d.sources)}] if d.sources else []),
+        # Self-mutation's `cdk deploy` reads stack status (the deploy role it assumes does the rest).
+        {"Sid": "ReadStackStatus", "Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*"},
         {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
          "Resource": f"arn:{p}:iam::{a}:role/aws-service-role/*"},
         {"Sid": "BoundaryStays", "Effect": "Deny", "Action": [*BOUNDARY_WRITES, *UNBOUNDING_CALLS, *BOUNDED_ROLE_CALLS],
@@ -481,4 +495,15 @@ def plan_bootstrap(model: str, stage: str, outdir: Path, models_dir: Path | None
               pipelines=plan is not None and stage == plan.home_stage)
         templates = stage_templates(outdir)
     return BootstrapPlan(TeamDeployment(team.name, env.account, env.region, templates,
-                                        qualifier(team.name, team.pipeline.bootstrap_qualifier)), trust)
+                                        qualifier(team.name, team.pipeline.bootstrap_qualifier),
+                                        sources=pipeline_sources(team, env.account, env.region)), trust)
+
+
+def pipeline_sources(team: Any, account: str, region: str, partition: str = "aws") -> tuple[str, ...]:
+    """The ARNs of the pipeline's source that the team file names (connection, CodeCommit repository)."""
+    p = team.pipeline
+    if p.connection_arn:
+        return (p.connection_arn,)
+    if p.codecommit_repository:
+        return (f"arn:{partition}:codecommit:{region}:{account}:{p.codecommit_repository}",)
+    return ()

@@ -42,8 +42,9 @@ class Team:
         self.name = name
         self.account, self.region = local.account, local.region
         self.templates = templates
-        self.deployment = bootstrap.TeamDeployment(name, self.account, self.region, templates,
-                                                   bootstrap.qualifier(name))
+        self.deployment = bootstrap.TeamDeployment(
+            name, self.account, self.region, templates, bootstrap.qualifier(name),
+            sources=bootstrap.pipeline_sources(local.team, self.account, self.region))
         self.policies = [json.dumps(p) for p in bootstrap.execution_policies(self.deployment)]
         self.boundary = json.dumps(bootstrap.boundary_policy(self.deployment))
         self.resources: list[tuple[str, str, str]] = []  # (stack/logical id, type, ARN)
@@ -254,3 +255,14 @@ def test_calls_on_star_are_the_reviewed_ones(teams):
         assert star, "expected the list/describe calls of the providers"
         unreviewed = sorted(set(star) - REVIEWED_STAR_CALLS)
         assert not unreviewed, f"{team.name}: new calls allowed on '*': {unreviewed}"
+
+
+def test_the_pipeline_may_use_its_own_source_only(teams):
+    team = teams["fraud"]
+    (connection,) = team.deployment.sources
+    other = connection.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    for action in ("codeconnections:UseConnection", "codestar-connections:UseConnection"):
+        assert evaluate([team.boundary], action, connection, {}) == PermissionResult.PERMITTED
+        assert evaluate([team.boundary], action, other, {}) != PermissionResult.PERMITTED
+    assert _allowed(team, "codeconnections:PassConnection", connection, {})
+    assert not _allowed(team, "codeconnections:PassConnection", other, {})
