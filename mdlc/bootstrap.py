@@ -96,6 +96,8 @@ def name_starts(team: str, stack_names: Iterable[str]) -> list[str]:
     starts = [team_prefix(team), *(f"{s}-" for s in sorted(stack_names))]
     # Path-like names, delimited by "/" (which no team name holds); SSM parameter ARNs drop the leading "/".
     starts += [f"/aws/vendedlogs/{team}/", f"/mdlc/{team}/", f"mdlc/{team}/"]
+    # CDK Pipelines names the artifact key's alias after the stack: alias/codepipeline-<stack>-….
+    starts += [f"codepipeline-{s.lower()}-" for s in sorted(stack_names) if s.endswith("-pipeline")]
     return starts
 
 

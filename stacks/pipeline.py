@@ -93,7 +93,7 @@ def smoke_test_role_name(team_name: str) -> str:
 def smoke_build_role_name(team_name: str) -> str:
     """The smoke test's CodeBuild role, in the tooling account: a name of its own, so that a
     tooling account that is also the staging account can hold both roles (IAM names are per account)."""
-    return f"{team_name}-smoke-test-build"
+    return team_resource(team_name, "smoke-test-build")
 
 
 class TeamStage(cdk.Stage):

@@ -266,3 +266,32 @@ def test_the_pipeline_may_use_its_own_source_only(teams):
         assert evaluate([team.boundary], action, other, {}) != PermissionResult.PERMITTED
     assert _allowed(team, "codeconnections:PassConnection", connection, {})
     assert not _allowed(team, "codeconnections:PassConnection", other, {})
+
+
+#: Properties that set a resource's physical name, by resource type (the pipeline stack's).
+NAME_PROPERTIES = {"AWS::IAM::Role": ("RoleName", "role/"), "AWS::CodeBuild::Project": ("Name", "project/"),
+                   "AWS::CodePipeline::Pipeline": ("Name", ""), "AWS::KMS::Alias": ("AliasName", ""),
+                   "AWS::S3::Bucket": ("BucketName", "")}
+#: Types whose generated physical names start with the stack name (CodeBuild's do not).
+GENERATED_WITH_STACK_NAME = {"AWS::IAM::Role", "AWS::S3::Bucket"}
+
+
+def test_the_pipelines_own_names_are_inside_its_execution_policy(tmp_path_factory: pytest.TempPathFactory):
+    """The pipeline stack is not deployed offline: its names that the template fixes (roles,
+    projects, the artifact key's alias) are matched against the names the policy admits."""
+    assembly = synth(tmp_path_factory.mktemp("cdk.out"), model="fraud-detection", stage="dev")
+    stacks = {s: t for s, t in assembly.templates.items() if s.startswith("fraud-detection-")}
+    assert "fraud-detection-pipeline" in stacks
+    starts = bootstrap.name_starts("fraud-detection", stacks)
+    unnamed = []
+    for logical_id, resource in stacks["fraud-detection-pipeline"]["Resources"].items():
+        prop, kind = NAME_PROPERTIES.get(resource["Type"], (None, ""))
+        name = resource.get("Properties", {}).get(prop) if prop else None
+        if isinstance(name, str):
+            name = name.removeprefix("alias/").removeprefix(kind)
+            if not name.startswith(tuple(starts)):
+                unnamed.append(f"{resource['Type']} {logical_id}: {name}")
+        elif prop and resource["Type"] not in GENERATED_WITH_STACK_NAME and \
+                "mdlc:team" not in json.dumps(resource.get("Properties", {}).get("Tags", [])):
+            unnamed.append(f"{resource['Type']} {logical_id}: a generated name and no mdlc:team tag")
+    assert not unnamed, "names the execution policy does not admit:\n" + "\n".join(unnamed)
