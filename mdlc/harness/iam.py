@@ -262,6 +262,24 @@ def _scalable_target_arn(call: Call) -> str:
         "application-autoscaling", f"scalable-target/{uuid.uuid4().hex}")
 
 
+def _scaling_tag_context(call: Call) -> Context:
+    """Tag condition keys of an application-autoscaling call: the tags it sets
+    (``aws:RequestTag/…``, ``aws:TagKeys``) and those of the target it acts on
+    (``aws:ResourceTag/…``, kept by mdlc/harness/scaling_tags.py)."""
+    from mdlc.harness.scaling_tags import target_for, target_tags
+
+    p = call.params
+    context: Context = {}
+    requested = p.get("Tags") if isinstance(p.get("Tags"), dict) else {}
+    if requested:
+        context["aws:tagkeys"] = list(requested)
+        context |= {f"aws:requesttag/{k}".lower(): str(v) for k, v in requested.items()}
+    if "ResourceId" in p and "ScalableDimension" in p:
+        target = target_for(call.account, call.region, str(p["ScalableDimension"]), str(p["ResourceId"]))
+        context |= {f"aws:resourcetag/{k}".lower(): v for k, v in target_tags(target).items()}
+    return context
+
+
 def _bus_arn(call: Call, bus: str | None) -> str:
     bus = bus or "default"
     return bus if bus.startswith("arn:") else call.arn("events", f"event-bus/{bus}")
@@ -757,6 +775,7 @@ class IamEvaluator:
             for key, param in (("service-namespace", "ServiceNamespace"), ("scalable-dimension", "ScalableDimension")):
                 if param in params:
                     call.context[f"application-autoscaling:{key}"] = str(params[param])
+            call.context |= _scaling_tag_context(call)
         return call
 
     def _global_context(self, role_arn: str, call: Call) -> Context:

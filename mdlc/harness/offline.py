@@ -31,7 +31,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from mdlc import runtimes
-from mdlc.harness import alarms, iam, jobs, reuse, sfn_aws_sdk, volume_keys
+from mdlc.harness import alarms, iam, jobs, reuse, scaling_tags, sfn_aws_sdk, volume_keys
 from mdlc.harness import quotas as quotas_module
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.ddb_streams import StreamDelivery
@@ -165,6 +165,7 @@ class OfflineAws:
                                    jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method))),
             ))
         patches += alarms.patches(self.alarm_actions)
+        patches += scaling_tags.patches()
         if self.iam is not None:
             patches += iam.patches(self.iam)
         return patches

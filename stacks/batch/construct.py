@@ -124,8 +124,9 @@ class BatchWorkflow(Construct):
         model_arn = stack.format_arn(service="sagemaker", resource="model", resource_name=f"{prefix}batch-*")
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["sagemaker:CreateModel", "sagemaker:AddTags"], resources=[model_arn]))
-        acknowledge_resource(role, model_arn, "Each batch run creates a model named after its run id; "
-                                              "the prefix is this team's batch models.")
+        acknowledge_resource(role, model_arn, "Each batch run creates a model named <team>--batch-<run id>, "
+                                              "known only at run time; the prefix <team>-- is this team's "
+                                              "alone (no team name contains --).")
         data.alerts_topic.grant_publish(role)
         # "Publish BatchScored event" puts the team's event on the account's default bus;
         # the condition keeps one team from publishing under another team's source.

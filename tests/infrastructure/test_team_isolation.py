@@ -17,8 +17,10 @@ names, ARNs) as CloudFormation would. Each team's footprint is then:
 A statement reaches a resource when one of its Resource patterns matches the ARN with IAM's
 wildcards and one of its actions takes that ARN's resource type (AWS's Service Authorization
 Reference, through the harness' ``action_types``). Conditions are not credited: they can only
-narrow a statement, so a crossing they guard is still listed (and then reasoned in
-``ISSUE_27``). Resource policies (key, bucket, topic) are not evaluated here, nor ECR
+narrow a statement, so a crossing they guard is still listed, except a condition on the
+resource's tags where the tags are known (the scalable targets the deployment workflow
+registers with ``mdlc:team``), which no request can satisfy for another team's resource.
+Resource policies (key, bucket, topic) are not evaluated here, nor ECR
 repositories (the teams own none; the SageMaker role pulls only the team's image
 repositories), nor the accounts' CDK bootstrap roles and buckets (not deployed offline).
 
@@ -41,7 +43,7 @@ import yaml
 from lambdas.shared.runs import run_id_for
 from mdlc import names
 from mdlc.contract import MODELS_DIR
-from mdlc.harness.iam import action_matches, action_types, arn_like
+from mdlc.harness.iam import action_matches, action_types, arn_like, condition_holds
 from mdlc.local.team import LocalTeam
 from stacks.realtime import names as realtime_names
 from stacks.realtime.deployment import CAPTURE_PREFIX, VARIANT
@@ -57,22 +59,6 @@ TEAMS = ("fraud", "fraud-detection", "fraud-detection-b")
 STAGES = ("dev", "staging", "production")
 SOURCE = MODELS_DIR / "fraud-detection.yaml"
 
-#: Crossings left to issue 27, as (action, resource pattern with <team>, <region>, <account>).
-#: The test fails on any other crossing, and on an entry here that no longer crosses.
-ISSUE_27 = {
-    # Application Auto Scaling names targets with generated ids: scalable-target/* without a
-    # condition reaches every team's endpoint scaling. To do: tag the target at registration
-    # (mdlc:team) and condition on aws:ResourceTag / aws:RequestTag, which the harness must
-    # then evaluate (moto's tags and the condition context of application-autoscaling calls).
-    ("application-autoscaling:RegisterScalableTarget",
-     "arn:aws:application-autoscaling:<region>:<account>:scalable-target/*"),
-    ("application-autoscaling:DeregisterScalableTarget",
-     "arn:aws:application-autoscaling:<region>:<account>:scalable-target/*"),
-    ("application-autoscaling:PutScalingPolicy",
-     "arn:aws:application-autoscaling:<region>:<account>:scalable-target/*"),
-}
-
-
 @dataclass(frozen=True)
 class Grant:
     """One Allow statement of one role, as deployed."""
@@ -81,6 +67,7 @@ class Grant:
     policy: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    conditions: tuple[tuple[str, str, str], ...] = ()  # (operator, key, values as JSON)
 
 
 @dataclass
@@ -90,6 +77,7 @@ class Footprint:
     team: str
     grants: list[Grant] = field(default_factory=list)
     arns: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # ARN → its tags, where known
 
 
 # ------------------------------------------------------------------ actions and resource types
@@ -137,7 +125,9 @@ def _grants(team: LocalTeam, roles: list[str]) -> Iterator[Grant]:
                 assert "NotAction" not in statement and "NotResource" not in statement, (role, statement)
                 if statement["Effect"] != "Allow":
                     continue
-                yield Grant(role, name, _listed(statement["Action"]), _listed(statement["Resource"]))
+                conditions = tuple((op, key, json.dumps(value)) for op, keys in statement.get("Condition", {}).items()
+                                   for key, value in keys.items())
+                yield Grant(role, name, _listed(statement["Action"]), _listed(statement["Resource"]), conditions)
 
 
 def _listed(value: str | list[str]) -> tuple[str, ...]:
@@ -167,6 +157,10 @@ def _below(arn: str, kind: str) -> list[str]:
         return [arn.replace(":project/", ":build/") + ":0123abcd-0123",
                 f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{project}:log-stream:0123abcd-0123"]
     return []
+
+
+#: Tags the workflows set on what they create, where a statement's condition names them.
+RUN_TIME_TAGS = {"scalable-target/": lambda team: {"mdlc:team": team}}
 
 
 def run_time_arns(team: str, account: str, region: str, realtime: bool) -> dict[str, str]:
@@ -229,6 +223,7 @@ def footprint(team: LocalTeam) -> Footprint:
             for below in _below(arn, resource.type):
                 found.arns[below] = f"below {stack}/{logical_id}"
     found.arns |= run_time_arns(team.name, team.account, team.region, team.team.realtime.enabled)
+    found.tags = {arn: tags(team.name) for arn in found.arns for part, tags in RUN_TIME_TAGS.items() if part in arn}
     found.grants = list(_grants(team, roles))
     return found
 
@@ -315,12 +310,26 @@ class Crossing:
                 f"{self.arn} ({self.origin})")
 
 
+def excluded_by_tags(grant: Grant, tags: dict[str, str] | None) -> bool:
+    """Whether a condition on the resource's tags refuses the resource whatever the request:
+    conditions are ANDed, so one resource-tag condition that fails for the resource's known
+    tags excludes it (other condition keys, which a caller controls, are never credited)."""
+    if tags is None:
+        return False
+    context = {f"{prefix}:resourcetag/{k}".lower(): v for k, v in tags.items() for prefix in ("aws", "iam")}
+    for operator, key, values in grant.conditions:
+        if key.lower().startswith(("aws:resourcetag/", "iam:resourcetag/")) and \
+                not condition_holds({operator: {key: json.loads(values)}}, context):
+            return True
+    return False
+
+
 def crossings(mine: Footprint, theirs: Footprint) -> Iterator[Crossing]:
     for grant in mine.grants:
         actions = [a for pattern in grant.actions for a in expand(pattern)]
         for pattern in grant.resources:
             for arn, origin in theirs.arns.items():
-                if not arn_like(pattern, arn):
+                if not arn_like(pattern, arn) or excluded_by_tags(grant, theirs.tags.get(arn)):
                     continue
                 for action in actions:
                     if not star_only(action) and takes(action, arn):
@@ -346,15 +355,22 @@ def test_the_footprints_hold_what_the_match_needs(account):
 
 
 def test_no_role_of_one_team_reaches_a_resource_of_another(account):
-    found = [c for c in all_crossings(account) if c.key not in ISSUE_27]
+    found = all_crossings(account)
     kinds = sorted({c.key for c in found})
     assert not found, (f"{len(found)} crossing(s) from {len(kinds)} statement kind(s) "
                        f"{kinds}:\n" + "\n".join(sorted({str(c) for c in found})[:60]))
 
 
-def test_issue_27_list_holds_only_crossings_that_still_exist(account):
-    stale = ISSUE_27 - {c.key for c in all_crossings(account)}
-    assert not stale, f"fixed, remove from ISSUE_27: {sorted(stale)}"
+def test_a_tag_condition_is_credited_only_where_it_refuses_the_resource():
+    """The matcher's own logic (no synthesis): a resource-tag condition excludes a resource
+    whose tags are known and fail it; a request key (which the caller sets) never does."""
+    grant = Grant("r", "p", ("application-autoscaling:PutScalingPolicy",), ("*",),
+                  (("StringEquals", "aws:ResourceTag/mdlc:team", '"fraud"'),))
+    assert excluded_by_tags(grant, {"mdlc:team": "fraud-detection"})
+    assert not excluded_by_tags(grant, {"mdlc:team": "fraud"})
+    assert not excluded_by_tags(grant, None)  # tags unknown: still a crossing
+    by_request = Grant("r", "p", grant.actions, ("*",), (("StringEquals", "aws:RequestTag/mdlc:team", '"fraud"'),))
+    assert not excluded_by_tags(by_request, {"mdlc:team": "fraud-detection"})
 
 
 def test_star_only_statements_are_listed(account):
