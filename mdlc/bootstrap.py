@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -93,12 +94,29 @@ def execution_policy_name(team: str) -> str:
 
 def name_starts(team: str, stack_names: Iterable[str]) -> list[str]:
     """How every resource name of the team starts (see the module docstring)."""
-    starts = [team_prefix(team), *(f"{s}-" for s in sorted(stack_names))]
+    starts = [team_prefix(team), *_stack_starts(team, stack_names)]
     # Path-like names, delimited by "/" (which no team name holds); SSM parameter ARNs drop the leading "/".
     starts += [f"/aws/vendedlogs/{team}/", f"/mdlc/{team}/", f"mdlc/{team}/"]
     # CDK Pipelines names the artifact key's alias after the stack: alias/codepipeline-<stack>-….
     starts += [f"codepipeline-{s.lower()}-" for s in sorted(stack_names) if s.endswith("-pipeline")]
     return starts
+
+
+def _stack_starts(team: str, stack_names: Iterable[str]) -> list[str]:
+    """``<stack>-`` per stack; one common start when the stacks share more than ``<team>-``
+    (a pipeline stage's ``<team>-staging-<team>-…``), which keeps the policies within IAM's size."""
+    names = sorted(stack_names)
+    common = os.path.commonprefix([f"{n}-" for n in names])
+    common = common[: common.rfind("-") + 1]
+    if len(names) > 1 and len(common) > len(team) + 1:
+        return [common]
+    return [f"{n}-" for n in names]
+
+
+def colliding_teams(starts: Iterable[str], others: Iterable[str]) -> list[str]:
+    """Other teams whose names begin with one of these name starts (``fraud-data`` next to
+    ``fraud``'s stack ``fraud-data``): their resources would be inside this team's policies."""
+    return sorted({other for other in others for start in starts if f"{other}-".startswith(start)})
 
 
 # ------------------------------------------------------------------ the data this is derived from
@@ -337,9 +355,10 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
     not_actions = ["iam:*", "sts:*", "organizations:*", "account:*"]
     # Every name start in every service of this account and region, and S3's global names.
     patterns = sorted(set(_service_patterns("*", d.starts, p, r, a)))
-    patterns += [f"arn:{p}:s3:::{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
-    roles = [f"arn:{p}:iam::{a}:role/{start}*" for start in d.starts if not start.startswith(("/", "mdlc/"))]
-    return {"Version": "2012-10-17", "Statement": [
+    flat = [start for start in d.starts if not start.startswith(("/", "mdlc/", "codepipeline-"))]
+    patterns += [f"arn:{p}:s3:::{start}*" for start in flat]
+    roles = [f"arn:{p}:iam::{a}:role/{start}*" for start in flat]
+    policy = {"Version": "2012-10-17", "Statement": [
         {"Sid": "TeamResources", "Effect": "Allow", "NotAction": not_actions, "Resource": patterns},
         {"Sid": "TeamTaggedResources", "Effect": "Allow", "NotAction": not_actions, "Resource": "*",
          "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": d.team}}},
@@ -349,10 +368,8 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
          "Resource": [f"arn:{p}:logs:{r}:{a}:log-group:/aws/sagemaker/*",
                       f"arn:{p}:logs:{r}:{a}:log-group:/aws/codebuild/*"]},
         {"Sid": "CallsWithoutTeamResource", "Effect": "Allow",
-         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets", "cloudwatch:PutMetricData", "cloudwatch:DescribeAlarms",
-                    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+         "Action": ["xray:PutT*", "xray:GetSampling*", "cloudwatch:PutMetricData", "cloudwatch:DescribeAlarms",
+                    "logs:*LogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
                     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "ecr:GetAuthorizationToken",
                     "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
                     "kinesis:ListStreams", "dynamodb:ListStreams", "application-autoscaling:*",
@@ -372,9 +389,13 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
         {"Sid": "ReadStackStatus", "Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*"},
         {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
          "Resource": f"arn:{p}:iam::{a}:role/aws-service-role/*"},
-        {"Sid": "BoundaryStays", "Effect": "Deny", "Action": [*BOUNDARY_WRITES, *UNBOUNDING_CALLS, *BOUNDED_ROLE_CALLS],
-         "Resource": "*"},
+        # No other IAM call is allowed (a boundary only limits): no role, policy or boundary change.
     ]}
+    if (size := len(json.dumps(policy, separators=(",", ":")))) > MANAGED_POLICY_MAX:
+        raise ValueError(f"team {d.team}: the permissions boundary is {size} characters, over IAM's "
+                         f"{MANAGED_POLICY_MAX} for one managed policy ({len(d.starts)} name starts from "
+                         f"{len(d.templates)} stacks); expected fewer stacks or a shorter team name")
+    return policy
 
 
 # ------------------------------------------------------------------ the bootstrap itself
@@ -496,6 +517,12 @@ def plan_bootstrap(model: str, stage: str, outdir: Path, models_dir: Path | None
         synth(outdir, models_dir=models_dir, model=model, stage=stage,
               pipelines=plan is not None and stage == plan.home_stage)
         templates = stage_templates(outdir)
+    others = [f.stem for f in team_file.parent.glob("*.yaml") if f.stem != team.name]
+    if clash := colliding_teams(name_starts(team.name, templates), others):
+        raise TeamFileError(team_file, [f"team name(s) {', '.join(clash)} start with a stack name of team "
+                                        f"{team.name} ({', '.join(sorted(templates))}): CloudFormation's generated "
+                                        f"names of one would be in the other's deployment policy; expected team "
+                                        f"names that do not start with another team's stack name"])
     return BootstrapPlan(TeamDeployment(team.name, env.account, env.region, templates,
                                         qualifier(team.name, team.pipeline.bootstrap_qualifier),
                                         sources=pipeline_sources(team, env.account, env.region)), trust)

@@ -75,3 +75,14 @@ def test_cli_names_a_missing_team_file(tmp_path: Path):
     result = CliRunner().invoke(main, ["bootstrap", "--model", "nosuch", "--models-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "no team file for model 'nosuch'" in result.output
+
+
+def test_a_team_named_like_another_teams_stack_is_found():
+    starts = bootstrap.name_starts("fraud", ["fraud-data", "fraud-training", "fraud-pipeline"])
+    assert bootstrap.colliding_teams(starts, ["fraud-data", "fraud-training-b", "fraud-detection", "fraud-x"]) == [
+        "fraud-data", "fraud-training-b"]
+    stage = bootstrap.name_starts("fraud", ["fraud-staging-fraud-data", "fraud-staging-fraud-training"])
+    assert "fraud-staging-fraud-" in stage and "fraud-" not in stage
+    assert bootstrap.colliding_teams(stage, ["fraud-staging", "fraud-staging-fraud"]) == ["fraud-staging-fraud"]
+    # Never <team>-: the stacks of one stage share only that.
+    assert "fraud-" not in bootstrap.name_starts("fraud", ["fraud-data", "fraud-detection-x"])
