@@ -295,3 +295,8 @@ def test_the_pipelines_own_names_are_inside_its_execution_policy(tmp_path_factor
                 "mdlc:team" not in json.dumps(resource.get("Properties", {}).get("Tags", [])):
             unnamed.append(f"{resource['Type']} {logical_id}: a generated name and no mdlc:team tag")
     assert not unnamed, "names the execution policy does not admit:\n" + "\n".join(unnamed)
+    # With the pipeline stack, the policies still fit IAM (the boundary raises when it would not).
+    deployment = bootstrap.TeamDeployment("fraud-detection", "111111111111", "eu-west-1", stacks,
+                                          bootstrap.qualifier("fraud-detection"))
+    assert len(bootstrap.execution_policies(deployment)) <= 10
+    assert bootstrap.boundary_policy(deployment)
