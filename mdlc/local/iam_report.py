@@ -125,6 +125,11 @@ BY_PATH: dict[tuple[str, str], str] = {
         "Lambda delivers a failed asynchronous invocation to the on-failure topic with the function's role"),
     ("StartRetrainin", "kms:GenerateDataKey"): "the on-failure topic is encrypted with the team key",
     ("EventsRole", "states:StartExecution"): "EventBridge starts the workflow when its rule fires",
+    # Roles of rules that start an encrypted workflow (names cut to ...StateMachineEv-...):
+    ("StateMachineEv", "kms:GenerateDataKey"): (
+        "EventBridge's start of a workflow encrypted with the team key (its rule did not fire in this run)"),
+    ("StateMachineRole", "kms:GenerateDataKey"): (
+        "Step Functions encrypts the execution's data with the team key as the workflow's role (service side)"),
     ("StateMachineRole", "sns:Publish"): "alerts and notifications of outcomes this run did not reach",
     ("StateMachineRole", "lambda:InvokeFunction"): "a function of a branch this run did not take",
     ("ApiIntegrationRole", "states:StartSyncExecution"): (
