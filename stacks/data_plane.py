@@ -83,14 +83,9 @@ class DataPlane(Construct):
                             "ArnLike": {"aws:SourceArn": team_alarms}},
             )
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+        # No statement for EventBridge here: its only use of the key is the team's encrypted
+        # decision bus, which CDK allows in the key policy for that bus alone (aws:SourceArn and
+        # the bus' encryption context); no EventBridge target (SNS, SQS) is encrypted with it.
 
         self.access_logs_bucket = access_log_bucket(
             self, "AccessLogsBucket", serves="the team's data buckets"

@@ -223,3 +223,32 @@ def test_the_smoke_test_may_start_the_training_workflow_and_nothing_broader(asse
     assert grants["StartTraining"]["Action"] == "states:StartExecution"
     assert "Fn::ImportValue" in json.dumps(grants["StartTraining"]["Resource"])
     assert grants["UploadSample"]["Resource"].endswith("/raw/transactions/smoke-test/*")
+
+
+def test_the_smoke_test_calls_only_its_own_teams_decision_api(assembly):
+    """A product test: the staging account may hold other teams' decision APIs; the smoke
+    test's role invokes POST /decisions of this team's API only (its id, imported)."""
+    (path,) = staging_assembly(assembly).glob("*smoketestaccess*.template.json")
+    policy = next(r for r in json.loads(path.read_text())["Resources"].values() if r["Type"] == "AWS::IAM::Policy")
+    grant = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "CallDecisionApi")
+    rendered = json.dumps(grant["Resource"])
+    assert "Fn::ImportValue" in rendered and rendered.endswith('/POST/decisions"]]}') and "*" not in rendered
+
+
+def test_no_pipeline_role_may_start_write_or_list_on_any_resource(template):
+    """A product test: in an account holding several teams' pipelines, the statements CDK
+    Pipelines generates on "*" (the asset role's codebuild:StartBuild, self-mutation's
+    s3:ListBucket and sts:AssumeRole on every role) are scoped to this team's asset projects
+    (named <team>--assets-<n>), its bootstrap qualifier's bucket and roles. Only
+    cloudformation:DescribeStacks (read-only stack status) stays on "*"."""
+    statements = [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    on_any = sorted({a for s in statements if "*" in (s["Resource"] if isinstance(s["Resource"], list) else
+                                                      [s["Resource"]])
+                     for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
+    assert on_any == ["cloudformation:DescribeStacks"]
+    resources = json.dumps(statements)
+    assert ":role/*" not in resources and ":project/fraud-detection--assets-*" in resources
+    projects = {r["Properties"].get("Name") for r in template["Resources"].values()
+                if r["Type"] == "AWS::CodeBuild::Project"}
+    assert "fraud-detection--assets-1" in projects

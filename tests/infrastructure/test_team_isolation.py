@@ -78,6 +78,7 @@ class Footprint:
     grants: list[Grant] = field(default_factory=list)
     arns: dict[str, str] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # ARN → its tags, where known
+    service_statements: list[dict] = field(default_factory=list)  # Allows of its keys' policies to AWS services
 
 
 # ------------------------------------------------------------------ actions and resource types
@@ -225,6 +226,11 @@ def footprint(team: LocalTeam) -> Footprint:
     found.arns |= run_time_arns(team.name, team.account, team.region, team.team.realtime.enabled)
     found.tags = {arn: tags(team.name) for arn in found.arns for part, tags in RUN_TIME_TAGS.items() if part in arn}
     found.grants = list(_grants(team, roles))
+    for key in team.resources.of_type("AWS::KMS::Key"):  # key policies as the harness evaluates them
+        for document in team.aws.iam.resource_policies.get(key.arn, []):
+            statements = json.loads(document)["Statement"]
+            found.service_statements += [s for s in statements if s["Effect"] == "Allow"
+                                         and "Service" in (s.get("Principal") or {})]
     return found
 
 
@@ -359,6 +365,48 @@ def test_no_role_of_one_team_reaches_a_resource_of_another(account):
     kinds = sorted({c.key for c in found})
     assert not found, (f"{len(found)} crossing(s) from {len(kinds)} statement kind(s) "
                        f"{kinds}:\n" + "\n".join(sorted({str(c) for c in found})[:60]))
+
+
+#: Key-policy statements for AWS services whose conditions name no source ARN, with why.
+#: CDK's state machine with a customer managed key and logging allows log delivery to decrypt
+#: (Step Functions' documented key policy has no condition for it); it is a read on behalf of
+#: the account's log deliveries, not a service acting for another team's resource.
+UNSCOPED_SERVICE_STATEMENTS = {"delivery.logs.amazonaws.com"}
+
+
+def _source_arns(statement: dict) -> list[str]:
+    """The ARN patterns a service statement's conditions limit its sources to."""
+    out = []
+    for operator, keys in (statement.get("Condition") or {}).items():
+        if operator.startswith(("Arn", "StringEquals", "StringLike")):
+            for key, value in keys.items():
+                if key.lower() == "aws:sourcearn" or (key.lower().startswith("kms:encryptioncontext:")
+                                                       and str(value).startswith("arn:")):
+                    out += value if isinstance(value, list) else [value]
+    return out
+
+
+def test_no_team_key_lets_a_service_act_for_another_team(account):
+    """Each team key's policy lets AWS services (CloudWatch alarms, EventBridge, CloudWatch Logs)
+    use the key only for this team's sources: the ARNs its conditions name match no resource
+    of another team, and no statement is without them (except the one listed, with why)."""
+    problems = []
+    for team, found in account.items():
+        services = {str(s["Principal"]["Service"]) for s in found.service_statements}
+        assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= services, (team, services)  # not vacuous
+        for statement in found.service_statements:
+            services = statement["Principal"]["Service"]
+            services = [services] if isinstance(services, str) else services
+            sources = _source_arns(statement)
+            if not sources:
+                problems += [f"{team}: {s} may use the key for any source" for s in services
+                             if s not in UNSCOPED_SERVICE_STATEMENTS]
+                continue
+            for other, theirs in account.items():
+                problems += [f"{team}: {services} for {pattern} reaches {other}'s {arn}"
+                             for pattern in sources for arn in theirs.arns
+                             if other != team and arn_like(pattern, arn)]
+    assert not problems, "\n".join(problems[:40])
 
 
 def test_a_tag_condition_is_credited_only_where_it_refuses_the_resource():
