@@ -301,8 +301,9 @@ class PipelineStack(cdk.Stack):
 
         - The asset role's codebuild:StartBuild/StopBuild/BatchGetBuilds on ``*`` and its logs
           on ``/aws/codebuild/*`` (CDK Pipelines lets CloudFormation name its asset projects, and
-          the role is also the action role that starts them): the asset projects are named
-          ``<team>--assets-<n>`` here, and the role reaches those projects and their log groups.
+          the role is also the action role that starts them), and its reports on every report
+          group: the asset projects are named ``<team>--assets-<n>`` here, and the role reaches
+          those projects, their log groups and their report groups (``<project>-<report>``).
         - Self-mutation's sts:AssumeRole on ``role/*`` (already limited to bootstrap roles by
           their tag): the roles of this pipeline's own bootstrap qualifier, ``cdk-<qualifier>-*``
           (every team bootstraps with its own); its s3:ListBucket on ``*``: the qualifier's
@@ -316,6 +317,8 @@ class PipelineStack(cdk.Stack):
             project.add_property_override("Name", team_resource(team_name, f"assets-{index + 1}"))
         codebuild_projects = self.format_arn(service="codebuild", resource="project",
                                              resource_name=team_resource(team_name, "assets-*"))
+        codebuild_reports = self.format_arn(service="codebuild", resource="report-group",
+                                            resource_name=team_resource(team_name, "assets-*"))
         codebuild_logs = self.format_arn(service="logs", resource="log-group",
                                          resource_name=f"/aws/codebuild/{team_resource(team_name, 'assets-*')}",
                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
@@ -334,6 +337,8 @@ class PipelineStack(cdk.Stack):
                     statement = {**statement, "Resource": codebuild_projects}
                 elif "logs:PutLogEvents" in actions and str(resource).endswith("/aws/codebuild/*"):
                     statement = {**statement, "Resource": codebuild_logs}
+                elif "codebuild:CreateReport" in actions and str(resource).endswith(":report-group/*"):
+                    statement = {**statement, "Resource": codebuild_reports}
                 elif actions == ["sts:AssumeRole"] and str(resource).endswith(":role/*"):
                     statement = {**statement, "Resource": bootstrap_roles}
                 elif "s3:ListBucket" in actions and resource == "*":
@@ -420,9 +425,9 @@ class PipelineStack(cdk.Stack):
         acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'logs'}:log-group:/aws/codebuild/{assets_prefix}]",
                     "CDK Pipelines shares one publishing role among its asset projects, one per "
                     "asset, named <team>--assets-<n> here: the role writes only their log groups.")
-        acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:report-group/*]",
-                    "CDK Pipelines shares one publishing role among its asset projects (generated "
-                    "names); it reports only to CodeBuild report groups of this account and region.")
+        acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:report-group/{assets_prefix}]",
+                    "CodeBuild names a project's report groups <project>-<report>: the role reports "
+                    "only into those of this pipeline's asset projects (<team>--assets-<n>).")
         acknowledge(assets, f"AwsSolutions-IAM5[Resource::{prefix % 'codebuild'}:project/{assets_prefix}]",
                     "The asset role starts, stops and watches builds of this pipeline's asset "
                     "projects (one per asset, named <team>--assets-<n>; no team name contains --).")

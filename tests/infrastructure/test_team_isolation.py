@@ -153,10 +153,11 @@ def _below(arn: str, kind: str) -> list[str]:
         return [f"{execution}:run-1", f"{execution}/map-run:0123", arn.replace(":stateMachine:", ":express:")
                 + ":run-1:0123", arn.replace(":stateMachine:", ":mapRun:") + "/map-run:0123",
                 f"{execution.rsplit(':', 1)[0]}:{name}:smoke-test-20260301T000000"]
-    if kind == "AWS::CodeBuild::Project":  # each run of a project is a build, logged in the project's group
+    if kind == "AWS::CodeBuild::Project":  # a run is a build, logged in the project's group; its reports
         region, account, project = arn.split(":")[3], arn.split(":")[4], arn.rsplit("/", 1)[1]
         return [arn.replace(":project/", ":build/") + ":0123abcd-0123",
-                f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{project}:log-stream:0123abcd-0123"]
+                f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{project}:log-stream:0123abcd-0123",
+                arn.replace(":project/", ":report-group/") + "-reports"]
     return []
 
 
