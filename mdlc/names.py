@@ -19,6 +19,7 @@ the handlers from the same functions the stacks scope their roles with).
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 #: Between the team name and the rest of every flat resource name; never inside a team name.
@@ -140,3 +141,49 @@ def check_bucket_name(name: str, team: str) -> str:
         raise ValueError(f"team {team}: bucket name {name!r} " + "; ".join(problems)
                          + f"; expected a team name of at most {room} characters in this account and region")
     return name
+
+
+
+def smoke_test_role_name(team: str) -> str:
+    """The role the pipeline's smoke test assumes in the staging account (stacks/pipeline.py
+    creates it, the real-time API's resource policy lets it in)."""
+    return team_resource(team, "smoke-test")
+
+# The team's CDK bootstrap (mdlc/bootstrap.py plans it; stacks/team.py synthesises against it).
+
+#: What ``DefaultStackSynthesizer(qualifier=…)`` and the bootstrap template accept, narrowed to
+#: lowercase: the qualifier is part of S3 bucket names (``cdk-<q>-assets-…``).
+QUALIFIER_PATTERN = r"^[a-z0-9]{1,10}$"
+
+
+def qualifier(team: str, override: str | None = None) -> str:
+    """The team's CDK bootstrap qualifier: ``m`` + 9 hex digits of SHA-256 of the name.
+
+    Deterministic, lowercase alphanumeric, 10 characters (CDK's limit); two names share one
+    with probability 2**-36 per pair. ``override`` (``pipeline.bootstrap_qualifier`` in the
+    team file) is for an account bootstrapped before, or a collision.
+    """
+    if override is not None:
+        if not re.match(QUALIFIER_PATTERN, override):
+            raise ValueError(f"bootstrap qualifier {override!r}: expected 1-10 lowercase letters and digits, "
+                             "e.g. mfd01")
+        return override
+    return "m" + hashlib.sha256(team.encode()).hexdigest()[:9]
+
+
+def toolkit_stack_name(team: str) -> str:
+    """``CDKToolkit-<team>``: the team's own bootstrap stack (``--toolkit-stack-name``)."""
+    return f"CDKToolkit-{team}"
+
+
+def boundary_name(team: str) -> str:
+    """``<team>--boundary``: the managed policy every role of the team's stacks carries."""
+    return team_resource(team, "boundary")
+
+
+def boundary_arn(team: str, account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:policy/{boundary_name(team)}"
+
+
+def execution_policy_name(team: str) -> str:
+    return team_resource(team, "cfn-execution")

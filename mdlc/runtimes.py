@@ -3,7 +3,7 @@
 A runtime manifest (`runtimes/<framework>-<version>/runtime.toml` plus its requirements
 files) records what one built-in image runs, with where each figure comes from. A team
 with a custom image declares its runtime in its team file (`training.algorithm.runtime`).
-`make` builds one virtualenv per runtime in use (`python -m mdlc.runtimes build`, under
+`make` builds one virtualenv per runtime in use (`python -m mdlc.runtime_build build`, under
 `.venv-jobs/`) with an interpreter of the image's Python version, and the offline harness
 runs every job and the endpoint of that image in it (`mdlc/harness/jobs.py`).
 
@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -85,7 +84,7 @@ class Runtime:
         if not self.is_built():
             raise RuntimeUnavailable(
                 f"the job runtime {self.name} (Python {self.python}) is not built or is out of "
-                f"date at {self.venv_dir}; run `make install` (or `python -m mdlc.runtimes build`)"
+                f"date at {self.venv_dir}; run `make install` (or `python -m mdlc.runtime_build build`)"
             )
         return self.python_path
 
@@ -270,38 +269,3 @@ def build(runtime: Runtime, log: Any = print) -> float:
         {"fingerprint": runtime.fingerprint, "python": runtime.python, "build_seconds": round(seconds, 1)}))
     log(f"built {runtime.name} in {seconds:.0f} s")
     return seconds
-
-
-def runtimes_in_use(team_files: list[Path]) -> list[Runtime]:
-    """The runtimes the given team files' jobs run in (deduplicated, in order)."""
-    from mdlc.contract import load_team
-
-    found: dict[str, Runtime] = {}
-    for path in team_files:
-        runtime = runtime_for_algorithm(load_team(path).training.algorithm)
-        found.setdefault(runtime.name, runtime)
-    return list(found.values())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m mdlc.runtimes build [TEAM_FILE ...]`: build the runtimes in use (default: models/);
-    `oldest-python`: print the oldest Python among the supported images."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["oldest-python"]:
-        print(oldest_python())
-        return 0
-    if not args or args[0] != "build":
-        print("usage: python -m mdlc.runtimes build [TEAM_FILE ...] | oldest-python", file=sys.stderr)
-        return 2
-    files = [Path(a) for a in args[1:]] or sorted((REPO_ROOT / "models").glob("*.yaml"))
-    try:
-        for runtime in [*runtimes_in_use(files), lambda_runtime()]:
-            build(runtime)
-    except RuntimeUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

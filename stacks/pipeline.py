@@ -27,7 +27,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from mdlc.contract import Environment, TeamConfig, TeamFileError
-from mdlc.names import team_prefix, team_resource
+from mdlc.names import smoke_test_role_name, team_prefix, team_resource
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched
 from stacks.common.props import TeamContext
@@ -83,11 +83,6 @@ def plan_pipeline(team: TeamConfig, team_file: Path) -> PipelinePlan | None:
     return PipelinePlan(
         home_stage=home_stage, home=envs[home_stage], targets={s: envs[s] for s in TARGET_STAGES}
     )
-
-
-def smoke_test_role_name(team_name: str) -> str:
-    """The role the smoke test assumes in the staging account."""
-    return team_resource(team_name, "smoke-test")
 
 
 def smoke_build_role_name(team_name: str) -> str:

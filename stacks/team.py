@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from mdlc.bootstrap import boundary_name, qualifier
+from mdlc.names import boundary_name, qualifier
 from stacks.batch.stack import BatchStack
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack

@@ -9,25 +9,11 @@ from typing import Any
 import click
 
 from mdlc.commands import stage_option
-from mdlc.commands.training import short_cause
+from mdlc.commands.training import short_cause, training_history
 
 
 def register(main: click.Group, local: click.Group) -> None:
     local.add_command(batch)
-
-
-def training_history(team: Any, data: Path | None, *, entities: int, days: int, seed: int, day: str,
-                     echo: Any = click.echo) -> str:
-    """Put the training history in place (``--data`` or generated from the schema); its prefix."""
-    if data is not None:
-        prefix = team.put_raw_dir(data, day)
-        echo(f"training data: {data} → {prefix}")
-        return prefix
-    from mdlc import synthetic_team
-
-    frame, source = synthetic_team.for_team(team.spec, n_entities=entities, days=days, seed=seed)
-    echo(f"no --data given: generated {synthetic_team.describe(frame, team.spec)} from {source}")
-    return team.put_raw(frame, day)
 
 
 def approved_version(team: Any, train_data: Path | None, *, entities: int, days: int, seed: int,

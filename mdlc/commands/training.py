@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,7 +30,6 @@ def register(main: click.Group, local: click.Group) -> None:
 def train(model: str, data: Path | None, day: str, entities: int, days: int, seed: int,
           models_dir: Path | None, stage: str) -> None:
     """Run the team's training workflow offline (embedded moto, real jobs and handlers)."""
-    from mdlc.commands.batch import training_history
     from mdlc.contract import TeamFileError
     from mdlc.local import LocalTeam
 
@@ -100,6 +100,20 @@ def score_band_lines(table: dict | None) -> list[str]:
 
 def _pct(value) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def training_history(team: Any, data: Path | None, *, entities: int, days: int, seed: int, day: str,
+                     echo: Any = click.echo) -> str:
+    """Put the training history in place (``--data`` or generated from the schema); its prefix."""
+    if data is not None:
+        prefix = team.put_raw_dir(data, day)
+        echo(f"training data: {data} → {prefix}")
+        return prefix
+    from mdlc import synthetic_team
+
+    frame, source = synthetic_team.for_team(team.spec, n_entities=entities, days=days, seed=seed)
+    echo(f"no --data given: generated {synthetic_team.describe(frame, team.spec)} from {source}")
+    return team.put_raw(frame, day)
 
 
 def short_cause(cause: str | None) -> str:

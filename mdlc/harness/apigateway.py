@@ -34,17 +34,31 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jsonschema import Draft4Validator
 
 from mdlc.harness import vtl
-from mdlc.harness.cfn_resources import Created
+from mdlc.harness.stack_context import Created, StackContext
 from mdlc.harness.vtl import escape_javascript
 
 if TYPE_CHECKING:
-    from mdlc.harness.cfn import StackContext
-    from mdlc.harness.offline import OfflineAws
+    from mdlc.harness.iam import IamEvaluator
+
+
+class GatewayAws(Protocol):
+    """What a REST API needs of the offline AWS (`OfflineAws`): its account, clients, IAM
+    evaluator and synchronous Express executions."""
+
+    region: str
+    account_id: str
+    iam: IamEvaluator | None
+
+    def client(self, service: str) -> Any: ...
+
+    def run_sync(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
+                 timeout: float = 300.0) -> dict: ...
+
 
 #: API Gateway's payload limit for REST APIs (10 MB).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -77,7 +91,7 @@ Authorise = Callable[[str, str, str], bool]
 """``(role_arn, action, resource) → allowed``: evaluates the integration role's policies."""
 
 
-def role_authoriser(aws: OfflineAws) -> Authorise:
+def role_authoriser(aws: GatewayAws) -> Authorise:
     """An ``authorise`` hook deciding with the harness' IAM evaluator (`iam.IamEvaluator`),
     the one every other principal's call goes through: the same wildcard, condition and
     resource-type semantics, and the decision is recorded with the others (`mdlc local
@@ -131,7 +145,7 @@ class _GatewayRefusal(Exception):
 class RestApiGateway:
     """One REST API stored in moto, invoked like its deployed stage."""
 
-    def __init__(self, aws: OfflineAws, rest_api_id: str, *, stage: str | None = None,
+    def __init__(self, aws: GatewayAws, rest_api_id: str, *, stage: str | None = None,
                  authorise: Authorise | None = None) -> None:
         self.aws = aws
         self.rest_api_id = rest_api_id
@@ -144,7 +158,7 @@ class RestApiGateway:
         self._resources = {r["path"]: r for r in self.client.get_resources(restApiId=rest_api_id)["items"]}
 
     @classmethod
-    def named(cls, aws: OfflineAws, name: str, **kwargs: Any) -> RestApiGateway:
+    def named(cls, aws: GatewayAws, name: str, **kwargs: Any) -> RestApiGateway:
         """The API called ``name`` (``RestApi.Name`` in the template)."""
         apis = [a for a in aws.client("apigateway").get_rest_apis()["items"] if a["name"] == name]
         if len(apis) != 1:

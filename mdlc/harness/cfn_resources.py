@@ -6,41 +6,18 @@ properties and returns a `Created` (what `Ref` gives, and the `Fn::GetAtt` attri
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mdlc.harness import iam_resources, service_principals
 from mdlc.harness.intrinsics import TemplateError
-from mdlc.harness.lambdas import LambdaRoute, function_name_of
-
-if TYPE_CHECKING:
-    from mdlc.harness.cfn import StackContext
+from mdlc.harness.lambdas import LambdaRoute, function_name_of, placeholder_zip
+from mdlc.harness.stack_context import Created, Creator, StackContext, physical_name
 
 SOURCE_METADATA = "mdlc:source"
-
-
-@dataclass
-class Created:
-    """A created resource: its `Ref` value and its `Fn::GetAtt` attributes."""
-
-    ref: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-def physical_name(stack: str, logical_id: str, *, limit: int = 64, lower: bool = False) -> str:
-    """A CloudFormation-style generated name: `<stack>-<logical>-<suffix>` (deterministic)."""
-    suffix = hashlib.sha1(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()
-    head = f"{stack}-{logical_id}"[: limit - len(suffix) - 1]
-    name = f"{head}-{suffix}"
-    if lower:
-        name = re.sub(r"[^a-z0-9.-]", "-", name.lower())
-    return name
 
 
 def _arn(ctx: StackContext, service: str, resource: str) -> str:
@@ -186,7 +163,7 @@ def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
     arn = ctx.client("lambda").create_function(
         FunctionName=name, Runtime=props.get("Runtime", "python3.12"),
         Role=props.get("Role") or ctx.harness.execution_role_arn(), Handler=handler,
-        Code={"ZipFile": _placeholder_zip()}, Timeout=int(props.get("Timeout", 3)),
+        Code={"ZipFile": placeholder_zip()}, Timeout=int(props.get("Timeout", 3)),
         MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
     )["FunctionArn"]
     if props.get("ReservedConcurrentExecutions") is not None:
@@ -311,13 +288,7 @@ def _zip_bytes(folder: Path, archive: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _placeholder_zip() -> bytes:
-    from mdlc.harness.offline import placeholder_zip
-
-    return placeholder_zip()
-
-
-CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
+CREATORS: dict[str, Creator] = {
     "AWS::S3::Bucket": create_bucket,
     "AWS::DynamoDB::Table": create_table,
     "AWS::SNS::Topic": create_topic,
@@ -334,15 +305,9 @@ CREATORS: dict[str, Callable[[StackContext, str, dict], Created]] = {
     "AWS::StepFunctions::StateMachine": create_state_machine,
     "AWS::Kinesis::Stream": create_stream,
     "Custom::CDKBucketDeployment": create_bucket_deployment,
-}
-
-
-# Permission-carrying resources live in their own module (it imports this one).
-from mdlc.harness import iam_resources, service_principals  # noqa: E402
-
-CREATORS.update({
+    # permission-carrying resources (iam_resources.py)
     "AWS::IAM::Policy": iam_resources.create_policy,
     "AWS::IAM::ManagedPolicy": iam_resources.create_managed_policy,
     "AWS::S3::BucketPolicy": iam_resources.create_bucket_policy,
     "AWS::SNS::TopicPolicy": iam_resources.create_topic_policy,
-})
+}

@@ -37,7 +37,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -56,6 +56,8 @@ from moto.iam.access_control import (
 )
 
 from mdlc.harness import reuse
+from mdlc.harness.caller_needs import service_needs
+from mdlc.harness.calls import Call
 
 ADMIN_USER = "mdlc-harness-admin"
 _ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -134,22 +136,6 @@ def acting_role() -> str | None:
 
 
 _EXECUTION = threading.local()  # the role of the state machine this executor thread evaluates
-
-
-# -- the request as IAM sees it ------------------------------------------------------------
-@dataclass
-class Call:
-    """One request: action, resource ARNs, parameters and condition context."""
-
-    action: str
-    resources: list[str]
-    params: dict[str, Any]
-    region: str
-    account: str
-    context: dict[str, str] = field(default_factory=dict)
-
-    def arn(self, service: str, resource: str) -> str:
-        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
 
 
 def _params(response: Any) -> dict[str, Any]:
@@ -861,8 +847,6 @@ class IamEvaluator:
             needs += [("kms:GenerateDataKey", key, via_sns), ("kms:Decrypt", key, via_sns)]
         if call.action.startswith("states:") and call.resources and self.machine_keys:
             needs += _execution_data_needs(call, self.machine_keys)
-        from mdlc.harness.service_principals import service_needs  # it imports this module
-
         needs += service_needs(call)  # what a service checks on its caller, e.g. SageMaker's volume-key grant
         return needs
 

@@ -9,12 +9,9 @@ condition, so CDK's ``enforceSSL`` policy would refuse every request.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mdlc.harness.cfn_resources import Created, physical_name
-
-if TYPE_CHECKING:
-    from mdlc.harness.cfn import StackContext
+from mdlc.harness.stack_context import Created, StackContext, physical_name
 
 
 def _document(value: Any) -> str:

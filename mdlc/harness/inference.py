@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mdlc.harness import s3io
+from mdlc.harness.job_process import job_environment
 from mdlc.runtimes import Runtime
 
 _DEFAULT_ACCEPT = "application/json"
@@ -92,8 +93,6 @@ class LoadedModel:
     """A model server process (the image's serving stack in the model's runtime)."""
 
     def __init__(self, source: ModelSource, runtime: Runtime, s3: Any, workdir: Path) -> None:
-        from mdlc.harness.jobs import job_environment  # jobs imports this module
-
         self.source = source
         self.runtime = runtime
         self._lock = threading.Lock()

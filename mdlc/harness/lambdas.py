@@ -10,12 +10,14 @@ and answers the way Lambda does (Payload; `X-Amz-Function-Error: Unhandled` with
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import sys
 import threading
 import traceback
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -283,3 +285,13 @@ def make_invoke_patch(router: LambdaRouter, original: Callable) -> Callable:
         return original(backend, function_name, qualifier, body, headers, response_headers)
 
     return invoke
+
+
+def placeholder_zip() -> bytes:
+    """Code for functions whose invokes the harness routes to the real handler."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n"
+        )
+    return buffer.getvalue()

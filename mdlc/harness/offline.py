@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
 import uuid
-import zipfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from mdlc import runtimes
 from mdlc.harness import alarms, iam, jobs, reuse, scaling_tags, sfn_aws_sdk, volume_keys
 from mdlc.harness import quotas as quotas_module
 from mdlc.harness.capture import DataCapture
+from mdlc.harness.cfn import deploy_template
 from mdlc.harness.ddb_streams import StreamDelivery
 from mdlc.harness.endpoints import (
     Breakage,
@@ -51,6 +50,7 @@ from mdlc.harness.lambdas import (
     LambdaRouter,
     ThreadEnviron,
     make_invoke_patch,
+    placeholder_zip,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
 from mdlc.harness.streams import DeliveryReport, KinesisDelivery
@@ -341,8 +341,6 @@ class OfflineAws:
     def deploy(self, *templates: dict, repo_root: str | Path | None = None,
                stack_names: list[str] | None = None, assets_dir: str | Path | None = None) -> Any:
         """Create the resources of one or more synthesised templates (see cfn.deploy_template)."""
-        from mdlc.harness.cfn import deploy_template
-
         return deploy_template(list(templates), harness=self, repo_root=repo_root,
                                stack_names=stack_names, assets_dir=assets_dir)
 
@@ -351,13 +349,3 @@ def _as_json(value: Any) -> str:
     if value is None:
         return "{}"
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def placeholder_zip() -> bytes:
-    """Code for functions whose invokes the harness routes to the real handler."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(
-            "handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n"
-        )
-    return buffer.getvalue()

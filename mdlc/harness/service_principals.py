@@ -11,7 +11,7 @@ What each service does with the team's resources, and where the harness checks i
   on the topic, and ``kms:GenerateDataKey``/``kms:Decrypt`` on a KMS topic's key;
 - CloudWatch Logs encrypts a log group with its ``KmsKeyId`` (`check_log_group_key`, at deploy);
 - SageMaker creates a grant on a job's or endpoint's volume key for the caller
-  (`service_needs`, evaluated with the caller's role by ``IamEvaluator._implied``).
+  (`caller_needs.service_needs`, evaluated with the caller's role by ``IamEvaluator._implied``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 from moto.iam.access_control import PermissionResult
 
 from mdlc.harness import iam
+from mdlc.harness.caller_needs import key_arn
 from mdlc.harness.intrinsics import TemplateError
 
 if TYPE_CHECKING:
-    from mdlc.harness.cfn import StackContext
-    from mdlc.harness.iam import Call, IamEvaluator
-
-Need = tuple[str, str, dict[str, str]]  # (action, resource ARN, request context)
+    from mdlc.harness.iam import IamEvaluator
+    from mdlc.harness.stack_context import StackContext
 
 
 # -- resource policies for a service principal ---------------------------------------------
@@ -76,20 +75,6 @@ def service_allowed(documents: list[str], service: str, action: str, resource: s
                    if documents else "the resource has no policy that allows the service")
 
 
-def key_arn(account: str, region: str, key: str) -> str:
-    """A KMS key reference (ARN, key ID, alias name or alias ARN) as the key's ARN; a reference
-    moto does not know is returned as given (no key policy then allows anything on it)."""
-    from moto.kms.models import kms_backends
-
-    if key.startswith("arn:") and ":key/" in key:
-        return key
-    try:
-        key_id = kms_backends[account][region].any_id_to_key_id(key)
-    except Exception:  # noqa: BLE001 - moto raises several errors for an unknown alias
-        return key
-    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
-
-
 def key_allows(evaluator: IamEvaluator, service: str, key: str, actions: list[str],
                context: dict[str, str]) -> tuple[bool, str]:
     """Does the key policy of `key` allow `service` every one of `actions`? An AWS managed key
@@ -131,43 +116,3 @@ def check_log_group_key(ctx: StackContext, name: str, props: dict) -> None:
             f"e.g. with the condition ArnLike kms:EncryptionContext:aws:logs:arn = {group_arn} "
             "(or a pattern covering it)."
         )
-
-
-# -- SageMaker: the volume key's grant ------------------------------------------------------
-def _volume_key(call: Call) -> str | None:
-    """The volume key a SageMaker create call asks for (None when it gives none)."""
-    p = call.params
-    action = call.action.split(":", 1)[1]
-    if action == "CreateTrainingJob":
-        return (p.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
-    if action == "CreateProcessingJob":
-        return ((p.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get("VolumeKmsKeyId")
-    if action == "CreateTransformJob":
-        return (p.get("TransformResources") or {}).get("VolumeKmsKeyId")
-    if action in ("CreateEndpoint", "UpdateEndpoint"):
-        return _endpoint_config_key(call, str(p.get("EndpointConfigName", "")))
-    return None
-
-
-def _endpoint_config_key(call: Call, name: str) -> str | None:
-    from moto.sagemaker.models import sagemaker_backends
-
-    config = sagemaker_backends[call.account][call.region].endpoint_configs.get(name)
-    return getattr(config, "kms_key_id", None) if config is not None else None
-
-
-def service_needs(call: Call) -> list[Need]:
-    """What a service checks on its caller for `call`, beyond the call's own action.
-
-    SageMaker encrypts a job's (or an endpoint's instances') storage volume with
-    ``VolumeKmsKeyId`` (``KmsKeyId`` of the endpoint config, used when CreateEndpoint or
-    UpdateEndpoint launches the instances) by creating a KMS grant for the caller: the caller
-    needs ``kms:CreateGrant`` on the key with ``kms:GrantIsForAWSResource`` true, and the key
-    policy must allow it (the evaluator's KMS rule)."""
-    if not call.action.startswith("sagemaker:"):
-        return []
-    key = _volume_key(call)
-    if not key:
-        return []
-    context = {"kms:grantisforawsresource": "true", "kms:viaservice": f"sagemaker.{call.region}.amazonaws.com"}
-    return [("kms:CreateGrant", key_arn(call.account, call.region, key), context)]

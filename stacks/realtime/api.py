@@ -40,7 +40,7 @@ from constructs import Construct
 
 from lambdas.shared.decision_request import MAX_BODY_BYTES, request_schema
 from mdlc.contract import runtime_spec
-from mdlc.names import team_resource
+from mdlc.names import smoke_test_role_name, team_resource
 from stacks.common.nag import acknowledge
 from stacks.common.props import TeamContext
 from stacks.common.workflow import grant_execution_data
@@ -210,7 +210,7 @@ class DecisionApi(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,
             policy=resource_policy(team.realtime.api.allowed_principals, cdk.Stack.of(self).account,
-                                   own_roles=[_smoke_test_role(team.name)]),
+                                   own_roles=[smoke_test_role_name(team.name)]),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE, tracing_enabled=True, metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
@@ -293,13 +293,6 @@ class DecisionApi(Construct):
         acknowledge(self.api, "AwsSolutions-COG4",
                     "Callers are AWS workloads signing with SigV4 (IAM authorisation), not end users "
                     "with Cognito tokens.")
-
-
-def _smoke_test_role(team: str) -> str:
-    # Imported here: stacks.pipeline composes the team's stacks, this module among them.
-    from stacks.pipeline import smoke_test_role_name
-
-    return smoke_test_role_name(team)
 
 
 def resource_policy(allowed: list[str], account: str, *, own_roles: list[str] = ()) -> iam.PolicyDocument:

@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from mdlc import runtimes
+from mdlc import runtime_build, runtimes
 from mdlc.contract import REPO_ROOT, TeamFileError, parse_team
 
 PINNED = ("numpy", "pandas", "scipy", "scikit-learn", "xgboost-cpu", "pyarrow")
@@ -123,7 +123,7 @@ def test_a_custom_image_team_declares_its_runtime_and_make_builds_it(tmp_path):
     team_file = tmp_path / "fraud-detection.yaml"
     team_file.write_text(text.replace("algorithm: {builtin: xgboost}", custom))
 
-    [runtime] = runtimes.runtimes_in_use([team_file])
+    [runtime] = runtime_build.runtimes_in_use([team_file])
 
     assert runtime.python == "3.11" and runtime.requirements == (requirements,)
     assert runtime.name.startswith("custom-py3.11-") and not runtime.is_built()
