@@ -134,6 +134,9 @@ class TestTheExampleTeamAsSynthesised:
         call = Call("sagemaker:UpdateEndpoint", [], {"EndpointConfigName": "grant-config"}, team.region, team.account)
         team.aws.iam.check(machine_role, call, machine_role)
 
+        assert [(d.resource, d.allowed) for d in team.aws.iam.decisions
+                if d.principal == machine_role and d.action == "kms:CreateGrant"] == [(key, True)]
+
     def test_the_sagemaker_execution_role_may_create_grants_on_the_team_key_for_aws_resources_only(self, team):
         key = team.resources.find("AWS::KMS::Key").arn
         role = team.resources.find("AWS::IAM::Role", "SageMakerExecutionRole").attributes["Arn"]

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.iam.access_control import PermissionResult
 
-from mdlc.harness.iam import Call, Denied, Statement, condition_holds
+from mdlc.harness.iam import Call, Denied, Statement, UnsupportedCondition, condition_holds
 
 from .test_harness_cfn import DATA_STACK, WORKFLOW_STACK
 from .test_harness_support import aws  # noqa: F401 - pytest fixture
@@ -209,7 +209,11 @@ def test_a_star_only_action_granted_on_star_is_allowed(aws):  # noqa: F811
     role = _role(aws, "star", {"Effect": "Allow", "Action": "application-autoscaling:DescribeScalableTargets",
                                "Resource": "*"})
 
-    aws.iam.client("application-autoscaling", role).describe_scalable_targets(ServiceNamespace="sagemaker")
+    answer = aws.iam.client("application-autoscaling", role).describe_scalable_targets(ServiceNamespace="sagemaker")
+
+    assert answer["ScalableTargets"] == []
+    assert [(d.resource, d.allowed) for d in aws.iam.decisions
+            if d.principal == role and d.action == "application-autoscaling:DescribeScalableTargets"] == [("*", True)]
 
 
 def test_an_action_whose_arn_the_harness_cannot_derive_is_refused_not_allowed(aws):  # noqa: F811
@@ -260,8 +264,11 @@ def test_a_deny_whose_condition_fails_does_not_deny(aws):  # noqa: F811
                  {"Effect": "Deny", "Action": "sns:*", "Resource": "*",
                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
 
-    aws.iam.check(role, Call("sns:Publish", [topic], {"aws:securetransport": "true"}, aws.region, aws.account_id),
-                  role)
+    aws.iam.check(role, Call("sns:Publish", [topic], {}, aws.region, aws.account_id,
+                             context={"aws:securetransport": "true"}), role)
+
+    assert [(d.resource, d.allowed) for d in aws.iam.decisions
+            if d.principal == role and d.action == "sns:Publish"] == [(topic, True)]
 
 
 @pytest.mark.parametrize(("conditions", "context", "holds"), [
@@ -296,10 +303,18 @@ def test_condition_operators_follow_iam(conditions, context, holds):
 def test_every_condition_operator_of_the_templates_is_evaluated(assembly):
     """Harness emulation: no statement of any synthesised template uses an operator the
     evaluator would refuse (it would deny where AWS may allow)."""
+    operators, refused = set(), []
     for template in assembly.templates.values():
         for resource in template.get("Resources", {}).values():
             for conditions in _conditions(resource.get("Properties", {})):
-                condition_holds(conditions, {})  # raises UnsupportedCondition on an unknown operator
+                operators |= set(conditions)
+                try:
+                    condition_holds(conditions, {})
+                except UnsupportedCondition as error:
+                    refused.append(str(error))
+
+    assert refused == []
+    assert {"StringEquals", "Bool"} <= operators  # the walk found the templates' conditions
 
 
 def _conditions(value) -> list:
