@@ -392,6 +392,28 @@ def error_code(model: OperationModel) -> str | None:
     return "ValidationError" if protocol in QUERY_PROTOCOLS else "ValidationException"
 
 
+# -- rules a service checks beyond its model ------------------------------------------------
+#: service name → rules (operation name, the request's parameters) → the refusal's message or
+#: None; answered like a constraint violation. Other harness modules add theirs (`add_rule`).
+SERVICE_RULES: dict[str, list[Callable[[str, dict], str | None]]] = {}
+
+
+def add_rule(service: str, rule: Callable[[str, dict], str | None]) -> None:
+    """Refuse a request of `service` whenever `rule` gives a message for it."""
+    SERVICE_RULES.setdefault(service, []).append(rule)
+
+
+def _refusal(model: OperationModel, api_params: dict) -> str | None:
+    errors = violations(model, api_params)
+    if errors:
+        return message(errors)
+    for rule in SERVICE_RULES.get(model.service_model.service_name, ()):
+        why = rule(model.name, api_params)
+        if why:
+            return why
+    return None
+
+
 # -- botocore event handlers ----------------------------------------------------------------
 class _Body:
     """The raw body of the error answer (botocore reads `stream()` if a handler asks)."""
@@ -419,10 +441,9 @@ def _validate(model: OperationModel, params: dict, context: dict, **_: Any) -> t
     code = error_code(model)
     if code is None:
         return None
-    errors = violations(model, api_params)
-    if not errors:
+    text = _refusal(model, api_params)
+    if text is None:
         return None
-    text = message(errors)
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.1"}
     body = json.dumps({"__type": code, "message": text}).encode()

@@ -13,13 +13,11 @@ executor's optimised integrations, Lambda handlers, tests.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import botocore.handlers
-
+from mdlc.harness import validation
 from mdlc.instance_storage import has_local_storage
 
 #: Job operation → the path of the section holding its InstanceType and VolumeKmsKeyId.
@@ -54,33 +52,16 @@ def refusal(operation: str, params: dict) -> str | None:
     return None
 
 
-class _Refused:
-    status_code = 400
-    headers: dict[str, str] = {}
-    content = b""
-
-
 _active = 0  # OfflineAws contexts inside which the check applies
 
 
-def _before_call(model: Any, params: dict, **_: Any) -> tuple[Any, dict] | None:
-    if not _active:
-        return None
-    body = params.get("body")
-    try:
-        request = json.loads(body) if isinstance(body, bytes | str) and body else body
-    except ValueError:
-        return None
-    why = refusal(model.name, request) if isinstance(request, dict) else None
-    if why is None:
-        return None
-    return _Refused(), {"Error": {"Code": "ValidationException", "Message": why},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}
+def _rule(operation: str, params: dict) -> str | None:
+    return refusal(operation, params) if _active else None
 
 
-# Registered once, on every botocore session created after this import (as moto registers its
-# own interception), and active only inside `installed()`: sessions outlive a harness.
-botocore.handlers.BUILTIN_HANDLERS.append(("before-call.sagemaker", _before_call))
+# Answered by the request validation's one `before-call` handler (mdlc.harness.validation),
+# active only inside `installed()`: botocore sessions outlive a harness.
+validation.add_rule("sagemaker", _rule)
 
 
 @contextmanager

@@ -79,12 +79,12 @@ def test_the_harness_refuses_a_volume_key_on_local_storage_as_sagemaker_does():
                                       ProductionVariants=[{**variant, "InstanceType": "ml.g4dn.xlarge"}])
         sm.create_endpoint_config(EndpointConfigName="c2", ProductionVariants=[{**variant,
                                                                                 "InstanceType": "ml.g4dn.xlarge"}])
-        with pytest.raises(ClientError, match=r"CreateTrainingJob: instance type ml.m5d.large has local"):
+        with pytest.raises(ClientError, match=r"CreateTrainingJob: instance type ml.r5d.large has local"):
             sm.create_training_job(
                 TrainingJobName="t", RoleArn="arn:aws:iam::123456789012:role/r",
                 AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
                 OutputDataConfig={"S3OutputPath": "s3://b/o"}, StoppingCondition={"MaxRuntimeInSeconds": 60},
-                ResourceConfig={"InstanceType": "ml.m5d.large", "InstanceCount": 1, "VolumeSizeInGB": 1,
+                ResourceConfig={"InstanceType": "ml.r5d.large", "InstanceCount": 1, "VolumeSizeInGB": 1,
                                 "VolumeKmsKeyId": KEY})
         from mdlc.harness.volume_keys import refusal
 
