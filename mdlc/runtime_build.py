@@ -1,7 +1,7 @@
 """`python -m mdlc.runtime_build`: build the job runtimes the team files use, or print the
 oldest image Python (`make` calls both).
 
-It sits above both `mdlc/runtimes.py` (what each image runs) and `mdlc/contract.py` (which
+It sits above both `mdlc/runtimes.py` (what each image runs) and `mdlc/contract/` (which
 reads the supported versions from runtimes), so neither imports the other's reader.
 """
 

@@ -1,5 +1,5 @@
 """Team names the contract accepts make valid, unambiguous resource names (product tests of
-``mdlc/contract.py``'s team-name rules and ``mdlc/names.py``).
+``mdlc/contract/``'s team-name rules and ``mdlc/names.py``).
 
 S3 refuses bucket names that start ``xn--``, ``sthree-`` or ``amzn-s3-demo-`` and that are
 longer than 63 characters; every bucket name starts with the team name and ends with the

@@ -1,0 +1,183 @@
+"""Inference: batch transform, the real-time endpoint, its canary and its decision API."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from mdlc.contract.base import INSTANCE_PATTERN, PATTERN_EXAMPLES, Decision, Schedule, Strict
+
+
+# ----------------------------------------------------------------------------- inference
+class Batch(Strict):
+    schedule: Schedule | None = Field(
+        default=None,
+        description="EventBridge schedule of batch scoring; none runs it only by hand.",
+    )
+    input_prefix: str = Field(default="batch/input/", pattern=r"^[a-z0-9_\-/]+/$")
+    output_prefix: str = Field(default="batch/results/", pattern=r"^[a-z0-9_\-/]+/$")
+    content_type: Literal["text/csv", "application/jsonlines"] = Field(
+        default="text/csv",
+        description="Format of the records the Transform job scores and returns (the input files "
+        "are raw CSV records either way).",
+    )
+    instance_type: str = Field(default="ml.m5.xlarge", pattern=INSTANCE_PATTERN)
+    instance_count: int = Field(default=1, ge=1, le=100)
+    max_payload_mb: int = Field(default=6, ge=1, le=100)
+    reason_codes: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="Reason codes per scored row in the batch output (feature, value, signed "
+        "contribution of the top N features); 0 writes scores only.",
+    )
+    min_rows: int = Field(
+        default=1,
+        ge=1,
+        description="Fewer input rows fail the batch input's data-quality check (the batch's own "
+        "minimum, independent of the training `data_quality.min_rows`). Missing-value, "
+        "out-of-range limits are those of `data_quality`.",
+    )
+    max_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Largest PSI of a feature of the batch input versus the model's training "
+        "baseline before the batch is stopped. None (the default) scores a drifted batch and "
+        "leaves drift to monitoring (its alarms can retrain): a batch is scored even when the "
+        "population moves.",
+    )
+
+
+class Canary(Strict):
+    percent: int = Field(default=10, ge=1, le=50, description="Share of capacity shifted first.")
+    bake_minutes: int = Field(default=10, ge=1, le=60, description="Wait before the rest shifts.")
+
+
+class Serverless(Strict):
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+
+ROLE_OR_ACCOUNT_PATTERN = r"^([0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$"
+WEB_ACL_PATTERN = r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[a-f0-9-]{36}$"
+PATTERN_EXAMPLES[ROLE_OR_ACCOUNT_PATTERN] = ("a 12-digit account id in quotes or an IAM role ARN, e.g. "
+                                             "\"444444444444\" or arn:aws:iam::444444444444:role/payments-gateway")
+PATTERN_EXAMPLES[WEB_ACL_PATTERN] = ("a regional WAFv2 web ACL ARN, e.g. arn:aws:wafv2:eu-west-1:333333333333:"
+                                     "regional/webacl/payments/a1b2c3d4-5678-90ab-cdef-111111111111")
+
+
+class RealtimeApi(Strict):
+    """Who may call the decision API, and the web ACL in front of it."""
+
+    allowed_principals: list[Annotated[str, Field(pattern=ROLE_OR_ACCOUNT_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The callers the API's resource policy admits: IAM role ARNs of the team's clients "
+        "(e.g. the payment gateway's role) and/or 12-digit account ids (any principal of that account "
+        "with an IAM allow). Every other caller is denied, even one of the same account. Empty (the "
+        "default): principals of the stage's own account only.",
+    )
+    waf_acl_arn: str | dict[str, str] | None = Field(
+        default=None,
+        description="A regional AWS WAFv2 web ACL associated with the API's stage: one ARN, or stage → "
+        "ARN (a web ACL belongs to one account and region, so a team deploying to several accounts "
+        "names one per stage). None: no WAF association (a Firewall Manager policy may still add one).",
+    )
+
+    @field_validator("waf_acl_arn")
+    @classmethod
+    def _web_acl(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        arns = value.values() if isinstance(value, dict) else [value] if value else []
+        for arn in arns:
+            if not re.match(WEB_ACL_PATTERN, arn):
+                raise ValueError(f"got {arn!r}; expected {PATTERN_EXAMPLES[WEB_ACL_PATTERN]}")
+        return value
+
+    def web_acl_for(self, stage: str) -> str | None:
+        """The web ACL of ``stage``'s API, if any."""
+        if isinstance(self.waf_acl_arn, dict):
+            return self.waf_acl_arn.get(stage)
+        return self.waf_acl_arn
+
+
+class Realtime(Strict):
+    enabled: bool = Field(default=True, description="Deploy an endpoint and the decision API.")
+    instance_type: str = Field(default="ml.m5.large", pattern=INSTANCE_PATTERN)
+    min_capacity: int = Field(default=1, ge=1, le=100)
+    max_capacity: int = Field(default=4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(default=1000, ge=1)
+    canary: Canary = Field(default_factory=Canary)
+    serverless: Serverless | None = Field(
+        default=None, description="Set for a serverless endpoint (no canary, no autoscaling)."
+    )
+    data_capture_percent: int = Field(default=20, ge=0, le=100)
+    latency_alarm_ms: int = Field(default=100, ge=1)
+    fallback_decision: Decision = Field(
+        default="REVIEW", description="Decision when the model cannot answer."
+    )
+    reason_codes: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Reason codes returned and recorded with every decision: the top N "
+        "features by absolute contribution to the score (XGBoost `pred_contribs`).",
+    )
+    reason_method: Literal["approx", "exact"] = Field(
+        default="approx",
+        description="`approx`: XGBoost's path attribution (`approx_contribs`, the cost of one "
+        "predict); `exact`: TreeSHAP (about twice the cost of a predict).",
+    )
+    api: RealtimeApi = Field(default_factory=RealtimeApi)
+    api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
+    api_burst_limit: int = Field(default=400, ge=1)
+    decision_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=900,
+        description="Opt-in reserved concurrency of each of the 3 decision-path Lambdas (collect "
+        "features, rules, action); none (the default) reserves nothing. A reservation is taken "
+        "from the account's Lambda concurrency quota, of which Lambda keeps 100 unreserved (all "
+        "of it when the quota is 100 or less, as in new accounts, whose quota is often 10): the "
+        "reservations of every team in an account must fit the quota given to `cdk synth -c "
+        "lambda_concurrency_quota=N` (default 1000) less 100, or the synth refuses them.",
+    )
+
+    @model_validator(mode="after")
+    def _capacity(self) -> Realtime:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity ({self.min_capacity}) must not exceed max_capacity "
+                f"({self.max_capacity})"
+            )
+        return self
+
+    @property
+    def reserved_concurrency(self) -> int:
+        """Concurrent executions the team's decision path reserves in its account (0: none)."""
+        if not self.enabled or self.decision_concurrency is None:
+            return 0
+        return DECISION_PATH_FUNCTIONS * self.decision_concurrency
+
+
+#: The decision-path functions that reserve `realtime.decision_concurrency` each.
+DECISION_PATH_FUNCTIONS = 3
+#: Lambda's default ConcurrentExecutions quota per account and region.
+DEFAULT_LAMBDA_CONCURRENCY_QUOTA = 1000
+#: What Lambda keeps unreserved: "You can reserve up to the Unreserved account concurrency
+#: value minus 100" (docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html);
+#: an account whose quota is 100 or less (new accounts: 10 or 50) can reserve nothing, and
+#: Lambda names its quota as the minimum ("...below its minimum value of [10]").
+LAMBDA_UNRESERVED_MINIMUM = 100
+
+
+def unreserved_minimum(quota: int) -> int:
+    """The concurrency Lambda refuses to let reservations take from an account of ``quota``."""
+    return min(LAMBDA_UNRESERVED_MINIMUM, quota)
+
+
