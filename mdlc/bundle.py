@@ -5,7 +5,7 @@ Layout (paths inside the tarball)::
     jobkit.py                 sagemaker_jobs/jobkit.py
     data_quality/job.py       sagemaker_jobs/data_quality/job.py
     features/job.py, training/train.py, evaluation/job.py, inference/inference.py
-    mdlc/__init__.py, mdlc/features.py
+    mdlc/__init__.py, mdlc/features.py, mdlc/policy.py
 
 Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
 training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
@@ -16,8 +16,8 @@ root, mode 0644/0755, mtime 0, and the gzip header has mtime 0 and no name, so t
 sources always give the same sha256 (stable CDK asset hashes).
 
 The bundle root is the scripts' one import root (``import jobkit``, ``from mdlc import
-features``, ``from data_quality import job``); no script touches ``sys.path``. Whatever runs
-a script puts the root on the path: the processing entrypoint
+features``, ``from mdlc import policy``, ``from data_quality import job``); no script
+touches ``sys.path``. Whatever runs a script puts the root on the path: the processing entrypoint
 (:func:`stacks.common.sagemaker_jobs.job_entrypoint`), the image's training toolkit
 (sagemaker-containers ``pip install``s the code dir and runs ``python -m train``), its serving
 toolkit (installs the code dir and imports ``serve``); from the repository, :data:`JOBS_DIR`
@@ -39,6 +39,8 @@ TRAINING_PROGRAM = "train.py"  # runs training/train.py; `python -m` needs a roo
 INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
+#: The project modules the job scripts import: the feature module and the decision policy.
+SHIPPED_MDLC = ("__init__.py", "features.py", "policy.py")
 
 
 def script_environment(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -62,7 +64,7 @@ def bundle_files(repo_root: str | Path = REPO_ROOT) -> list[tuple[str, Path]]:
         for path in jobs.rglob("*")
         if path.is_file() and not (SKIP_PARTS & set(path.parts)) and path.suffix not in SKIP_SUFFIXES
     ]
-    entries += [(f"mdlc/{name}", root / "mdlc" / name) for name in ("__init__.py", "features.py")]
+    entries += [(f"mdlc/{name}", root / "mdlc" / name) for name in SHIPPED_MDLC]
     return sorted(entries)
 
 

@@ -38,6 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mdlc import features as F
+from mdlc import policy
 
 IN = jobkit.PROCESSING / "input"
 OUT = jobkit.PROCESSING / "output"
@@ -165,31 +166,9 @@ def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, spec: dict[str, Any
 
 
 # -------------------------------------------------------------- score bands, importance
-def band_outcomes(y: np.ndarray, p: np.ndarray, amount: np.ndarray | None, approve_below: float,
-                  decline_at: float) -> dict[str, Any]:
-    """What bands ``[0, approve_below) / [approve_below, decline_at) / [decline_at, 1]`` do to ``y``."""
-    approve, decline = p < approve_below, p >= decline_at
-    review = ~approve & ~decline
-    fraud = y == 1
-    n, frauds = len(y), int(fraud.sum())
-    legit = n - frauds
-
-    def share(mask: np.ndarray, of: int) -> float | None:
-        return None if of == 0 else float(mask.sum() / of)
-
-    out: dict[str, Any] = {
-        "approve_below": approve_below, "decline_at_or_above": decline_at,
-        "approve_rate": share(approve, n), "review_rate": share(review, n), "decline_rate": share(decline, n),
-        "fraud_caught_share": share(fraud & ~approve, frauds), "fraud_declined_share": share(fraud & decline, frauds),
-        "legit_declined_rate": share(~fraud & decline, legit), "legit_reviewed_rate": share(~fraud & review, legit),
-    }
-    if amount is not None:
-        total = float(amount[fraud].sum())
-        out["fraud_amount"] = total
-        out["amount_saved"] = float(amount[fraud & ~approve].sum())
-        out["amount_saved_share"] = None if total == 0 else out["amount_saved"] / total
-        out["amount_declined"] = float(amount[fraud & decline].sum())
-    return out
+#: What bands do to labelled rows: the one policy's measure (``mdlc.policy``), which the
+#: backtest reports too, so the evaluation's band table and a backtest agree.
+band_outcomes = policy.band_outcomes
 
 
 def score_bands(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def pinned_version(package: str, requirements: Path | None = None) -> str:
 POWERTOOLS_VERSION = pinned_version("aws-lambda-powertools")
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
 SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py", "mdlc/names.py",
-          "mdlc/pan.py")
+          "mdlc/pan.py", "mdlc/policy.py")
 
 
 def stage_code(stage: str, name: str, build_dir: Path, spec_file: Path) -> Path:

@@ -1,10 +1,10 @@
 """Decision step 3: the team's rules turn the score and the request into a decision.
 
-Order (``decision_rules`` in the team file): a deny-list match → DECLINE; an allow-list
-match → APPROVE; otherwise the score band (or the team's ``realtime.fallback_decision``
-when the model could not answer), raised by any hard rule that fires: the strictest
-decision wins. Every decision carries its reasons, the model's reason codes (feature,
-value, signed contribution) and what decided it (``decided_by``).
+The policy itself (deny list, allow list, score band or fallback, hard rules) is
+``mdlc.policy``, the one implementation the evaluation job and the backtest use too. Every
+decision carries its reasons, the model's reason codes (feature, value, signed
+contribution), what decided it (``decided_by``) and ``policy_version`` (the deployed
+policy's content hash and the model version).
 
 The model's answer arrives as the endpoint's raw body: it is parsed here, so a body that
 is not JSON, lacks ``predictions`` or has a score outside [0, 1] takes the fallback
@@ -22,11 +22,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import BaseModel, Field, ValidationError, event_parser
 
 from lambdas.shared.spec import team_spec
+from mdlc import policy
 
 logger = Logger()
 tracer = Tracer()
-
-SEVERITY = {"APPROVE": 0, "REVIEW": 1, "DECLINE": 2}
 
 
 class ReasonCode(BaseModel):
@@ -100,75 +99,24 @@ def _first_error(exc: Exception) -> str:
     return "invalid body"
 
 
-def _value(field: str, request: dict[str, Any], features: dict[str, Any], spec: dict[str, Any],
-           score: float | None) -> Any:
-    if field == "score":
-        return score
-    if field in request:
-        return request[field]
-    value = features.get(field)
-    feature = next((f for f in spec["schema"]["features"] if f["name"] == field), None)
-    if feature and feature["type"] == "category" and isinstance(value, int):
-        return feature["categories"][value]
-    return value
-
-
-def _fires(op: str, actual: Any, expected: Any) -> bool:
-    if actual is None:
-        return False
-    try:
-        return {
-            "gt": lambda: actual > expected, "ge": lambda: actual >= expected,
-            "lt": lambda: actual < expected, "le": lambda: actual <= expected,
-            "eq": lambda: actual == expected, "ne": lambda: actual != expected,
-            "in": lambda: actual in expected, "not_in": lambda: actual not in expected,
-        }[op]()
-    except TypeError:  # e.g. a number compared with a string: the rule does not apply
-        return False
-
-
 def decide(request: dict[str, Any], features: dict[str, Any], inference: Inference,
            spec: dict[str, Any]) -> dict[str, Any]:
-    """``{decision, reasons, score, model_version, fallback}`` for one request."""
-    rules = spec["decision_rules"]
-    lookup = lambda field: _value(field, request, features, spec, inference.score)  # noqa: E731
-    for field, values in sorted(rules.get("deny_list", {}).items()):
-        if str(lookup(field)) in values:
-            return _result("DECLINE", [f"deny_list: {field} {lookup(field)!r} is denied"], inference,
-                           f"deny_list:{field}")
-    for field, values in sorted(rules.get("allow_list", {}).items()):
-        if str(lookup(field)) in values:
-            return _result("APPROVE", [f"allow_list: {field} {lookup(field)!r} is trusted"], inference,
-                           f"allow_list:{field}")
-    if inference.score is None:
-        decision, decided_by = spec["realtime"]["fallback_decision"], "fallback"
-        reasons = [f"model_unavailable: {inference.error or 'no score'}; fallback decision {decision}"]
-    else:
-        decided_by = "score_band"
-        bands = rules["score_bands"]
-        if inference.score < bands["approve_below"]:
-            decision, band = "APPROVE", f"score {inference.score:.4f} < {bands['approve_below']}"
-        elif inference.score >= bands["decline_at_or_above"]:
-            decision, band = "DECLINE", f"score {inference.score:.4f} >= {bands['decline_at_or_above']}"
-        else:
-            decision = "REVIEW"
-            band = f"score {inference.score:.4f} in [{bands['approve_below']}, {bands['decline_at_or_above']})"
-        reasons = [f"score_band: {band}"]
-    for rule in rules.get("hard_rules", []):
-        actual = lookup(rule["field"])
-        if _fires(rule["op"], actual, rule["value"]):
-            reasons.append(f"{rule['name']}: {rule['field']} {actual!r} {rule['op']} {rule['value']!r} "
-                           f"→ {rule['decision']}")
-            if SEVERITY[rule["decision"]] > SEVERITY[decision]:
-                decision, decided_by = rule["decision"], f"hard_rule:{rule['name']}"
-    return _result(decision, reasons, inference, decided_by)
-
-
-def _result(decision: str, reasons: list[str], inference: Inference, decided_by: str) -> dict[str, Any]:
+    """``{decision, reasons, score, model_version, policy_version, fallback}`` for one request
+    (the one policy: ``mdlc.policy.decide``)."""
     codes = [] if inference.prediction is None else [r.model_dump() for r in inference.prediction.reasons]
-    return {"decision": decision, "reasons": reasons, "reason_codes": codes, "decided_by": decided_by,
-            "score": inference.score, "model_version": inference.model_version,
-            "fallback": inference.score is None}
+    return policy.decide(request, features, spec, score=inference.score, model_version=inference.model_version,
+                         error=inference.error, reason_codes=codes, version_of=_policy_hash(spec))
+
+
+_hashes: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _policy_hash(spec: dict[str, Any]) -> str:
+    """The policy's hash, once per spec object (the bundled team.json is loaded once)."""
+    known = _hashes.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _hashes[id(spec)] = (spec, policy.policy_hash(spec))
+    return known[1]
 
 
 #: The one metric of the decision mix: ``Decisions`` by ``Decision`` (what the dashboard reads).
