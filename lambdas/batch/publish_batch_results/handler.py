@@ -22,6 +22,7 @@ from lambdas.shared import s3uri
 from lambdas.shared.aws import client
 from lambdas.shared.batch_output import rows as output_rows
 from lambdas.shared.spec import team_spec
+from mdlc import policy
 
 logger = Logger()
 tracer = Tracer()
@@ -69,6 +70,8 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "input_uri": run["input_uri"],
         "model_package_arn": model["arn"],
         "model_version": model["version"],
+        # The policy these scores would be decided by (None for a team without decision_rules).
+        "policy_version": policy.policy_version(spec, model["version"]) if spec.get("decision_rules") else None,
         "data_quality_report": run["paths"]["report"],
         "parts": parts,
         "published_at": now.isoformat(),
