@@ -14,6 +14,7 @@ The package is split by team-file section; this module re-exports every public n
 - ``inference``: Inference: batch transform, the real-time endpoint, its canary and its decision API.
 - ``monitoring``: Monitoring, retraining and the event stream.
 - ``decisions``: The decision policy: score bands, hard rules, allow/deny lists.
+- ``network``: Network isolation of the SageMaker containers and the team's VPC (subnets, endpoints).
 - ``team``: The whole team file: the pipeline, tags and the TeamConfig that holds every section.
 - ``loading``: Loading a team file: YAML guards, line numbers in errors, the JSON schema and the runtime spec.
 """
@@ -99,6 +100,14 @@ from mdlc.contract.monitoring import (  # noqa: F401
     Monitoring,
     Retraining,
     Streaming,
+)
+from mdlc.contract.network import (  # noqa: F401
+    ROUTE_TABLE_ID_PATTERN,
+    SECURITY_GROUP_ID_PATTERN,
+    SUBNET_ID_PATTERN,
+    VPC_ID_PATTERN,
+    Network,
+    Vpc,
 )
 from mdlc.contract.team import (  # noqa: F401
     MAX_TEAM_TAGS,

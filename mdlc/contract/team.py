@@ -21,6 +21,7 @@ from mdlc.contract.decisions import DecisionRules
 from mdlc.contract.environment import Environment, Owner
 from mdlc.contract.inference import Batch, Realtime
 from mdlc.contract.monitoring import Monitoring, Retraining, Streaming
+from mdlc.contract.network import Network
 from mdlc.contract.training import DataQuality, Evaluation, Training
 
 
@@ -143,6 +144,10 @@ class TeamConfig(Strict):
         "true; a batch-only team leaves it out (batch publishes scores, not decisions).",
     )
     pipeline: Pipeline = Field(default_factory=Pipeline)
+    network: Network = Field(
+        default_factory=Network,
+        description="Network isolation of the SageMaker containers (on by default) and, optionally, the "
+        "team's VPC for its jobs, endpoint and Lambda functions.")
     tags: Tags
 
     @field_validator("name")
