@@ -164,3 +164,45 @@ def test_every_relative_link_of_the_documentation_resolves(doc):
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
             broken.append(target)
     assert broken == [], f"{doc.relative_to(REPO_ROOT)}: links that resolve to nothing: {broken}"
+
+
+# -- the tests mirror the code: a stage is findable in every tier (checks the project's layout) ---
+TESTS = REPO_ROOT / "tests"
+SOURCE_ROOTS = ("mdlc", "stacks", "lambdas", "sagemaker_jobs", "scripts", "app.py", "bench")
+MAX_SOURCE_LINES = 600
+
+
+@pytest.mark.parametrize("stage", sorted(stages(STACKS)))
+def test_each_stage_has_a_test_in_every_tier(stage):
+    expected = [TESTS / "infrastructure" / f"test_{stage}_stack.py",
+                TESTS / "integration" / f"test_{stage}_workflow.py"]
+    if (LAMBDAS / stage).is_dir():
+        expected.append(TESTS / "unit" / "lambdas" / stage)
+    missing = [str(p.relative_to(REPO_ROOT)) for p in expected if not p.exists()]
+    assert missing == [], f"stage {stage!r} has no test at {missing}"
+
+
+def test_unit_tests_sit_in_a_folder_named_after_the_code_they_test():
+    """tests/unit/<package>/…: harness tests under tests/unit/harness/, and nothing flat."""
+    flat = sorted(p.name for p in (TESTS / "unit").glob("test_*.py"))
+    assert flat == [], f"flat unit tests (move them under tests/unit/<package>/): {flat}"
+    packages = {p.name for p in (TESTS / "unit").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    sources = {"harness", "mdlc", "stacks", "lambdas", "sagemaker_jobs", "scripts"}
+    assert packages <= sources, f"tests/unit folders that mirror no source package: {sorted(packages - sources)}"
+
+
+def test_every_test_file_name_is_unique():
+    names: dict[str, list[str]] = {}
+    for path in TESTS.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(REPO_ROOT)))
+    twice = {name: paths for name, paths in names.items() if len(paths) > 1}
+    assert twice == {}, f"test files sharing a name: {twice}"
+
+
+def test_no_source_file_is_over_the_size_a_reader_can_hold():
+    sources = [p for root in SOURCE_ROOTS for p in
+               ([REPO_ROOT / root] if root.endswith(".py") else (REPO_ROOT / root).rglob("*.py"))]
+    assert sources
+    long = sorted(f"{p.relative_to(REPO_ROOT)}: {n} lines" for p in sources
+                  if (n := len(p.read_text().splitlines())) > MAX_SOURCE_LINES)
+    assert long == [], f"source files over {MAX_SOURCE_LINES} lines (split them by concern): {long}"

@@ -16,7 +16,7 @@ from mdlc.harness import OfflineAws
 
 # The built-in image of the newest supported version: jobs and models run in its runtime.
 IMAGE = f"141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:{runtimes.default_version()}"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "harness"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "harness"
 BUCKET = "harness-test-bucket"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from mdlc.harness.apigateway import RestApiGateway, escape_javascript, role_authoriser, substitute
 
-from .test_harness_support import aws  # noqa: F401 - pytest fixture
+from .support import aws  # noqa: F401 - pytest fixture
 
 REQUEST = {"Fn::Join": ["", [
     '{"stateMachineArn": "', {"Ref": "EchoMachine"}, '", "input": "{\\"body\\": '

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from .test_harness_support import BUCKET, aws, endpoint, serving_model  # noqa: F401
+from .support import BUCKET, aws, endpoint, serving_model  # noqa: F401
 
 
 def _capture_config(percent: int) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from mdlc.harness import TemplateError
 from mdlc.harness.intrinsics import NO_VALUE, Resolver
 
-from .test_harness_support import aws  # noqa: F401 - pytest fixture
+from .support import aws  # noqa: F401 - pytest fixture
 
 ASSET_BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
 

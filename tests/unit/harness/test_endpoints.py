@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .test_harness_support import aws, endpoint, machine, serving_model  # noqa: F401
+from .support import aws, endpoint, machine, serving_model  # noqa: F401
 
 CANARY = {
     "BlueGreenUpdatePolicy": {

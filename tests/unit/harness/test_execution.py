@@ -11,7 +11,7 @@ import pytest
 import mdlc.harness
 from mdlc.harness.execution import follow_execution
 
-from .test_harness_support import aws, machine  # noqa: F401 - pytest fixture
+from .support import aws, machine  # noqa: F401 - pytest fixture
 
 CHOICE = {
     "Check": {"Type": "Choice", "Choices": [

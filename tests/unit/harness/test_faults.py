@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 from mdlc.harness.faults import FaultInjector
 
-from .test_harness_support import aws, machine  # noqa: F401 - pytest fixture
+from .support import aws, machine  # noqa: F401 - pytest fixture
 
 
 def _table(aws):  # noqa: F811

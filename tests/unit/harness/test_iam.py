@@ -12,8 +12,8 @@ from moto.iam.access_control import PermissionResult
 
 from mdlc.harness.iam import Call, Denied, Statement, UnsupportedCondition, condition_holds
 
-from .test_harness_cfn import DATA_STACK, WORKFLOW_STACK
-from .test_harness_support import aws  # noqa: F401 - pytest fixture
+from .support import aws  # noqa: F401 - pytest fixture
+from .test_cfn import DATA_STACK, WORKFLOW_STACK
 
 POLICY = "GreetRoleDefaultPolicy0A1B2C3D"
 

@@ -10,7 +10,7 @@ import pytest
 
 from mdlc.harness.transform import TransformSettings, apply_filter, join_input, transform_object
 
-from .test_harness_support import (  # noqa: F401 - pytest fixture
+from .support import (  # noqa: F401 - pytest fixture
     BUCKET,
     IMAGE,
     aws,
@@ -253,7 +253,7 @@ def test_model_servers_stop_when_the_harness_exits():
     """Each served model is a process in its runtime; leaving OfflineAws ends them."""
     from mdlc.harness import OfflineAws
 
-    from .test_harness_support import endpoint
+    from .support import endpoint
 
     with OfflineAws() as harness:
         harness.client("s3").create_bucket(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .test_harness_support import BUCKET, FIXTURES, aws, machine, read  # noqa: F401
+from .support import BUCKET, FIXTURES, aws, machine, read  # noqa: F401
 
 GREET = FIXTURES / "lambdas" / "greet"
 FLAKY = FIXTURES / "lambdas" / "flaky"

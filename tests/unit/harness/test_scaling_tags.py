@@ -8,7 +8,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .test_harness_support import aws  # noqa: F401 - pytest fixture
+from .support import aws  # noqa: F401 - pytest fixture
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 

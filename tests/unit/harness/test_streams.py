@@ -12,7 +12,7 @@ from mdlc.harness import OfflineAws
 from mdlc.harness.event_filters import FilterCriteria
 from mdlc.harness.streams import Mapping
 
-from .test_harness_support import FIXTURES
+from .support import FIXTURES
 
 STREAM = FIXTURES / "lambdas" / "stream"
 

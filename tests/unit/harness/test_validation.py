@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from mdlc.harness import validation
 
-from .test_harness_support import aws, machine  # noqa: F401 - pytest fixture
+from .support import aws, machine  # noqa: F401 - pytest fixture
 
 GROUP = "fraud-detection-models"
 REFUSED_METADATA = {"feature_importance": "amount:0.412,age:0.201"}

@@ -18,7 +18,7 @@ from mdlc import features as F
 from mdlc import synthetic as sy
 from mdlc.contract import load_team, runtime_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

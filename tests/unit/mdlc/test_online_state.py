@@ -19,7 +19,7 @@ from mdlc import features as F
 from mdlc import synthetic as sy
 from mdlc.contract import load_team, parse_team, runtime_spec, team_files
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # A team unlike the example: other key columns, every aggregate, short and no windows.
 OTHER_TEAM = """

@@ -10,7 +10,7 @@ import pytest
 from mdlc import synthetic as sy
 from mdlc.contract import load_team, runtime_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

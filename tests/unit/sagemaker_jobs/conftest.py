@@ -12,7 +12,7 @@ import pytest
 
 from mdlc import bundle
 from mdlc import synthetic as sy
-from tests.unit.jobs.support import SPEC, model_tar, run_processing, train_with_toolkit, write_spec
+from tests.unit.sagemaker_jobs.support import SPEC, model_tar, run_processing, train_with_toolkit, write_spec
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from batch import job as batch_job
 
 from mdlc import features as F
 from mdlc import synthetic
-from tests.unit.jobs.support import SPEC
+from tests.unit.sagemaker_jobs.support import SPEC
 
 
 @pytest.mark.parametrize("content_type", ["text/csv", "application/jsonlines"])

@@ -8,7 +8,7 @@ import pytest
 from data_quality import job as dq_job
 
 from mdlc import synthetic as sy
-from tests.unit.jobs.support import run_data_quality, run_processing, write_spec
+from tests.unit.sagemaker_jobs.support import run_data_quality, run_processing, write_spec
 
 
 def test_data_quality_passes_clean_data_and_writes_a_baseline(tmp_path, code, spec):

@@ -9,7 +9,7 @@ from typing import Any
 
 from evaluation import job
 
-from tests.unit.jobs.support import run_processing, write_spec
+from tests.unit.sagemaker_jobs.support import run_processing, write_spec
 
 
 def evaluate(code: Path, pipeline: dict[str, Path], out: Path, spec_dir: Path,

@@ -9,7 +9,7 @@ from features import job as features_job
 
 from mdlc import features as F
 from mdlc import synthetic as sy
-from tests.unit.jobs.support import SPEC
+from tests.unit.sagemaker_jobs.support import SPEC
 
 
 def test_feature_job_writes_time_ordered_splits_and_online_table(pipeline, spec):

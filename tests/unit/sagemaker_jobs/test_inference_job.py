@@ -15,7 +15,7 @@ import xgboost as xgb
 from mdlc import bundle
 from mdlc import features as F
 from mdlc.harness import jobs as harness_jobs
-from tests.unit.jobs.support import PY, RUNTIME
+from tests.unit.sagemaker_jobs.support import PY, RUNTIME
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from monitoring import job as monitoring_job
 
 from mdlc import features as F
-from tests.unit.jobs.support import SPEC
+from tests.unit.sagemaker_jobs.support import SPEC
 
 
 def capture_line(records: list[dict], scores: list[float], encoding: str = "JSON") -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mdlc import bundle
 from mdlc import features as F
-from tests.unit.jobs.support import PY, REPO, train_with_toolkit
+from tests.unit.sagemaker_jobs.support import PY, REPO, train_with_toolkit
 
 
 def test_training_writes_model_and_metadata(pipeline, spec):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FILES = sorted([*REPO.glob("requirements*.txt"), *REPO.glob("runtimes/*/requirements*.txt")])
 
 

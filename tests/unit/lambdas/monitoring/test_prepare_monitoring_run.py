@@ -1,6 +1,6 @@
 """prepare_monitoring_run: the champion, its baselines and what was served in the window.
 
-Window semantics against months of data: tests/unit/test_monitoring_window.py."""
+Window semantics against months of data: tests/unit/lambdas/monitoring/test_monitoring_window.py."""
 
 from __future__ import annotations
 
