@@ -75,6 +75,7 @@ from mdlc.contract.inference import (  # noqa: F401
     Realtime,
     RealtimeApi,
     Serverless,
+    Shadow,
     unreserved_minimum,
 )
 from mdlc.contract.loading import (  # noqa: F401

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from mdlc.contract.base import INSTANCE_PATTERN, PATTERN_EXAMPLES, Decision, Schedule, Strict
+from mdlc.contract.decisions import DecisionRules
 
 
 # ----------------------------------------------------------------------------- inference
@@ -106,6 +107,55 @@ class RealtimeApi(Strict):
         return self.waf_acl_arn
 
 
+
+class Shadow(Strict):
+    """A challenger decided on every live request off the synchronous path, never acted on."""
+
+    model_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Version of the team's model package group served as the endpoint's `Shadow` "
+        "variant (weight 0: it never receives live traffic) and scored off the synchronous path. "
+        "Keep it PendingManualApproval: approving a version deploys it live (`mdlc promote` does that).",
+    )
+    decision_rules: DecisionRules | None = Field(
+        default=None,
+        description="Candidate policy (same shape as `decision_rules`) that decides the shadow's "
+        "score; none: the live policy.",
+    )
+    fallback_decision: Decision | None = Field(
+        default=None, description="The candidate policy's fallback; none: `realtime.fallback_decision`."
+    )
+    compare_metric: Literal["pr_auc", "recall", "precision", "amount_saved_share"] = Field(
+        default="pr_auc",
+        description="What the promote alarm compares once labels arrive: PR-AUC of the scores, "
+        "recall or precision of the decisions (not APPROVE = caught), or the share of the fraud "
+        "amount caught (needs `schema.amount_column`).",
+    )
+    promote_margin: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="The alarm fires when the shadow's compare_metric beats the live one by at "
+        "least this much on the same labelled requests.",
+    )
+    min_labelled: int = Field(
+        default=200,
+        ge=10,
+        description="Labelled requests (with at least one fraud) needed before live and shadow "
+        "quality is compared; fewer give no quality metrics and no alarm.",
+    )
+
+    @model_validator(mode="after")
+    def _challenger(self) -> Shadow:
+        if self.model_version is None and self.decision_rules is None:
+            raise ValueError(
+                "names no challenger; expected model_version (a model package version) and/or "
+                "decision_rules (a candidate policy), e.g. shadow: {model_version: 7}"
+            )
+        return self
+
+
 class Realtime(Strict):
     enabled: bool = Field(default=True, description="Deploy an endpoint and the decision API.")
     instance_type: str = Field(default="ml.m5.large", pattern=INSTANCE_PATTERN)
@@ -134,6 +184,11 @@ class Realtime(Strict):
         "predict); `exact`: TreeSHAP (about twice the cost of a predict).",
     )
     api: RealtimeApi = Field(default_factory=RealtimeApi)
+    shadow: Shadow | None = Field(
+        default=None,
+        description="A challenger (model version and/or candidate policy) decided on every live "
+        "request asynchronously, recorded beside the live decision, compared by monitoring.",
+    )
     api_rate_limit: int = Field(default=200, ge=1, description="Requests per second, steady.")
     api_burst_limit: int = Field(default=400, ge=1)
     decision_concurrency: int | None = Field(

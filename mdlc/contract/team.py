@@ -223,8 +223,26 @@ class TeamConfig(Strict):
                              "e.g. decision_rules: {score_bands: {approve_below: 0.3, decline_at_or_above: 0.85}}"))
         if self.decision_rules is not None:
             problems += self._rule_problems(self.decision_rules, names, inputs)
+        problems += self._shadow_problems(names, inputs)
         _raise_problems(problems)
         return self
+
+    def _shadow_problems(self, names: dict[str, Feature], inputs: set[str]) -> list:
+        """A shadow challenger needs the decision path it shadows; its policy reads what the live one may."""
+        shadow = self.realtime.shadow
+        if shadow is None:
+            return []
+        if not self.realtime.enabled:
+            return [(("realtime", "shadow"), "needs realtime.enabled: true (a shadow decides live requests); "
+                     "remove it, or compare offline with `mdlc backtest`")]
+        problems = []
+        if shadow.compare_metric == "amount_saved_share" and not self.schema_.amount_column:
+            problems.append((("realtime", "shadow", "compare_metric"),
+                             "'amount_saved_share' needs schema.amount_column; expected pr_auc, recall or precision"))
+        if shadow.decision_rules is not None:
+            problems += [(("realtime", "shadow", *where), message) for where, message
+                         in self._rule_problems(shadow.decision_rules, names, inputs)]
+        return problems
 
     def _rule_problems(self, rules: DecisionRules, names: dict[str, Feature], inputs: set[str]) -> list:
         """Hard rules and lists read the request or the model's features, nothing else."""

@@ -198,7 +198,9 @@ class DecisionService(Construct):
             payload=sfn.TaskInput.from_object({
                 "request": sfn.JsonPath.object_at("$.collected.request"),
                 "decision": sfn.JsonPath.object_at("$.decision"),
-                "unknown_entity": sfn.JsonPath.object_at("$.collected.unknown_entity")}),
+                "unknown_entity": sfn.JsonPath.object_at("$.collected.unknown_entity"),
+                # recorded (not returned) for the shadow challenger, which scores the same input
+                "features": sfn.JsonPath.object_at("$.collected.features")}),
             payload_response_only=True, retry_on_service_exceptions=False, result_path="$.response",
         ), failed)
         answer = sfn.Pass(self, "Answer", state_name="Answer", output_path="$.response")

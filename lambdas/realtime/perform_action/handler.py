@@ -138,6 +138,9 @@ def perform(event: dict[str, Any], spec: dict[str, Any], log: DecisionLog, now: 
         "decided_at": response["decided_at"],
         "response": json.dumps(response),
         "request": json.dumps(request),
+        # The model input the live model saw: a shadow challenger scores exactly this, later
+        # and off this path (lambdas/realtime/shadow_decisions). Never in the response or event.
+        "features": None if event.get("features") is None else json.dumps(event["features"]),
         "expires_at": int(now.timestamp()) + RETENTION_DAYS * 86_400,
     }
     if log.record(item):
