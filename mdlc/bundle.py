@@ -5,7 +5,7 @@ Layout (paths inside the tarball)::
     jobkit.py                 sagemaker_jobs/jobkit.py
     data_quality/job.py       sagemaker_jobs/data_quality/job.py
     features/job.py, training/train.py, evaluation/job.py, inference/inference.py
-    mdlc/__init__.py, mdlc/features.py, mdlc/policy.py
+    mdlc/__init__.py, mdlc/features/*.py, mdlc/policy.py
 
 Processing jobs extract it to ``/opt/ml/processing/input/code/`` and run ``<job>/job.py``;
 training uses it as ``sagemaker_submit_directory`` with ``sagemaker_program`` =
@@ -40,7 +40,7 @@ INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 #: The project modules the job scripts import: the feature module and the decision policy.
-SHIPPED_MDLC = ("__init__.py", "features.py", "policy.py")
+SHIPPED_MDLC = ("__init__.py", "features", "policy.py")  # a folder ships its .py files
 
 
 def script_environment(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -64,7 +64,10 @@ def bundle_files(repo_root: str | Path = REPO_ROOT) -> list[tuple[str, Path]]:
         for path in jobs.rglob("*")
         if path.is_file() and not (SKIP_PARTS & set(path.parts)) and path.suffix not in SKIP_SUFFIXES
     ]
-    entries += [(f"mdlc/{name}", root / "mdlc" / name) for name in SHIPPED_MDLC]
+    for name in SHIPPED_MDLC:
+        path = root / "mdlc" / name
+        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+        entries += [(f"mdlc/{f.relative_to(root / 'mdlc').as_posix()}", f) for f in files]
     return sorted(entries)
 
 

@@ -51,7 +51,7 @@ def pinned_version(package: str, requirements: Path | None = None) -> str:
 # parameter Powertools keeps per release: /aws/service/powertools/python/<arch>/<python>/<release>.
 POWERTOOLS_VERSION = pinned_version("aws-lambda-powertools")
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
-SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features.py", "mdlc/names.py",
+SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features", "mdlc/names.py",
           "mdlc/pan.py", "mdlc/policy.py")
 
 
