@@ -91,6 +91,8 @@ def _referenced_features(team: TeamConfig) -> set[str]:
     for f in team.schema.features:
         if f.derive:
             used |= set(f.derive.args)
+        if f.aggregate:
+            used |= {f.aggregate.column, f.aggregate.key or team.schema.entity_key}
     return used
 
 

@@ -9,6 +9,7 @@ from pydantic import (
     model_validator,
 )
 
+from mdlc import features as F
 from mdlc import pan
 from mdlc.contract.base import IDENTIFIER, Problems, Strict, _raise_problems
 
@@ -44,29 +45,57 @@ class DataLocations(Strict):
 
 
 FeatureType = Literal["float", "int", "bool", "category", "timestamp", "string"]
-AggregateFn = Literal["count", "sum", "mean", "max", "first_seen_days", "mode"]
-DeriveOp = Literal["ratio", "difference", "not_equal", "hour_of_day", "day_of_week", "log1p"]
+AggregateFn = Literal[tuple(F.AGGREGATES)]  # type: ignore[valid-type]  # the feature module's table
+DeriveOp = Literal[tuple(F.DERIVES)]  # type: ignore[valid-type]
 
 
 class Aggregate(Strict):
     fn: AggregateFn = Field(
-        description=(
-            "Aggregation over the entity's history: count, sum, mean, max of `column`; "
-            "`first_seen_days` = days since the entity's earliest `column` value; `mode` = the "
-            "most frequent value."
-        )
+        description="Aggregation over the history of the key value: "
+        + "; ".join(f"`{name}` = {op.doc}" for name, op in F.AGGREGATES.items()) + "."
     )
     column: str = Field(description="Raw column aggregated.")
+    key: str | None = Field(
+        default=None, pattern=IDENTIFIER,
+        description="Record column the aggregate is grouped by (e.g. card_id, device_id, ip); default "
+        "`schema.entity_key`. Serving reads every key's online item of a request in one batched read.",
+    )
+    window: str | None = Field(
+        default=None, pattern=F.WINDOW_PATTERN,
+        description=f"Look-back window as a duration: minutes, hours or days (`10m`, `1h`, `36h`, `7d`), "
+        f"from 1m to {F.MAX_WINDOW_DAYS}d. The online item of a key value holds its events of the longest "
+        "window of that key plus the allowed lateness, within DynamoDB's 400 KB item limit (the stream "
+        "consumer reports the largest item and alarms at 75%). None (and no window_days): all history.",
+    )
     window_days: int | None = Field(
-        default=None, ge=1, le=3650, description="Look-back window; none means all history."
+        default=None, ge=1, le=F.MAX_WINDOW_DAYS, description="Look-back window in days (the older spelling "
+        "of `window: <n>d`); none means all history."
     )
 
+    @model_validator(mode="after")
+    def _window(self) -> Aggregate:
+        if self.window is not None and self.window_days is not None:
+            raise Problems([(("window",), f"give either window ({self.window!r}) or window_days "
+                                          f"({self.window_days}), not both")])
+        if self.window is not None:
+            try:
+                F.parse_window(self.window)
+            except ValueError as exc:
+                raise Problems([(("window",), str(exc))]) from None
+        if F.AGGREGATES[self.fn].needs_window and self.window is None and self.window_days is None:
+            raise Problems([(("fn",), f"{self.fn} needs a window (its exact state over all history has no "
+                                      "bound); expected e.g. window: 1h")])
+        return self
 
-#: Number of arguments of each derive op (the feature module's ``derive_value``).
-DERIVE_ARITY = {"ratio": 2, "difference": 2, "not_equal": 2, "hour_of_day": 1, "day_of_week": 1, "log1p": 1}
-#: Ops that read numbers, and ops that read a time.
-NUMERIC_OPS = ("ratio", "difference", "log1p")
-TIME_OPS = ("hour_of_day", "day_of_week")
+    @property
+    def windowed(self) -> bool:
+        return self.window is not None or self.window_days is not None
+
+
+#: Number of arguments of each derive op, and the ops that read numbers or a time (the table).
+DERIVE_ARITY = {name: op.arity for name, op in F.DERIVES.items()}
+NUMERIC_OPS = tuple(name for name, op in F.DERIVES.items() if op.reads == "number")
+TIME_OPS = tuple(name for name, op in F.DERIVES.items() if op.reads == "time")
 
 
 class Derive(Strict):
@@ -74,8 +103,8 @@ class Derive(Strict):
     args: list[str] = Field(
         min_length=1,
         max_length=2,
-        description="Input feature or column names: two for ratio, difference and not_equal "
-        "(a/b, a-b, a≠b), one for hour_of_day, day_of_week (a time) and log1p.",
+        description="Input feature or column names: "
+        + "; ".join(f"`{name}` takes {op.arity} ({op.doc})" for name, op in F.DERIVES.items()) + ".",
     )
 
     @model_validator(mode="after")
@@ -97,7 +126,7 @@ class Feature(Strict):
         description=(
             "`record`: present in each raw record and in each decision request. `online`: an "
             "aggregate over the entity's history, computed by feature engineering and served "
-            "from the DynamoDB feature table under `schema.entity_key`. `derived`: computed "
+            "from the DynamoDB feature table under its `aggregate.key` value. `derived`: computed "
             "per record by the shared feature module from other features."
         ),
     )
@@ -115,7 +144,9 @@ class Feature(Strict):
     derive: Derive | None = Field(default=None, description="Required when source is derived.")
     default: float | str | None = Field(
         default=None,
-        description="Value served for an entity with no online features yet (online features).",
+        description="Value of an online feature whenever its window holds no value: an empty window or "
+        "a key value never seen (the same rule in training, the stream, serving, backfill, batch and "
+        "monitoring). Without one the feature must be `nullable`.",
     )
 
     @model_validator(mode="after")
@@ -238,22 +269,36 @@ class Schema(Strict):
         _raise_problems(problems)
         return self
 
-    @staticmethod
-    def _aggregate_problems(i: int, f: Feature, record_cols: set[str], types: dict[str, str]) -> list:
+    def _aggregate_problems(self, i: int, f: Feature, record_cols: set[str], types: dict[str, str]) -> list:
+        """What the aggregate table (``mdlc.features.AGGREGATES``) says about this aggregate."""
         assert f.aggregate is not None
         agg, where = f.aggregate, ("features", i, "aggregate", "column")
+        op = F.AGGREGATES[agg.fn]
+        problems = []
         if agg.column not in record_cols:
             return [(where, f"feature {f.name!r} aggregates {agg.column!r}, which is not a record column "
                             f"(record columns: {', '.join(sorted(record_cols))})")]
         kind = types[agg.column]
-        if agg.fn in ("sum", "mean", "max") and kind not in ("float", "int", "bool"):
-            return [(where, f"{agg.fn} needs a numeric column; {agg.column!r} is {kind}")]
-        if agg.fn == "first_seen_days" and kind != "timestamp":
-            return [(where, f"first_seen_days needs a time column; {agg.column!r} is {kind}")]
-        if agg.fn == "mode" and f.type not in ("string", "category"):
-            return [(("features", i, "type"), f"a mode aggregate is a value of {agg.column!r}; expected type "
-                                              f"string or category, got {f.type}")]
-        return []
+        if kind not in F.KIND_TYPES[op.kind]:
+            want = {"number": "a numeric", "time": "a time"}.get(op.kind, "a")
+            problems.append((where, f"{agg.fn} needs {want} column; {agg.column!r} is {kind}"))
+        if f.type not in op.types:
+            problems.append((("features", i, "type"), f"a {agg.fn} aggregate of {agg.column!r} is a "
+                             f"{' or '.join(op.types)} value; got type {f.type}"))
+        if agg.key is not None and agg.key != self.entity_key:
+            if agg.key not in record_cols:
+                problems.append((("features", i, "aggregate", "key"),
+                                 f"key {agg.key!r} is not a record column (record columns: "
+                                 f"{', '.join(sorted(record_cols))})"))
+            elif types[agg.key] not in ("string", "category", "int"):
+                problems.append((("features", i, "aggregate", "key"),
+                                 f"key {agg.key!r} is {types[agg.key]}; expected a string, category or int "
+                                 "column whose values identify a card, device, merchant, ..."))
+        if f.default is None and not f.nullable:
+            what = "its window holds no value" if agg.windowed else "the key value has no history yet"
+            problems.append((("features", i), f"online feature {f.name!r} has no value when {what}; give it a "
+                             "`default` (e.g. default: 0 for a count) or `nullable: true`"))
+        return problems
 
     def feature(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)
