@@ -56,6 +56,18 @@ def training_job_names(team: str, run_id: str) -> dict[str, str]:
     return {step: team_resource(team, f"{abbr}-{run_id}") for step, abbr in TRAINING_JOBS.items()}
 
 
+#: SageMaker's limit for a hyperparameter tuning job's name, and the fewest hex digits of the
+#: run that follow the team prefix in it (the contract refuses tuning for longer team names).
+TUNING_NAME_MAX, TUNING_HASH_MIN, TUNING_HASH_MAX = 32, 6, 12
+
+
+def tuning_job_name(team: str, run_id: str) -> str:
+    """``<team>--<hex of the run id>``: the run's tuning job, within SageMaker's 32 characters;
+    its trials are named ``<tuning job>-NNN-<8 hex>`` by SageMaker, inside the training-job scope."""
+    room = min(TUNING_HASH_MAX, TUNING_NAME_MAX - len(team_prefix(team)))
+    return team_resource(team, hashlib.sha256(run_id.encode()).hexdigest()[:room])
+
+
 def batch_job_names(team: str, run_id: str) -> dict[str, str]:
     """SageMaker job name of each batch step of one run."""
     return {step: team_resource(team, f"{abbr}-{run_id}") for step, abbr in BATCH_JOBS.items()}

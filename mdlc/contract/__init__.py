@@ -11,6 +11,7 @@ The package is split by team-file section; this module re-exports every public n
 - ``environment``: Who owns a team and where it deploys: owner, account, region (and the regions the images exist in).
 - ``data``: The team's data: locations, the record schema, features (columns, online aggregates, derived).
 - ``training``: Training: the algorithm (built-in or custom), data quality and the evaluation gate.
+- ``tuning``: Hyperparameter tuning (``training.tuning``): the search space and budget, checked against the algorithm.
 - ``inference``: Inference: batch transform, the real-time endpoint, its canary and its decision API.
 - ``monitoring``: Monitoring, retraining and the event stream.
 - ``decisions``: The decision policy: score bands, hard rules, allow/deny lists.
@@ -51,6 +52,7 @@ from mdlc.contract.data import (  # noqa: F401
     Schema,
 )
 from mdlc.contract.decisions import (  # noqa: F401
+    Costs,
     DecisionRules,
     HardRule,
     ScoreBands,
@@ -128,4 +130,9 @@ from mdlc.contract.training import (  # noqa: F401
     DataQuality,
     Evaluation,
     Training,
+)
+from mdlc.contract.tuning import (  # noqa: F401
+    XGBOOST_TUNABLE,
+    Tuning,
+    TuningRange,
 )

@@ -30,6 +30,21 @@ class ScoreBands(Strict):
         return self
 
 
+class Costs(Strict):
+    """What each decision costs, so the evaluation report can suggest score bands by expected cost."""
+
+    fraud_loss_share: float = Field(
+        ge=0, le=1, description="Share of a fraudulent transaction's amount lost when it is approved "
+        "(reviewed and declined fraud loses nothing).")
+    review_cost: float = Field(ge=0, description="Cost of one manual review, in the amount's currency.")
+    decline_cost: float = Field(
+        ge=0, description="Cost of declining one legitimate transaction (lost margin, customer friction).")
+    review_capacity_per_day: int = Field(ge=0, description="Reviews the team can make in a day.")
+    transactions_per_day: int = Field(
+        ge=1, description="Transactions the policy decides in a day; with review_capacity_per_day, the "
+        "largest share of transactions the suggested bands may send to review.")
+
+
 class HardRule(Strict):
     name: str = Field(pattern=IDENTIFIER, description="Reported as the reason.")
     field: str = Field(description="Request field or feature the rule reads.")
@@ -50,6 +65,11 @@ class DecisionRules(Strict):
     deny_list: dict[str, list[str]] = Field(
         default_factory=dict, description="Field → values always declined."
     )
+    costs: Costs | None = Field(
+        default=None,
+        description="Costs of fraud, reviews and declines: the evaluation report then suggests the score "
+        "bands of least expected cost on the test split within the review capacity, beside these bands "
+        "(a suggestion only: score_bands is what decides).")
 
     @model_validator(mode="after")
     def _no_card_numbers(self) -> DecisionRules:

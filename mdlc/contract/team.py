@@ -224,8 +224,27 @@ class TeamConfig(Strict):
         if self.decision_rules is not None:
             problems += self._rule_problems(self.decision_rules, names, inputs)
         problems += self._shadow_problems(names, inputs)
+        problems += self._tuning_and_cost_problems(inputs)
         _raise_problems(problems)
         return self
+
+    def _tuning_and_cost_problems(self, inputs: set[str]) -> list:
+        """A tuning job's name (32 characters at most) must hold the team's prefix; cost-based
+        bands need each transaction's amount in the test split (a model input)."""
+        problems = []
+        room = resource_names.TUNING_NAME_MAX - len(resource_names.team_prefix(self.name))
+        if self.training.tuning is not None and room < resource_names.TUNING_HASH_MIN:
+            problems.append((("training", "tuning"), f"team name {self.name!r} is too long for a tuning job: "
+                             f"SageMaker allows {resource_names.TUNING_NAME_MAX} characters and the name is "
+                             f"<team>--<{resource_names.TUNING_HASH_MIN}+ hex>; expected a team name of at most "
+                             f"{resource_names.TUNING_NAME_MAX - 2 - resource_names.TUNING_HASH_MIN} characters"))
+        costs = self.decision_rules.costs if self.decision_rules is not None else None
+        amount = self.schema_.amount_column
+        if costs is not None and (amount is None or amount not in inputs):
+            why = "is not set" if amount is None else f"({amount!r}) is not a model input"
+            problems.append((("decision_rules", "costs"), f"schema.amount_column {why}, so the test split has no "
+                             "amounts to price fraud losses with; expected amount_column naming a model input"))
+        return problems
 
     def _shadow_problems(self, names: dict[str, Feature], inputs: set[str]) -> list:
         """A shadow challenger needs the decision path it shadows; its policy reads what the live one may."""

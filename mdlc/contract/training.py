@@ -11,6 +11,7 @@ from pydantic import (
 
 from mdlc import runtimes
 from mdlc.contract.base import IMAGE_PATTERN, INSTANCE_PATTERN, Problems, Strict
+from mdlc.contract.tuning import Tuning, range_problems
 
 # ------------------------------------------------------------------------------ training
 PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
@@ -94,6 +95,11 @@ class Training(Strict):
         pattern=INSTANCE_PATTERN,
         description="Instance of the data quality, feature and evaluation jobs.",
     )
+    tuning: Tuning | None = Field(
+        default=None,
+        description="Run a SageMaker hyperparameter tuning job instead of one training job: `hyperparameters` "
+        "are the fixed ones, `tuning.ranges` the searched ones; the best trial goes to the gate.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -115,6 +121,14 @@ class Training(Strict):
             raise Problems([(("hyperparameters", "objective"),
                              f"got {objective!r}; the model's scores must be probabilities in [0, 1]; expected "
                              "objective: binary:logistic (or leave it out)")])
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_ranges(self) -> Training:
+        if self.tuning is not None:
+            problems = range_problems(self.tuning.ranges, isinstance(self.algorithm, BuiltinAlgorithm))
+            if problems:
+                raise Problems([(("tuning",) + loc, message) for loc, message in problems])
         return self
 
     @model_validator(mode="after")

@@ -11,7 +11,9 @@ For choosing ``decision_rules.score_bands`` from data the report has ``score_ban
 test split, the approve / review / decline rates, the share of fraud caught (not
 approved) and declined, the legitimate rows declined and, when ``schema.amount_column`` is
 a model column, the fraud amount caught, at the team's bands and for a grid of single
-thresholds. ``feature_importance`` is the global importance of each model feature (mean
+thresholds; with ``decision_rules.costs``, ``cost_bands`` suggests the bands of least
+expected cost within the review capacity (``costs.py``). ``feature_importance`` is the
+global importance of each model feature (mean
 absolute XGBoost contribution on the test split, and its share of the total gain);
 features the model never splits on are listed in ``unused_features``.
 """
@@ -30,6 +32,7 @@ import jobkit
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from evaluation import costs as cost_bands
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -269,6 +272,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     result["champion"] = champion_result(args.champion, test, y, ev)
     result["slices"] = slice_metrics(test, y, p, spec)
     result["score_bands"] = score_bands(test, y, p, spec)
+    amount_column = spec["schema"].get("amount_column")
+    amounts = test[amount_column].to_numpy("float64") if amount_column in test.columns else None
+    result["cost_bands"] = cost_bands.suggest(y, p, amounts, spec)  # suggested only, never applied
     names = list(model[1].get("features") or model[0].feature_names)
     result["feature_importance"] = feature_importance(model[0], test, names)
     result["unused_features"] = [r["feature"] for r in result["feature_importance"] if not r["used_in_splits"]]

@@ -5,7 +5,8 @@ written by the feature job) and the ``config`` channel (``team.json``). Hyperpar
 come from the team spec, overridden by the job's (``SM_HPS`` or ``--name value``
 arguments, as the image's sagemaker-containers toolkit passes them). Writes ``SM_MODEL_DIR``:
 ``xgboost-model``, ``model-meta.json`` (versions, seed, features, best iteration) and
-``team.json`` (so the inference code can check requests against the schema).
+``team.json`` (so the inference code can check requests against the schema). Logs
+``validation:<evaluation.metric>=<value>;``, the objective a tuning job reads (``objective.py``).
 
 The same seed and data give the same model bytes. With more than one host in ``SM_HOSTS``
 the hosts train together through XGBoost's collective: the first host runs the tracker,
@@ -36,6 +37,7 @@ import jobkit  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from training import objective as O  # noqa: E402
 
 from mdlc import features as F  # noqa: E402
 
@@ -250,7 +252,14 @@ def run(args: argparse.Namespace, cli_hps: dict[str, Any]) -> dict[str, Any] | N
         booster = fit(xgb_params(hps), hps, train, valid)
     if current != hosts[0]:
         return None
-    return save(booster, args, spec, hps, rows)
+    meta = save(booster, args, spec, hps, rows)
+    if valid is not None:
+        # The tuner's objective (MetricDefinitions read this line): evaluation.metric on the
+        # validation channel, scored like the evaluation job scores the test split.
+        value = O.objective(spec, valid.get_label(), booster.predict(valid))
+        if value is not None:
+            log.info("%s", O.log_line(spec["evaluation"]["metric"], value))
+    return meta
 
 
 def main(argv: list[str] | None = None) -> int:
