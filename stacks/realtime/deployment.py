@@ -33,7 +33,7 @@ from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import volume_key_grant
 from stacks.common.workflow import FailurePath, grant_execution_data, guard, state_machine
 from stacks.data_plane import DataPlane
-from stacks.realtime.names import VARIANT, alarm_names, deployed_parameter, endpoint_name
+from stacks.realtime.names import SHADOW_VARIANT, VARIANT, alarm_names, deployed_parameter, endpoint_name
 
 CAPTURE_PREFIX = "datacapture"
 IN_PROGRESS = ["Creating", "Updating", "SystemUpdating", "RollingBack"]
@@ -69,9 +69,11 @@ def endpoint_config_parameters(realtime: Realtime, *, capture_uri: str, key_arn:
     if realtime.serverless is not None:
         variant["ServerlessConfig"] = {"MemorySizeInMB": realtime.serverless.memory_mb,
                                        "MaxConcurrency": realtime.serverless.max_concurrency}
+        _add_shadow(realtime, params, {"ServerlessConfig": variant["ServerlessConfig"]})
         return params  # serverless endpoints support neither data capture nor a volume key
     variant.update({"InstanceType": realtime.instance_type, "InitialInstanceCount": realtime.min_capacity,
                     "InitialVariantWeight": 1})
+    _add_shadow(realtime, params, {"InstanceType": realtime.instance_type, "InitialInstanceCount": 1})
     params.update(volume_key(realtime.instance_type, key_arn, "KmsKeyId"))  # none on local-NVMe types
     if realtime.data_capture_percent > 0:
         params["DataCaptureConfig"] = {
@@ -83,6 +85,16 @@ def endpoint_config_parameters(realtime: Realtime, *, capture_uri: str, key_arn:
             "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
         }
     return params
+
+
+def _add_shadow(realtime: Realtime, params: dict[str, Any], capacity: dict[str, Any]) -> None:
+    """The challenger's variant (realtime.shadow.model_version): weight 0, so no live request
+    reaches it, only the shadow Lambda's TargetVariant calls (stacks/realtime/shadow.py); one
+    instance, not autoscaled."""
+    if realtime.shadow is None or realtime.shadow.model_version is None:
+        return
+    params["ProductionVariants"].append({"VariantName": SHADOW_VARIANT, "ModelName.$": "$.deployment.shadow.model_name",
+                                         "InitialVariantWeight": 0, **capacity})
 
 
 class EndpointDeployment(Construct):
@@ -188,6 +200,14 @@ class EndpointDeployment(Construct):
             actions=["sagemaker:DescribeModelPackage"], resources=[self.package_arn]))
         self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribeEndpoint"], resources=[self.endpoint_arn]))
+        # the deployed config's variant names decide whether guardrails apply (shadow variant)
+        configs = cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint-config",
+                                                resource_name=f"{team_prefix(self.team.name)}*")
+        self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sagemaker:DescribeEndpointConfig"], resources=[configs]))
+        acknowledge_resource(self.prepare_fn.role, configs,
+                             "Endpoint configs are named <team>--v<version>-<execution hash> at run time; "
+                             "the prefix <team>-- is this team's alone.")
         self.prepare_fn.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["ssm:GetParameter"], resources=[self.parameter_arn]))
         acknowledge_resource(self.prepare_fn.role, self.package_arn,
@@ -318,12 +338,13 @@ class EndpointDeployment(Construct):
             payload_response_only=True, retry_on_service_exceptions=False, result_path="$.deployment",
         ), on_error)
         skip = sfn.Succeed(self, "AlreadyDeployed", state_name="Already deployed")
-        create_model = guard(self._sagemaker("Create model", "createModel", {
+        model_parameters = {
             "ModelName.$": "$.deployment.model_name",
             "ExecutionRoleArn": data.sagemaker_role.role_arn,
             "PrimaryContainer.$": "$.deployment.container",
             "Tags": [{"Key": "mdlc:team", "Value": team.name}],
-        }), on_error)
+        }
+        create_model = guard(self._sagemaker("Create model", "createModel", model_parameters), on_error)
         create_config = guard(self._sagemaker(
             "Create endpoint config", "createEndpointConfig",
             endpoint_config_parameters(realtime, capture_uri=self.capture_uri, key_arn=data.key.key_arn,
@@ -339,6 +360,14 @@ class EndpointDeployment(Construct):
             # Literal names (alarm_names): the alarms are this stack's, named deterministically.
             "DeploymentConfig": deployment_config(realtime, list(alarm_names(team.name).values())),
         }), on_error)
+        # Guardrails need the same variant names before and after: adding or removing the shadow
+        # variant switches at once (the live model is the same one then, or the team chose both).
+        update_at_once = guard(self._sagemaker("Update endpoint at once", "updateEndpoint", {
+            "EndpointName.$": "$.deployment.endpoint_name",
+            "EndpointConfigName.$": "$.deployment.endpoint_config_name"}), on_error)
+        guarded = sfn.Choice(self, "Guarded", state_name="Same variants?")
+        guarded.when(sfn.Condition.boolean_equals("$.deployment.guarded", False), update_at_once)
+        guarded.otherwise(update_endpoint)
         wait = sfn.Wait(self, "WaitForEndpoint", state_name="Wait for endpoint",
                         time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))
         describe = guard(tasks.CallAwsService(
@@ -358,6 +387,7 @@ class EndpointDeployment(Construct):
             "endpoint_name": sfn.JsonPath.string_at("$.deployment.endpoint_name"),
             "endpoint_config_name": sfn.JsonPath.string_at("$.deployment.endpoint_config_name"),
             "previous_model_package_arn": sfn.JsonPath.string_at("$.deployment.previous_model_package_arn"),
+            "shadow": sfn.JsonPath.object_at("$.deployment.shadow"),
             "reason": sfn.JsonPath.string_at("$.deployment.reason"),
             "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
             "deployed_at": sfn.JsonPath.string_at("$$.State.EnteredTime"),
@@ -379,7 +409,7 @@ class EndpointDeployment(Construct):
         done = sfn.Succeed(self, "Deployed", state_name="Deployed")
 
         after_smoke: sfn.IChainable = record
-        before_update: sfn.IChainable = update_endpoint
+        before_update: sfn.IChainable = guarded
         on_rolled_back: sfn.IChainable = rolled_back.start
         on_endpoint_failed: sfn.IChainable = endpoint_failed.start
         if realtime.serverless is None:
@@ -387,7 +417,7 @@ class EndpointDeployment(Construct):
             # Application Auto Scaling refuses an update that changes a scaled variant's
             # instance type: deregister first; register again after the update settles,
             # on the new config (after the smoke test) or on the old one (rolled back).
-            before_update = self._deregister_scaling(on_error, update_endpoint)
+            before_update = self._deregister_scaling(on_error, guarded)
             on_rolled_back = self._restore_scaling("RolledBack", on_error, rolled_back.start)
             on_endpoint_failed = self._restore_scaling("EndpointFailed", on_error, endpoint_failed.start)
         record.next(put).next(notify).next(done)
@@ -406,6 +436,7 @@ class EndpointDeployment(Construct):
         describe.next(ready)
         create_endpoint.next(wait)
         update_endpoint.next(wait)
+        update_at_once.next(wait)
 
         exists = sfn.Choice(self, "Exists", state_name="Endpoint exists?")
         exists.when(sfn.Condition.boolean_equals("$.deployment.endpoint_exists", True), before_update)
@@ -422,10 +453,21 @@ class EndpointDeployment(Construct):
                                  time=sfn.WaitTime.seconds_path("$.deployment.poll_seconds"))
         features_ready = sfn.Choice(self, "FeaturesReady", state_name="Online features ready?")
         features_ready.when(sfn.Condition.boolean_equals("$.online_features.ready", True),
-                            create_model.next(create_config).next(exists))
+                            create_model.next(self._shadow_model(model_parameters, on_error, create_config))
+                            .next(exists))
         features_ready.otherwise(wait_features.next(features))
         fresh.otherwise(features.next(features_ready))
         return prepare.next(fresh)
+
+    def _shadow_model(self, live: dict[str, Any], on_error: sfn.IChainable, then: sfn.IChainable) -> sfn.IChainable:
+        """The challenger's Model (realtime.shadow.model_version) before the config that serves it."""
+        shadow = self.team.realtime.shadow
+        if shadow is None or shadow.model_version is None:
+            return then
+        create = guard(self._sagemaker("Create shadow model", "createModel", {
+            **live, "ModelName.$": "$.deployment.shadow.model_name",
+            "PrimaryContainer.$": "$.deployment.shadow.container"}), on_error)
+        return create.next(then)
 
     def _sagemaker(self, name: str, action: str, parameters: dict[str, Any]) -> sfn.CustomState:
         return sfn.CustomState(self, name, state_json={

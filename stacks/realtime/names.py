@@ -6,6 +6,10 @@ from mdlc import names
 from mdlc.names import team_resource
 
 VARIANT = "AllTraffic"
+#: The shadow challenger's variant: weight 0, so only the shadow Lambda's TargetVariant calls reach it.
+SHADOW_VARIANT = "Shadow"
+#: Where the shadow Lambda writes live/shadow decision pairs (capture bucket), read by monitoring.
+SHADOW_PREFIX = "shadow/"
 
 
 def endpoint_name(team: str) -> str:

@@ -11,6 +11,7 @@ from stacks.data_plane import DataPlane
 from stacks.realtime.api import DecisionApi
 from stacks.realtime.decisions import DecisionService
 from stacks.realtime.deployment import EndpointDeployment
+from stacks.realtime.shadow import ShadowChallenger
 
 
 class RealtimeStack(cdk.Stack):
@@ -21,6 +22,9 @@ class RealtimeStack(cdk.Stack):
         self.decisions = DecisionService(self, "Decisions", ctx=ctx, data=data)
         self.deployment = EndpointDeployment(self, "Deployment", ctx=ctx, data=data,
                                              decision_machine=self.decisions.state_machine)
+        # A shadow challenger reads the decisions the workflow records; it adds no step to it.
+        self.shadow = (ShadowChallenger(self, "Shadow", ctx=ctx, data=data, decisions=self.decisions)
+                       if ctx.team.realtime.shadow is not None else None)
         self.api = DecisionApi(self, "Api", ctx=ctx, data=data, decision_machine=self.decisions.state_machine)
         skip_checkov(self.api.api.deployment_stage, "CKV_AWS_120",
                      "Every POST /decisions is a new decision with its own request_id and side effects "
