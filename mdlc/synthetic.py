@@ -2,9 +2,14 @@
 
 ``generate`` returns a frame with the raw columns of ``models/fraud-detection.yaml``
 (transaction_id, customer_id, event_time, amount, merchant_category, channel, country,
-is_fraud). Customers have a home country, a typical amount and a transaction rate; about
-1% of transactions are fraud with a learnable pattern: abroad, online, far above the
-customer's usual amount, at night, in gaming / digital goods / electronics. ``drift``
+card_id, device_id, merchant_id, is_fraud). Customers have a home country, a typical amount,
+a transaction rate, one or two cards and devices and favourite merchants; about 1% of
+transactions are fraud with a learnable pattern: abroad, online, far above the customer's
+usual amount, at night, in gaming / digital goods / electronics. On top, **card testing**:
+bursts of online payments on one stolen card within minutes, each at another merchant
+and each ordinary on its own, from a fraudster's device that tests several cards a day (only velocities on
+the card and the device catch them; ``with_pattern=True`` adds the ``fraud_pattern``
+column naming each fraud row's pattern, for the evaluation of that slice). ``drift``
 shifts the distributions (monitoring tests), ``corrupt`` injects bad rows (data-quality
 tests). The same arguments always give the same rows.
 """
@@ -31,7 +36,13 @@ HOUR_P = np.array([1, 0.5, 0.3, 0.3, 0.3, 0.5, 1, 2, 4, 5, 6, 6, 7, 7, 6, 6, 6, 
                    2, 1.5])
 HOUR_P = HOUR_P / HOUR_P.sum()
 COLUMNS = ["transaction_id", "customer_id", "event_time", "amount", "merchant_category",
-           "channel", "country", "is_fraud"]
+           "channel", "country", "card_id", "device_id", "merchant_id", "is_fraud"]
+MERCHANTS_PER_CATEGORY = 40
+#: Card-testing bursts per customer-day, payments per burst, seconds between payments.
+BURSTS_PER_CUSTOMER_DAY = 1 / 1500
+BURST_SIZE = (6, 25)
+BURST_GAP_S = (8, 60)
+FRAUD_DEVICES = 12  # fraudster devices, each testing several cards
 FRAUD_RATE = 0.01
 CORRUPTIONS = ("null_amount", "negative_amount", "huge_amount", "unknown_category",
                "null_country", "unknown_channel")
@@ -45,6 +56,7 @@ def generate(
     corrupt: float | None = None,
     start: str = "2026-01-01",
     txns_per_day: float = 1.0,
+    with_pattern: bool = False,
 ) -> pd.DataFrame:
     """Card transactions sorted by event time (about ``n_customers * days * txns_per_day``).
 
@@ -68,6 +80,10 @@ def generate(
     fraud = rng.random(n) < FRAUD_RATE
     seconds = _apply_fraud(rng, df, fraud, cust["avg"][idx], cust["home"][idx], seconds)
     df["is_fraud"] = fraud.astype("int64")
+    df["fraud_pattern"] = np.where(fraud, np.where(df["channel"] == "online", "takeover", "cloned"), "")
+    _identities(np.random.default_rng([seed, 23]), df, idx)
+    df, seconds = _card_testing(np.random.default_rng([seed, 24]), df, seconds, n_customers, days, cust)
+    n = len(df)
     df["amount"] = df["amount"].round(2)
     times = np.datetime64(start, "s") + seconds.astype("timedelta64[s]")
     order = np.argsort(times, kind="stable")
@@ -76,7 +92,7 @@ def generate(
     df["transaction_id"] = "T" + str(seed) + "-" + pd.Series(range(n)).astype(str).str.zfill(8)
     if corrupt:
         _corrupt(rng, df, corrupt)
-    return df[COLUMNS]
+    return df[[*COLUMNS, "fraud_pattern"]] if with_pattern else df[COLUMNS]
 
 
 def _customers(rng: np.random.Generator, n: int, txns_per_day: float) -> dict[str, Any]:
@@ -142,6 +158,53 @@ def _apply_fraud(rng: np.random.Generator, df: pd.DataFrame, fraud: np.ndarray,
     seconds = seconds.copy()
     seconds[night] = (seconds[night] // 86400) * 86400 + rng.integers(0, 6 * 3600, len(night))
     return seconds
+
+
+def _identities(rng: np.random.Generator, df: pd.DataFrame, idx: np.ndarray) -> None:
+    """Each customer pays with one or two cards from one or two devices, at merchants of the
+    category drawn (a few favourites per customer). Own generator: the other columns keep the
+    values they had before these columns existed."""
+    n = len(df)
+    card = rng.integers(0, 2, n) * (rng.random(len(idx)) < 0.3)
+    device = rng.integers(0, 2, n) * (rng.random(len(idx)) < 0.25)
+    customer = df["customer_id"].to_numpy().astype(str)
+    df["card_id"] = np.char.add(np.char.add(np.char.replace(customer, "C-", "K-"), "-"), card.astype(str))
+    df["device_id"] = np.char.add(np.char.add(np.char.replace(customer, "C-", "D-"), "-"), device.astype(str))
+    favourite = (idx * 7 + rng.integers(0, 3, n)) % MERCHANTS_PER_CATEGORY
+    anywhere = rng.integers(0, MERCHANTS_PER_CATEGORY, n)
+    shop = np.where(rng.random(n) < 0.6, favourite, anywhere)
+    df["merchant_id"] = np.char.add(np.char.add(np.char.add("M-", df["merchant_category"].to_numpy().astype(str)),
+                                                "-"), shop.astype(str))
+
+
+def _card_testing(rng: np.random.Generator, df: pd.DataFrame, seconds: np.ndarray, n_customers: int, days: int,
+                  cust: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Append card-testing bursts: a stolen card (a customer's first card) paid 6-25 times a
+    few seconds apart, online, every payment at another merchant, from one of a few fraudster
+    devices (so a device sees several cards a day). Each payment on its own looks like the
+    card holder's (their home country, amounts like theirs, ordinary categories): only the
+    velocity gives it away. All labelled fraud."""
+    bursts = rng.poisson(BURSTS_PER_CUSTOMER_DAY * n_customers * days)
+    rows, times = [], []
+    for _ in range(bursts):
+        victim = int(rng.integers(0, n_customers))
+        size = int(rng.integers(*BURST_SIZE))
+        start = int(rng.integers(0, days * 86400 - 3600))
+        at = start + np.cumsum(rng.integers(*BURST_GAP_S, size))
+        category = rng.choice(CATEGORIES, size, p=CATEGORY_P)
+        shops = rng.choice(MERCHANTS_PER_CATEGORY, size, replace=False)
+        device = f"D-X{int(rng.integers(0, FRAUD_DEVICES)):03d}"
+        for j in range(size):
+            rows.append({"customer_id": cust["id"][victim],
+                         "amount": float(cust["avg"][victim] * rng.lognormal(0.0, 0.5)),
+                         "merchant_category": category[j], "channel": "online", "country": cust["home"][victim],
+                         "is_fraud": 1, "fraud_pattern": "card_testing", "card_id": f"K-{victim + 1:06d}-0",
+                         "device_id": device, "merchant_id": f"M-{category[j]}-{shops[j]}"})
+            times.append(at[j])
+    if not rows:
+        return df, seconds
+    return (pd.concat([df, pd.DataFrame(rows)], ignore_index=True),
+            np.concatenate([seconds, np.asarray(times, dtype=seconds.dtype)]))
 
 
 def _corrupt(rng: np.random.Generator, df: pd.DataFrame, share: float) -> None:

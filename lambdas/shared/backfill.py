@@ -1,8 +1,10 @@
 """Backfill and reconciliation of the online feature table from a raw partition.
 
-The plan step splits the partition's records into entity shards (an entity's records all
-land in one shard); each shard is recomputed with ``mdlc.features`` and compared with the
-online table, entity by entity: missing entities (and states of older feature
+The plan step splits the partition's records into shards of online items: a record goes to
+the shard of each item it feeds (its entity, and its card, device, … for aggregates keyed by
+them), so every item's records all land in one shard, named ``shard-<i>-of-<n>``; each
+shard recomputes the items it owns with ``mdlc.features`` and compares them with the online
+table, item by item: missing entities (and states of older feature
 definitions) are written, mismatches are counted and, with ``repair``, overwritten.
 """
 
@@ -12,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from typing import Any
 
 from lambdas.shared import s3uri
@@ -69,26 +72,41 @@ def plan(data_uri: str, out_prefix: str, spec: dict[str, Any], shard_rows: int) 
     parts: list[list[str]] = [[] for _ in range(n)]
     newest = None
     for row in rows:
-        entity = row.get(keys["entity"])
-        if F.is_missing(entity):
+        if F.is_missing(row.get(keys["entity"])):
             continue
-        parts[shard_of(entity, n)].append(json.dumps(row, separators=(",", ":")))
+        line = json.dumps(row, separators=(",", ":"))
+        for shard in sorted({shard_of(item, n) for item in F.request_item_keys(row, spec).values()}):
+            parts[shard].append(line)
         t = F.normalise("time", row.get(keys["timestamp"]))
         newest = t if newest is None or (t is not None and t > newest) else newest
     bucket, prefix = s3uri.split(out_prefix)
     for i, lines in enumerate(parts):
-        client("s3").put_object(Bucket=bucket, Key=f"{prefix}shard-{i:05d}.jsonl",
+        client("s3").put_object(Bucket=bucket, Key=f"{prefix}{shard_name(i, n)}",
                                 Body=("\n".join(lines) + "\n").encode())
     return {"shards": n, "rows": len(rows), "snapshot_end": F.iso_from_us((newest or 0) + 1)}
 
 
+def shard_name(index: int, shards: int) -> str:
+    """``shard-00003-of-00008.jsonl``: the reconciling step reads which items it owns from it."""
+    return f"shard-{index:05d}-of-{shards:05d}.jsonl"
+
+
+def shard_from_name(uri: str) -> tuple[int, int] | None:
+    """(index, count) from a shard's name; None for a name without them (owns every item)."""
+    match = re.search(r"shard-(\d+)-of-(\d+)\.jsonl$", uri)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 def reconcile_records(rows: list[dict[str, Any]], store: EntityStore, snapshot_end: str, *,
-                      repair: bool) -> dict[str, Any]:
-    """Recompute each entity of a shard and compare it with (or write it to) the table."""
+                      repair: bool, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Recompute each item a shard owns (``shard`` = (index, count); every item when None) and
+    compare it with (or write it to) the table."""
     end = F.time_us(snapshot_end)
     result = {"entities": 0, "compared": 0, "missing": 0, "stale": 0, "mismatched": 0, "written": 0,
               "mismatched_entities": []}
     for entity, recomputed in sorted(F.states_from_records(rows, store.spec).items()):
+        if shard is not None and shard_of(entity, shard[1]) != shard[0]:
+            continue  # a record of this shard also feeds an item another shard owns
         result["entities"] += 1
         for _ in range(3):
             try:

@@ -1,5 +1,7 @@
-"""The online feature table as entity states: one item per entity, written with a revision
-check so two writers (the stream consumer and the backfill) never lose each other's events."""
+"""The online feature table: one item per key value (an entity, a card, a device, …), each an
+entity state written with a revision check so two writers (the stream consumer and the
+backfill) never lose each other's events; and the serving read, every key of a request in
+one batched read."""
 
 from __future__ import annotations
 
@@ -9,23 +11,32 @@ from typing import Any
 from lambdas.shared.aws import client
 from mdlc import features as F
 
+BATCH_GET_ATTEMPTS = 3  # DynamoDB may leave keys unprocessed under throttling: read them again
+
 
 class RevisionConflict(RuntimeError):
     """The item changed between read and write (another writer); read again and retry."""
 
 
+class ItemTooLarge(ValueError):
+    """A state that would exceed DynamoDB's item size limit (the write would be refused)."""
+
+
 class EntityStore:
-    """Reads and writes ``{<entity key>, state, revision, …}`` items (an adapter tests replace)."""
+    """Reads and writes ``{<entity key attribute>: <item key>, state, revision, …}`` items (an
+    adapter tests replace). Item keys come from ``F.item_key``: the entity's value, or
+    ``<key column>#<value>`` for another key."""
 
     def __init__(self, table_name: str, spec: dict[str, Any]) -> None:
         self.table_name = table_name
         self.spec = spec
         self.key = spec["schema"]["entity_key"]
         self.lateness_us = F.lateness_us(spec)
+        self.largest_item = 0  # bytes of the largest item written since the last reset
 
     def load(self, entity: str) -> tuple[F.EntityState | None, int]:
-        """The entity's state and revision (None, 0 when absent). Raises F.StaleState for
-        a state of other feature definitions."""
+        """The item's state and revision (None, 0 when absent). Raises F.StaleState for a state
+        of other feature definitions."""
         item = client("dynamodb").get_item(TableName=self.table_name, Key={self.key: {"S": entity}},
                                            ConsistentRead=True).get("Item")
         if item is None or "state" not in item:
@@ -40,7 +51,9 @@ class EntityStore:
         return item is not None, int((item or {}).get("revision", {}).get("N", "0"))
 
     def save(self, entity: str, state: F.EntityState, revision: int, *, writer: str) -> int:
-        """Write the state if the item is still at ``revision``; returns the new revision."""
+        """Write the state if the item is still at ``revision``; returns the new revision.
+        Raises ItemTooLarge (naming the key value and its event count) rather than send an item
+        DynamoDB refuses."""
         new = revision + 1
         item = {
             self.key: {"S": entity},
@@ -51,6 +64,12 @@ class EntityStore:
             "updated_at": {"S": datetime.now(UTC).isoformat()},
             "updated_by": {"S": writer},
         }
+        size = F.item_size(item)
+        if size > F.MAX_ITEM_BYTES:
+            raise ItemTooLarge(f"online item {entity!r} would be {size} bytes ({len(state.events)} events of "
+                               f"{state.key}); DynamoDB's limit is {F.MAX_ITEM_BYTES}: shorten that key's longest "
+                               "window or the allowed lateness")
+        self.largest_item = max(self.largest_item, size)
         # Revision 0: a new entity, or an item without a state (a flat item of an older layout).
         condition = "attribute_not_exists(#k) OR attribute_not_exists(revision)" if revision == 0 \
             else "revision = :rev"
@@ -65,3 +84,31 @@ class EntityStore:
         except ddb.exceptions.ConditionalCheckFailedException:
             raise RevisionConflict(f"entity {entity!r} changed since revision {revision}") from None
         return new
+
+
+def read_online(table_name: str, record: dict[str, Any], spec: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """The online item of every key of a request (key column → item, None when absent), in ONE
+    BatchGetItem (keys left unprocessed under throttling are read again). The decision path's
+    feature read: hand the result to ``F.derive_record_items``."""
+    wanted = F.request_item_keys(record, spec)
+    out: dict[str, dict[str, Any] | None] = dict.fromkeys(F.aggregate_keys(spec))
+    if not wanted:
+        return out
+    attribute = spec["schema"]["entity_key"]
+    by_item = {item: key for key, item in wanted.items()}
+    request = {table_name: {"Keys": [{attribute: {"S": item}} for item in by_item]}}
+    ddb = client("dynamodb")
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    for _ in range(BATCH_GET_ATTEMPTS):
+        answer = ddb.batch_get_item(RequestItems=request)
+        for item in answer.get("Responses", {}).get(table_name, []):
+            key = by_item.get(item.get(attribute, {}).get("S"))
+            if key is not None:
+                out[key] = {name: deserializer.deserialize(value) for name, value in item.items()}
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            return out
+    raise RuntimeError(f"online feature read left {len(request[table_name]['Keys'])} key(s) unprocessed "
+                       f"after {BATCH_GET_ATTEMPTS} attempts (table {table_name} throttled)")

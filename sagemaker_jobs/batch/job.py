@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_online(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
-    """The online feature snapshot, one row per entity (empty frame when there is none)."""
+    """The online feature snapshot, one row per online item (entity, card, device, …) indexed by
+    its item key (empty frame when there is none)."""
     entity = F.key_columns(spec)["entity"]
     names = F.online_columns(spec)
     rows = []
@@ -56,11 +57,7 @@ def load_online(folder: str | Path, spec: dict[str, Any]) -> pd.DataFrame:
 def model_rows(chunk: pd.DataFrame, online: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
     """``id`` plus encoded model columns of one chunk of raw records."""
     keys = F.key_columns(spec)
-    joined = chunk.join(online, on=keys["entity"], how="left")
-    known = chunk[keys["entity"]].isin(online.index).to_numpy()
-    for name, default in F.online_defaults(spec).items():
-        column = joined[name].astype(object)
-        joined[name] = column.where(known | column.notna(), default)
+    joined = F.join_online(chunk, online, spec)  # every key's item; the empty-window rule
     for f in F.features(spec):
         if f.get("source", "record") == "record" and f["type"] in F.NUMERIC_TYPES:
             joined[f["name"]] = pd.to_numeric(joined[f["name"]].replace("", np.nan), errors="coerce")

@@ -366,7 +366,7 @@ def _check_matrix(matrix: np.ndarray, model: Model) -> np.ndarray:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise InvalidInputError(f"field {name!r} (column {j + 1}), row {row + 1}: value "
-                                    f"{col[row]!r} does not fit a {f['type']} feature"
+                                    f"{F.show(col[row])} does not fit a {f['type']} feature"
                                     f"{_expected(f)}")
     return matrix.astype("float32")
 

@@ -28,6 +28,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from mdlc import features as F
 from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import backfill_workflow, signature_parameter, stream_name
 from stacks.common.functions import NO_PAYLOADS_IN_TRACES
@@ -47,7 +48,8 @@ def metric_namespace(team: str) -> str:
 #: metric, so a reader must name it or CloudWatch finds no such metric.
 EMITTED_BY = {
     **dict.fromkeys(("StreamToFeatureLag", "EventToFeatureLag", "EventsApplied", "DuplicateEvents",
-                     "LateEventsDropped", "InvalidEvents", "FailedEvents"), "consume_events"),
+                     "LateEventsDropped", "InvalidEvents", "FailedEvents", "LargestOnlineItemBytes",
+                     "OversizedOnlineItems"), "consume_events"),
     **dict.fromkeys(("ReconciliationMismatchRate", "ReconciliationMismatches", "EntitiesBackfilled",
                      "StaleEntityStates"), "publish_reconciliation"),
 }
@@ -239,6 +241,13 @@ class FeaturePipeline(Construct):
                 f"the consumer is more than {s.max_lag_seconds} s behind the stream (iterator age)"),
             "features-lag": (pipeline_metric(name, "StreamToFeatureLag", "Maximum", cdk.Duration.minutes(1)), lag_ms,
                              f"an event took more than {s.max_lag_seconds} s from the stream to the online table"),
+            # An online item holds a key value's events of its longest window plus the lateness;
+            # a hot key (a card-testing device) nearing DynamoDB's item limit would stop its writes.
+            "features-item-size": (pipeline_metric(name, "LargestOnlineItemBytes", "Maximum", five),
+                                   int(F.MAX_ITEM_BYTES * F.ITEM_WARN_FRACTION),
+                                   f"an online item is above {F.ITEM_WARN_FRACTION:.0%} of DynamoDB's "
+                                   f"{F.MAX_ITEM_BYTES // 1024} KB item limit (a hot key: shorten its longest "
+                                   "window or the lateness)"),
             "features-mismatch": (pipeline_metric(name, "ReconciliationMismatchRate", "Maximum", cdk.Duration.days(1)),
                                   s.max_mismatch_rate,
                                   f"more than {s.max_mismatch_rate:.2%} of entities differ from the recomputation"),
@@ -278,7 +287,7 @@ class FeaturePipeline(Construct):
                     cw.GraphWidget(title="Events", width=8, stacked=True,
                                    left=[metric("EventsApplied"), metric("DuplicateEvents"),
                                          metric("LateEventsDropped"), metric("InvalidEvents"),
-                                         metric("FailedEvents")]),
+                                         metric("FailedEvents"), metric("OversizedOnlineItems")]),
                     cw.GraphWidget(title="DLQ depth", width=8, left=[
                         self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                             period=minute, statistic="Maximum")]),

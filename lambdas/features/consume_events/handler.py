@@ -1,12 +1,17 @@
 """Stream consumer: applies a Kinesis batch of raw events to each entity's online state.
 
 Invoked by the event source mapping of the team's stream (batched, bisect on error,
-partial batch responses, on-failure destination: the DLQ). Records are grouped by entity;
-each entity's state is read, the events added (a replay is counted once; an event later
+partial batch responses, on-failure destination: the DLQ). Each event is applied to the
+online item of every key its aggregates are grouped by (the entity, and e.g. its card and
+device: ``aggregate.key``); events are grouped by item, each item's state is read, the
+events added (a replay is counted once; an event later
 than the allowed lateness is counted in ``LateEventsDropped`` and logged) and written
 back with a revision check. An entity whose write fails reports its records in
 ``batchItemFailures``, so Lambda retries from the first of them; the records it retries
-that were applied already are replays and change nothing.
+that were applied already are replays and change nothing. The largest item written is
+published as ``LargestOnlineItemBytes`` (the stack alarms when it nears DynamoDB's 400 KB
+item limit); an item that would exceed it is refused, logged with its key and counted in
+``OversizedOnlineItems``, and its records go to the DLQ after Lambda's retries.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.shared.entity_store import EntityStore, RevisionConflict
+from lambdas.shared.entity_store import EntityStore, ItemTooLarge, RevisionConflict
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
 
@@ -40,6 +45,8 @@ class Outcome:
     late: int = 0
     invalid: int = 0
     stale: int = 0
+    oversized: int = 0
+    largest_item: int = 0
     failed: list[str] = field(default_factory=list)
     stream_lag_ms: float = 0.0
     event_lag_ms: float = 0.0
@@ -65,26 +72,31 @@ def consume(records: list[dict[str, Any]], spec: dict[str, Any], store: EntitySt
     now_ms = now_ms if now_ms is not None else time.time() * 1000
     entity_col = spec["schema"]["entity_key"]
     outcome = Outcome()
-    probe = F.EntityState(spec, F.lateness_us(spec))
+    late = F.lateness_us(spec)
+    probes = {key: F.EntityState(spec, late, key) for key in F.aggregate_keys(spec)}
     groups: dict[str, list[tuple[str, tuple[str, int, list[Any]]]]] = {}
     for record in records:
         seq = record["kinesis"]["sequenceNumber"]
         try:
             raw = decode(record)
-            entity = raw.get(entity_col)
-            if F.is_missing(entity):
+            if F.is_missing(raw.get(entity_col)):
                 raise ValueError(f"event without {entity_col!r}")
-            event = probe.event_from_record(raw)
+            items = [(item, probes[key].event_from_record(raw))
+                     for key, item in F.record_item_keys(raw, spec).items() if item is not None]
         except ValueError as exc:
             outcome.invalid += 1
             logger.warning("invalid event skipped", extra={"sequence_number": seq, "error": str(exc)})
             continue
-        groups.setdefault(str(entity), []).append((seq, event))
+        for item, event in items:
+            groups.setdefault(item, []).append((seq, event))
         arrival = float(record["kinesis"].get("approximateArrivalTimestamp", now_ms / 1000)) * 1000
         outcome.stream_lag_ms = max(outcome.stream_lag_ms, now_ms - arrival)
-        outcome.event_lag_ms = max(outcome.event_lag_ms, now_ms - event[1] / 1000)
+        if items:
+            outcome.event_lag_ms = max(outcome.event_lag_ms, now_ms - items[0][1][1] / 1000)
+    store.largest_item = 0
     for entity, events in groups.items():
         _apply_entity(entity, events, store, outcome)
+    outcome.largest_item = store.largest_item
     failed = set(outcome.failed)
     outcome.failed = [r["kinesis"]["sequenceNumber"] for r in records if r["kinesis"]["sequenceNumber"] in failed]
     return outcome
@@ -95,7 +107,7 @@ def _apply_entity(entity: str, events: list[tuple[str, tuple[str, int, list[Any]
     for attempt in range(WRITE_ATTEMPTS):
         try:
             state, revision = store.load(entity)
-            state = state or F.EntityState(store.spec, store.lateness_us)
+            state = state or F.EntityState(store.spec, store.lateness_us, F.key_of_item(store.spec, entity))
             counts = {"applied": 0, "duplicates": 0, "late": 0}
             for seq, event in events:
                 try:
@@ -112,6 +124,11 @@ def _apply_entity(entity: str, events: list[tuple[str, tuple[str, int, list[Any]
         except RevisionConflict:
             if attempt == WRITE_ATTEMPTS - 1:
                 break
+        except ItemTooLarge as exc:
+            outcome.oversized += 1
+            logger.error("online item over DynamoDB's size limit; its records go to the DLQ",
+                         extra={"entity": entity, "error": str(exc)})
+            break
         except F.StaleState as exc:
             outcome.stale += 1
             logger.error("entity state of other feature definitions; run the backfill",
@@ -143,11 +160,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = consume(records, spec, _entity_store(spec))
     for name, value in (("EventsApplied", outcome.applied), ("DuplicateEvents", outcome.duplicates),
                         ("LateEventsDropped", outcome.late), ("InvalidEvents", outcome.invalid),
-                        ("StaleEntityStates", outcome.stale), ("FailedEvents", len(outcome.failed))):
+                        ("StaleEntityStates", outcome.stale), ("OversizedOnlineItems", outcome.oversized),
+                        ("FailedEvents", len(outcome.failed))):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if records:
         metrics.add_metric(name="StreamToFeatureLag", unit=MetricUnit.Milliseconds, value=outcome.stream_lag_ms)
         metrics.add_metric(name="EventToFeatureLag", unit=MetricUnit.Milliseconds, value=outcome.event_lag_ms)
+        metrics.add_metric(name="LargestOnlineItemBytes", unit=MetricUnit.Bytes, value=outcome.largest_item)
     logger.info("batch applied", extra={"records": len(records), "applied": outcome.applied,
                                         "duplicates": outcome.duplicates, "late": outcome.late,
                                         "invalid": outcome.invalid, "failed": len(outcome.failed)})

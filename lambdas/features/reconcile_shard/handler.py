@@ -29,7 +29,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"uri", "snapshot_end", "repair"}`` → counts of the shard."""
     store = EntityStore(env("FEATURE_TABLE"), team_spec())
     result = backfill.reconcile_records(read_shard(event["uri"]), store, event["snapshot_end"],
-                                        repair=bool(event.get("repair")))
+                                        repair=bool(event.get("repair")),
+                                        shard=backfill.shard_from_name(event["uri"]))
     if result["mismatched"]:
         # Counts only: the sample of mismatched entities (customer ids) goes to the team's report.
         logger.warning("online features differ from the recomputation",

@@ -1,11 +1,13 @@
-"""Decision step 1: validate the request, look up the entity's online features, merge them.
+"""Decision step 1: validate the request, look up its keys' online features, merge them.
 
 The request is checked against the same JSON Schema API Gateway's model uses
 (``lambdas.shared.decision_request``); a bad request ends the workflow with a 400 body
-naming each field, before anything is looked up or recorded. The online item comes from
-the DynamoDB feature table keyed by ``schema.entity_key``; the shared feature module
-(``mdlc.features.derive_record``) merges it with the request, so serving computes every
-feature exactly as training did. An unknown entity gets the defaults and a flag.
+naming each field, before anything is looked up or recorded. The online items of every key
+of the request (the entity, and e.g. its card and device) come from the DynamoDB feature
+table in one batched read (``lambdas.shared.entity_store.read_online``); the shared feature
+module (``mdlc.features.derive_record_items``) merges them with the request, so serving
+computes every feature exactly as training did. Unknown key values get the defaults, an
+unknown entity a flag.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.shared.aws import client
 from lambdas.shared.decision_request import RequestError, parse_request, request_schema
+from lambdas.shared.entity_store import read_online
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
 
@@ -28,18 +30,12 @@ metrics = Metrics()
 class FeatureStore:
     """The online feature table (an adapter tests replace)."""
 
-    def __init__(self, table_name: str, key: str) -> None:
-        self.table_name, self.key = table_name, key
+    def __init__(self, table_name: str, spec: dict[str, Any]) -> None:
+        self.table_name, self.spec = table_name, spec
 
-    def get(self, entity: str) -> dict[str, Any] | None:
-        item = client("dynamodb").get_item(TableName=self.table_name, Key={self.key: {"S": entity}},
-                                           ConsistentRead=False).get("Item")
-        if item is None:
-            return None
-        from boto3.dynamodb.types import TypeDeserializer
-
-        deserializer = TypeDeserializer()
-        return {name: deserializer.deserialize(value) for name, value in item.items()}
+    def read(self, record: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+        """Key column → online item (None when absent), every key in one batched read."""
+        return read_online(self.table_name, record, self.spec)
 
 
 def collect(event: dict[str, Any], spec: dict[str, Any], store: FeatureStore) -> dict[str, Any]:
@@ -47,10 +43,10 @@ def collect(event: dict[str, Any], spec: dict[str, Any], store: FeatureStore) ->
     schema = request_schema(spec)
     try:
         request = parse_request(event.get("body"), schema)
-        online = store.get(request[spec["schema"]["entity_key"]])
         record = {name: request[name] for name in request if name != "request_id"}
+        items = store.read(record)
         try:
-            model_input = F.derive_record(record, online, spec)
+            model_input = F.derive_record_items(record, items, spec)
         except F.StaleState as exc:
             # The table still holds older feature definitions (the backfill has not run since
             # the team file changed): serve the defaults, flagged, rather than fail the decision.
@@ -73,7 +69,7 @@ _store: FeatureStore | None = None
 def _feature_store(spec: dict[str, Any]) -> FeatureStore:
     global _store
     if _store is None:
-        _store = FeatureStore(env("FEATURE_TABLE"), spec["schema"]["entity_key"])
+        _store = FeatureStore(env("FEATURE_TABLE"), spec)
     return _store
 
 
