@@ -108,6 +108,7 @@ COMMAND_MODULES = [
     "mdlc.commands.lifecycle",
     "mdlc.commands.iam",
     "mdlc.commands.bootstrap",
+    "mdlc.commands.backtest",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

@@ -11,6 +11,7 @@ from pydantic import (
 
 from mdlc import pan
 from mdlc.contract.base import IDENTIFIER, Decision, Strict, _raise_problems
+from mdlc.contract.guardrails import Guardrails
 
 
 # ------------------------------------------------------------------------------ decisions
@@ -65,6 +66,9 @@ class DecisionRules(Strict):
     deny_list: dict[str, list[str]] = Field(
         default_factory=dict, description="Field → values always declined."
     )
+    guardrails: Guardrails | None = Field(
+        default=None, description="What a change of this policy may do on labelled history (`mdlc backtest`); "
+        "not part of the policy's version.")
     costs: Costs | None = Field(
         default=None,
         description="Costs of fraud, reviews and declines: the evaluation report then suggests the score "
