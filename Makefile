@@ -73,7 +73,8 @@ lint: install
 	$(MAKE) --no-print-directory job-code-check
 
 # Code shipped into SageMaker images must run on the oldest Python among the supported images.
-JOB_CODE := sagemaker_jobs mdlc/features.py mdlc/__init__.py mdlc/harness/_runtime mdlc/harness/_opt_ml
+# The list is mdlc/shipping.py's IMAGE_PYTHON (what ships to the images, defined once).
+JOB_CODE = $$($(PY) -m mdlc.shipping image-python)
 job-code-check:
 	$(VENV)/bin/vermin --no-tips --violations --eval-annotations -t=$$($(PY) -m mdlc.runtime_build oldest-python)- $(JOB_CODE)
 

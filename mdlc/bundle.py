@@ -33,14 +33,17 @@ import os
 import tarfile
 from pathlib import Path
 
+from mdlc import shipping
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JOBS_DIR = REPO_ROOT / "sagemaker_jobs"  # the bundle root, as laid out in the repository
 TRAINING_PROGRAM = "train.py"  # runs training/train.py; `python -m` needs a root module
 INFERENCE_PROGRAM = "serve.py"  # re-exports inference/inference.py at the root
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
-#: The project modules the job scripts import: the feature module and the decision policy.
-SHIPPED_MDLC = ("__init__.py", "features", "policy.py")  # a folder ships its .py files
+#: The project modules the job scripts import (the feature module and the decision policy),
+#: relative to ``mdlc/``; a folder ships its .py files. Defined in mdlc/shipping.py.
+SHIPPED_MDLC = tuple(path.removeprefix("mdlc/") for path in shipping.SAGEMAKER if path.startswith("mdlc/"))
 
 
 def script_environment(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mdlc import shipping
 from mdlc.contract import REPO_ROOT
 from mdlc.runtimes import lambda_runtime
 from stacks.common.nag import acknowledge, skip_checkov
@@ -51,8 +52,7 @@ def pinned_version(package: str, requirements: Path | None = None) -> str:
 # parameter Powertools keeps per release: /aws/service/powertools/python/<arch>/<python>/<release>.
 POWERTOOLS_VERSION = pinned_version("aws-lambda-powertools")
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python{LAMBDA_PYTHON}/{POWERTOOLS_VERSION}"
-SHARED = ("lambdas/__init__.py", "lambdas/shared", "mdlc/__init__.py", "mdlc/features", "mdlc/names.py",
-          "mdlc/pan.py", "mdlc/policy.py")
+SHARED = shipping.LAMBDA  # what every function's asset holds besides its own folder
 
 
 def stage_code(stage: str, name: str, build_dir: Path, spec_file: Path) -> Path:

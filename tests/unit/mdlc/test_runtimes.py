@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from mdlc import runtime_build, runtimes
+from mdlc import runtime_build, runtimes, shipping
 from mdlc.contract import REPO_ROOT, TeamFileError, parse_team
 
 PINNED = ("numpy", "pandas", "scipy", "scikit-learn", "xgboost-cpu", "pyarrow")
@@ -83,8 +83,9 @@ def test_ruff_targets_the_oldest_image_python_for_job_code():
     config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     targets = config["tool"]["ruff"]["per-file-target-version"]
     oldest = "py" + runtimes.oldest_python().replace(".", "")
-    for folder in ("sagemaker_jobs/**", "mdlc/features.py", "mdlc/harness/_runtime/**"):
-        assert targets[folder] == oldest
+    for path in shipping.IMAGE_PYTHON:  # what ships to the images (mdlc/shipping.py)
+        key = path if path.endswith(".py") else f"{path}/**"
+        assert targets.get(key) == oldest, f"pyproject.toml: {key} = {oldest!r} is missing"
 
 
 def test_vermin_rejects_job_code_newer_than_the_oldest_image_python(tmp_path):
