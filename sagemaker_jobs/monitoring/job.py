@@ -7,7 +7,8 @@ input are compared with the champion's training baseline (``statistics.json``: P
 feature, with the data-quality job's own statistics code), and their scores with the
 scores the champion gives its own test split (prediction PSI). Closed loop: predictions
 (captured and batch) joined by record id with the ground-truth labels give precision and
-recall at the team's review threshold and PR-AUC. Skew: each decision's captured features
+recall at the team's review threshold and PR-AUC; with a shadow challenger, live against
+shadow on the same requests (``monitoring/shadow.py``). Skew: each decision's captured features
 (its ``inferenceId`` is the event's id) against the point-in-time features recomputed with
 ``mdlc/features.py`` from the newest raw partition for the same event, per feature
 (``FeatureSkew``: the share of decisions whose served value differs). Writes ``report/report.json``; the
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 from data_quality import job as dq
 from features import job as features_job
+from monitoring import shadow as shadow_compare
 
 from mdlc import features as F
 
@@ -47,7 +49,7 @@ log = jobkit.setup_logging("monitoring")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("config", "baseline", "reference", "model", "capture", "batch", "batch-input", "ground-truth",
-                 "raw"):
+                 "raw", "shadow"):
         p.add_argument(f"--{name}", default=str(IN / name.replace("-", "_")))
     p.add_argument("--report-dir", default=str(OUT / "report"))
     # The window [start, end) measured for drift, and the quality window (shifted back by the
@@ -422,6 +424,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         read_batch(args.batch, spec, window["quality_start"], window["quality_end"]),
     ], ignore_index=True)
     threshold = float(spec["monitoring"]["score_threshold"])
+    labels = read_labels(args.ground_truth, spec)
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
         "window_start": args.window_start or None,
@@ -429,7 +432,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "reference_records": int(len(reference)),
         "endpoint": endpoint,
         "batch": batch,
-        "quality": model_quality(predictions, read_labels(args.ground_truth, spec), threshold),
+        "quality": model_quality(predictions, labels, threshold),
+        # live against the shadow challenger on the same requests (realtime.shadow)
+        "shadow": shadow_compare.shadow_section(args.shadow, labels, window, spec, average_precision),
     }
     checked = [i for i, t in enumerate(times) if within(t, window["skew_start"], window["skew_end"])]
     report["skew"] = feature_skew([records[i] for i in checked], [ids[i] for i in checked],

@@ -51,7 +51,7 @@ from stacks.data_plane import DataPlane
 IN = "/opt/ml/processing/input"
 CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
 # Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
-WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw")
+WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw", "shadow")
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring")
 REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled
@@ -203,6 +203,20 @@ class MonitoringWorkflow(Construct):
             )
             alarm.add_alarm_action(action)
             out[spec.slug] = alarm
+        shadow = ctx.team.realtime.shadow if ctx.team.realtime.enabled else None
+        if shadow is not None:
+            # Not an AlarmSpec: a better challenger is news for the team, not a retraining trigger.
+            out["shadow-better"] = cw.Alarm(
+                self, "Alarm-shadow-better", alarm_name=alarm_name(ctx.name, "shadow-better"),
+                alarm_description=f"{ctx.name}: the shadow challenger beats the live decisions by at least "
+                                  f"{shadow.promote_margin} {shadow.compare_metric} on the same labelled requests; "
+                                  f"promote it with `mdlc promote --model {ctx.name} --stage <stage>`",
+                metric=cw.Metric(namespace=metric_namespace(ctx.name), metric_name="ShadowAdvantage",
+                                 statistic="Maximum", period=period),
+                threshold=shadow.promote_margin,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+            out["shadow-better"].add_alarm_action(action)
         return out
 
     # --------------------------------------------------------------- dashboard
@@ -263,6 +277,8 @@ class MonitoringWorkflow(Construct):
                                    left_annotations=[line(m.max_model_age_days, "max_model_age_days")]),
                 ],
                 *([self._skew_widgets(ctx, metric, search, line)] if ctx.team.realtime.enabled else []),
+                *([self._shadow_widgets(ctx, metric, search, line)]
+                  if ctx.team.realtime.enabled and ctx.team.realtime.shadow is not None else []),
                 [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms.values()))],
             ],
         )
@@ -278,6 +294,25 @@ class MonitoringWorkflow(Construct):
             cw.GraphWidget(title="Feature skew by feature; decisions checked and unmatched", width=12,
                            left=[search(f"{{{ns},Feature}} MetricName=\"FeatureSkew\"", "FeatureSkew", "Maximum")],
                            right=[metric("SkewCheckedDecisions", "Sum"), metric("SkewUnmatchedDecisions", "Sum")]),
+        ]
+
+    @staticmethod
+    def _shadow_widgets(ctx: TeamContext, metric: Any, search: Any, line: Any) -> list[cw.IWidget]:
+        """Live against the shadow challenger on the same requests (realtime.shadow)."""
+        ns, shadow = metric_namespace(ctx.name), ctx.team.realtime.shadow
+        assert shadow is not None
+        side = lambda name: [metric(name, "Maximum", Side=s) for s in ("live", "shadow")]  # noqa: E731
+        return [
+            cw.GraphWidget(title="Shadow: decisions it would change (flip and error rate)", width=6,
+                           left=[metric("ShadowFlipRate"), metric("ShadowErrorRate")],
+                           right=[metric("ShadowComparedDecisions", "Sum")]),
+            cw.GraphWidget(title="Shadow: live × shadow decisions", width=6, stacked=True,
+                           left=[search(f"{{{ns},Live,Shadow}} MetricName=\"ShadowDecisionPairs\"", "pairs", "Sum")]),
+            cw.GraphWidget(title="Live vs shadow: PR-AUC, recall, precision", width=6,
+                           left=[*side("ChallengerPRAUC"), *side("ChallengerRecall"), *side("ChallengerPrecision")]),
+            cw.GraphWidget(title=f"Shadow advantage ({shadow.compare_metric}); fraud amount saved", width=6,
+                           left=[metric("ShadowAdvantage")], right=side("ChallengerAmountSaved"),
+                           left_annotations=[line(shadow.promote_margin, "promote_margin")]),
         ]
 
     @staticmethod

@@ -25,6 +25,9 @@ What it reads (one SageMaker manifest per job input, listing only these objects)
   point-in-time features are recomputed from), only when the endpoint captured decisions in
   the skew window: the window shifted back by ``monitoring.feature_skew_delay_hours`` (or
   the input's ``skew_delay_hours``), whose events have reached the raw data by now.
+- shadow: the shadow challenger's decision pairs (``shadow/dt=YYYY-MM-DD/`` in the capture
+  bucket) of the days from the quality window's start to the window's end; the capture of
+  the endpoint's ``Shadow`` variant is never read as live traffic.
 Listing cost and bytes read depend on the window, not on how much capture is retained.
 """
 
@@ -50,6 +53,9 @@ tracer = Tracer()
 
 CURSOR_KEY = "monitoring/cursor.json"
 CAPTURE_PREFIX = "datacapture/"  # the endpoint config's DestinationS3Uri (stacks/realtime/deployment.py)
+# The shadow challenger's variant and decision pairs (stacks/realtime/names.py): its capture is
+# not the live traffic, so drift and skew never read it; its pairs are compared with live.
+SHADOW_VARIANT, SHADOW_PREFIX = "Shadow", "shadow/"
 MAX_WINDOW = timedelta(days=7)
 DEFAULT_LOOKBACK_HOURS = 24
 # A batch run's folder is named by its start; one published in the window started at most
@@ -141,7 +147,8 @@ def capture_objects(bucket: str, endpoint: str, hours: set[datetime]) -> dict[da
     """Capture files of each hour folder, for every variant of the endpoint."""
     base = f"{CAPTURE_PREFIX}{endpoint}/"
     pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, Delimiter="/")
-    variants = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    variants = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])
+                if p["Prefix"] != f"{base}{SHADOW_VARIANT}/"]
     return {h: [o for variant in variants for o in _list(bucket, f"{variant}{h:%Y/%m/%d/%H}/")] for h in sorted(hours)}
 
 
@@ -173,6 +180,17 @@ def label_objects(bucket: str, prefix: str, start: datetime, end: datetime) -> l
     day, out = start.astimezone(UTC).date(), []
     while day <= end.astimezone(UTC).date():
         out += _list(bucket, f"{prefix}dt={day:%Y-%m-%d}/")
+        day += timedelta(days=1)
+    return out
+
+
+def shadow_objects(bucket: str | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Shadow decision pairs of the days from ``start`` to ``end`` (filed by decision day)."""
+    if not bucket:
+        return []
+    day, out = start.astimezone(UTC).date(), []
+    while day <= end.astimezone(UTC).date():
+        out += _list(bucket, f"{SHADOW_PREFIX}dt={day:%Y-%m-%d}/")
         day += timedelta(days=1)
     return out
 
@@ -216,6 +234,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
              if o["Key"].rsplit("/", 1)[-1].startswith("part-") or o["Key"].endswith("/_manifest.json")]
     batch_inputs = [o for r in drift_runs for o in s3uri.list_objects(r["input_uri"])]
     labels = label_objects(env("RAW_BUCKET"), spec["data"]["ground_truth_prefix"], t["quality_start"], t["end"])
+    pairs = shadow_objects(capture_bucket, min(t["start"], t["quality_start"]), t["end"])
     input_buckets = {s3uri.split(r["input_uri"])[0] for r in drift_runs}
     if len(input_buckets) > 1:
         raise ValueError(f"batch inputs of one window in several buckets ({sorted(input_buckets)}); expected one")
@@ -226,6 +245,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
                                       [o["Key"] for o in batch_inputs]),
         "ground_truth": write_manifest(run_prefix, "ground_truth", env("RAW_BUCKET"), [o["Key"] for o in labels]),
         "raw": write_manifest(run_prefix, "raw", env("RAW_BUCKET"), [o["Key"] for o in raw]),
+        "shadow": write_manifest(run_prefix, "shadow", capture_bucket or "", [o["Key"] for o in pairs]),
     }
     read = {
         "capture": {"objects": len(capture), "bytes": sum(o["Size"] for o in capture)},
@@ -234,6 +254,7 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
         "batch_input": {"objects": len(batch_inputs), "bytes": sum(o["Size"] for o in batch_inputs)},
         "ground_truth": {"objects": len(labels), "bytes": sum(o["Size"] for o in labels)},
         "raw": {"objects": len(raw), "bytes": sum(o["Size"] for o in raw)},
+        "shadow": {"objects": len(pairs), "bytes": sum(o["Size"] for o in pairs)},
     }
     return uris, read
 

@@ -4,7 +4,12 @@ Namespace ``MDLC/<team>``: ``MaxFeaturePSI``, ``PredictionPSI``, ``MonitoredReco
 ``FeaturePSI`` (per ``Feature``) with dimension ``Source`` = endpoint | batch;
 ``Precision``, ``Recall``, ``PRAUC``, ``LabelledPredictions`` (closed loop), and
 ``ModelAgeDays`` of the Approved model; training/serving skew: ``FeatureSkew`` (per
-``Feature``), ``MaxFeatureSkew``, ``SkewCheckedDecisions`` and ``SkewUnmatchedDecisions``.
+``Feature``), ``MaxFeatureSkew``, ``SkewCheckedDecisions`` and ``SkewUnmatchedDecisions``; with a shadow challenger
+(``realtime.shadow``), live against shadow: ``ShadowComparedDecisions``, ``ShadowFlipRate``,
+``ShadowErrorRate``, ``ShadowDecisionPairs`` (per ``Live`` × ``Shadow`` decision: the flip
+matrix), ``ShadowLabelledDecisions``, ``Challenger*`` (per ``Side`` = live | shadow:
+precision, recall, PR-AUC, amount saved and its share, legitimate declined rate) and
+``ShadowAdvantage`` (shadow minus live on ``compare_metric``: the promote alarm's metric).
 Returns what the workflow reports on.
 
 Then, for a run that continues the schedule's windows, it moves the window cursor
@@ -63,7 +68,31 @@ def metric_data(report: dict[str, Any], age_days: float, now: datetime) -> list[
     put("PRAUC", q.get("pr_auc"))
     put("ModelAgeDays", age_days)
     put("MonitoringViolations", len(report.get("violations", [])), "Count")
+    shadow_metrics(report.get("shadow") or {}, put)
     return data
+
+
+#: Live and shadow quality on the same labelled requests: metric → report key (dimension Side).
+CHALLENGER_METRICS = {"ChallengerPrecision": "precision", "ChallengerRecall": "recall",
+                      "ChallengerPRAUC": "pr_auc", "ChallengerAmountSavedShare": "amount_saved_share",
+                      "ChallengerAmountSaved": "amount_saved", "ChallengerLegitDeclinedRate": "legit_declined_rate"}
+
+
+def shadow_metrics(shadow: dict[str, Any], put: Any) -> None:
+    """The shadow challenger's comparison (sagemaker_jobs/monitoring/shadow.py), when there is one."""
+    if not shadow.get("configured"):
+        return
+    put("ShadowComparedDecisions", shadow.get("decisions"), "Count")
+    put("ShadowFlipRate", shadow.get("flip_rate"))
+    put("ShadowErrorRate", shadow.get("error_rate"))
+    for live, row in sorted((shadow.get("flip_matrix") or {}).items()):
+        for decided, count in sorted(row.items()):
+            put("ShadowDecisionPairs", count, "Count", Live=live, Shadow=decided)
+    put("ShadowLabelledDecisions", shadow.get("labelled"), "Count")
+    for side in ("live", "shadow"):
+        for name, key in CHALLENGER_METRICS.items():
+            put(name, (shadow.get(side) or {}).get(key), Side=side)
+    put("ShadowAdvantage", shadow.get("advantage"))
 
 
 def model_age_days(created: str, now: datetime) -> float:
@@ -112,6 +141,8 @@ def publish(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "quality": {k: report["quality"].get(k) for k in ("labelled", "precision", "recall", "pr_auc")},
         "skew": {k: (report.get("skew") or {}).get(k)
                  for k in ("checked", "unmatched", "mismatched", "max_feature_skew", "max_skew_feature")},
+        "shadow": {k: (report.get("shadow") or {}).get(k)
+                   for k in ("configured", "decisions", "flip_rate", "error_rate", "labelled", "advantage", "better")},
         "model_age_days": round(age, 3),
         "metrics_published": len(data),
         "window": report.get("window"),
