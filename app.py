@@ -27,6 +27,7 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from mdlc.contract import TeamFileError
+from mdlc.latency import check_budgets
 from stacks.app_builder import build_app, parse_concurrency_quota
 
 
@@ -38,7 +39,7 @@ def _context(app: cdk.App, key: str) -> str | None:
 def main() -> None:
     app = cdk.App(builtin_cloud_formation_validation=os.environ.get("CDK_VALIDATION") == "true")
     try:
-        build_app(
+        built = build_app(
             app,
             model=app.node.try_get_context("model"),
             stage=app.node.try_get_context("stage") or "dev",
@@ -56,7 +57,13 @@ def main() -> None:
         # Fail before any template is written, with the file and field named.
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    app.synth()
+    assembly = app.synth()
+    try:
+        # The decision path's modelled p99 and worst case, from the templates just written.
+        check_budgets(assembly, built)
+    except TeamFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

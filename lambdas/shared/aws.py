@@ -28,3 +28,20 @@ def _client(service: str, region: str | None, access_key_id: str | None) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests switch moto contexts between cases)."""
     _client.cache_clear()
+    _fast_client.cache_clear()
+
+
+def fast_client(service: str, timeout_ms: int, attempts: int = 1) -> Any:
+    """A client for the decision path: connect and read timeouts of ``timeout_ms`` and at most
+    ``attempts`` tries, so a slow or hanging service costs at most ``attempts × timeout_ms``."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _fast_client(service, region, os.environ.get("AWS_ACCESS_KEY_ID"), timeout_ms, attempts)
+
+
+@cache
+def _fast_client(service: str, region: str | None, access_key_id: str | None, timeout_ms: int,
+                 attempts: int) -> Any:
+    seconds = timeout_ms / 1000
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=seconds,
+                    read_timeout=seconds, tcp_keepalive=True)
+    return boto3.client(service, region_name=region, config=config)

@@ -195,12 +195,49 @@ class Realtime(Strict):
         default=None,
         ge=1,
         le=900,
-        description="Opt-in reserved concurrency of each of the 3 decision-path Lambdas (collect "
-        "features, rules, action); none (the default) reserves nothing. A reservation is taken "
+        description="Opt-in reserved concurrency of the decision-path Lambda (the decision "
+        "function); none (the default) reserves nothing. A reservation is taken "
         "from the account's Lambda concurrency quota, of which Lambda keeps 100 unreserved (all "
         "of it when the quota is 100 or less, as in new accounts, whose quota is often 10): the "
         "reservations of every team in an account must fit the quota given to `cdk synth -c "
         "lambda_concurrency_quota=N` (default 1000) less 100, or the synth refuses them.",
+    )
+
+    latency_budget_ms: int = Field(
+        default=100,
+        ge=10,
+        le=29_000,
+        description="The decision API's p99 goal in milliseconds, as the latency model computes it "
+        "from the synthesised templates (`mdlc latency`); the synth refuses a team whose modelled "
+        "p99 exceeds it, naming the costliest hops.",
+    )
+    client_timeout_ms: int = Field(
+        default=1500,
+        ge=1000,
+        le=29_000,
+        description="How long the team's clients wait for a decision (ms). The API's integration "
+        "timeout; the synth refuses a decision path whose worst case before an answer (every "
+        "timeout and retry wait on the synchronous path) exceeds it.",
+    )
+    inference_timeout_ms: int = Field(
+        default=60,
+        ge=10,
+        le=900,
+        description="The decision function's read timeout for InvokeEndpoint (ms, no retry): an "
+        "endpoint slower than this gives the fallback decision instead of a late answer.",
+    )
+    provisioned_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=900,
+        description="Provisioned concurrency of the decision function (execution environments kept "
+        "initialised: no cold start for requests within it; billed while provisioned). None: cold "
+        "starts are counted in the latency model at their measured cost.",
+    )
+    snap_start: bool = Field(
+        default=False,
+        description="Lambda SnapStart for the decision function (a restored snapshot replaces the "
+        "cold start's init; Python 3.12+). Ignored when provisioned_concurrency is set.",
     )
 
     @model_validator(mode="after")
@@ -221,7 +258,7 @@ class Realtime(Strict):
 
 
 #: The decision-path functions that reserve `realtime.decision_concurrency` each.
-DECISION_PATH_FUNCTIONS = 3
+DECISION_PATH_FUNCTIONS = 1
 #: Lambda's default ConcurrentExecutions quota per account and region.
 DEFAULT_LAMBDA_CONCURRENCY_QUOTA = 1000
 #: What Lambda keeps unreserved: "You can reserve up to the Unreserved account concurrency

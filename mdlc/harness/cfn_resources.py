@@ -178,6 +178,21 @@ def create_function(ctx: StackContext, logical_id: str, props: dict) -> Created:
     return Created(name, {"Arn": arn})
 
 
+def create_version(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Lambda::Version: PublishVersion (Ref = the version's ARN, GetAtt Version = its number)."""
+    published = ctx.client("lambda").publish_version(FunctionName=props["FunctionName"])
+    return Created(published["FunctionArn"], {"Version": published["Version"]})
+
+
+def create_alias(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::Lambda::Alias: CreateAlias (Ref = the alias ARN); invokes of the alias run the
+    function's routed handler. Provisioned concurrency is recorded as the alias' property only:
+    offline every invocation is warm (the handler module is imported once)."""
+    alias = ctx.client("lambda").create_alias(FunctionName=props["FunctionName"], Name=props["Name"],
+                                              FunctionVersion=str(props["FunctionVersion"]))
+    return Created(alias["AliasArn"], {})
+
+
 def _reserve_concurrency(ctx: StackContext, logical_id: str, name: str, reserved: int) -> None:
     """What CloudFormation does for ReservedConcurrentExecutions: PutFunctionConcurrency, whose
     refusal (the account's quota, quotas.py) fails the resource and so the deploy."""
@@ -301,6 +316,8 @@ CREATORS: dict[str, Creator] = {
     "AWS::Logs::LogGroup": create_log_group,
     "AWS::CloudWatch::Alarm": create_alarm,
     "AWS::Lambda::Function": create_function,
+    "AWS::Lambda::Version": create_version,
+    "AWS::Lambda::Alias": create_alias,
     "AWS::Lambda::EventSourceMapping": create_event_source_mapping,
     "AWS::StepFunctions::StateMachine": create_state_machine,
     "AWS::Kinesis::Stream": create_stream,

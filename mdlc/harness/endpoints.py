@@ -12,11 +12,15 @@ becomes SageMaker Runtime's ModelError with the container's status as
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.exceptions import ReadTimeoutError
+from botocore.handlers import BUILTIN_HANDLERS
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
@@ -148,6 +152,7 @@ class Breakage:
     error: str | None = None
     timeout: bool = False
     body: bytes | None = None  # e.g. b'{"model_version": "v1"}': a malformed answer
+    hang_seconds: float = 0.0  # the container answers this late (the caller's read timeout applies)
 
 
 class EndpointServer:
@@ -157,6 +162,7 @@ class EndpointServer:
         self.models = models
         self.capture = capture
         self.broken: dict[str, Breakage] = {}
+        self.waits: list[float] = []  # seconds each emulated hang kept its caller waiting
         self.invocations: list[tuple[str, str]] = []
 
     def invoke(self, backend: Any, name: str, body: bytes, content_type: str,
@@ -168,7 +174,7 @@ class EndpointServer:
             raise EndpointNotFound("ValidationError", f"Endpoint {name} of account {backend.account_id} not found.")
         self._raise_if_broken(name)
         variant = _pick_variant(backend.endpoint_configs[endpoint.endpoint_config_name], target_variant)
-        if name in self.broken:  # broken with a body: the container answers 200 with it
+        if name in self.broken and self.broken[name].body is not None:  # the container answers 200 with it
             return self.broken[name].body or b"", "application/json", variant["VariantName"]
         model = self.models.get(ModelSource.from_describe(_describe_model(backend, variant["ModelName"])))
         self.invocations.append((name, variant["ModelName"]))
@@ -187,6 +193,10 @@ class EndpointServer:
 
     def _raise_if_broken(self, name: str) -> None:
         breakage = self.broken.get(name)
+        if breakage is not None and breakage.hang_seconds:
+            self.waits.append(hang(breakage.hang_seconds))
+            if breakage.error is None and not breakage.timeout and breakage.body is None:
+                return  # a slow endpoint that answers, late
         if breakage is None or breakage.body is not None:
             return
         if breakage.timeout:
@@ -194,6 +204,31 @@ class EndpointServer:
                              original_status=0, original_message=_TIMEOUT_MESSAGE)
         raise ModelError(f'Received server error (500) from primary with message "{breakage.error}".',
                          original_message=breakage.error or "")
+
+
+# The read timeout of the client making the current call, per thread: botocore applies it to
+# the socket, which moto's in-process dispatch never opens, so the harness honours it here.
+_CALLER = threading.local()
+
+
+def _remember_read_timeout(request: Any, **_: Any) -> None:
+    config = (getattr(request, "context", None) or {}).get("client_config")
+    _CALLER.read_timeout = getattr(config, "read_timeout", None)
+
+
+# Every client created from now on records its read timeout when it builds an InvokeEndpoint request.
+BUILTIN_HANDLERS.append(("request-created.sagemaker-runtime.InvokeEndpoint", _remember_read_timeout))
+
+
+def hang(seconds: float) -> float:
+    """Keep the caller waiting ``seconds``, or until its read timeout, which then raises botocore's
+    ReadTimeoutError as the socket would; returns the seconds waited."""
+    limit = getattr(_CALLER, "read_timeout", None)
+    if limit is not None and limit < seconds:
+        time.sleep(limit)
+        raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.amazonaws.com/endpoints/invocations")
+    time.sleep(seconds)
+    return seconds
 
 
 def _model_error(status: int, message: str, account_id: str) -> ModelError:

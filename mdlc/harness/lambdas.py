@@ -9,6 +9,7 @@ and answers the way Lambda does (Payload; `X-Amz-Function-Error: Unhandled` with
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import io
 import json
@@ -233,19 +234,34 @@ class LambdaRouter:
         event = json.loads(body) if body else {}
         self.invocations.append((route.function_name, event))
         credentials = self.credentials_for(role) if (role and self.credentials_for) else {}
-        with _ENV_LOCK, _environment({**self._variables(route), **credentials}), \
-                acting_as(role if credentials else None):
-            _CALL.active = True
-            try:
-                result = route.resolve_handler()(event, self._context(route))
-            except Exception as error:  # noqa: BLE001 - Lambda reports every exception
-                response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps(_error_payload(error)).encode()
-            finally:
-                _CALL.active = False
+        variables = {**self._variables(route), **credentials}
+        with _env_lock():
+            with _environment(variables), acting_as(role if credentials else None):
+                handler = route.resolve_handler()  # the Init phase: not counted in the timeout, as on AWS
+            outcome = _run_with_timeout(route, lambda: self._call(handler, event, route, variables, role, credentials))
+        if isinstance(outcome, _TimedOut):
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(outcome.payload(route)).encode()
+        if isinstance(outcome, Exception):
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(_error_payload(outcome)).encode()
         if (headers or {}).get("X-Amz-Invocation-Type") in ("Event", "DryRun"):
             return b""
-        return json.dumps(result).encode()
+        return json.dumps(outcome).encode()
+
+    def _call(self, handler: Handler, event: Any, route: LambdaRoute, variables: dict[str, str],
+              role: str | None, credentials: dict[str, str]) -> Any:
+        """One handler call in the current (worker) thread, with the function's environment and role."""
+        from mdlc.harness.iam import acting_as
+
+        with _environment(variables), acting_as(role if credentials else None):
+            _CALL.active = True
+            try:
+                return handler(event, self._context(route))
+            except Exception as error:  # noqa: BLE001 - Lambda reports every exception
+                return error
+            finally:
+                _CALL.active = False
 
     def _variables(self, route: LambdaRoute) -> dict[str, str]:
         return {
@@ -263,6 +279,52 @@ class LambdaRouter:
             memory_limit_in_mb=route.memory_mb,
             timeout_seconds=route.timeout_seconds,
         )
+
+
+# The call chain that holds _ENV_LOCK: a handler's worker thread inherits it (contextvars),
+# so a handler that invokes another function does not wait for its own lock.
+_HOLDS_LOCK: contextvars.ContextVar[bool] = contextvars.ContextVar("mdlc_harness_holds_env_lock", default=False)
+
+
+@contextmanager
+def _env_lock() -> Iterator[None]:
+    if _HOLDS_LOCK.get():
+        yield
+        return
+    with _ENV_LOCK:
+        token = _HOLDS_LOCK.set(True)
+        try:
+            yield
+        finally:
+            _HOLDS_LOCK.reset(token)
+
+
+@dataclass
+class _TimedOut:
+    """A handler that outlived its function's timeout: Lambda stops it and reports this."""
+
+    seconds: float
+
+    def payload(self, route: LambdaRoute) -> dict:
+        return {"errorType": "Sandbox.Timedout", "errorMessage": (
+            f"RequestId: {uuid.uuid4()} Error: Task timed out after {route.timeout_seconds:.2f} seconds")}
+
+
+def _run_with_timeout(route: LambdaRoute, call: Callable[[], Any]) -> Any:
+    """``call()``'s result (or exception), or _TimedOut when it runs past the function's Timeout.
+
+    Lambda stops the sandbox at its timeout; a Python thread cannot be stopped, so a timed-out
+    handler finishes in the background and its result is dropped (its side effects, as on AWS
+    when a handler had written before the timeout, stay)."""
+    box: list[Any] = []
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=lambda: box.append(context.run(call)), daemon=True,
+                              name=f"lambda-{route.function_name}")
+    worker.start()
+    worker.join(route.timeout_seconds)
+    if worker.is_alive():
+        return _TimedOut(route.timeout_seconds)
+    return box[0]
 
 
 def _error_payload(error: Exception) -> dict:

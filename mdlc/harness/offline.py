@@ -304,11 +304,13 @@ class OfflineAws:
         return runtime
 
     def break_endpoint(self, name: str, error: str | None = "injected endpoint failure", *,
-                       timeout: bool = False, body: bytes | None = None) -> None:
+                       timeout: bool = False, body: bytes | None = None, hang_seconds: float = 0.0) -> None:
         """Make InvokeEndpoint on `name` fail with ModelError (`error`) or a timeout, or
-        answer 200 with `body` (a malformed model response)."""
+        answer 200 with `body` (a malformed model response); `hang_seconds` keeps the caller
+        waiting first (up to its client's read timeout, which then fails the call), and with
+        `error=None` the endpoint answers normally after the wait."""
         assert self.endpoints is not None, "use OfflineAws as a context manager"
-        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout, body=body)
+        self.endpoints.broken[name] = Breakage(error=error, timeout=timeout, body=body, hang_seconds=hang_seconds)
 
     def repair_endpoint(self, name: str) -> None:
         """Undo break_endpoint."""

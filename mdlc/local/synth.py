@@ -54,7 +54,7 @@ def synth(
 
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     app = cdk.App(outdir=str(outdir), context=context, builtin_cloud_formation_validation=validate)
-    build_app(
+    built = build_app(
         app,
         model=model,
         stage=stage,
@@ -67,7 +67,10 @@ def synth(
         context_region=context_region,
         report=report,
     )
-    app.synth()
+    assembly = app.synth()
+    from mdlc.latency import check_budgets
+
+    check_budgets(assembly, built)  # as app.py: a decision path over its budget refuses the synth
     templates = {
         p.name.removesuffix(".template.json"): json.loads(p.read_text())
         for p in outdir.glob("*.template.json")

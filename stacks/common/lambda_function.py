@@ -95,6 +95,8 @@ class ProjectFunction(Construct):
         reserved_concurrency: int | None = None,
         unreserved_reason: str | None = None,
         on_failure: sns.ITopic | None = None,
+        provisioned_concurrency: int | None = None,
+        snap_start: bool = False,
     ) -> None:
         """``invoked_by`` names the caller (for the reasons recorded with checkov's skips);
         ``unreserved_reason`` says why a function that could reserve concurrency does not;
@@ -155,6 +157,11 @@ class ProjectFunction(Construct):
         # Tells the offline harness where this function's code root is in the repository
         # (the staged bundle mirrors the repository layout, so that is the repository root).
         self.function.node.default_child.add_metadata("mdlc:source", ".")
+        # What callers invoke: the function, or its `live` alias when it keeps warm environments
+        # (provisioned concurrency) or restores snapshots (SnapStart): both apply to versions only.
+        self.invocable: lambda_.IFunction = self.function
+        if provisioned_concurrency or snap_start:
+            self.invocable = self._live_alias(provisioned_concurrency, snap_start)
         key.grant_decrypt(self.role)
         if on_failure is not None and on_failure.master_key is not None:
             # The on-failure destination publishes to an encrypted topic.
@@ -172,6 +179,14 @@ class ProjectFunction(Construct):
             "X-Ray's PutTraceSegments/PutTelemetryRecords accept no resource scope; CDK adds "
             "them for active tracing.",
         )
+
+    def _live_alias(self, provisioned: int | None, snap_start: bool) -> lambda_.Alias:
+        """The `live` alias on the current version, with provisioned concurrency or SnapStart."""
+        if snap_start and not provisioned:
+            self.function.node.default_child.snap_start = lambda_.CfnFunction.SnapStartProperty(
+                apply_on="PublishedVersions")
+        return lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version,
+                             provisioned_concurrent_executions=provisioned)
 
     def _reason_static_findings(self, invoked_by: str, reserved: int | None, unreserved_reason: str | None,
                                 on_failure: sns.ITopic | None) -> None:

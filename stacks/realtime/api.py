@@ -239,7 +239,8 @@ class DecisionApi(Construct):
         grant_execution_data(role, data.key, [decision_machine.state_machine_arn])  # input in, output back
         resource = self.api.root.add_resource("decisions")
         resource.add_method(
-            "POST", self._integration(role, decision_machine), authorization_type=apigw.AuthorizationType.IAM,
+            "POST", self._integration(role, decision_machine, team.realtime.client_timeout_ms),
+            authorization_type=apigw.AuthorizationType.IAM,
             request_validator=validator, request_models={"application/json": model},
             method_responses=[apigw.MethodResponse(status_code=code) for code in METHOD_STATUSES],
         )
@@ -252,11 +253,13 @@ class DecisionApi(Construct):
             wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.api.deployment_stage.stage_arn,
                                        web_acl_arn=web_acl_arn)
 
-    def _integration(self, role: iam.IRole, machine: sfn.StateMachine) -> apigw.AwsIntegration:
+    def _integration(self, role: iam.IRole, machine: sfn.StateMachine, timeout_ms: int) -> apigw.AwsIntegration:
+        """StartSyncExecution, given up after the client's own timeout (realtime.client_timeout_ms):
+        the workflow answers (a decision or the fallback) well before it, so this is the last bound."""
         return apigw.AwsIntegration(
             service="states", action="StartSyncExecution", subdomain="sync", integration_http_method="POST",
             options=apigw.IntegrationOptions(
-                credentials_role=role,
+                credentials_role=role, timeout=cdk.Duration.millis(timeout_ms),
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
                 request_templates={"application/json": request_template(machine.state_machine_arn)},
                 integration_responses=[

@@ -1,24 +1,35 @@
-"""The decision workflow (Express): collect features → inference → rules → action.
+"""The decision workflow (Express): one decision function, its fallback, and the outbox.
 
-MDLC stage 8. One synchronous Express state machine per team: a Lambda validates the
-request and merges the entity's online features with it, SageMaker InvokeEndpoint scores
-it (an error, a timeout or a malformed answer gives the team's fallback decision instead
-of a failure), a Lambda applies the team's rules, and a Lambda records the decision
-idempotently. The workflow's output is the API response body, with its HTTP status.
+MDLC stage 8. One synchronous Express state machine per team. Its one task runs the
+decision function (``lambdas/realtime/decide``: request check, one batched feature read,
+InvokeEndpoint, the rules, the decision written last), since every hop on this path costs
+the fraud client's authorisation time (``mdlc latency`` models it from this template). The
+task has no Retry: Step Functions' shortest retry interval (1 s) alone would break the
+client's timeout, so the function bounds its own calls (a timeout each, at most one retry)
+and answers the fallback decision itself when features, endpoint or rules fail; if the
+function itself fails or outlives its timeout, the catch answers the team's fallback
+decision (``recorded: false``). The workflow's output is the API response body, with its
+HTTP status.
 
 Publishing is an outbox: the decisions table's stream feeds a relay Lambda that puts one
-event per new decision on the team's bus (retried from the stream, then a dead-letter
-queue), so a decision that is recorded is published even if the bus fails at that moment.
-The workflow logs every event without execution data: requests carry card data.
+event per new decision on the team's bus and the request on the team's feature stream
+(retried from the stream, then a dead-letter queue), so a recorded decision is published
+and fed even if the bus or the stream fails at that moment, and neither is on the
+synchronous path. The workflow logs every event without execution data: requests carry
+card data.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -26,18 +37,25 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc.latency import LATENCY_METADATA
 from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import stream_name
 from stacks.common.functions import NO_PAYLOADS_IN_TRACES
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
 from stacks.common.props import TeamContext
-from stacks.common.workflow import guard, state_machine
+from stacks.common.workflow import state_machine
 from stacks.data_plane import DataPlane
 from stacks.realtime.names import decision_bus, endpoint_name
 
-#: An InvokeEndpoint slower than this gives the fallback decision (the API waits ≤ 29 s).
-INFERENCE_TIMEOUT_SECONDS = 5
+#: The AWS calls the decision function makes per decision, in order (the latency model reads
+#: them from the template; tests/unit/lambdas/realtime/test_decide.py checks them against the
+#: calls the handler really makes).
+DECIDE_CALLS = ("dynamodb:BatchGetItem", "sagemaker:InvokeEndpoint", "dynamodb:PutItem")
+#: The decision function's timeouts for its feature read and its decision write (ms; the
+#: write may be tried twice). InvokeEndpoint's is the team's realtime.inference_timeout_ms.
+FEATURE_TIMEOUT_MS = 100
+RECORD_TIMEOUT_MS = 150
 #: Stream retries of a failed publish before the record goes to the dead-letter queue.
 RELAY_RETRY_ATTEMPTS = 10
 #: Why the decision path reserves nothing unless the team opts in (checkov's CKV_AWS_115).
@@ -49,7 +67,7 @@ UNRESERVED_DECISION_PATH = (
 
 
 class DecisionService(Construct):
-    """Decisions table (the outbox), idempotency table, event bus, the Lambdas, the relay and the Express workflow."""
+    """Decisions table (outbox, idempotency record), bus, the decision function, relay, Express workflow."""
 
     def __init__(self, scope: Construct, construct_id: str, *, ctx: TeamContext, data: DataPlane) -> None:
         super().__init__(scope, construct_id)
@@ -64,44 +82,49 @@ class DecisionService(Construct):
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         self.decisions_table = self._table("DecisionsTable", "request_id", "expires_at", data, cdk.RemovalPolicy.RETAIN,
                                            stream=dynamodb.StreamViewType.NEW_IMAGE)
-        # Powertools Idempotency's record layout: key `id`, TTL `expiration`.
-        self.idempotency_table = self._table("IdempotencyTable", "id", "expiration", data, cdk.RemovalPolicy.DESTROY)
         self.bus = events.EventBus(self, "DecisionBus", event_bus_name=decision_bus(team.name), kms_key=data.key,
                                    description=f"Decisions of model team {team.name}")
 
-        # Only the three functions of the synchronous path reserve, and only when the team opts
-        # in (realtime.decision_concurrency): a reservation cannot be made in a new account.
-        fn = lambda cid, handler, desc, env=None, path=True: ProjectFunction(  # noqa: E731
-            self, cid, ctx=ctx, stage="realtime", handler=handler, description=desc, key=data.key,
-            environment={**NO_PAYLOADS_IN_TRACES, **(env or {})}, timeout=cdk.Duration.seconds(10),
-            memory_size=1024, invoked_by="the decision workflow (Express, synchronous)" if path
-            else "the decisions table's stream (one batch per shard at a time)",
-            reserved_concurrency=team.realtime.decision_concurrency if path else None,
-            unreserved_reason=UNRESERVED_DECISION_PATH if path else None)
-        self.collect_fn = fn("CollectFeaturesFunction", "collect_features",
-                             "validate a decision request and merge its online features",
-                             {"FEATURE_TABLE": data.feature_table.table_name})
-        self.rules_fn = fn("ApplyRulesFunction", "apply_rules", "apply the team's decision rules")
-        self.action_fn = fn("PerformActionFunction", "perform_action", "record a decision once (the outbox)",
-                            {"DECISIONS_TABLE": self.decisions_table.table_name,
-                             "IDEMPOTENCY_TABLE": self.idempotency_table.table_name})
-        self.relay_fn = fn("PublishDecisionsFunction", "publish_decisions",
-                           "publish each new decision of the decisions table's stream to the bus",
-                           {"DECISION_BUS": self.bus.event_bus_name}, path=False)
+        # Only the decision function reserves, and only when the team opts in
+        # (realtime.decision_concurrency): a reservation cannot be made in a new account.
+        realtime = team.realtime
+        self.function_timeout_s = decision_function_timeout_s(realtime.client_timeout_ms)
+        self.decide_fn = ProjectFunction(
+            self, "DecideFunction", ctx=ctx, stage="realtime", handler="decide",
+            description="decide one request: features, model, rules, recorded decision", key=data.key,
+            environment={**NO_PAYLOADS_IN_TRACES, "FEATURE_TABLE": data.feature_table.table_name,
+                         "DECISIONS_TABLE": self.decisions_table.table_name, "ENDPOINT_NAME": self.endpoint_name,
+                         "FEATURE_TIMEOUT_MS": str(FEATURE_TIMEOUT_MS), "RECORD_TIMEOUT_MS": str(RECORD_TIMEOUT_MS),
+                         "INFERENCE_TIMEOUT_MS": str(realtime.inference_timeout_ms)},
+            timeout=cdk.Duration.seconds(self.function_timeout_s), memory_size=1024,
+            invoked_by="the decision workflow (Express, synchronous)",
+            reserved_concurrency=realtime.decision_concurrency, unreserved_reason=UNRESERVED_DECISION_PATH,
+            provisioned_concurrency=realtime.provisioned_concurrency, snap_start=realtime.snap_start)
+        # What the latency model reads (mdlc/latency.py): the measured compute and the calls.
+        self.decide_fn.function.node.default_child.add_metadata(LATENCY_METADATA, {
+            "compute": "decide", "calls": list(DECIDE_CALLS),
+            "timeouts_ms": {"dynamodb:BatchGetItem": FEATURE_TIMEOUT_MS, "dynamodb:PutItem": 2 * RECORD_TIMEOUT_MS,
+                            "sagemaker:InvokeEndpoint": realtime.inference_timeout_ms}})
+        self.relay_fn = ProjectFunction(
+            self, "PublishDecisionsFunction", ctx=ctx, stage="realtime", handler="publish_decisions",
+            description="publish each new decision of the decisions table's stream to the bus and the feature stream",
+            key=data.key, environment={**NO_PAYLOADS_IN_TRACES, "DECISION_BUS": self.bus.event_bus_name,
+                                       "FEATURE_STREAM": self.stream_name},
+            timeout=cdk.Duration.seconds(10), memory_size=1024,
+            invoked_by="the decisions table's stream (one batch per shard at a time)")
         self._grant(data)
         self.relay_dlq = self._relay(ctx, data)
 
         self.state_machine = state_machine(
-            self, "StateMachine", team=team.name, workflow="decision", definition=self._definition(),
-            key=data.key, timeout=cdk.Duration.seconds(60), express=True,
-            comment=f"{team.name}: collect features → inference → rules → action (synchronous)",
+            self, "StateMachine", team=team.name, workflow="decision", definition=self._definition(team),
+            key=data.key, timeout=cdk.Duration.seconds(math.ceil(realtime.client_timeout_ms / 1000)), express=True,
+            comment=f"{team.name}: decide (features → model → rules → recorded decision), fallback on failure",
             include_execution_data=False,  # every event (cdk-nag SF1), no request values
         )
-        for f in (self.collect_fn, self.rules_fn, self.action_fn):
-            acknowledge_resource(
-                self.state_machine.role, f.function.function_arn,
-                "LambdaInvoke grants the function and its versions (ARN:*); this is one of the "
-                "workflow's own functions.", suffix=":*")
+        acknowledge_resource(
+            self.state_machine.role, self.decide_fn.function.function_arn,
+            "LambdaInvoke grants the function and its versions (ARN:*); this is the workflow's own function.",
+            suffix=":*")
 
     def _table(self, cid: str, key: str, ttl: str, data: DataPlane, removal: cdk.RemovalPolicy,
                stream: dynamodb.StreamViewType | None = None) -> dynamodb.Table:
@@ -116,15 +139,20 @@ class DecisionService(Construct):
         )
 
     def _grant(self, data: DataPlane) -> None:
-        data.feature_table.grant_read_data(self.collect_fn.role)
-        self.decisions_table.grant_read_write_data(self.action_fn.role)
-        self.idempotency_table.grant_read_write_data(self.action_fn.role)
+        role = self.decide_fn.role
+        data.feature_table.grant(role, "dynamodb:BatchGetItem")
+        self.decisions_table.grant(role, "dynamodb:PutItem", "dynamodb:GetItem")
+        data.key.grant_decrypt(role)
+        data.key.grant(role, "kms:GenerateDataKey")
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"],
+                                                         resources=[self.endpoint_arn]))
         self.bus.grant_put_events_to(self.relay_fn.role)
+        self.relay_fn.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[self.stream_arn]))
         data.key.grant_encrypt_decrypt(self.relay_fn.role)
-        for f in (self.collect_fn, self.action_fn, self.relay_fn):
-            for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
-                acknowledge(f.role, f"AwsSolutions-IAM5[Action::{action}]",
-                            f"{action} comes from the L2 grants on this team's own tables and key.")
+        for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+            acknowledge(self.relay_fn.role, f"AwsSolutions-IAM5[Action::{action}]",
+                        f"{action} comes from the L2 grants on this team's own tables and key.")
 
     def _relay(self, ctx: TeamContext, data: DataPlane) -> sqs.Queue:
         """Stream → relay Lambda (new items only, retried from the failed record) → DLQ; alarm on the DLQ."""
@@ -153,84 +181,38 @@ class DecisionService(Construct):
         return dlq
 
     # ------------------------------------------------------------------ definition
-    def _definition(self) -> sfn.IChainable:
-        failed = sfn.Fail(self, "DecisionFailed", state_name="DecisionFailed", error="DecisionFailed",
-                          cause_path="$.error.Cause")
-        collect = guard(tasks.LambdaInvoke(
-            self, "Collect", state_name="Collect features", lambda_function=self.collect_fn.function,
+    def _definition(self, team: Any) -> sfn.IChainable:
+        """Decide → the answer; any failure of the function → the team's fallback decision.
+
+        No Retry (a retry waits 1 s at least, the client's whole budget); the task's timeout is
+        the function's, so a hung function is answered within the client timeout."""
+        fallback = team.realtime.fallback_decision
+        id_column = team.schema.id_column
+        answer = sfn.Pass(self, "Fallback", state_name="Fallback decision", parameters={
+            "status": 200,
+            "request_id": sfn.JsonPath.string_at("$.body.request_id"),
+            id_column: sfn.JsonPath.string_at(f"$.body.{id_column}"),
+            "decision": fallback,
+            "model_version": "unavailable",
+            "reasons": sfn.JsonPath.array(sfn.JsonPath.format(
+                f"decision_unavailable: {{}}; fallback decision {fallback}", sfn.JsonPath.string_at("$.error.Error"))),
+            "reason_codes": [],
+            "decided_by": "fallback",
+            "fallback": True,
+            "unknown_entity": False,
+            "recorded": False,
+        })
+        decide = tasks.LambdaInvoke(
+            self, "Decide", state_name="Decide", lambda_function=self.decide_fn.invocable,
             payload=sfn.TaskInput.from_object({"body": sfn.JsonPath.object_at("$.body")}),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.collected",
-        ), failed)
-        reject = sfn.Pass(self, "Reject", state_name="Reject request", input_path="$.collected.response")
-
-        # The body stays a string here: Apply rules parses it, so a malformed body takes the
-        # fallback (parsing it in a Pass state raises States.Runtime, which no Catch catches).
-        # InferenceId is the event's id: data capture records it, and the monitor joins the
-        # captured decision with its label and with its point-in-time features by it.
-        invoke = tasks.CallAwsService(
-            self, "Inference", state_name="Run inference", service="sagemakerruntime", action="invokeEndpoint",
-            iam_action="sagemaker:InvokeEndpoint", iam_resources=[self.endpoint_arn],
-            parameters={"EndpointName": self.endpoint_name, "ContentType": "application/json",
-                        "Accept": "application/json", "Body": sfn.JsonPath.object_at("$.collected.features"),
-                        "InferenceId": sfn.JsonPath.string_at(f"$.collected.request.{self.id_column}")},
-            result_selector={"body": sfn.JsonPath.string_at("$.Body")},
-            result_path="$.model", task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(INFERENCE_TIMEOUT_SECONDS)),
+            payload_response_only=True, retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(self.function_timeout_s)),
         )
-        fallback = sfn.Pass(self, "Fallback", state_name="Use fallback decision", parameters={
-            "error": sfn.JsonPath.string_at("$.inference_error.Error")}, result_path="$.model")
-        # Only throttling is retried: a model error or timeout answers with the fallback at once.
-        invoke.add_retry(errors=["ThrottlingException", "SageMakerRuntime.ThrottlingException",
-                                 "SageMakerRuntime.ServiceUnavailableException"],
-                         interval=cdk.Duration.seconds(1), max_attempts=2, backoff_rate=2,
-                         jitter_strategy=sfn.JitterType.FULL)
-        invoke.add_catch(fallback, errors=["States.ALL"], result_path="$.inference_error")
+        decide.add_catch(answer, errors=["States.ALL"], result_path="$.error")
+        return decide
 
-        rules = guard(tasks.LambdaInvoke(
-            self, "Rules", state_name="Apply rules", lambda_function=self.rules_fn.function,
-            payload=sfn.TaskInput.from_object({
-                "request": sfn.JsonPath.object_at("$.collected.request"),
-                "features": sfn.JsonPath.object_at("$.collected.features"),
-                "model": sfn.JsonPath.object_at("$.model")}),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.decision",
-        ), failed)
-        action = guard(tasks.LambdaInvoke(
-            self, "Action", state_name="Perform action", lambda_function=self.action_fn.function,
-            payload=sfn.TaskInput.from_object({
-                "request": sfn.JsonPath.object_at("$.collected.request"),
-                "decision": sfn.JsonPath.object_at("$.decision"),
-                "unknown_entity": sfn.JsonPath.object_at("$.collected.unknown_entity"),
-                # recorded (not returned) for the shadow challenger, which scores the same input
-                "features": sfn.JsonPath.object_at("$.collected.features")}),
-            payload_response_only=True, retry_on_service_exceptions=False, result_path="$.response",
-        ), failed)
-        answer = sfn.Pass(self, "Answer", state_name="Answer", output_path="$.response")
 
-        # Every transaction decided here goes to the team's event stream, so the entity's next
-        # decision sees it (stream → consumer → online table, about a second). After Perform
-        # action: a 409 (request_id reused with other content) decided nothing and is not fed;
-        # a replay is fed again and the consumer counts it once. A failed put must not fail
-        # the decision: the daily reconciliation writes what the stream missed.
-        feed = tasks.CallAwsService(
-            self, "Feed", state_name="Feed feature stream", service="kinesis", action="putRecord",
-            iam_resources=[self.stream_arn], iam_action="kinesis:PutRecord",
-            parameters={"StreamName": self.stream_name,
-                        "PartitionKey": sfn.JsonPath.string_at(f"$.collected.request.{self.entity_key}"),
-                        # an object for a blob member: Step Functions sends it as JSON (as InvokeEndpoint Body)
-                        "Data": sfn.JsonPath.object_at("$.collected.request")},
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        feed.add_retry(errors=["ThrottlingException", "Kinesis.ProvisionedThroughputExceededException",
-                               "Kinesis.KmsThrottlingException"],
-                       interval=cdk.Duration.seconds(1), max_attempts=1, backoff_rate=2,
-                       jitter_strategy=sfn.JitterType.FULL)
-        feed.add_catch(answer, errors=["States.ALL"], result_path="$.feed_error")
-        performed = sfn.Choice(self, "Performed", state_name="Decided?")
-        rules.next(action).next(
-            performed.when(sfn.Condition.and_(sfn.Condition.is_present("$.response.status"),
-                                              sfn.Condition.number_equals("$.response.status", 409)), answer)
-            .otherwise(feed.next(answer)))
-        fallback.next(rules)
-        valid = sfn.Choice(self, "Valid", state_name="Request valid?")
-        return collect.next(
-            valid.when(sfn.Condition.boolean_equals("$.collected.valid", True), invoke.next(rules))
-            .otherwise(reject))
+def decision_function_timeout_s(client_timeout_ms: int) -> int:
+    """The decision function's timeout: whole seconds (Lambda's unit), leaving the API, the
+    workflow and the fallback answer a quarter second of the client's timeout."""
+    return max(1, (client_timeout_ms - 250) // 1000)

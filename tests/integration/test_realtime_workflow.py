@@ -287,14 +287,11 @@ def test_the_same_request_id_with_other_content_is_a_409_naming_the_fields_and_d
     assert json.loads(item["request"]["S"])["amount"] == 20.0
 
 
-def test_a_409_also_after_the_idempotency_record_expired(team):
-    """The decisions table answers when Powertools' record is gone (TTL): same 409, same first decision."""
+def test_the_decisions_table_alone_answers_replays_and_409s(team):
+    """The decisions table is the one idempotency record (no second table on the path): same 409,
+    same first decision."""
     first = decide(team, request("replay-3", team.customer, amount=20.0))
-    idempotency = next(r.ref for r in team.resources.of_type("AWS::DynamoDB::Table")
-                       if "IdempotencyTable" in r.logical_id)
-    ddb = team.client("dynamodb")
-    for item in ddb.scan(TableName=idempotency)["Items"]:
-        ddb.delete_item(TableName=idempotency, Key={"id": item["id"]})
+    assert not [r for r in team.resources.of_type("AWS::DynamoDB::Table") if "Idempotency" in r.logical_id]
 
     conflict = decide(team, request("replay-3", team.customer, amount=99.0))
     again = decide(team, request("replay-3", team.customer, amount=20.0))
@@ -334,6 +331,53 @@ def test_a_publish_that_keeps_failing_lands_in_the_dead_letter_queue_not_lost(te
 
 
 # ------------------------------------------------------------------- endpoint failures
+def test_an_endpoint_that_hangs_gets_the_fallback_decision_within_the_budget(team):
+    """Product (and the harness honouring the client's read timeout): an endpoint that would
+    answer in 30 s costs the decision its InvokeEndpoint timeout (realtime.inference_timeout_ms),
+    not the client's timeout; the answer is the team's fallback decision, recorded and published."""
+    import time
+
+    timeout_s = team.team.realtime.inference_timeout_ms / 1000
+    waits = len(team.aws.endpoints.waits)
+    team.aws.break_endpoint(endpoint_name(TEAM), None, hang_seconds=30)
+    started = time.monotonic()
+    try:
+        answer = decide(team, request("hang-1", team.customer))
+    finally:
+        team.aws.repair_endpoint(endpoint_name(TEAM))
+    elapsed = time.monotonic() - started
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert answer["reasons"][0].startswith("model_unavailable: SageMakerRuntime.Timeout")
+    assert team.aws.endpoints.waits[waits:] == []  # the call was given up, not waited out
+    assert elapsed < team.team.realtime.client_timeout_ms / 1000, elapsed  # never the API's timeout
+    assert timeout_s < 1
+    assert len(recorded(team, "hang-1")) == 1 and len(published(team, "hang-1")) == 1
+
+
+def test_a_retry_storm_cannot_push_the_answer_past_the_client_timeout(team):
+    """Product: the endpoint throttles every call and DynamoDB every feature read; the decision
+    function retries nothing it has no time for, and the answer (the fallback) comes back long
+    before the client's timeout."""
+    import time
+
+    team.aws.inject_fault("dynamodb", "BatchGetItem", "ProvisionedThroughputExceededException", times=5)
+    fault = team.aws.faults.pending[-1]
+    started = time.monotonic()
+    try:
+        answer = decide(team, request("storm-1", team.customer))
+    finally:
+        left, fault.times = fault.times, 1
+        team.aws.client("dynamodb").batch_get_item(RequestItems={_feature_table(team): {"Keys": [
+            {team.team.schema.entity_key: {"S": "nobody"}}]}}) if left else None  # use up the rest
+    elapsed = time.monotonic() - started
+
+    assert left == 4  # one attempt: no retry inside the synchronous path
+    assert answer["status"] == 200 and answer["fallback"] is True
+    assert "DynamoDB.ProvisionedThroughputExceededException" in answer["reasons"][0]
+    assert elapsed < team.team.realtime.client_timeout_ms / 1000, elapsed
+
+
 @pytest.mark.parametrize("timeout", [False, True], ids=["model error", "timeout"])
 def test_an_endpoint_failure_gives_the_fallback_decision_and_still_one_action(team, timeout):
     request_id = f"down-{timeout}"

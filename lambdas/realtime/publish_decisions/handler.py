@@ -1,4 +1,4 @@
-"""Decision outbox relay: the decisions table's stream → the team's decision event bus.
+"""Decision outbox relay: the decisions table's stream → the team's decision event bus and feature stream.
 
 Each new decision item (an INSERT on the stream; the event source mapping filters the
 rest) becomes one ``Decision made`` event, in stream order. Records are published one by
@@ -13,6 +13,7 @@ The event detail is the API response plus the request, as recorded by ``perform_
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -43,13 +44,16 @@ def decision_event(record: dict[str, Any]) -> dict[str, Any] | None:
     return detail
 
 
-def relay(records: list[dict[str, Any]], publish: Any) -> dict[str, Any]:
-    """Publish each record's event in order; report the first failure and everything after it."""
+def relay(records: list[dict[str, Any]], publish: Any, feed: Any = None) -> dict[str, Any]:
+    """Publish each record's event (and feed its request to the feature stream) in order;
+    report the first failure and everything after it."""
     for i, record in enumerate(records):
         detail = decision_event(record)
         if detail is None:
             continue
         try:
+            if feed is not None and detail.get("request") is not None:
+                feed(detail["request"])
             publish(detail)
         except Exception as exc:  # noqa: BLE001 - every failure is retried by the mapping
             logger.warning("publishing a decision failed; the stream retries from it",
@@ -76,7 +80,28 @@ class DecisionBus:
             raise PublishFailed(f"EventBridge rejected the decision event: {codes}")
 
 
+class FeatureStream:
+    """The team's feature stream: every decided transaction is an event for the entity's next
+    decision (the consumer counts a repeated transaction once). Fed here, off the decision's
+    synchronous path; a failed put is retried from the decisions stream like a failed publish."""
+
+    def __init__(self, stream: str, entity_key: str) -> None:
+        self.stream, self.entity_key = stream, entity_key
+
+    def __call__(self, request: dict[str, Any]) -> None:
+        client("kinesis").put_record(StreamName=self.stream, PartitionKey=str(request[self.entity_key]),
+                                     Data=json.dumps(request).encode())
+
+
 _bus: DecisionBus | None = None
+_feed: FeatureStream | None = None
+
+
+def _feature_stream() -> FeatureStream | None:
+    global _feed
+    if _feed is None and os.environ.get("FEATURE_STREAM"):
+        _feed = FeatureStream(os.environ["FEATURE_STREAM"], team_spec()["schema"]["entity_key"])
+    return _feed
 
 
 def _decision_bus() -> DecisionBus:
@@ -91,4 +116,4 @@ def _decision_bus() -> DecisionBus:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """DynamoDB stream batch → one event per new decision; ``batchItemFailures`` to retry."""
-    return relay(event.get("Records", []), _decision_bus())
+    return relay(event.get("Records", []), _decision_bus(), _feature_stream())

@@ -1,0 +1,284 @@
+"""The decision, in one function: request → online features → model → rules → recorded decision.
+
+One Lambda task of the Express decision workflow does what four hops did (collect features,
+InvokeEndpoint, rules, action), so the decision API's modelled p99 fits the team's
+``realtime.latency_budget_ms`` (``mdlc latency``). Steps, each timed into the decision's
+log line and an X-Ray subsegment:
+
+1. **request**: the JSON Schema of the API's model plus the card-number guard
+   (``lambdas.shared.decision_request``); a bad request is a 400 naming each field.
+2. **features**: one batched read of every key's online item, merged by the one feature
+   module (``mdlc.features``). A read that times out or fails gives the team's fallback
+   decision (``fallback: true``, the reason named), never an error.
+3. **inference**: InvokeEndpoint with a read timeout of ``INFERENCE_TIMEOUT_MS`` and no retry:
+   an endpoint that hangs, errs or answers a malformed body gives the fallback decision
+   within the budget.
+4. **rules**: the one policy (``mdlc.policy``); a rules error gives the fallback decision.
+5. **record**, last: the decisions table's conditional write (the outbox: its stream
+   publishes the event and feeds the feature stream, off this path). A replay gets the first
+   answer, other content under a used request id a 409. A write that fails answers the
+   decision with ``recorded: false``: the client may repeat the request id to have it recorded.
+
+Every AWS call has a timeout of its own and at most one retry, so the function answers well
+within its Lambda timeout; the workflow's catch answers the fallback decision if it does not.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.shared.aws import fast_client
+from lambdas.shared.decision_log import Conflict, DecisionLog, record_once, response_and_item
+from lambdas.shared.decision_request import RequestError, parse_request, request_schema
+from lambdas.shared.spec import env, team_spec
+from mdlc import features as F
+from mdlc import policy
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+#: The one metric of the decision mix: ``Decisions`` by ``Decision`` (what the dashboard reads).
+DECISIONS_METRIC, DECISION_DIMENSION = "Decisions", "Decision"
+EXPECTED_BODY = 'a JSON object {"model_version", "predictions": [{"score" in [0, 1]}]}'
+
+
+def timeout_ms(name: str, default: int) -> int:
+    """A per-call timeout from the function's environment (the stack derives them from the team file)."""
+    return int(os.environ.get(name) or default)
+
+
+class DecisionIO:
+    """The decision's three AWS calls, each with its own timeout and no retry (tests replace it)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.feature_table = env("FEATURE_TABLE")
+        self.endpoint = env("ENDPOINT_NAME")
+        self.log = DecisionLog(env("DECISIONS_TABLE"),
+                               fast_client("dynamodb", timeout_ms("RECORD_TIMEOUT_MS", 200), attempts=2))
+        self.key_attribute = spec["schema"]["entity_key"]
+        self._ddb = fast_client("dynamodb", timeout_ms("FEATURE_TIMEOUT_MS", 100), attempts=1)
+        self._runtime = fast_client("sagemaker-runtime", timeout_ms("INFERENCE_TIMEOUT_MS", 60), attempts=1)
+
+    def read_items(self, keys: dict[str, str]) -> dict[str, dict[str, Any] | None]:
+        """Every key's online item in one BatchGetItem (key column → item, None when absent)."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        wanted = {value: column for column, value in keys.items()}
+        if not wanted:
+            return {}
+        answer = self._ddb.batch_get_item(RequestItems={self.feature_table: {
+            "Keys": [{self.key_attribute: {"S": value}} for value in wanted], "ConsistentRead": False}})
+        if answer.get("UnprocessedKeys"):
+            raise TimeoutError("BatchGetItem left keys unprocessed (throttled); no time to retry on this path")
+        deserializer = TypeDeserializer()
+        items: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+        for raw in answer.get("Responses", {}).get(self.feature_table, []):
+            item = {name: deserializer.deserialize(value) for name, value in raw.items()}
+            items[wanted[item[self.key_attribute]]] = item
+        return items
+
+    def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
+        """The endpoint's raw answer to one record (raises on an error or a timeout)."""
+        import json
+
+        answer = self._runtime.invoke_endpoint(
+            EndpointName=self.endpoint, ContentType="application/json", Accept="application/json",
+            Body=json.dumps(features), InferenceId=inference_id)
+        return answer["Body"].read()
+
+
+def read_model_answer(body: bytes) -> tuple[dict[str, Any] | None, str]:
+    """(prediction, model version) of the endpoint's body, or (None, the reason it is unusable)."""
+    import json
+
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None, f"MalformedModelResponse: not JSON; expected {EXPECTED_BODY}"
+    problem = _model_answer_problem(answer)
+    if problem:
+        return None, f"MalformedModelResponse: {problem}; expected {EXPECTED_BODY}"
+    prediction = answer["predictions"][0]
+    return {"score": float(prediction["score"]), "reasons": list(prediction.get("reasons") or [])}, \
+        answer["model_version"]
+
+
+def _model_answer_problem(answer: Any) -> str | None:
+    if not isinstance(answer, dict):
+        return "(body): not an object"
+    version = answer.get("model_version")
+    if not isinstance(version, str) or not 1 <= len(version) <= 256:
+        return "model_version: a string of 1 to 256 characters is required"
+    predictions = answer.get("predictions")
+    if not isinstance(predictions, list) or not predictions:
+        return "predictions: a non-empty list is required"
+    first = predictions[0]
+    score = first.get("score") if isinstance(first, dict) else None
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        return "predictions.0.score: a number in [0, 1] is required"
+    reasons = first.get("reasons", [])
+    if not isinstance(reasons, list) or len(reasons) > 20 or not all(
+            isinstance(r, dict) and isinstance(r.get("feature"), str) and 1 <= len(r["feature"]) <= 128
+            and isinstance(r.get("contribution"), int | float) for r in reasons):
+        return "predictions.0.reasons: at most 20 {feature, value, contribution} objects are allowed"
+    return None
+
+
+class Steps:
+    """Milliseconds per step of one decision (logged; an X-Ray subsegment each)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        with tracer.provider.in_subsegment(f"## {name}"):
+            try:
+                yield
+            finally:
+                self.ms[name] = round((time.perf_counter() - started) * 1000, 3)
+
+
+def _failure(service: str, exc: BaseException) -> str:
+    """A failure's name, as Step Functions names a service's errors (``SageMakerRuntime.ModelError``,
+    ``DynamoDB.Timeout``), without its message (a message may quote request values)."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
+        return f"{service}.Timeout"
+    if isinstance(exc, ClientError):
+        return f"{service}.{exc.response.get('Error', {}).get('Code', 'Error')}"
+    return f"{service}.{type(exc).__name__}"
+
+
+def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetime,
+                   steps: Steps | None = None) -> dict[str, Any]:
+    """The API answer to one request body: a 200 decision, a 400 or a 409 (never raises for I/O)."""
+    steps = steps or Steps()
+    with steps.step("request"):
+        try:
+            request = parse_request(body, request_schema(spec))
+            record = {name: request[name] for name in request if name != "request_id"}
+            F.check_record(record, spec)
+        except RequestError as exc:
+            return exc.response()
+        except F.FeatureError as exc:
+            message = str(exc).split(": ", 1)[-1]
+            return RequestError([{"field": exc.field, "message": message}], request.get("request_id")).response()
+    error: str | None = None
+    with steps.step("features"):
+        try:
+            model_input = _features(record, io.read_items(F.request_item_keys(record, spec)), spec)
+        except Exception as exc:  # noqa: BLE001 - any failure of the read is the fallback's reason
+            error, model_input = _failure("DynamoDB", exc) + " (online features)", _features(record, {}, spec)
+    prediction, model_version = None, "unavailable"
+    if error is None:
+        with steps.step("inference"):
+            try:
+                raw = io.invoke(model_input, str(request[spec["schema"]["id_column"]]))
+                prediction, answer = read_model_answer(raw)
+                model_version, error = (answer, None) if prediction else ("unavailable", answer)
+            except Exception as exc:  # noqa: BLE001 - error, timeout: the fallback decides
+                error = _failure("SageMakerRuntime", exc)
+    with steps.step("rules"):
+        decision = _rules(request, model_input, spec, prediction, model_version, error)
+    with steps.step("record"):
+        response, item = response_and_item(request, decision, spec, now, unknown_entity=model_input["unknown_entity"],
+                                           features=model_input)
+        try:
+            return record_once(io.log, request, response, item)
+        except Conflict as conflict:
+            return conflict.response()
+        except Exception as exc:  # noqa: BLE001 - the decision still answers; the client may repeat it
+            logger.warning("decision not recorded", extra={"request_id": request["request_id"],
+                                                           "error": _failure("DynamoDB", exc)})
+            return {**response, "recorded": False}
+
+
+def _features(record: dict[str, Any], items: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return F.derive_record_items(record, items, spec)
+    except F.StaleState as exc:
+        # The table still holds older feature definitions (the backfill has not run since the
+        # team file changed): serve the defaults, flagged, rather than fail the decision.
+        logger.warning("online features of other definitions; serving defaults", extra={"error": str(exc)})
+        metrics.add_metric(name="StaleFeatureStates", unit=MetricUnit.Count, value=1)
+        return F.derive_record_items(record, {}, spec)
+
+
+def _rules(request: dict[str, Any], model_input: dict[str, Any], spec: dict[str, Any],
+           prediction: dict[str, Any] | None, model_version: str, error: str | None) -> dict[str, Any]:
+    score = None if prediction is None else prediction["score"]
+    codes = [] if prediction is None else prediction["reasons"]
+    try:
+        return policy.decide(request, model_input, spec, score=score, model_version=model_version, error=error,
+                             reason_codes=codes, version_of=_policy_hash(spec))
+    except Exception as exc:  # noqa: BLE001 - a rule that cannot be applied: the fallback decides
+        fallback = (spec.get("realtime") or {}).get("fallback_decision", policy.DEFAULT_FALLBACK)
+        return {"decision": fallback, "reasons": [f"rules_error: {_failure('Rules', exc)}; fallback decision {fallback}"],
+                "reason_codes": [], "decided_by": "fallback", "score": score, "model_version": model_version,
+                "policy_version": None, "fallback": True}
+
+
+_hashes: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _policy_hash(spec: dict[str, Any]) -> str:
+    """The policy's hash, once per spec object (the bundled team.json is loaded once)."""
+    known = _hashes.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _hashes[id(spec)] = (spec, policy.policy_hash(spec))
+    return known[1]
+
+
+_io: DecisionIO | None = None
+
+
+def _decision_io(spec: dict[str, Any]) -> DecisionIO:
+    global _io
+    if _io is None:
+        _io = DecisionIO(spec)
+    return _io
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Express workflow task: ``{"body": <request>}`` → the API answer (200, 400 or 409, with its status)."""
+    spec = team_spec()
+    steps = Steps()
+    answer = decide_request(event.get("body"), spec, _decision_io(spec), datetime.now(UTC), steps)
+    status = answer.get("status")
+    if status == 400:
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        # Field names only: the messages quote the values sent, which may be card data.
+        logger.info("rejected request", extra={"request_id": answer.get("request_id"),
+                                               "fields": [e["field"] for e in answer.get("errors", [])]})
+        return answer
+    if status == 409:
+        metrics.add_metric(name="ReplayConflicts", unit=MetricUnit.Count, value=1)
+        logger.warning("request id reused with other content: 409, nothing performed",
+                       extra={"request_id": answer["request_id"], "fields": answer["fields"]})
+        return answer
+    with single_metric(name=DECISIONS_METRIC, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name=DECISION_DIMENSION, value=answer["decision"])
+    if answer.get("fallback"):
+        with single_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1):
+            pass
+    if answer.get("unknown_entity"):
+        metrics.add_metric(name="UnknownEntities", unit=MetricUnit.Count, value=1)
+    logger.info("decision", extra={"request_id": answer["request_id"], "decision": answer["decision"],
+                                   "score": answer["score"], "decided_by": answer.get("decided_by"),
+                                   "reasons": [r["feature"] for r in answer.get("reason_codes", [])],
+                                   "recorded": answer.get("recorded", True), "steps_ms": steps.ms})
+    return answer
