@@ -22,6 +22,7 @@ from mdlc.contract import TeamConfig
 from stacks.common.buckets import access_log_bucket
 from stacks.common.images import repository_arn, serving_image, training_image
 from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.network import TeamNetwork, eni_statements
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import volume_key_grant
 
@@ -177,6 +178,8 @@ class DataPlane(Construct):
             b for b in (self.raw_bucket, self.features_bucket, self.artifacts_bucket, self.capture_bucket,
                         self.reports_bucket) if b is not None
         ]
+        # The team's VPC footing (workload security group, endpoints), when the team file places it.
+        self.network = TeamNetwork(self, "Network", team=team) if team.network.vpc is not None else None
         self.sagemaker_role = self._sagemaker_role(team)
 
     # ------------------------------------------------------------------ helpers
@@ -237,6 +240,14 @@ class DataPlane(Construct):
         self.reports_bucket.grant_read_write(role)
         self.key.grant_encrypt_decrypt(role)
         role.add_to_policy(volume_key_grant(self.key))
+        if self.network is not None:  # jobs and endpoint instances get interfaces in the team's subnets
+            for statement in eni_statements(self.network.vpc, self.network.workload_group_ids, permissions=True,
+                                            scope=self):
+                role.add_to_policy(statement)
+            acknowledge_resource(
+                role, stack.format_arn(service="ec2", resource="network-interface", resource_name="*"),
+                "SageMaker creates the network interfaces of the team's jobs and endpoint instances at run "
+                "time (ids unknown before); deleting and sharing them is limited to the team's VPC (ec2:Vpc).")
         # SageMaker logs every job of the account into one group per kind (/aws/sagemaker/
         # TrainingJobs, ...) in a stream "<job name>/<host>", and an endpoint into a group of
         # its own (/aws/sagemaker/Endpoints/<endpoint>): streams of the team's jobs and groups
@@ -276,7 +287,9 @@ class DataPlane(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken has no resource scope (the image pulls themselves are "
             "limited to the team's image repositories), and PutMetricData is limited by the "
-            "cloudwatch:namespace condition to SageMaker's namespaces.",
+            "cloudwatch:namespace condition to SageMaker's namespaces."
+            + (" ec2:Describe* (placing interfaces in the team's subnets) takes no resource scope."
+               if self.network is not None else ""),
         )
         acknowledge_resource(
             role, job_streams,

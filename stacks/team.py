@@ -8,6 +8,8 @@ from constructs import Construct
 
 from mdlc.names import boundary_name, qualifier
 from stacks.batch.stack import BatchStack
+from stacks.common.lambda_function import ProjectFunction
+from stacks.common.network import endpoint_services, vpc_callers
 from stacks.common.props import TeamContext
 from stacks.data_plane import DataPlaneStack
 from stacks.features.stack import FeaturesStack
@@ -64,9 +66,20 @@ class TeamStacks:
                                         self.retraining]
         if ctx.team.realtime.enabled:
             self.stacks.append(self.realtime)
+        self._add_vpc_endpoints()
         for stack in self.stacks:
             _tag(stack, ctx)
             bound(stack, ctx)
+
+    def _add_vpc_endpoints(self) -> None:
+        """With ``network.vpc``: the VPC endpoints of every service the team's functions (and
+        containers) are granted, read from the grants once every stack has made them."""
+        data = self.data.data
+        if data.network is None:
+            return
+        functions = [(f.node.path, f.role) for stack in self.stacks for f in stack.node.find_all()
+                     if isinstance(f, ProjectFunction)]
+        data.network.add_endpoints(endpoint_services(vpc_callers(self.ctx.team, functions, data.sagemaker_role)))
 
 
 def synthesizer(ctx: TeamContext) -> cdk.DefaultStackSynthesizer:

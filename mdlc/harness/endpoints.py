@@ -254,7 +254,7 @@ def _pick_variant(config: FakeEndpointConfig, target: str | None) -> dict:
 def _describe_model(backend: Any, model_name: str) -> dict:
     model = backend.describe_model(model_name)
     return {"ModelName": model.model_name, "PrimaryContainer": model.primary_container,
-            "Containers": model.containers}
+            "Containers": model.containers, "EnableNetworkIsolation": model.enable_network_isolation}
 
 
 def make_invoke_endpoint_response(server: EndpointServer) -> Callable:

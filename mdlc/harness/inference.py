@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdlc.harness import s3io
+from mdlc.harness import isolation, s3io
 from mdlc.harness.job_process import job_environment
 from mdlc.runtimes import Runtime
 
@@ -68,6 +68,7 @@ class ModelSource:
     program: str | None
     submit_directory: str | None
     environment: dict[str, str]
+    network_isolation: bool = False  # EnableNetworkIsolation of the model: its server has no network
 
     @classmethod
     def from_describe(cls, model: dict) -> ModelSource:
@@ -81,12 +82,14 @@ class ModelSource:
             program=environment.get("SAGEMAKER_PROGRAM"),
             submit_directory=environment.get("SAGEMAKER_SUBMIT_DIRECTORY"),
             environment=environment,
+            network_isolation=isolation.model_isolated(model),
         )
 
     @property
     def key(self) -> tuple:
         """What identifies a loaded model: its name, image, artifacts and code."""
-        return (self.model_name, self.image, self.model_data_url, self.program, self.submit_directory)
+        return (self.model_name, self.image, self.model_data_url, self.program, self.submit_directory,
+                self.network_isolation)
 
 
 class LoadedModel:
@@ -106,12 +109,18 @@ class LoadedModel:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         if source.model_data_url:
             s3io.extract_tarball(s3, source.model_data_url, self.model_dir)
-        if source.submit_directory:
-            code = s3io.download_object(s3, source.submit_directory, workdir / "sourcedir.tar.gz")
+        submit = source.submit_directory
+        if submit and submit.startswith("s3://") and not source.network_isolation:
+            code = str(s3io.download_object(s3, submit, workdir / "sourcedir.tar.gz"))
+        elif submit:
+            # In the model's artifacts (the isolated shape), or an S3 URI an isolated container
+            # cannot download: the toolkit tries and fails, as in SageMaker (isolation.py).
+            code = isolation.container_path(submit, opt_ml)
         else:
-            code = self.model_dir / "code"
-        environment = {**source.environment, "SAGEMAKER_SUBMIT_DIRECTORY": str(code)}
-        env = job_environment(opt_ml, environment, runtime, SAGEMAKER_BASE_DIR=str(opt_ml))
+            code = str(self.model_dir / "code")
+        environment = {**source.environment, "SAGEMAKER_SUBMIT_DIRECTORY": code}
+        env = job_environment(opt_ml, environment, runtime, SAGEMAKER_BASE_DIR=str(opt_ml),
+                              **isolation.environment(source.model_name, source.network_isolation))
         self.stderr_path = workdir / "model-server.stderr"
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(

@@ -34,4 +34,6 @@ def job_environment(opt_ml: Path, job_env: dict | None, runtime: Runtime | None 
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
             "PIP_TARGET": str(target), "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_WARN_SCRIPT_LOCATION": "1",
-            "AWS_EC2_METADATA_DISABLED": "true"}
+            # No credentials, never the developer's: the harness acts for the job's role itself.
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_CONFIG_FILE": os.devnull}

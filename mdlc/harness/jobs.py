@@ -37,7 +37,7 @@ from typing import Any
 
 from moto.core.utils import utcnow
 
-from mdlc.harness import s3io
+from mdlc.harness import isolation, s3io
 from mdlc.harness.inference import ModelCache, ModelSource
 from mdlc.harness.job_process import job_environment
 from mdlc.harness.transform import TransformSettings, transform_object
@@ -68,6 +68,7 @@ class JobRecord:
     stderr: str = ""
     image: str | None = None
     runtime: str | None = None  # the runtime that ran it: Runtime.describe()
+    network_isolation: bool = False  # ran without network (EnableNetworkIsolation, isolation.py)
 
 
 def _tail(text: str) -> str:
@@ -129,9 +130,10 @@ class JobEmulator:
         try:
             if self._forced[job_type]:
                 raise JobFailure(self._forced[job_type].pop(0))
-            if job_type != "transform":  # a transform job runs in its Model's runtime
+            if job_type != "transform":  # a transform job runs in its Model's runtime (and isolation)
                 record.image = _job_image(job_type, params)
                 record.runtime = self._runtime(record.image).describe()
+                record.network_isolation = isolation.job_isolated(job_type, params)
             runner(record, params)
         except JobFailure as failure:
             record.status, record.failure_reason = "Failed", str(failure)
@@ -175,7 +177,8 @@ class JobEmulator:
         runtime = self._runtime(record.image)
         command = self._processing_command(params.get("AppSpecification") or {}, opt_ml,
                                            str(runtime.require_built()))
-        env = job_environment(opt_ml, params.get("Environment"), runtime)
+        env = job_environment(opt_ml, params.get("Environment"), runtime,
+                              **isolation.environment(record.name, record.network_isolation))
         if self._subprocess(record, command, env, opt_ml, _max_runtime(params)) != 0:
             raise JobFailure(f"AlgorithmError: {_tail(record.stderr) or 'non-zero exit code'}")
         for output in outputs:
@@ -204,7 +207,8 @@ class JobEmulator:
         runtime = self._runtime(record.image)
         env = job_environment(base, params.get("Environment"), runtime, (RUNTIME_SCRIPTS,),
                               SAGEMAKER_BASE_DIR=str(base), TRAINING_JOB_NAME=params["TrainingJobName"],
-                              SAGEMAKER_TRAINING_MODULE=_IMAGE_TRAINING_MODULE)
+                              SAGEMAKER_TRAINING_MODULE=_IMAGE_TRAINING_MODULE,
+                              **isolation.environment(record.name, record.network_isolation))
         code = self._subprocess(record, [str(runtime.require_built()), "-c", _TRAIN_COMMAND], env,
                                 record.workdir, _max_runtime(params))
         failure_file = base / "output" / "failure"
@@ -222,9 +226,15 @@ class JobEmulator:
                 "HyperParameters has no sagemaker_program"
             )
         submit = _decode_hyperparameter(hyperparameters.get("sagemaker_submit_directory"))
-        if submit and submit.startswith("s3://"):
+        if submit and submit.startswith("s3://") and not isolation.job_isolated("training", params):
+            # The toolkit downloads it with the job's role: the harness does, as that role.
             local = s3io.download_object(s3, submit, workdir / "sourcedir.tar.gz")
             hyperparameters["sagemaker_submit_directory"] = json.dumps(str(local))
+        elif submit:
+            # A file of a channel (the isolated shape) as laid out below; an S3 URI of an isolated
+            # job is left to the toolkit, which cannot download it there (no network, no credentials).
+            hyperparameters["sagemaker_submit_directory"] = json.dumps(
+                isolation.container_path(submit, workdir / "opt_ml"))
         return hyperparameters
 
     @staticmethod
@@ -267,6 +277,7 @@ class JobEmulator:
         described = self._sagemaker_factory().describe_model(ModelName=params["ModelName"])
         model = self._models.get(ModelSource.from_describe(described))
         record.image, record.runtime = model.source.image, model.runtime.describe()
+        record.network_isolation = model.source.network_isolation
         settings = TransformSettings.from_request(params)
         source = params["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         out_bucket, out_prefix = s3io.split_uri(params["TransformOutput"]["S3OutputPath"])

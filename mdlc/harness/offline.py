@@ -29,7 +29,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from mdlc import runtimes
-from mdlc.harness import alarms, iam, jobs, reuse, scaling_tags, sfn_aws_sdk, volume_keys
+from mdlc.harness import alarms, iam, isolation, jobs, reuse, scaling_tags, sfn_aws_sdk, volume_keys
 from mdlc.harness import quotas as quotas_module
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.cfn import deploy_template
@@ -157,6 +157,8 @@ class OfflineAws:
                               self._as_principal(iam.endpoint_invoke_role,
                                                  make_invoke_endpoint_response(self.endpoints))),
         ]
+        patches.append(mock.patch.object(SageMakerResponse, "create_model",
+                                         isolation.make_create_model_patch(SageMakerResponse.create_model)))
         for kind in jobs.JOB_TYPES:
             method = f"create_{kind}_job"
             patches.append(mock.patch.object(

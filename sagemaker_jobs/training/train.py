@@ -227,7 +227,23 @@ def save(booster: xgb.Booster, args: argparse.Namespace, spec: dict[str, Any],
     }
     jobkit.write_json(model_dir / "model-meta.json", meta)
     shutil.copyfile(_spec_file(args.config), model_dir / "team.json")
+    ship_serving_code(model_dir)
     return meta
+
+
+def ship_serving_code(model_dir: Path) -> None:
+    """Copy the code bundle (the job's ``code`` channel) into the model as ``code/sourcedir.tar.gz``:
+    the model's container imports its serving program from there (SAGEMAKER_SUBMIT_DIRECTORY), so
+    an endpoint or transform job with network isolation downloads nothing."""
+    channel = os.environ.get("SM_CHANNEL_CODE")
+    if not channel:
+        return  # not run by SageMaker's training toolkit (a run from the repository): no bundle
+    bundles = sorted(Path(channel).glob("*.gz"))
+    if len(bundles) != 1:
+        raise RuntimeError(f"code channel {channel}: expected one code bundle (*.gz), got "
+                           f"{[b.name for b in bundles]}")
+    (model_dir / "code").mkdir(exist_ok=True)
+    shutil.copyfile(bundles[0], model_dir / "code" / "sourcedir.tar.gz")
 
 
 def _spec_file(config: str) -> Path:

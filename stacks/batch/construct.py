@@ -31,6 +31,7 @@ from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge_resource
+from stacks.common.network import job_network
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
 from stacks.common.workflow import (
@@ -171,6 +172,7 @@ class BatchWorkflow(Construct):
                 inputs=common + inputs, outputs=outputs, instance_type=team.batch.instance_type,
                 instance_count=1, kms_key_arn=data.key.key_arn, max_runtime_seconds=4 * 3600,
                 environment=env, result_path=result, tags={"mdlc:team": team.name},
+                network=job_network(team),
             ), on_error)
 
         data_quality = job(
@@ -203,6 +205,8 @@ class BatchWorkflow(Construct):
                     "ModelDataUrl.$": "$.run.model.model_uri",
                     "Environment.$": "$.run.model.environment",
                 },
+                # The transform job runs with its model's isolation and VPC.
+                **job_network(team).container(),
                 "Tags": [{"Key": "mdlc:team", "Value": team.name}],
             },
             "ResultSelector": {"arn.$": "$.ModelArn"},

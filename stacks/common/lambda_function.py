@@ -26,7 +26,8 @@ from constructs import Construct
 from mdlc import shipping
 from mdlc.contract import REPO_ROOT
 from mdlc.runtimes import lambda_runtime
-from stacks.common.nag import acknowledge, skip_checkov
+from stacks.common.nag import acknowledge, acknowledge_resource, skip_checkov
+from stacks.common.network import eni_statements, workload_security_group_ids
 from stacks.common.props import TeamContext, write_team_spec
 
 # The Python runtime of every function: runtimes/lambda-python/runtime.toml, the Python the
@@ -163,10 +164,12 @@ class ProjectFunction(Construct):
         if provisioned_concurrency or snap_start:
             self.invocable = self._live_alias(provisioned_concurrency, snap_start)
         key.grant_decrypt(self.role)
+        self._place_in_vpc(ctx)
         if on_failure is not None and on_failure.master_key is not None:
             # The on-failure destination publishes to an encrypted topic.
             on_failure.master_key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
-        self._reason_static_findings(invoked_by, reserved_concurrency, unreserved_reason, on_failure)
+        self._reason_static_findings(invoked_by, reserved_concurrency, unreserved_reason, on_failure,
+                                     ctx.team.network.vpc is not None)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -177,8 +180,27 @@ class ProjectFunction(Construct):
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray's PutTraceSegments/PutTelemetryRecords accept no resource scope; CDK adds "
-            "them for active tracing.",
+            "them for active tracing."
+            + (" ec2:Describe* (Lambda placing the function's interfaces in the team's subnets) takes none "
+               "either." if ctx.team.network.vpc is not None else ""),
         )
+
+    def _place_in_vpc(self, ctx: TeamContext) -> None:
+        """With ``network.vpc``: the function's interfaces in the team's subnets and security groups
+        (stacks/common/network.py); Lambda creates them with the function's role."""
+        vpc = ctx.team.network.vpc
+        if vpc is None:
+            return
+        groups = workload_security_group_ids(ctx.team)
+        cfn = self.function.node.default_child
+        cfn.vpc_config = lambda_.CfnFunction.VpcConfigProperty(subnet_ids=list(vpc.subnet_ids),
+                                                               security_group_ids=groups)
+        for statement in eni_statements(vpc, groups, permissions=False, scope=self):
+            self.role.add_to_principal_policy(statement)
+        acknowledge_resource(
+            self.role, cdk.Stack.of(self).format_arn(service="ec2", resource="network-interface", resource_name="*"),
+            "Lambda creates the function's network interfaces at run time (ids unknown before); deleting "
+            "and re-addressing them is limited to the team's VPC (ec2:Vpc condition).")
 
     def _live_alias(self, provisioned: int | None, snap_start: bool) -> lambda_.Alias:
         """The `live` alias on the current version, with provisioned concurrency or SnapStart."""
@@ -189,12 +211,14 @@ class ProjectFunction(Construct):
                              provisioned_concurrent_executions=provisioned)
 
     def _reason_static_findings(self, invoked_by: str, reserved: int | None, unreserved_reason: str | None,
-                                on_failure: sns.ITopic | None) -> None:
+                                on_failure: sns.ITopic | None, in_vpc: bool) -> None:
         """Why checkov's Lambda checks that this function does not meet do not apply to it."""
-        skip_checkov(self.function, "CKV_AWS_117",
-                     "The function calls only AWS APIs (S3, DynamoDB, SageMaker, Step Functions, "
-                     "CloudWatch, EventBridge, SNS) over TLS with IAM; it reaches nothing inside a VPC and "
-                     "the team file defines none, so a VPC would add NAT/endpoint cost and no isolation.")
+        if not in_vpc:  # with network.vpc the function is in the team's subnets (_place_in_vpc)
+            skip_checkov(self.function, "CKV_AWS_117",
+                         "The function calls only AWS APIs (S3, DynamoDB, SageMaker, Step Functions, "
+                         "CloudWatch, EventBridge, SNS) over TLS with IAM; it reaches nothing inside a VPC and "
+                         "the team file places the team in none (network.vpc), so a VPC would add endpoint "
+                         "cost and no isolation.")
         if on_failure is None:
             skip_checkov(self.function, "CKV_AWS_116",
                          f"Invoked synchronously by {invoked_by}: the caller receives every error and "

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from mdlc.instance_storage import volume_key
+from stacks.common.network import JobNetwork
 
 CODE_DIR = "/opt/ml/processing/input/code"
 
@@ -85,9 +86,13 @@ def processing_job(
     max_runtime_seconds: int,
     environment: dict[str, str] | None = None,
     result_path: str,
+    network: JobNetwork,
     tags: dict[str, str] | None = None,
 ) -> sfn.CustomState:
-    """A ``sagemaker:createProcessingJob.sync`` task running ``sagemaker_jobs/<script>``."""
+    """A ``sagemaker:createProcessingJob.sync`` task running ``sagemaker_jobs/<script>``, with the
+    team's ``network`` (isolation; subnets and security groups with ``network.vpc``). The code comes
+    in as an input (:data:`CODE_DIR`), so an isolated container needs nothing from the network."""
+
     parameters: dict[str, Any] = {
         "ProcessingJobName.$": name_path,
         "RoleArn": role_arn,
@@ -124,6 +129,7 @@ def processing_job(
             }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        **network.processing(),
         "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     }
     if environment:

@@ -37,6 +37,7 @@ from stacks.common.images import serving_image
 from stacks.common.job_assets import JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.network import job_network
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
 from stacks.common.workflow import (
@@ -158,7 +159,7 @@ class MonitoringWorkflow(Construct):
                          "QUALITY_START.$": "$.run.window.quality_start",
                          "QUALITY_END.$": "$.run.window.quality_end",
                          "SKEW_START.$": "$.run.window.skew_start", "SKEW_END.$": "$.run.window.skew_end"},
-            result_path="$.jobs.monitoring", tags={"mdlc:team": team.name},
+            result_path="$.jobs.monitoring", tags={"mdlc:team": team.name}, network=job_network(team),
         ), on_error)
         publish = invoke("Publish", "Publish metrics", self.publish_fn, {
             "report_uri": sfn.JsonPath.string_at("$.run.paths.report"),

@@ -29,6 +29,7 @@ from mdlc.names import team_prefix
 from stacks.common.feature_names import backfill_workflow, signature_parameter
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.network import job_network
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import volume_key_grant
 from stacks.common.workflow import FailurePath, grant_execution_data, guard, state_machine
@@ -342,6 +343,7 @@ class EndpointDeployment(Construct):
             "ModelName.$": "$.deployment.model_name",
             "ExecutionRoleArn": data.sagemaker_role.role_arn,
             "PrimaryContainer.$": "$.deployment.container",
+            **job_network(team).container(),  # the endpoint's instances: isolation and VPC
             "Tags": [{"Key": "mdlc:team", "Value": team.name}],
         }
         create_model = guard(self._sagemaker("Create model", "createModel", model_parameters), on_error)

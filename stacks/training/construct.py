@@ -24,9 +24,10 @@ from mdlc.contract import REPO_ROOT, BuiltinAlgorithm, team_file_hash
 from mdlc.instance_storage import volume_key
 from mdlc.names import team_prefix
 from stacks.common.images import serving_image, training_image
-from stacks.common.job_assets import JobAssets
+from stacks.common.job_assets import CODE_CHANNEL, SERVING_CODE, JobAssets
 from stacks.common.lambda_function import ProjectFunction
 from stacks.common.nag import acknowledge, acknowledge_resource
+from stacks.common.network import job_network
 from stacks.common.props import TeamContext
 from stacks.common.sagemaker_jobs import JobInput, JobOutput, processing_job
 from stacks.common.workflow import (
@@ -89,7 +90,8 @@ class TrainingWorkflow(Construct):
             {
                 "INFERENCE_IMAGE": inference_image,
                 "INFERENCE_PROGRAM": INFERENCE_PROGRAM,
-                "CODE_BUNDLE_URI": self.assets.code.s3_object_url,
+                # The model's code is inside model.tar.gz (the training job copies the bundle there).
+                "CODE_BUNDLE_URI": SERVING_CODE,
                 "GIT_COMMIT": git_commit(),
                 "TEAM_FILE_SHA256": team_file_hash(ctx.team_file),
             },
@@ -307,7 +309,7 @@ class TrainingWorkflow(Construct):
                 inputs=common_inputs + inputs, outputs=outputs,
                 instance_type=t.processing_instance_type, kms_key_arn=data.key.key_arn,
                 max_runtime_seconds=t.max_runtime_minutes * 60, environment=environment,
-                result_path=result_path, tags={"mdlc:team": ctx.name},
+                result_path=result_path, tags={"mdlc:team": ctx.name}, network=job_network(ctx.team),
             )
 
         return make
@@ -317,11 +319,13 @@ class TrainingWorkflow(Construct):
         algorithm = t.algorithm
         program = TRAINING_PROGRAM if isinstance(algorithm, BuiltinAlgorithm) else algorithm.entry_point
         hyperparameters = {k: json.dumps(v) if isinstance(v, bool) else str(v) for k, v in t.hyperparameters.items()}
+        code_uri, code_path = self.assets.training_code()
         hyperparameters.update({
             "seed": str(t.seed),
-            # Script mode: the toolkit in the container downloads and runs this program.
+            # Script mode: the toolkit in the container runs this program from the code bundle,
+            # which SageMaker delivers as the "code" channel (an isolated container downloads nothing).
             "sagemaker_program": json.dumps(program),
-            "sagemaker_submit_directory": json.dumps(self.assets.code.s3_object_url),
+            "sagemaker_submit_directory": json.dumps(code_path),
             "sagemaker_region": json.dumps(cdk.Stack.of(self).region),
         })
         distribution = "ShardedByS3Key" if t.instance_count > 1 else "FullyReplicated"
@@ -329,7 +333,8 @@ class TrainingWorkflow(Construct):
         def channel(name: str, path: str | None = None, uri: str | None = None, dist: str = distribution) -> dict:
             source = {"S3DataType": "S3Prefix", "S3DataDistributionType": dist}
             source.update({"S3Uri.$": path} if path else {"S3Uri": uri})
-            content = "application/json" if name == "config" else "application/x-parquet"
+            content = {"config": "application/json", CODE_CHANNEL: "application/gzip"}.get(
+                name, "application/x-parquet")
             return {"ChannelName": name, "DataSource": {"S3DataSource": source}, "ContentType": content}
 
         stopping: dict[str, Any] = {"MaxRuntimeInSeconds": t.max_runtime_minutes * 60}
@@ -342,6 +347,7 @@ class TrainingWorkflow(Construct):
                 channel("train", path="$.run.paths.train"),
                 channel("validation", path="$.run.paths.validation", dist="FullyReplicated"),
                 channel("config", uri=self.assets.spec.s3_object_url, dist="FullyReplicated"),
+                channel(CODE_CHANNEL, uri=code_uri, dist="FullyReplicated"),
             ],
             "OutputDataConfig": {"S3OutputPath.$": "$.run.paths.model", "KmsKeyId": data.key.key_arn},
             "ResourceConfig": {
@@ -352,6 +358,7 @@ class TrainingWorkflow(Construct):
             },
             "StoppingCondition": stopping,
             "EnableInterContainerTrafficEncryption": t.instance_count > 1,
+            **job_network(ctx.team).container(),
             "Tags": [{"Key": "mdlc:team", "Value": ctx.name}],
         }
         if t.use_spot:
