@@ -109,6 +109,7 @@ COMMAND_MODULES = [
     "mdlc.commands.iam",
     "mdlc.commands.bootstrap",
     "mdlc.commands.backtest",
+    "mdlc.commands.latency",
 ]
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(main, local)

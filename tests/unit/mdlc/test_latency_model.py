@@ -1,0 +1,77 @@
+"""The decision path's latency model (mdlc/latency.py) over the synthesised realtime template.
+
+Product tests: the model reads its hops from the template (a hop without a figure fails),
+its budget checks name the costliest hops, and the example team meets its budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from mdlc.latency import MissingFigure, model, render
+
+
+@pytest.fixture(scope="module")
+def realtime(assembly):
+    return assembly.template("fraud-detection-realtime")
+
+
+def _machine(template: dict) -> tuple[str, dict]:
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine" and "Decide" in render(
+                resource["Properties"]["DefinitionString"]):
+            return logical, json.loads(render(resource["Properties"]["DefinitionString"]))
+    raise AssertionError("no decision state machine in the realtime template")
+
+
+def _with_definition(template: dict, definition: dict) -> dict:
+    changed = copy.deepcopy(template)
+    logical, _ = _machine(template)
+    changed["Resources"][logical]["Properties"]["DefinitionString"] = json.dumps(definition)
+    return changed
+
+
+def test_the_example_team_meets_its_budget_and_client_timeout(realtime):
+    report = model(realtime)
+    assert report.p50 < report.p99 <= 100
+    assert report.worst_ms <= 1500 and not report.api_timeout
+    assert report.problems(100, 1500) == []
+    assert {h.key for h in report.hops} >= {"apigateway:Request", "states:StartSyncExecution", "lambda:Invoke",
+                                           "dynamodb:BatchGetItem", "sagemaker:InvokeEndpoint", "dynamodb:PutItem"}
+
+
+def test_a_hop_the_figure_table_lacks_fails_the_model_naming_it(realtime):
+    """A new state calling a service without a figure (here Textract) cannot slip onto the path."""
+    _, definition = _machine(realtime)
+    definition["States"]["Extra"] = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:textract:analyzeId",
+                                     "End": True}
+    first = definition["StartAt"]
+    definition["States"][first].pop("End", None)
+    definition["States"][first]["Next"] = "Extra"
+
+    with pytest.raises(MissingFigure, match="textract"):
+        model(_with_definition(realtime, definition))
+
+
+def test_a_retry_on_the_synchronous_path_breaks_the_client_timeout_and_is_named(realtime):
+    """The former shape: a Step Functions retry waits at least a second per attempt."""
+    _, definition = _machine(realtime)
+    decide = definition["States"][definition["StartAt"]]
+    decide["Retry"] = [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1,
+                        "MaxAttempts": 3, "BackoffRate": 2}]
+
+    report = model(_with_definition(realtime, definition))
+
+    assert report.worst_ms > 1500
+    problems = report.problems(100, 1500)
+    assert any("client_timeout_ms" in p and "Decide" in p for p in problems)
+
+
+def test_an_over_budget_path_names_its_costliest_hops(realtime):
+    report = model(realtime)
+    problems = report.problems(20, 1500)
+    assert len(problems) == 1 and "latency_budget_ms" in problems[0]
+    assert report.costliest()[0].name in problems[0]
