@@ -38,6 +38,8 @@ def train(model: str, data: Path | None, day: str, entities: int, days: int, see
             prefix = training_history(team, data, entities=entities, days=days, seed=seed, day=day)
             click.echo(f"training on {prefix}")
             result = team.train(prefix)
+            for line in tuning_lines(team, result.output or {}):
+                click.echo(line)
             sys.exit(report(result))
     except TeamFileError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -60,6 +62,8 @@ def report(result) -> int:
                 f"{name:<16} {_f(metrics.get(name)):>10} {_f(baseline.get(name)):>10} {_f(champion.get(name)):>10}"
             )
     for line in score_band_lines(out["evaluation"].get("score_bands")):
+        click.echo(line)
+    for line in cost_band_lines(out["evaluation"].get("cost_bands")):
         click.echo(line)
     importance = out["evaluation"].get("feature_importance") or []
     if importance:
@@ -95,6 +99,70 @@ def score_band_lines(table: dict | None) -> list[str]:
         lines.append(row(f"team {team['approve_below']:g}/{team['decline_at_or_above']:g}", team))
     lines.append("single threshold (below: APPROVE, at or above: DECLINE)")
     lines += [row(f"  at {b['decline_at_or_above']:g}", b) for b in table["grid"]]
+    return lines
+
+
+def tuning_lines(team: Any, output: dict) -> list[str]:
+    """The tuning job's trials (values, objective, status) and the winner, as SageMaker lists them."""
+    tuning = output.get("tuning")
+    if not tuning:
+        return []
+    sm = team.client("sagemaker")
+    trials, token = [], None
+    while True:
+        page = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=tuning["job_name"], MaxResults=100, SortBy="Name",
+            **({"NextToken": token} if token else {}))
+        trials += page["TrainingJobSummaries"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    metric = (tuning.get("objective") or {}).get("MetricName", "objective")
+    names = sorted({name for t in trials for name in t["TunedHyperParameters"]})
+    lines = [f"\ntuning job {tuning['job_name']} ({tuning.get('strategy')}, {len(trials)} trials): {metric}",
+             f"{'trial':<8} " + " ".join(f"{n:>16}" for n in names) + f" {metric:>22} {'status':>10}"]
+    for t in trials:
+        value = (t.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
+        winner = " <- best" if t["TrainingJobName"] == tuning.get("best_training_job") else ""
+        lines.append(f"{t['TrainingJobName'].rsplit('-', 2)[-2]:<8} "
+                     + " ".join(f"{_short(t['TunedHyperParameters'].get(n)):>16}" for n in names)
+                     + f" {_f(value):>22} {t['TrainingJobStatus']:>10}{winner}")
+    best_value = (tuning.get("objective") or {}).get("Value")
+    lines.append(f"winner: {tuning.get('best_training_job')} ({metric} {_f(best_value)})")
+    return lines
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "-"
+    try:
+        return f"{float(value):.6g}"
+    except ValueError:
+        return value
+
+
+def cost_band_lines(table: dict | None) -> list[str]:
+    """The team's bands against the suggested least-cost bands (a suggestion; never applied)."""
+    if not table:
+        return []
+    if table.get("team") is None and table.get("suggested") is None:
+        return [f"\ncost-based bands: {table.get('note')}"]
+    costs = table["costs"]
+    lines = [f"\nscore bands by expected cost on the test split (fraud loss {costs['fraud_loss_share']:.0%} of the "
+             f"amount, review {costs['review_cost']:g}, decline {costs['decline_cost']:g}; capacity "
+             f"{costs['review_capacity_per_day']:,} reviews of {costs['transactions_per_day']:,} a day)",
+             f"{'bands':<22} {'cost':>12} {'per 1,000':>10} {'fraud loss':>12} {'reviews/day':>12} "
+             f"{'legit declined':>15} {'fits':>5}"]
+    for label, b in (("team", table.get("team")), ("suggested", table.get("suggested"))):
+        if b:
+            bands = f"{label} {b['approve_below']:.4g}/{b['decline_at_or_above']:.4g}"
+            fits = "yes" if b["within_capacity"] else "NO"
+            lines.append(f"{bands:<22} {b['expected_cost']:>12,.0f} {b['cost_per_1000']:>10,.1f} "
+                         f"{b['fraud_loss']:>12,.0f} {b['reviews_per_day']:>12,.0f} "
+                         f"{b['legit_declined']:>15,} {fits:>5}")
+    if table.get("note"):
+        lines.append(table["note"])
+    lines.append("suggested only: decision_rules.score_bands still decides (change the team file to adopt them)")
     return lines
 
 

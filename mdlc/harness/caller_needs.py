@@ -30,6 +30,8 @@ def _volume_key(call: Call) -> str | None:
     action = call.action.split(":", 1)[1]
     if action == "CreateTrainingJob":
         return (p.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
+    if action == "CreateHyperParameterTuningJob":  # the trials' volumes, created for the caller
+        return ((p.get("TrainingJobDefinition") or {}).get("ResourceConfig") or {}).get("VolumeKmsKeyId")
     if action == "CreateProcessingJob":
         return ((p.get("ProcessingResources") or {}).get("ClusterConfig") or {}).get("VolumeKmsKeyId")
     if action == "CreateTransformJob":
@@ -49,15 +51,22 @@ def _endpoint_config_key(call: Call, name: str) -> str | None:
 def service_needs(call: Call) -> list[Need]:
     """What a service checks on its caller for `call`, beyond the call's own action.
 
-    SageMaker encrypts a job's (or an endpoint's instances') storage volume with
+    A tuning job's caller passes the trials' execution role (``iam:PassRole``). SageMaker
+    encrypts a job's (or an endpoint's instances') storage volume with
     ``VolumeKmsKeyId`` (``KmsKeyId`` of the endpoint config, used when CreateEndpoint or
     UpdateEndpoint launches the instances) by creating a KMS grant for the caller: the caller
     needs ``kms:CreateGrant`` on the key with ``kms:GrantIsForAWSResource`` true, and the key
     policy must allow it (the evaluator's KMS rule)."""
     if not call.action.startswith("sagemaker:"):
         return []
+    needs: list[Need] = []
+    if call.action == "sagemaker:CreateHyperParameterTuningJob":
+        # The trials run as the definition's role, passed by the tuning job's caller.
+        role = (call.params.get("TrainingJobDefinition") or {}).get("RoleArn")
+        if role:
+            needs.append(("iam:PassRole", str(role), {"iam:passedtoservice": "sagemaker.amazonaws.com"}))
     key = _volume_key(call)
     if not key:
-        return []
+        return needs
     context = {"kms:grantisforawsresource": "true", "kms:viaservice": f"sagemaker.{call.region}.amazonaws.com"}
-    return [("kms:CreateGrant", key_arn(call.account, call.region, key), context)]
+    return [*needs, ("kms:CreateGrant", key_arn(call.account, call.region, key), context)]

@@ -232,7 +232,7 @@ def _bus_arn(call: Call, bus: str | None) -> str:
 _SAGEMAKER_NAMES = {  # parameter → ARN resource type
     "TrainingJobName": "training-job", "ProcessingJobName": "processing-job",
     "TransformJobName": "transform-job", "ModelName": "model", "EndpointConfigName": "endpoint-config",
-    "EndpointName": "endpoint",
+    "EndpointName": "endpoint", "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
 }
 
 

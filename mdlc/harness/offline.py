@@ -54,6 +54,8 @@ from mdlc.harness.lambdas import (
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
 from mdlc.harness.streams import DeliveryReport, KinesisDelivery
+from mdlc.harness.tuning import TuningEmulator
+from mdlc.harness.tuning import patches as tuning_patches
 from mdlc.runtimes import Runtime
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -166,6 +168,9 @@ class OfflineAws:
                 self._as_principal(lambda inner, kind=kind: iam.job_role(kind, inner),
                                    jobs.make_create_patch(kind, self.jobs, getattr(SageMakerResponse, method))),
             ))
+        # Tuning jobs: each trial is a training job through moto, run by the job emulator above.
+        self.tuning = TuningEmulator(lambda: self.admin_client("sagemaker"), lambda: self.jobs.records)
+        patches += tuning_patches(self.tuning)
         patches += alarms.patches(self.alarm_actions)
         patches += scaling_tags.patches()
         if self.iam is not None:

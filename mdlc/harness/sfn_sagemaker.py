@@ -47,11 +47,13 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 _PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
-# createXJob → (DescribeXJob action, name parameter, status field)
-SYNC_JOBS: Final[dict[str, tuple[str, str, str]]] = {
-    "createprocessingjob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
-    "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
-    "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+# createXJob → (DescribeXJob action, name parameter, status field, the managed rule's job kind)
+SYNC_JOBS: Final[dict[str, tuple[str, str, str, str]]] = {
+    "createprocessingjob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus", "Processing"),
+    "createtrainingjob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus", "Training"),
+    "createtransformjob": ("describe_transform_job", "TransformJobName", "TransformJobStatus", "Transform"),
+    "createhyperparametertuningjob": ("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                                      "HyperParameterTuningJobStatus", "Tuning"),
 }
 _FAILED = {"Failed", "Stopped"}
 
@@ -86,7 +88,8 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             self.resource.api_action.lower() not in SYNC_JOBS
         ):
             raise ValueError(f"{self.resource.resource_arn}: .sync is only supported for "
-                             "createProcessingJob, createTrainingJob and createTransformJob")
+                             "createProcessingJob, createTrainingJob, createTransformJob and "
+                             "createHyperParameterTuningJob")
 
     def _get_sfn_resource_type(self) -> str:
         return "sagemaker"
@@ -116,9 +119,10 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _build_sync_resolver(self, env: Environment, resource_runtime_part: ResourceRuntimePart,
                              normalised_parameters: dict,
                              state_credentials: StateCredentials) -> Callable[[], Any]:
-        describe, name_key, status_key = SYNC_JOBS[self.resource.api_action.lower()]
+        describe, name_key, status_key, kind = SYNC_JOBS[self.resource.api_action.lower()]
         client = self._client(resource_runtime_part.region, state_credentials)
         name = normalised_parameters[name_key]
+        self._managed_rule(kind, resource_runtime_part, state_credentials)
 
         def resolve() -> Any:
             described = getattr(client, describe)(**{name_key: name})
@@ -129,6 +133,24 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             return described if described[status_key] == "Completed" else None
 
         return resolve
+
+    def _managed_rule(self, kind: str, runtime: ResourceRuntimePart, credentials: StateCredentials) -> None:
+        """What Step Functions does, as the execution's role, to hear a ``.sync`` job finish: put
+        and read its managed rule ``StepFunctionsGetEventsForSageMaker<Kind>JobsRule`` (so a role
+        without events:PutRule/PutTargets/DescribeRule on it fails here, as on AWS)."""
+        rule = f"StepFunctionsGetEventsForSageMaker{kind}JobsRule"
+        detail = {"Tuning": "HyperParameter Tuning"}.get(kind, kind)
+        events = boto_client_for(service="events", region=runtime.region, state_credentials=credentials)
+        try:
+            events.put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(
+                {"source": ["aws.sagemaker"], "detail-type": [f"SageMaker {detail} Job State Change"]}))
+            # Step Functions' own endpoint receives the events; no emulated event ever matches.
+            events.put_targets(Rule=rule, Targets=[{"Id": "StepFunctions", "Arn": (
+                f"arn:aws:states:{runtime.region}:{runtime.account}:stateMachine:{rule}")}])
+            events.describe_rule(Name=rule)
+        except ClientError as error:
+            raise SageMakerJobFailed(f"{credentials.role_arn or 'the execution role'} is not authorized to "
+                                     f"create managed-rule {rule}: {error}") from error
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, SageMakerJobFailed):

@@ -38,6 +38,7 @@ from stacks.common.workflow import (
     state_machine,
 )
 from stacks.data_plane import DataPlane
+from stacks.training.tuning import grant_list_trials, grant_tuning, tuning_states
 
 IN = "/opt/ml/processing/input"
 OUT = "/opt/ml/processing/output"
@@ -54,6 +55,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+
+
+def _training_waves(team: Any) -> int:
+    """Training jobs run one after another: one, or a tuning job's ceil(max_jobs / max_parallel_jobs)."""
+    tuning = team.training.tuning
+    return 1 if tuning is None else -(-tuning.max_jobs // tuning.max_parallel_jobs)
 
 
 class TrainingWorkflow(Construct):
@@ -106,12 +113,17 @@ class TrainingWorkflow(Construct):
             workflow="training",
             definition=definition,
             key=data.key,
+            # Data quality, features and evaluation, plus training: one job, or the tuning
+            # job's waves of max_parallel_jobs trials.
             timeout=cdk.Duration.minutes(
-                3 * team.training.max_runtime_minutes + 4 * 60
+                (2 + _training_waves(team)) * team.training.max_runtime_minutes + 4 * 60
             ),
             comment=f"{team.name}: data quality → features → train → evaluate → gate → register",
         )
         self._grant_state_machine(data)
+        if team.training.tuning is not None:
+            grant_tuning(self.state_machine.role, name_prefix=team_prefix(team.name))
+            grant_list_trials(self.register_fn.role, name_prefix=team_prefix(team.name))
 
     # ----------------------------------------------------------------- pieces
     def _grant_functions(self, data: DataPlane) -> None:
@@ -239,7 +251,10 @@ class TrainingWorkflow(Construct):
             result_path="$.jobs.features",
         ), on_error)
 
-        train = guard(self._training_job(ctx, data, image), on_error)
+        training = self._training_parameters(ctx, data, image)
+        # With training.tuning, a tuning job's best trial stands where the one training job was.
+        train = (tuning_states(self, team, training, on_error) if team.training.tuning is not None
+                 else guard(self._training_job(training), on_error))
 
         evaluate = guard(job(
             "Evaluate", "Evaluate challenger", "evaluation/job.py", "evaluation",
@@ -254,12 +269,14 @@ class TrainingWorkflow(Construct):
         ), on_error)
         read_eval = self._read_report("ReadEvaluation", "Read evaluation report", "$.run.paths.evaluation_report",
                                       "$.evaluation", ["gate", "metrics", "baseline", "champion", "score_bands",
+                                                       "cost_bands",
                                                        "feature_importance", "unused_features"], on_error)
 
         register = lambda_task(
             self, "Register", state_name="Register model version", function=self.register_fn.function,
             payload={key: sfn.JsonPath.object_at(f"$.{key}")
-                     for key in ("run", "training", "evaluation", "data_quality")},
+                     for key in ("run", "training", "evaluation", "data_quality")
+                     + (("tuning",) if team.training.tuning is not None else ())},
             result_path="$.registered", on_error=on_error,
         )
         notify = tasks.SnsPublish(
@@ -314,7 +331,8 @@ class TrainingWorkflow(Construct):
 
         return make
 
-    def _training_job(self, ctx: TeamContext, data: DataPlane, image: str) -> sfn.CustomState:
+    def _training_parameters(self, ctx: TeamContext, data: DataPlane, image: str) -> dict[str, Any]:
+        """The CreateTrainingJob request of the run (the tuning job's trials are made from it too)."""
         t = ctx.team.training
         algorithm = t.algorithm
         program = TRAINING_PROGRAM if isinstance(algorithm, BuiltinAlgorithm) else algorithm.entry_point
@@ -365,6 +383,9 @@ class TrainingWorkflow(Construct):
             parameters["EnableManagedSpotTraining"] = True
             stopping["MaxWaitTimeInSeconds"] = t.spot_wait_minutes * 60
             parameters["CheckpointConfig"] = {"S3Uri.$": "$.run.paths.checkpoints"}
+        return parameters
+
+    def _training_job(self, parameters: dict[str, Any]) -> sfn.CustomState:
         return sfn.CustomState(
             self, "Train model",
             state_json={

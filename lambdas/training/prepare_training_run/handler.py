@@ -88,7 +88,8 @@ def prepare(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         "drift_accepted": "true" if str(request.get("reason") or "").startswith("drift:") else "",
         "online_bucket": features_bucket,
         "online_prefix": f"{run}/online/",
-        "job_names": names.training_job_names(team, run_id),
+        # The tuning job's name (used only with training.tuning) fits SageMaker's 32 characters.
+        "job_names": {**names.training_job_names(team, run_id), "tuning": names.tuning_job_name(team, run_id)},
         "paths": {
             "data_quality_report": art("data-quality/report"),
             "data_quality_baseline": art("data-quality/baseline"),

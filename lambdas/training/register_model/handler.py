@@ -1,7 +1,8 @@
 """Register a model that passed the evaluation gate, with its full lineage.
 
 The version records: data URI and content hash, git commit, team-file hash, hyperparameters,
-metrics (challenger, baseline, champion), the global feature importance (features by
+metrics (challenger, baseline, champion), with tuning the tuning job and every trial's values
+and objective (the winner's values are the hyperparameters), the global feature importance (features by
 share of mean absolute contribution, and those the model never uses) and the evaluation
 report's location: whole in ``lineage.json``, and as the version's metadata in the form the
 registry accepts (``meta_text``). Its approval status comes from the team file
@@ -28,7 +29,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 # SageMaker's limits on CustomerMetadataProperties (botocore's model of CreateModelPackage,
-# CustomerMetadataMap): at most 50 entries (this handler writes at most 46); keys of 1-128
+# CustomerMetadataMap): at most 50 entries (this handler writes at most 47); keys of 1-128
 # and values of 1-256 characters, each a letter, number or space (Unicode \p{L}, \p{N},
 # \p{Z}) or one of ``_ . : / = + - @``. Anything else (a comma, brackets, quotes, "…") is
 # refused with a ValidationException.
@@ -81,9 +82,48 @@ def meta_list(items: list[str]) -> str:
     return text
 
 
+def _number(value: str) -> Any:
+    """A tuned value as the team file would write it ("5" → 5, "0.1" → 0.1, "hist" stays)."""
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def list_trials(job_name: str) -> list[dict[str, Any]]:
+    """Every trial of a tuning job: its values, objective and status, in trial order."""
+    trials, token = [], None
+    while True:
+        page = client("sagemaker").list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=job_name, MaxResults=100, SortBy="Name",
+            **({"NextToken": token} if token else {}))
+        for t in page["TrainingJobSummaries"]:
+            metric = t.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            trials.append({"training_job": t["TrainingJobName"], "status": t["TrainingJobStatus"],
+                           "objective_status": t.get("ObjectiveStatus"), "objective": metric.get("Value"),
+                           "hyperparameters": {k: _number(v) for k, v in sorted(t["TunedHyperParameters"].items())},
+                           **({"failure_reason": t["FailureReason"]} if t.get("FailureReason") else {})})
+        token = page.get("NextToken")
+        if not token:
+            return trials
+
+
+def tuning_record(tuning: dict[str, Any]) -> dict[str, Any]:
+    """The tuning job in the lineage: strategy, objective, every trial and the winner."""
+    trials = list_trials(tuning["job_name"])
+    best = next(t for t in trials if t["training_job"] == tuning["best_training_job"])
+    return {"job": tuning["job_name"], "strategy": tuning.get("strategy"),
+            "objective_metric": tuning["objective"]["MetricName"], "best_training_job": best["training_job"],
+            "best_objective": best["objective"], "best_hyperparameters": best["hyperparameters"], "trials": trials}
+
+
 def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     run, training, evaluation = event["run"], event["training"], event["evaluation"]
-    hyperparameters = spec["training"]["hyperparameters"]
+    tuning = tuning_record(event["tuning"]) if event.get("tuning") else None
+    # With tuning, the model's hyperparameters are the fixed ones and the winner's tuned values.
+    hyperparameters = {**spec["training"]["hyperparameters"], **(tuning["best_hyperparameters"] if tuning else {})}
     metric = spec["evaluation"]["metric"]
     return {
         "run_id": run["run_id"],
@@ -111,6 +151,7 @@ def lineage(event: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         "feature_importance": [{"feature": f["feature"], "share": f["share"], "gain_share": f["gain_share"]}
                                for f in evaluation.get("feature_importance") or [] if isinstance(f, dict)],
         "unused_features": evaluation.get("unused_features") or [],
+        "tuning": tuning,
     }
 
 
@@ -126,6 +167,8 @@ def metadata(record: dict[str, Any]) -> dict[str, str]:
             "evaluation_report", "metric", "champion_arn",
         )
     }
+    if record.get("tuning"):  # every trial is in lineage.json
+        props["tuning_job"] = meta_text(record["tuning"]["job"])
     props["metric_value"] = meta_text(record["metrics"].get(metric))
     props["baseline_value"] = meta_text(record["baseline"].get(metric))
     if record["champion"]:
