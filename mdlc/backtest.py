@@ -75,13 +75,18 @@ def replay(history: pd.DataFrame, spec: dict[str, Any], since: str | None = None
     fields = [c for c in (keys["id"], keys["entity"], keys["timestamp"], *F.record_columns(spec))
               if c in frame.columns]
     online = F.online_columns(spec)
+    aggregate_keys, entity_key = F.aggregate_keys(spec), keys["entity"]
     requests, feats, kept, rejected = [], [], [], {}
     raw_rows = _records(frame.iloc[rows], fields)
     online_rows = _records(pit, online)
     for i, (request, item) in enumerate(zip(raw_rows, online_rows, strict=True)):
         record = {k: v for k, v in request.items() if k != keys["id"]}
+        # Every key's aggregates, point in time, as the collect step reads each key's item; the
+        # entity key's item is absent for an entity without an earlier record (unknown_entity).
+        items = {key: item for key in aggregate_keys}
+        items[entity_key] = item if known[i] else None
         try:
-            feats.append(F.derive_record(record, item if known[i] else None, spec))
+            feats.append(F.derive_record_items(record, items, spec))
         except F.FeatureError as exc:  # the API answers 400: nothing decided
             rejected[exc.field] = rejected.get(exc.field, 0) + 1
             continue

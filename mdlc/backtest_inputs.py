@@ -33,8 +33,12 @@ def team_at(path: Path, ref: str | None) -> TeamConfig:
                               check=True).stdout
     except (subprocess.CalledProcessError, FileNotFoundError, ValueError) as exc:
         detail = (getattr(exc, "stderr", "") or str(exc)).strip()
-        raise TeamFileError(path, [f"no version at git revision {ref!r} to compare with ({detail})"]) from None
+        raise NoBaseline(f"{path.name} has no version at git revision {ref!r} ({detail})") from None
     return parse_team(text, f"{ref}:{path.name}")
+
+
+class NoBaseline(LookupError):
+    """The team file has no version at the baseline revision (a new team, the first commit)."""
 
 
 def candidate_team(team_path: Path, candidate: Path) -> TeamConfig:

@@ -62,7 +62,11 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
     try:
         if not team_path.is_file():
             raise TeamFileError(team_path, ["file not found; expected models/NAME.yaml for --model NAME"])
-        current = inputs.team_at(team_path, baseline_ref)
+        try:
+            current = inputs.team_at(team_path, baseline_ref)
+        except inputs.NoBaseline as exc:  # nothing was deployed before: nothing to compare with
+            click.echo(f"no current policy: {exc}; nothing to compare")
+            return
         candidate = (inputs.candidate_team(team_path, policy_file) if policy_file
                      else inputs.team_at(team_path, None))
         if current.decision_rules is None:
