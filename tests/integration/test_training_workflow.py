@@ -7,6 +7,10 @@ challenger registers version 2, a worse one is turned away.
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
+
 import pytest
 
 from mdlc import features as F
@@ -76,6 +80,28 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     # Training writes nothing that production serves: the online table is the feature pipeline's.
     assert scan_all(team, _feature_table(team)) == []
     assert [a["outcome"] for a in inbox.drain()] == ["Registered"]
+
+
+def test_the_run_is_network_isolated_its_code_in_a_channel_and_in_the_model(team):
+    """Product (issue 27): every job of the run had EnableNetworkIsolation (offline, an isolated job
+    gets no network and no credentials, and no code is fetched for it), the training job received
+    its code as the "code" channel, and the model carries its serving code, so an isolated endpoint
+    or transform job downloads nothing."""
+    jobs = [r for r in team.aws.jobs.records if r.status == "Completed"]
+    assert {r.job_type for r in jobs} == {"processing", "training"}
+    assert all(r.network_isolation for r in jobs), [(r.name, r.network_isolation) for r in jobs]
+    trained = [r.name for r in jobs if r.job_type == "training"][-1]
+    described = team.client("sagemaker").describe_training_job(TrainingJobName=trained)
+    assert described["EnableNetworkIsolation"] is True
+    assert "code" in {c["ChannelName"] for c in described["InputDataConfig"]}
+    assert json.loads(described["HyperParameters"]["sagemaker_submit_directory"]).startswith(
+        "/opt/ml/input/data/code/")
+    bucket, _, key = described["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    body = team.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as model:
+        assert "code/sourcedir.tar.gz" in model.getnames()
+    container = team.model_packages()[0]["InferenceSpecification"]["Containers"][0]
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code/sourcedir.tar.gz"
 
 
 def test_a_throttled_call_is_retried(team):
