@@ -74,6 +74,13 @@ IMPACT: dict[str, Impact] = {
                         "stream consumer batching, allowed lateness, freshness and reconciliation alarms; "
                         "a new lateness changes the stored state's signature: the backfill rebuilds it"),
     "pipeline": Impact(("pipeline",), (), "source of the CI/CD pipeline"),
+    "network.isolation": Impact(("training", "batch", "realtime", "monitoring"),
+                                ("training", "retraining", "batch", "realtime-deploy", "monitoring"),
+                                "EnableNetworkIsolation of every SageMaker job and model (from the next run/deploy)"),
+    "network.vpc": Impact(("data", "features", "training", "batch", "realtime", "monitoring", "retraining"),
+                          ("training", "retraining", "batch", "realtime-deploy", "monitoring"),
+                          "subnets and security groups of every function, job and endpoint; the data stack's "
+                          "security group and VPC endpoints"),
     "tags": Impact(ALL_STACKS, (), "tags on every resource"),
 }
 
