@@ -136,6 +136,15 @@ def _find_output(stacks: list[cdk.Stack], name: str) -> cdk.CfnOutput | None:
     return None
 
 
+def policy_guardrail_commands(team: TeamConfig) -> list[str]:
+    """The test stage's backtest of a changed policy against the one deployed before this commit
+    (``HEAD~1``): it stops the pipeline, printing the comparison, when the candidate breaks a
+    ``decision_rules.guardrails`` limit, and does nothing when the policy is unchanged."""
+    if team.decision_rules is None:  # batch-only: no policy to backtest
+        return []
+    return [f".venv/bin/mdlc backtest --model {team.name} --baseline-ref HEAD~1 --enforce-guardrails"]
+
+
 class SmokeTestAccessStack(cdk.Stack):
     """A role in the target account that only the pipeline's smoke test may assume.
 
@@ -216,7 +225,8 @@ class PipelineStack(cdk.Stack):
             "Synth",
             input=source,
             # A fresh machine with python3 and node, exactly as the README starts.
-            commands=["make test", f"npx --no-install cdk synth -c model={name} --no-notices"],
+            commands=["make test", *policy_guardrail_commands(team),
+                      f"npx --no-install cdk synth -c model={name} --no-notices"],
             primary_output_directory="cdk.out",
         )
         self.pipeline = pipelines.CodePipeline(
@@ -286,6 +296,10 @@ class PipelineStack(cdk.Stack):
                  and "/Source/" in c.node.path and c.node.id == "CodePipelineActionRole"]
         if not roles:  # CDK Pipelines moved its source action role: find it again, never skip the grant
             raise RuntimeError(f"{self.node.path}: no CodePipelineActionRole under the pipeline's Source stage")
+        # The source is a git clone (code_build_clone_output): every build step that reads it
+        # (the synth and test build, the smoke test) clones through the connection too.
+        roles += [c for c in self.node.find_all() if isinstance(c, iam.Role) and c.node.id in ("Role", "SmokeTestRole")
+                  and ("/Build/Synth/" in c.node.path or c.node.id == "SmokeTestRole")]
         for role in roles:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["codeconnections:UseConnection"],
                                                              resources=[arn]))
@@ -431,8 +445,10 @@ class PipelineStack(cdk.Stack):
         p = team.pipeline
         if p.codecommit_repository:
             repo = codecommit.Repository.from_repository_name(self, "Repository", p.codecommit_repository)
-            return pipelines.CodePipelineSource.code_commit(repo, p.branch)
-        return pipelines.CodePipelineSource.connection(p.repository, p.branch, connection_arn=p.connection_arn)
+            return pipelines.CodePipelineSource.code_commit(repo, p.branch, code_build_clone_output=True)
+        # A git clone, not a zip: the guardrail backtest reads the policy of the commit before.
+        return pipelines.CodePipelineSource.connection(p.repository, p.branch, connection_arn=p.connection_arn,
+                                                       code_build_clone_output=True)
 
     def _smoke_test(
         self, ctx: TeamContext, source: pipelines.IFileSetProducer, staging: TeamStage, plan: PipelinePlan,

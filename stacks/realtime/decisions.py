@@ -37,6 +37,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc import policy
+from mdlc.contract import runtime_spec
 from mdlc.latency import LATENCY_METADATA
 from mdlc.names import alarm_name, team_resource
 from stacks.common.feature_names import stream_name
@@ -194,6 +196,8 @@ class DecisionService(Construct):
             id_column: sfn.JsonPath.string_at(f"$.body.{id_column}"),
             "decision": fallback,
             "model_version": "unavailable",
+            # the deployed policy's hash, as the function would have recorded it without a model
+            "policy_version": policy.policy_version(runtime_spec(team), "unavailable"),
             "reasons": sfn.JsonPath.array(sfn.JsonPath.format(
                 f"decision_unavailable: {{}}; fallback decision {fallback}", sfn.JsonPath.string_at("$.error.Error"))),
             "reason_codes": [],

@@ -75,9 +75,11 @@ def test_staging_runs_the_smoke_test_after_every_deployment(stages, template):
     assert commands[-1] == ".venv/bin/python scripts/smoke_test.py --team-file models/fraud-detection.yaml"
 
 
-def test_the_build_step_runs_make_test_before_it_synthesises_the_team(template):
+def test_the_build_step_runs_make_test_and_the_policy_guardrails_before_it_synthesises_the_team(template):
     commands = buildspec(template, "PipelineBuildSynthCdkBuildProject")["phases"]["build"]["commands"]
-    assert commands == ["make test", "npx --no-install cdk synth -c model=fraud-detection --no-notices"]
+    assert commands == ["make test",
+                        ".venv/bin/mdlc backtest --model fraud-detection --baseline-ref HEAD~1 --enforce-guardrails",
+                        "npx --no-install cdk synth -c model=fraud-detection --no-notices"]
 
 
 def test_the_build_uses_an_image_with_python3_and_node_only(template):
@@ -96,7 +98,25 @@ def test_source_is_the_codeconnections_connection_named_in_the_team_file(stages)
                          "0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab",
         "FullRepositoryId": "example-org/mdlc-templates",
         "BranchName": "main",
+        "OutputArtifactFormat": "CODEBUILD_CLONE_REF",  # a git clone: the guardrail backtest reads HEAD~1
     }
+
+
+def test_every_build_that_clones_the_source_may_use_the_codeconnections_connection(template):
+    """Product test: the source is a git clone (the guardrail backtest reads HEAD~1), so the
+    build and smoke-test roles clone through a connection whose ARN IAM authorises as
+    codeconnections:UseConnection (CDK grants codestar-connections only)."""
+    connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab"
+    granted = set()
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "codeconnections:UseConnection" in actions and statement["Resource"] == connection:
+                granted.add(logical_id)
+    assert any(g.startswith("PipelineBuildSynthCdkBuildProjectRole") for g in granted), granted
+    assert any(g.startswith("SmokeTestRole") for g in granted), granted
 
 
 def test_each_stage_deploys_through_the_bootstrap_roles_of_its_own_account(stages):
