@@ -63,9 +63,10 @@ def generate(
     frame = pd.DataFrame({keys["entity"]: np.array([f"{letter}-{i:06d}" for i in range(1, n_entities + 1)],
                                                    dtype=object)[owner]})
     seconds = _event_seconds(_rng(seed, "time"), n, days)
+    agg_keys = tuple(F.aggregate_keys(spec))
     for feature in F.features(spec):
         if feature.get("source", "record") == "record":
-            frame[feature["name"]] = _column(feature, owner, n_entities, seconds, start, seed, strength)
+            frame[feature["name"]] = _column(feature, owner, n_entities, seconds, start, seed, strength, agg_keys)
     times = np.datetime64(start, "s") + seconds.astype("timedelta64[s]")
     order = np.argsort(times, kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
@@ -94,8 +95,9 @@ def _event_seconds(rng: np.random.Generator, n: int, days: int) -> np.ndarray:
 
 
 def _column(feature: dict[str, Any], owner: np.ndarray, n_entities: int, seconds: np.ndarray, start: str,
-            seed: int, strength: float) -> Any:
-    """One record column: per-entity habits plus noise, inside the feature's range."""
+            seed: int, strength: float, keys: tuple[str, ...] = ()) -> Any:
+    """One record column: per-entity habits plus noise, inside the feature's range. A string
+    column the aggregates are keyed by (``keys``) holds a few values of each entity's own."""
     name, kind = feature["name"], feature["type"]
     rng = _rng(seed, "column", name)
     n = len(owner)
@@ -110,6 +112,9 @@ def _column(feature: dict[str, Any], owner: np.ndarray, n_entities: int, seconds
         back = seconds - rng.integers(0, 365 * 86400, n_entities)[owner]
         values = np.char.add(np.datetime_as_string(np.datetime64(start, "s") + back.astype("timedelta64[s]"),
                                                    unit="s"), "Z").astype(object)
+    elif name in keys:  # an aggregate key (a card, a device): one to three values per entity, own to it
+        values = np.array([f"{name}-{o + 1:06d}-{k}" for o, k in zip(owner, rng.integers(0, 3, n), strict=True)],
+                          dtype=object)
     else:  # string
         values = np.array([f"{name}-{k}" for k in rng.integers(0, 20, n_entities)], dtype=object)[owner]
     if feature.get("nullable"):

@@ -70,7 +70,8 @@ def test_ratio_with_one_argument_names_the_feature_line():
     text = EXAMPLE.read_text().replace("derive: {op: ratio, args: [amount, amount_mean_90d]}",
                                        "derive: {op: ratio, args: [amount]}")
     (problem,) = problems_of(text)
-    assert problem.startswith(f"line {line_of(text, 'op: ratio')}, field `schema.features.9.derive.args`")
+    at = _feature_index("amount_to_avg_ratio")
+    assert problem.startswith(f"line {line_of(text, 'op: ratio')}, field `schema.features.{at}.derive.args`")
     assert "op 'ratio' takes 2 argument(s), got 1" in problem
 
 
@@ -80,10 +81,17 @@ def test_hour_of_day_of_a_number_and_mean_of_a_category_are_errors():
             .replace("aggregate: {fn: sum, column: amount, window_days: 30}",
                      "aggregate: {fn: sum, column: channel, window_days: 30}"))
     problems = problems_of(text)
-    assert any("field `schema.features.11.derive.args.0`" in p and "needs a time; 'amount' is float" in p
+    hour, total = _feature_index("hour_of_day"), _feature_index("amount_sum_30d")
+    assert any(f"field `schema.features.{hour}.derive.args.0`" in p and "needs a time; 'amount' is float" in p
                for p in problems), problems
-    assert any("field `schema.features.5.aggregate.column`" in p and "sum needs a numeric column" in p
+    assert any(f"field `schema.features.{total}.aggregate.column`" in p and "sum needs a numeric column" in p
                for p in problems), problems
+
+
+def _feature_index(name: str) -> int:
+    """Position of a feature in the example's list (the problem paths name it)."""
+    features = yaml.safe_load(EXAMPLE.read_text())["schema"]["features"]
+    return next(i for i, f in enumerate(features) if f["name"] == name)
 
 
 def test_a_slice_that_is_not_a_model_input_is_an_error_at_its_line():

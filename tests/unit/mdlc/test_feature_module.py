@@ -130,10 +130,13 @@ def test_training_and_serving_give_identical_features(spec, transactions):
     for i in rows:
         txn = transactions.iloc[i]
         table = F.online_features_frame(transactions, spec, as_of=txn.event_time)
-        match = table[table.customer_id == txn.customer_id]
-        item = None if match.empty else _as_dynamodb_item(match.iloc[0])
+        items = {}  # every key's flat item (the entity's, the card's, the device's)
+        for key, item_key in F.record_item_keys(txn.to_dict(), spec).items():
+            match = table[table.customer_id == item_key]
+            items[key] = None if match.empty else _as_dynamodb_item(match.iloc[0])
+        item = items["customer_id"]
         unknown_seen += item is None
-        served = F.derive_record(txn[record_cols].to_dict(), item, spec)
+        served = F.derive_record_items(txn[record_cols].to_dict(), items, spec)
         assert served["unknown_entity"] is (item is None)
         expected = training.iloc[i].tolist()
         actual = F.to_model_row(served, spec)
@@ -173,7 +176,10 @@ def test_online_table_counts_only_records_before_as_of(spec, transactions):
     as_of = transactions.event_time.iloc[len(transactions) // 2]
     table = F.online_features_frame(transactions, spec, as_of)
     earlier = transactions[pd.to_datetime(transactions.event_time) < pd.Timestamp(as_of)]
-    assert set(table.customer_id) == set(earlier.customer_id)
+    entities = table[~table.customer_id.str.contains("#")]  # other keys' items: card_id#…, device_id#…
+    assert set(entities.customer_id) == set(earlier.customer_id)
+    assert set(table.customer_id) - set(entities.customer_id) == \
+        {f"card_id#{c}" for c in earlier.card_id} | {f"device_id#{d}" for d in earlier.device_id}
     cust = table.customer_id.iloc[0]
     mine = earlier[earlier.customer_id == cust]
     assert table.home_country.iloc[0] == mine.country.value_counts().sort_index().idxmax()

@@ -37,16 +37,38 @@ def test_rows_have_the_example_teams_raw_columns_and_values(clean, spec):
     for name in ("merchant_category", "channel", "country"):
         assert set(clean[name]) <= set(features[name]["categories"])
     assert clean.amount.between(0, features["amount"]["max"]).all()
-    assert 0.007 < clean.is_fraud.mean() < 0.014
+    assert 0.012 < clean.is_fraud.mean() < 0.03  # ~1% per transaction plus the card-testing bursts
     assert clean.customer_id.nunique() > 1500 and len(clean) > 40_000
+
+
+def test_card_testing_bursts_are_many_payments_on_one_card_within_minutes_across_merchants():
+    """Product (the example's generator): the pattern the card and device velocities catch."""
+    frame = sy.generate(n_customers=2000, days=30, seed=1, with_pattern=True)
+    burst = frame[frame.fraud_pattern == "card_testing"]
+    assert len(burst) > 100 and (burst.is_fraud == 1).all() and (burst.channel == "online").all()
+    times = pd.to_datetime(burst.event_time, utc=True, format="ISO8601")
+    per_card = burst.assign(t=times).groupby("card_id").agg(n=("t", "size"), span=("t", lambda t: t.max() - t.min()),
+                                                         shops=("merchant_id", "nunique"))
+    assert (per_card.n >= 6).all() and (per_card.span < pd.Timedelta(minutes=30)).all()
+    assert (per_card.shops == per_card.n).all()  # every payment at another merchant
+    assert burst.groupby("device_id").card_id.nunique().max() > 1  # a fraudster's device tests several cards
+    legit = frame[frame.is_fraud == 0]
+    assert legit.groupby("device_id").card_id.nunique().max() <= 2  # a customer's device: their own cards
+    assert list(sy.generate(n_customers=50, days=3, seed=1).columns) == sy.COLUMNS
 
 
 def test_fraud_follows_learnable_patterns(clean):
     fraud, legit = clean[clean.is_fraud == 1], clean[clean.is_fraud == 0]
+    fraud = fraud[~fraud.transaction_id.isin(_card_testing_ids())]  # its own pattern: velocities
     assert (fraud.channel == "online").mean() > 2 * (legit.channel == "online").mean()
     assert fraud.country.isin(sy.RISKY_COUNTRIES).mean() > 0.3
     night = pd.to_datetime(fraud.event_time).dt.hour < 6
     assert night.mean() > 3 * (pd.to_datetime(legit.event_time).dt.hour < 6).mean()
+
+
+def _card_testing_ids() -> set[str]:
+    frame = sy.generate(n_customers=2000, days=30, seed=1, with_pattern=True)
+    return set(frame.transaction_id[frame.fraud_pattern == "card_testing"])
 
 
 def test_drift_shifts_amounts_channel_and_countries(clean):

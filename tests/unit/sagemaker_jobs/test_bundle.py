@@ -15,7 +15,8 @@ def test_bundle_is_byte_for_byte_reproducible(tmp_path):
     with tarfile.open(tmp_path / "a.tar.gz") as tar:
         names = tar.getnames()
         assert {m.mtime for m in tar.getmembers()} == {0}
-    assert bundle.TRAINING_PROGRAM in names and "mdlc/features.py" in names
+    assert bundle.TRAINING_PROGRAM in names and "mdlc/features/__init__.py" in names
+    assert {"mdlc/features/ops.py", "mdlc/features/state.py"} <= set(names)  # the whole feature package
     assert "data_quality/job.py" in names and not any("__pycache__" in n for n in names)
 
 

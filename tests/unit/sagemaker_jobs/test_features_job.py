@@ -24,7 +24,9 @@ def test_feature_job_writes_time_ordered_splits_and_online_table(pipeline, spec)
     assert times[splits["train"][keys["id"]]].max() <= times[splits["test"][keys["id"]]].min()
     lines = (pipeline["online"] / "online_features.jsonl").read_text().splitlines()
     item = json.loads(lines[0])
-    assert len(lines) == raw[keys["entity"]].nunique()
+    # one line per online item: every entity, and every value of the other keys (card, device, …)
+    items = {i for key in F.aggregate_keys(spec) for i in (F.item_key(spec, key, v) for v in raw[key].dropna())}
+    assert len(lines) == len(items) and {json.loads(line)[keys["entity"]] for line in lines} == items
     assert set(F.online_columns(spec)) <= set(item) and "as_of" in item
 
 
@@ -50,9 +52,11 @@ def test_online_table_is_written_in_shards_for_parallel_loading(tmp_path):
     """Large customer bases split into shards; each becomes one Distributed Map item."""
     raw = sy.generate(n_customers=250, days=20, seed=3)
 
-    entities = features_job.write_online(raw, SPEC, "2026-01-21T00:00:00Z", tmp_path, shard_rows=100)
+    entities = features_job.write_online(raw, SPEC, "2026-01-21T00:00:00Z", tmp_path, shard_rows=300)
 
     shards = sorted(p.name for p in tmp_path.iterdir())
-    assert shards == ["online_features-00001.jsonl", "online_features-00002.jsonl", "online_features.jsonl"]
+    items = raw["customer_id"].nunique() + raw["card_id"].nunique() + raw["device_id"].nunique()
+    expected = ["online_features.jsonl"] + [f"online_features-{i:05d}.jsonl" for i in range(1, -(-items // 300))]
+    assert shards == sorted(expected) and len(shards) > 1
     lines = sum(len(p.read_text().splitlines()) for p in tmp_path.iterdir())
-    assert lines == entities == raw["customer_id"].nunique()
+    assert lines == entities == items

@@ -14,6 +14,7 @@ from lambdas.shared.decision_request import (
     parse_request,
     request_schema,
 )
+from mdlc import features as F
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
@@ -31,7 +32,9 @@ def errors_of(body) -> dict[str, str]:
 # ------------------------------------------------------------------- request contract
 def test_the_schema_lists_exactly_the_request_fields_with_their_ranges():
     assert set(SCHEMA["properties"]) == {"request_id", "transaction_id", "customer_id", "event_time", "amount",
-                                         "merchant_category", "channel", "country"}
+                                         "merchant_category", "channel", "country", "card_id", "device_id",
+                                         "merchant_id"}
+    assert "card_id" not in SCHEMA["required"]  # nullable: without one, the card velocities' defaults
     assert SCHEMA["additionalProperties"] is False
     assert SCHEMA["properties"]["amount"] == {"type": "number", "minimum": 0, "maximum": 50000,
                                               "description": "Transaction amount in EUR."}
@@ -76,12 +79,15 @@ def test_a_400_keeps_a_well_formed_request_id_only():
 
 # ----------------------------------------------------------------------- collect step
 class Store:
+    """The feature table adapter: every key's item of a request in one read (recorded)."""
+
     def __init__(self, items):
         self.items, self.calls = items, []
 
-    def get(self, entity):
-        self.calls.append(entity)
-        return self.items.get(entity)
+    def read(self, record):
+        wanted = F.request_item_keys(record, SPEC)
+        self.calls.append(sorted(wanted.values()))
+        return {key: self.items.get(item) for key, item in wanted.items()}
 
 
 @pytest.fixture
@@ -107,7 +113,7 @@ def test_collect_serves_defaults_to_an_unknown_customer_and_looks_nothing_up_for
     assert collect_module.collect({"body": VALID}, SPEC, store)["unknown_entity"] is True
     rejected = collect_module.collect({"body": {"amount": 1}}, SPEC, store)
     assert rejected["valid"] is False and rejected["response"]["status"] == 400
-    assert store.calls == ["C-1"]
+    assert store.calls == [["C-1"]]  # one read per request; none for the bad one
 
 
 # -------------------------------------------------------------------------- rules step
