@@ -31,6 +31,14 @@ def register(main: click.Group, local: click.Group) -> None:
     local.add_command(lifecycle)
 
 
+def recorded_features(team: Any, request_id: str) -> dict[str, Any]:
+    """The model input a decision saw, as its decisions-table item records it (empty if none)."""
+    table = next(r.ref for r in team.resources.of_type("AWS::DynamoDB::Table") if "DecisionsTable" in r.logical_id)
+    item = team.client("dynamodb").get_item(TableName=table, Key={"request_id": {"S": request_id}},
+                                            ConsistentRead=True).get("Item") or {}
+    return json.loads(item["features"]["S"]) if "features" in item else {}
+
+
 class Lifecycle:
     """One run of the lifecycle; each method is one stage, printing as it goes."""
 
@@ -133,11 +141,9 @@ class Lifecycle:
             when = (start + timedelta(seconds=5 * i)).isoformat().replace("+00:00", "Z")
             body = {**template, "request_id": f"burst-{i}", sc.id_column: f"BURST-{i}", sc.timestamp_column: when}
             self.burst_records.append({k: v for k, v in body.items() if k != "request_id"})
-            result = self.team.aws.run(arn, {"body": body}, timeout=120)
-            exited = [e for e in result.history if e["type"] == "TaskStateExited"
-                      and e["stateExitedEventDetails"]["name"] == "Collect features"]
-            collected = json.loads(exited[0]["stateExitedEventDetails"]["output"])["collected"] if exited else {}
-            seen.append({c: (collected.get("features") or {}).get(c) for c in counts})
+            self.team.aws.run(arn, {"body": body}, timeout=120)
+            features = recorded_features(self.team, body["request_id"])
+            seen.append({c: features.get(c) for c in counts})
             self.team.aws.deliver_kinesis()
         entity = template[sc.entity_key]
         self.summary["burst"] = {"entity": entity, "seen": seen, "features": counts}

@@ -56,7 +56,7 @@ WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw", "sh
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring")
 REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled
-#: The decision mix the rules Lambda emits (lambdas/apply_rules: Powertools adds `service`).
+#: The decision mix the decision function emits (lambdas/realtime/decide: Powertools adds `service`).
 DECISIONS_METRIC = "Decisions"
 
 
@@ -333,5 +333,5 @@ class MonitoringWorkflow(Construct):
                                    if ctx.team.realtime.serverless else [])]),
             cw.GraphWidget(title="Decision mix", width=8, stacked=True,
                            left=[search(f"{{{ns},Decision,service}} MetricName=\"{DECISIONS_METRIC}\" "
-                                        f"service=\"{name}-apply_rules\"", "decisions", "Sum")]),
+                                        f"service=\"{name}-decide\"", "decisions", "Sum")]),
         ]

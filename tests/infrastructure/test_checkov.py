@@ -68,7 +68,7 @@ def test_every_checkov_finding_is_fixed_or_reasoned_next_to_its_resource(checkov
 
 
 TEAMS = [load_team(f) for f in team_files(REPO_ROOT / "models")]
-DECISION_PATH = ("collect_features", "apply_rules", "perform_action")
+DECISION_PATH = ("decide",)
 
 
 @pytest.mark.parametrize("team", TEAMS, ids=lambda t: t.name)
@@ -82,7 +82,7 @@ def test_what_checkov_asks_for_is_fixed_where_it_applies(assembly, team):
         functions = [f for f in assembly.template(f"{team.name}-realtime")["Resources"].values()
                      if f["Type"] == "AWS::Lambda::Function"]
         decision = [f for f in functions if f["Properties"]["Handler"].split(".")[-3] in DECISION_PATH]
-        assert len(decision) == 3
+        assert len(decision) == 1  # one decision function
         assert {f["Properties"].get("ReservedConcurrentExecutions") for f in decision} == {
             team.realtime.decision_concurrency}
         assert not [f for f in functions if f not in decision and "ReservedConcurrentExecutions" in f["Properties"]]

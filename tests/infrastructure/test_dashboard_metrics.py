@@ -5,7 +5,7 @@ synthesised dashboards and alarms read (explicit metrics, metric-math inputs and
 expressions) are matched by namespace,
 metric name, dimension names and dimension values against what is emitted:
 
-* the team's own namespace: the EMF the real apply_rules handler prints (loaded with its
+* the team's own namespace: the EMF the real decision function prints (loaded with its
   function's environment from the template) and the datums publish_monitoring_metrics
   builds from a complete monitoring report;
 * the feature pipeline's: the EMF the real consume_events and publish_reconciliation
@@ -226,8 +226,9 @@ def load_handler_module(handler: str) -> Any:
 
 
 def emitted_by_rules(assembly, team: str, team_dir: Path, monkeypatch, capsys) -> set[Emitted]:
-    """Run the team's real apply_rules handler (its template environment) and read its EMF."""
-    found = function_env(assembly, team, "apply_rules.handler.handler")
+    """Run the team's real decision function (its template environment) and read its EMF: one
+    request decided with each score band's score and once with the endpoint failing."""
+    found = function_env(assembly, team, "decide.handler.handler")
     if found is None:
         return set()
     handler, variables = found
@@ -237,15 +238,58 @@ def emitted_by_rules(assembly, team: str, team_dir: Path, monkeypatch, capsys) -
         monkeypatch.setenv(key, value)
     module = load_handler_module(handler)
     spec = runtime_spec(load_team(team_dir / f"{team}.yaml"))
-    keys = spec["schema"]
-    request = {"request_id": "r-1", keys["id_column"]: "t-1", keys["entity_key"]: "e-1"}
-    models = [{"body": json.dumps({"model_version": "v1", "predictions": [{"score": s}]})} for s in (0.0, 0.5, 1.0)]
+
+    class InMemory:
+        """The decision's three calls without AWS: no online item, a fixed model answer, a log."""
+
+        def __init__(self, answer: Any) -> None:
+            self.answer, self.log = answer, self
+
+        def read_items(self, keys: dict[str, str]) -> dict[str, Any]:
+            return {}
+
+        def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+        def record(self, item: dict[str, Any]) -> bool:
+            return True
+
+    bands = spec["decision_rules"]["score_bands"]
+    scores = (0.0, (bands["approve_below"] + bands["decline_at_or_above"]) / 2, 1.0)
+    answers = [json.dumps({"model_version": "v1", "predictions": [{"score": s}]}).encode() for s in scores]
     capsys.readouterr()
-    for model in [*models, {"error": "SageMakerRuntime.ModelErrorException"}]:
-        context = LambdaContext(function_name=variables.get("POWERTOOLS_SERVICE_NAME", "rules"),
-                                invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:rules")
-        module.handler({"request": request, "features": {}, "model": model}, context)
+    for i, answer in enumerate([*answers, RuntimeError("endpoint down")]):
+        monkeypatch.setattr(module, "_io", InMemory(answer))
+        context = LambdaContext(function_name=variables.get("POWERTOOLS_SERVICE_NAME", "decide"),
+                                invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:decide")
+        out = module.handler({"body": valid_request(spec, f"r-{i}")}, context)
+        assert out["status"] == 200, out
     return emf(capsys.readouterr().out)
+
+
+def valid_request(spec: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """A request any team's API model accepts: every required field at its least value."""
+    from lambdas.shared.decision_request import request_schema
+
+    schema = request_schema(spec)
+    body: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        prop = schema["properties"][name]
+        kinds = prop.get("type")
+        kind = next((k for k in kinds if k != "null"), "string") if isinstance(kinds, list) else kinds
+        if "enum" in prop:
+            body[name] = next(v for v in prop["enum"] if v is not None)
+        elif kind in ("number", "integer"):
+            body[name] = prop.get("minimum", 1)
+        elif kind == "boolean":
+            body[name] = False
+        elif name == spec["schema"]["timestamp_column"]:
+            body[name] = "2026-03-02T14:30:00Z"
+        else:
+            body[name] = f"x-{name}"[: prop.get("maxLength", 64)]
+    return {**body, "request_id": request_id}
 
 
 def emf(output: str) -> set[Emitted]:

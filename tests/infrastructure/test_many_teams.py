@@ -127,7 +127,7 @@ def test_every_name_a_team_sets_is_its_own_and_unique_in_the_account(many):
 def test_twenty_teams_fit_a_new_accounts_concurrency_with_the_default_reservations():
     """Product: reservation is opt-in (realtime.decision_concurrency), so twenty default teams
     reserve nothing and fit even a new account (quota 10, of which Lambda keeps all unreserved);
-    twenty that opt in to 10 each fit the default 1,000, and the synth's check says so."""
+    twenty that opt in to 40 each fit the default 1,000, and the synth's check says so."""
     from stacks.app_builder import ResolvedEnv, check_reserved_concurrency
 
     assert Realtime().reserved_concurrency == 0
@@ -136,8 +136,8 @@ def test_twenty_teams_fit_a_new_accounts_concurrency_with_the_default_reservatio
     defaults = [(TeamConfig.model_validate({**example, "name": f"team-{i:02d}"}), "dev", env) for i in range(20)]
     check_reserved_concurrency(defaults, 10, "models")
     opted = [(TeamConfig.model_validate({**example, "name": f"team-{i:02d}",
-                                         "realtime": {**example.get("realtime", {}), "decision_concurrency": 10}}),
+                                         "realtime": {**example.get("realtime", {}), "decision_concurrency": 40}}),
               "dev", env) for i in range(20)]
-    check_reserved_concurrency(opted, 1000, "models")  # 20 × 3 × 10 = 600 ≤ 900
-    with pytest.raises(TeamFileError, match="= 600"):
-        check_reserved_concurrency(opted, 699, "models")
+    check_reserved_concurrency(opted, 1000, "models")  # 20 × 1 × 40 = 800 ≤ 900
+    with pytest.raises(TeamFileError, match="= 800"):
+        check_reserved_concurrency(opted, 899, "models")

@@ -90,34 +90,28 @@ def test_the_integration_starts_the_express_workflow_synchronously(resources):
     assert machine["Properties"]["StateMachineType"] == "EXPRESS"
 
 
-def test_decision_workflow_collects_scores_applies_rules_and_acts_with_a_fallback(resources):
-    _, d = _machine(resources, "fraud-detection--decision")
+def test_decision_workflow_is_one_decision_function_with_a_fallback_and_no_retry(resources):
+    """Product: one task (features, model, rules, the write), no Retry on the synchronous path
+    (a retry waits 1 s at least), the task bounded by the function's timeout, and any failure
+    answered with the team's fallback decision, not an error."""
+    machine, d = _machine(resources, "fraud-detection--decision")
     s = d["States"]
-    assert d["StartAt"] == "Collect features"
-    assert s["Run inference"]["Resource"] == "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
-    assert s["Run inference"]["Parameters"]["EndpointName"] == "fraud-detection--endpoint"
-    assert s["Run inference"]["TimeoutSeconds"] == 5
-    assert s["Run inference"]["Catch"][0]["Next"] == "Use fallback decision"
-    assert s["Use fallback decision"]["Next"] == s["Run inference"]["Next"] == "Apply rules"
-    assert s["Apply rules"]["Next"] == "Perform action"
-    assert s["Perform action"]["Next"] == "Decided?" and s["Perform action"]["ResultPath"] == "$.response"
-    # every decided transaction goes to the feature stream; a 409 (nothing decided) does not
-    [conflict] = s["Decided?"]["Choices"]
-    assert conflict["Next"] == "Answer" and s["Decided?"]["Default"] == "Feed feature stream"
-    assert {"Variable": "$.response.status", "NumericEquals": 409} in conflict["And"]
-    assert s["Answer"]["OutputPath"] == "$.response" and s["Answer"]["End"] is True
-    # a failed put still answers
-    feed = s["Feed feature stream"]
-    assert feed["Resource"] == "arn:aws:states:::aws-sdk:kinesis:putRecord"
-    assert feed["Parameters"]["StreamName"] == "fraud-detection--events"
-    assert feed["Parameters"]["PartitionKey.$"] == "$.collected.request.customer_id"
-    assert feed["Next"] == feed["Catch"][0]["Next"] == "Answer"
-    assert s["Request valid?"]["Default"] == "Reject request"
-    # No state parses the model's body: a malformed answer must reach Apply rules, never a
-    # States.Runtime error (which no Catch catches).
-    assert "Read score" not in s
-    assert s["Run inference"]["ResultSelector"] == {"body.$": "$.Body"}
-    assert all("StringToJson" not in json.dumps(state) for state in s.values())
+    decide = s[d["StartAt"]]
+    assert d["StartAt"] == "Decide" and decide["End"] is True and "Retry" not in decide
+    [target] = [p["Ref"] for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+                if isinstance(p, dict) and "Ref" in p and p["Ref"] != "AWS::Partition"]
+    function = resources[target]
+    assert decide["TimeoutSeconds"] == 1 and decide["Catch"][0]["Next"] == "Fallback decision"
+    fallback = s["Fallback decision"]
+    assert fallback["Parameters"]["decision"] == "REVIEW" and fallback["Parameters"]["fallback"] is True
+    assert fallback["Parameters"]["recorded"] is False and fallback["End"] is True
+    assert d["TimeoutSeconds"] == 2  # ceil(client_timeout_ms / 1000)
+    assert function["Type"] == "AWS::Lambda::Alias"  # provisioned concurrency of the example team
+    assert function["Properties"]["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    method = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method")
+    assert method["Properties"]["Integration"]["TimeoutInMillis"] == 1500
+    # Nothing on the synchronous path puts to Kinesis or EventBridge: the relay does, from the stream.
+    assert "kinesis" not in json.dumps(d) and "events:" not in json.dumps(d)
 
 
 def test_decision_workflow_logs_no_execution_data_and_its_lambdas_trace_no_payloads(resources):
@@ -126,8 +120,8 @@ def test_decision_workflow_logs_no_execution_data_and_its_lambdas_trace_no_paylo
     assert logging["IncludeExecutionData"] is False and logging["Level"] == "ALL"
     decision_functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
                           and r["Properties"].get("Handler", "").split(".")[2:3] in (
-                              ["collect_features"], ["apply_rules"], ["perform_action"], ["publish_decisions"])]
-    assert len(decision_functions) == 4
+                              ["decide"], ["publish_decisions"])]
+    assert len(decision_functions) == 2
     for props in decision_functions:
         variables = props["Environment"]["Variables"]
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", props["Handler"]
@@ -186,7 +180,7 @@ def test_an_approval_of_this_teams_versions_starts_the_deployment(template):
 
 
 def test_decision_tables_are_encrypted_recoverable_and_expire(template):
-    template.resource_count_is("AWS::DynamoDB::Table", 2)
+    template.resource_count_is("AWS::DynamoDB::Table", 1)  # the decisions table is the idempotency record too
     template.all_resources_properties("AWS::DynamoDB::Table", {
         "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},

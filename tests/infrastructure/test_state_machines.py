@@ -86,6 +86,9 @@ def machines(assembly):
     }
 
 
+DECISION_MACHINE_PREFIX = "-realtime/DecisionsStateMachine"
+
+
 def test_every_task_retries_transient_errors_with_jitter_and_catches_everything(machines):
     for machine, (_res, definition) in machines.items():
         for name, state, enclosed in all_states(definition):
@@ -95,6 +98,11 @@ def test_every_task_retries_transient_errors_with_jitter_and_catches_everything(
             assert enclosed or "States.ALL" in catches, f"{machine}: {name} has no catch-all"
             if name.startswith("Notify "):
                 continue  # the failure path's own notification: its catch goes straight to Fail
+            if DECISION_MACHINE_PREFIX in machine:
+                # The synchronous decision path retries nothing (a retry waits 1 s at least, the
+                # client's whole budget): its function bounds its own calls, the catch answers.
+                assert "Retry" not in state, f"{machine}: {name} retries on the synchronous path"
+                continue
             retries = state.get("Retry", [])
             assert retries, f"{machine}: {name} has no Retry"
             assert any("ThrottlingException" in r["ErrorEquals"] for r in retries), name

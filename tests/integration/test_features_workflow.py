@@ -56,14 +56,14 @@ def feature_table(team) -> str:
 
 
 def decide(team, body) -> tuple[dict, dict]:
-    """Run the decision workflow; the response and the model features Collect features merged."""
+    """Run the decision workflow; the response and the model features the decision function merged
+    (recorded with the decision)."""
+    from mdlc.commands.lifecycle import recorded_features
+
     result = team.aws.run(team.state_machine_arn("decision"), {"body": body}, timeout=120)
     assert result.succeeded, result.cause
-    exited = [e for e in result.history if e["type"] == "TaskStateExited"
-              and e["stateExitedEventDetails"]["name"] == "Collect features"]
-    collected = json.loads(exited[0]["stateExitedEventDetails"]["output"])["collected"]
     team.fed.append(body)
-    return result.output, collected["features"]
+    return result.output, recorded_features(team, body["request_id"])
 
 
 def state_of(team, entity: str) -> F.EntityState:

@@ -48,16 +48,16 @@ def test_a_default_team_reserves_no_concurrency():
 
 
 def test_synth_refuses_reservations_beyond_the_quota_naming_every_team(tmp_path):
-    """Product: two teams in one account reserving 3 × 200 each exceed 1000 less the 100 Lambda keeps."""
+    """Product: two teams in one account reserving 1 × 500 each exceed 1000 less the 100 Lambda keeps."""
     models = tmp_path / "models"
-    write_team(models, "card-fraud", 200)
-    write_team(models, "fraud-detection", 200)
+    write_team(models, "card-fraud", 500)
+    write_team(models, "fraud-detection", 500)
     with pytest.raises(TeamFileError) as refused:
         build(models, 1000)
     message = str(refused.value)
     assert "account 111111111111, region eu-west-1" in message
-    assert "card-fraud (dev): 3 × 200" in message and "fraud-detection (dev): 3 × 200" in message
-    assert "= 1200" in message and "leaves 900 to reserve" in message
+    assert "card-fraud (dev): 1 × 500" in message and "fraud-detection (dev): 1 × 500" in message
+    assert "= 1000" in message and "leaves 900 to reserve" in message
     assert "below its minimum value of [100]" in message and "lambda_concurrency_quota" in message
 
 
@@ -65,16 +65,16 @@ def test_a_new_account_quota_refuses_any_reservation(tmp_path):
     """Product: with -c lambda_concurrency_quota=10 one reserved execution is already too many."""
     models = tmp_path / "models"
     write_team(models, "fraud-detection", 1)
-    with pytest.raises(TeamFileError, match=r"fraud-detection \(dev\): 3 × 1 = 3; the account's quota of 10 .*"
+    with pytest.raises(TeamFileError, match=r"fraud-detection \(dev\): 1 × 1 = 1; the account's quota of 10 .*"
                                             r"leaves 0 to reserve .*minimum value of \[10\]"):
         build(models, 10)
 
 
 def test_reservations_in_different_accounts_do_not_add_up(tmp_path, monkeypatch):
-    """Product: the quota is per account; 3 × 300 in each of two accounts fits 1000 − 100 each."""
+    """Product: the quota is per account; 1 × 900 in each of two accounts fits 1000 − 100 each."""
     models = tmp_path / "models"
-    write_team(models, "card-fraud", 300, account="222222222222")
-    write_team(models, "fraud-detection", 300)
+    write_team(models, "card-fraud", 900, account="222222222222")
+    write_team(models, "fraud-detection", 900)
     from stacks import app_builder
 
     class ChecksPassed(Exception):

@@ -69,18 +69,24 @@ def test_an_unknown_field_named_like_a_card_number_is_not_echoed():
     assert PANS[0] not in json.dumps(caught.value.response())
 
 
-def test_the_collect_features_step_rejects_it_before_any_lookup():
-    collect = importlib.import_module("lambdas.realtime.collect_features.handler")
+def test_the_decision_function_rejects_it_before_any_lookup():
+    from datetime import UTC, datetime
 
-    class Store:
+    decide = importlib.import_module("lambdas.realtime.decide.handler")
+
+    class IO:
         calls: list = []
+        log = None
 
-        def get(self, entity):
-            self.calls.append(entity)
+        def read_items(self, keys):
+            self.calls.append(keys)
 
-    store = Store()
-    out = collect.collect({"body": json.dumps({**VALID, "customer_id": PANS[1]})}, SPEC, store)
-    assert out["valid"] is False and out["response"]["status"] == 400 and store.calls == []
+        def invoke(self, features, inference_id):
+            self.calls.append(features)
+
+    io = IO()
+    out = decide.decide_request(json.dumps({**VALID, "customer_id": PANS[1]}), SPEC, io, datetime.now(UTC))
+    assert out["status"] == 400 and io.calls == [] and PANS[1] not in json.dumps(out)
 
 
 def test_the_api_request_model_tells_clients_ids_are_never_card_numbers():

@@ -1,0 +1,150 @@
+"""decide: one decision in one function (features, model, rules, the decision written last).
+
+Product tests against moto: the calls the function makes are the ones the stack declares to
+the latency model, every failure of features, endpoint or rules is the team's fallback
+decision (never an error), a failed write still answers, replays and 409s.
+"""
+
+from __future__ import annotations
+
+import json
+
+import botocore.client
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from lambdas.shared.aws import client
+from stacks.realtime.decisions import DECIDE_CALLS
+
+FEATURES, DECISIONS = "fraud-detection-online-features", "fraud-detection-decisions"
+ENDPOINT = "fraud-detection--endpoint"
+MODEL_ANSWER = json.dumps({"model_version": "v7", "predictions": [{"score": 0.05, "reasons": [
+    {"feature": "amount", "value": 950.0, "contribution": 0.4}]}]}).encode()
+
+
+@pytest.fixture
+def tables(aws, monkeypatch, handler):
+    ddb = client("dynamodb")
+    for table, key in ((FEATURES, "customer_id"), (DECISIONS, "request_id")):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
+    ddb.put_item(TableName=FEATURES, Item={
+        "customer_id": {"S": "C-42"}, "txn_count_30d": {"N": "4"}, "amount_sum_30d": {"N": "160"},
+        "amount_mean_90d": {"N": "40"}, "account_tenure_days": {"N": "50"}, "home_country": {"S": "GB"}})
+    for key, value in {"FEATURE_TABLE": FEATURES, "DECISIONS_TABLE": DECISIONS, "ENDPOINT_NAME": ENDPOINT}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(handler, "_io", None)
+
+
+@pytest.fixture
+def endpoint(handler, monkeypatch, tables):
+    """InvokeEndpoint answers MODEL_ANSWER (moto has no model); set ``endpoint.answer`` to change it."""
+    calls = []
+
+    class Endpoint:
+        answer: bytes | Exception = MODEL_ANSWER
+
+    def invoke(self, features, inference_id):
+        calls.append((features, inference_id))
+        if isinstance(Endpoint.answer, Exception):
+            raise Endpoint.answer
+        return Endpoint.answer
+
+    monkeypatch.setattr(handler.DecisionIO, "invoke", invoke)
+    Endpoint.calls = calls
+    return Endpoint
+
+
+def test_one_decision_makes_exactly_the_calls_the_stack_declares(handler, event, context, tables, monkeypatch):
+    """The latency model reads DECIDE_CALLS from the template: they must be what the handler does."""
+    made = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        made.append(f"{self.meta.service_model.signing_name}:{operation}")
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    handler.handler(event, context)
+
+    assert made == list(DECIDE_CALLS)
+
+
+def test_a_known_customer_is_decided_by_the_score_and_recorded_with_its_features(handler, event, context, endpoint):
+    answer = handler.handler(event, context)
+
+    assert answer["status"] == 200 and answer["fallback"] is False and answer["model_version"] == "v7"
+    assert answer["reason_codes"][0]["feature"] == "amount" and answer["unknown_entity"] is False
+    features, inference_id = endpoint.calls[0]
+    assert features["txn_count_30d"] == 4 and inference_id == "T-0001"
+    item = client("dynamodb").get_item(TableName=DECISIONS, Key={"request_id": {"S": "req-0001"}})["Item"]
+    assert json.loads(item["features"]["S"])["txn_count_30d"] == 4
+    assert "features" not in answer  # the model input is recorded, never returned
+
+
+@pytest.mark.parametrize("failure, reason", [
+    (ReadTimeoutError(endpoint_url="https://runtime.sagemaker"), "SageMakerRuntime.Timeout"),
+    (ClientError({"Error": {"Code": "ModelError", "Message": "boom"}}, "InvokeEndpoint"),
+     "SageMakerRuntime.ModelError"),
+    (b'{"model_version": "v7"}', "MalformedModelResponse: predictions"),
+], ids=["timeout", "model error", "malformed"])
+def test_an_endpoint_failure_is_the_fallback_decision_recorded_once(handler, event, context, endpoint, failure,
+                                                                    reason):
+    endpoint.answer = failure
+    answer = handler.handler(event, context)
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert reason in answer["reasons"][0] and answer["decided_by"] in ("fallback", "hard_rule:high_risk_online_gaming")
+    assert len(client("dynamodb").scan(TableName=DECISIONS)["Items"]) == 1
+
+
+def test_a_feature_read_that_fails_is_the_fallback_without_calling_the_endpoint(handler, event, context, endpoint,
+                                                                                monkeypatch):
+    def hang(self, keys):
+        raise ReadTimeoutError(endpoint_url="https://dynamodb")
+
+    monkeypatch.setattr(handler.DecisionIO, "read_items", hang)
+    answer = handler.handler(event, context)
+
+    assert answer["fallback"] is True and "DynamoDB.Timeout (online features)" in answer["reasons"][0]
+    assert endpoint.calls == []
+
+
+def test_a_rules_error_is_the_fallback_decision(handler, event, context, endpoint, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("score_bands")
+
+    monkeypatch.setattr(handler.policy, "decide", broken)
+    answer = handler.handler(event, context)
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert answer["reasons"][0].startswith("rules_error: Rules.KeyError")
+
+
+def test_a_write_that_fails_still_answers_the_decision_marked_unrecorded(handler, event, context, endpoint,
+                                                                         monkeypatch):
+    def throttled(self, item):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem")
+
+    monkeypatch.setattr(handler.DecisionLog, "record", throttled)
+    answer = handler.handler(event, context)
+
+    assert answer["status"] == 200 and answer["recorded"] is False and answer["fallback"] is False
+
+
+def test_a_replay_returns_the_first_answer_and_other_content_is_a_409(handler, event, context, endpoint):
+    first = handler.handler(event, context)
+    again = handler.handler(event, context)
+    other = handler.handler({"body": {**event["body"], "amount": 12.0}}, context)
+
+    assert again == first
+    assert other["status"] == 409 and other["fields"] == ["amount"]
+    assert len(client("dynamodb").scan(TableName=DECISIONS)["Items"]) == 1
+
+
+def test_a_bad_request_is_a_400_naming_the_field_and_nothing_is_called(handler, event, context, endpoint):
+    answer = handler.handler({"body": {**event["body"], "amount": "a lot"}}, context)
+
+    assert answer["status"] == 400 and [e["field"] for e in answer["errors"]] == ["amount"]
+    assert endpoint.calls == [] and client("dynamodb").scan(TableName=DECISIONS)["Items"] == []
