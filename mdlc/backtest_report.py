@@ -126,3 +126,24 @@ def render(report: dict[str, Any]) -> str:
 
 def _version(version: Any) -> str:
     return version if isinstance(version, str) else " and ".join(version)
+
+
+#: The rows ``mdlc diff --backtest`` shows (the full table is ``mdlc backtest``'s).
+SUMMARY = ("approve_rate", "review_rate", "decline_rate", "fraud_caught_share", "legit_declined_rate",
+           "reviews_per_day", "amount_saved")
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """A few lines: the main measures current → candidate, the decisions that change, the guardrails."""
+    cur, cand = report["current"], report["candidate"]
+    kinds = {key: (label, kind) for key, label, kind in ROWS}
+    lines = [f"backtest on {report['requests']:,} labelled requests over {report['days']} day(s):"]
+    for key in SUMMARY:
+        if key in cur:
+            label, kind = kinds[key]
+            lines.append(f"  {label:<28} {_cell(cur.get(key), kind):>12} → {_cell(cand.get(key), kind)}")
+    lines.append(f"  decisions that change       {report['changed']:>12,}")
+    broken = report.get("broken_guardrails") or []
+    if report.get("guardrails"):
+        lines.append("  guardrails: " + ("all kept" if not broken else "; ".join(f"BROKEN {b}" for b in broken)))
+    return lines

@@ -68,13 +68,21 @@ def schema(output: Path | None) -> None:
 @main.command()
 @click.argument("team_file", type=click.Path(path_type=Path))
 @click.argument("other", required=False, type=click.Path(path_type=Path))
-def diff(team_file: Path, other: Path | None) -> None:
+@click.option("--backtest", is_flag=True, help="For a decision policy change: backtest it on labelled history "
+              "(mdlc backtest) and show the summary.")
+@click.option("--current-model", type=click.Path(exists=True, path_type=Path),
+              help="With --backtest: the model (model.tar.gz); default: trained offline.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --backtest: labelled raw CSV files (default: generated).")
+def diff(team_file: Path, other: Path | None, backtest: bool, current_model: Path | None,
+         data: Path | None) -> None:
     """Changed settings of TEAM_FILE → OTHER (or git HEAD → TEAM_FILE) and the stacks they touch."""
     from mdlc.diff import diff_files
 
+    options = {"stage": "dev", "current_model": current_model, "data": data, "echo": click.echo}
     try:
-        click.echo(diff_files(team_file, other), nl=False)
-    except TeamFileError as exc:
+        click.echo(diff_files(team_file, other, options if backtest else None), nl=False)
+    except (TeamFileError, ValueError) as exc:  # BacktestError is a ValueError
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

@@ -75,6 +75,7 @@ def report(old: TeamConfig, new: TeamConfig, old_label: str, new_label: str) -> 
             stacks.setdefault(f"{team}-{s}", []).append(c.path)
         for w in impact.workflows:
             workflows.setdefault(state_machine_name(team, w), []).append(c.path)
+    lines += policy_lines(old, new)
     lines += ["", "Deployed system:"]
     if not stacks and not workflows:
         lines.append("  nothing: documentation only")
@@ -82,6 +83,31 @@ def report(old: TeamConfig, new: TeamConfig, old_label: str, new_label: str) -> 
         for name, paths in group.items():
             lines.append(f"  {title} {name}: {', '.join(paths)}")
     return "\n".join(lines) + "\n"
+
+
+def policy_lines(old: TeamConfig, new: TeamConfig) -> list[str]:
+    """The decision policy's version change, when the policy decides differently (``mdlc.policy``)."""
+    from mdlc import policy
+    from mdlc.contract import runtime_spec
+
+    if old.decision_rules is None or new.decision_rules is None:
+        return []
+    before, after = policy.policy_hash(runtime_spec(old)), policy.policy_hash(runtime_spec(new))
+    if before == after:
+        return []
+    return ["", f"Decision policy: {before} → {after} (policy_version of every decision); its effect on labelled "
+                "history: `mdlc diff --backtest` or `mdlc backtest`"]
+
+
+def backtest_lines(old: TeamConfig, new: TeamConfig, team_path: Path, **options: Any) -> list[str]:
+    """The backtest summary of a policy change (nothing when the policy is unchanged)."""
+    if not policy_lines(old, new):
+        return []
+    from mdlc.backtest_report import summary
+    from mdlc.backtest_run import run_backtest
+
+    report = run_backtest(old, new, team_path, **options)
+    return ["", *summary(report)]
 
 
 def git_head_text(path: Path) -> str:
@@ -101,15 +127,21 @@ def git_head_text(path: Path) -> str:
         raise TeamFileError(path, [f"no version at git HEAD to compare with ({detail.strip()})"]) from None
 
 
-def diff_files(old_path: Path, new_path: Path | None) -> str:
-    """Report for ``A B``, or for ``A`` against its version at git HEAD."""
+def diff_files(old_path: Path, new_path: Path | None, backtest: dict[str, Any] | None = None) -> str:
+    """Report for ``A B``, or for ``A`` against its version at git HEAD; with ``backtest`` (the
+    options of :func:`mdlc.backtest_run.run_backtest`) and a policy change, its backtest summary."""
     for path in (old_path, new_path):
         if path is not None and not path.is_file():
             raise TeamFileError(path, ["file not found; expected a YAML team file"])
     if new_path is None:
         old = parse_team(git_head_text(old_path), f"HEAD:{old_path}")
         new = parse_team(old_path.read_text(encoding="utf-8"), old_path)
-        return report(old, new, f"{old_path} (HEAD)", f"{old_path} (working tree)")
-    old = parse_team(old_path.read_text(encoding="utf-8"), old_path)
-    new = parse_team(new_path.read_text(encoding="utf-8"), new_path)
-    return report(old, new, str(old_path), str(new_path))
+        text = report(old, new, f"{old_path} (HEAD)", f"{old_path} (working tree)")
+    else:
+        old = parse_team(old_path.read_text(encoding="utf-8"), old_path)
+        new = parse_team(new_path.read_text(encoding="utf-8"), new_path)
+        text = report(old, new, str(old_path), str(new_path))
+    if backtest is None:
+        return text
+    lines = backtest_lines(old, new, new_path or old_path, **backtest)
+    return text + ("\n".join(lines) + "\n" if lines else "")

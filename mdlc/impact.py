@@ -69,7 +69,11 @@ IMPACT: dict[str, Impact] = {
     "retraining": Impact(("retraining",), ("retraining",), "when retraining starts"),
     "retraining.auto_approve": Impact(("retraining",), ("retraining", "realtime-deploy"),
                                       "whether a retrained model deploys unattended"),
-    "decision_rules": Impact(("realtime", "batch"), ("batch",), "decisions the API and batch scoring return"),
+    "decision_rules": Impact(("realtime", "batch"), (),
+                             "decisions the API returns (a new policy_version) and the policy_version in batch "
+                             "manifests (batch publishes scores only)"),
+    "decision_rules.guardrails": Impact((), (), "limits the pipeline's test stage holds a policy change to "
+                                                "(mdlc backtest); nothing deployed changes"),
     "streaming": Impact(("features",), ("feature-backfill",),
                         "stream consumer batching, allowed lateness, freshness and reconciliation alarms; "
                         "a new lateness changes the stored state's signature: the backfill rebuilds it"),

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 
+from mdlc.backtest_run import DAYS, ENTITIES, SEED
 from mdlc.commands import stage_option
-
-#: Generated history when no --data is given (as `mdlc local` generates it).
-ENTITIES, DAYS, SEED = 600, 90, 7
-#: Without a model, the first part of the history trains one; the rest is replayed.
-TRAIN_SHARE = 2 / 3
 
 
 def register(main: click.Group, local: click.Group) -> None:
@@ -56,6 +50,7 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
     and print the current and candidate decisions side by side."""
     from mdlc import backtest_inputs as inputs
     from mdlc.backtest import BacktestError
+    from mdlc.backtest_run import run_backtest
     from mdlc.contract import MODELS_DIR, TeamFileError
 
     team_path = (models_dir or MODELS_DIR) / f"{model}.yaml"
@@ -76,9 +71,9 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
             click.echo("the candidate policy decides as the current one (same policy hash) and no candidate "
                        "model is given: nothing to compare")
             return
-        report = _run(current, candidate, team_path, stage=stage, current_model=current_model,
-                      candidate_model=candidate_model, model_version=model_version, data=data, since=since,
-                      generated=(entities, days, seed))
+        report = run_backtest(current, candidate, team_path, stage=stage, current_model=current_model,
+                              candidate_model=candidate_model, model_version=model_version, data=data, since=since,
+                              generated=(entities, days, seed), echo=click.echo)
     except (TeamFileError, BacktestError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -91,37 +86,3 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
     if enforce_guardrails and report["broken_guardrails"]:
         click.echo("the candidate policy breaks its guardrails: stopping", err=True)
         sys.exit(3)
-
-
-def _run(current: Any, candidate: Any, team_path: Path, *, stage: str, current_model: Path | None,
-         candidate_model: Path | None, model_version: str | None, data: Path | None, since: str | None,
-         generated: tuple[int, int, int]) -> dict[str, Any]:
-    from mdlc import backtest as bt
-    from mdlc import backtest_report as rep
-    from mdlc import runtimes
-    from mdlc.backtest_sources import history_frame, registry_model, split_time, train_offline
-    from mdlc.contract import runtime_spec
-
-    spec, cand_spec = runtime_spec(current), runtime_spec(candidate)
-    history, described = history_frame(spec, data, *generated)
-    click.echo(f"history: {described}")
-    with tempfile.TemporaryDirectory(prefix="mdlc-backtest-") as tmp:
-        if current_model is None:
-            cut = since or split_time(history, spec, TRAIN_SHARE)
-            click.echo(f"no --current-model: training one offline on the records before {cut} (stage {stage})")
-            current_model = train_offline(current.name, team_path.parent, history, spec, cut, Path(tmp), stage)
-            since = cut
-        if model_version is not None:
-            candidate_model = registry_model(current, stage, model_version, Path(tmp))
-        run = bt.replay(history, spec, since)
-        if not run.requests:
-            raise bt.BacktestError(f"no labelled records to replay{f' at or after {since}' if since else ''}")
-        python = runtimes.runtime_for_algorithm(current.training.algorithm).require_built()
-        answer = bt.score(current_model, run.features, python)
-        other = answer if candidate_model is None else bt.score(candidate_model, run.features, python)
-    now, then = bt.decisions(run, answer, spec), bt.decisions(run, other, cand_spec)
-    a, b = bt.codes(now), bt.codes(then)
-    sides = [rep.side(d, c, run.labels, run.amounts, run.days) for d, c in ((now, a), (then, b))]
-    from mdlc.backtest_inputs import guardrails_of
-
-    return rep.compare(current.name, sides[0], sides[1], rep.flips(a, b, run.labels), run, guardrails_of(candidate))

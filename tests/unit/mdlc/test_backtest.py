@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
+import yaml
 from click.testing import CliRunner
 
 from mdlc import backtest as bt
 from mdlc import backtest_inputs as inputs
 from mdlc import backtest_report as rep
 from mdlc import features as F
-from mdlc import synthetic_team
+from mdlc import policy, synthetic_team
 from mdlc.cli import main
 from mdlc.contract import MODELS_DIR, TeamFileError, load_team, runtime_spec
 
@@ -145,3 +146,20 @@ def test_the_command_refuses_a_policy_file_without_decision_rules(tmp_path):
     result = CliRunner().invoke(main, ["backtest", "--model", "fraud-detection", "--policy", str(empty)])
 
     assert result.exit_code == 1 and "no decision_rules found" in result.output
+
+
+def test_diff_of_a_policy_change_names_the_new_policy_version_and_shows_the_backtest_summary(tmp_path, model):
+    team = yaml.safe_load(TEAM_FILE.read_text())
+    team["decision_rules"]["score_bands"] = {"approve_below": 0.05, "decline_at_or_above": 0.3}
+    changed = tmp_path / "fraud-detection.yaml"
+    changed.write_text(yaml.safe_dump(team))
+    before, after = policy.policy_hash(SPEC), policy.policy_hash(runtime_spec(load_team(changed)))
+
+    plain = CliRunner().invoke(main, ["diff", str(TEAM_FILE), str(changed)])
+    tested = CliRunner().invoke(main, ["diff", str(TEAM_FILE), str(changed), "--backtest", "--current-model",
+                                       str(model)])
+
+    assert plain.exit_code == 0 and f"Decision policy: {before} → {after}" in plain.output
+    assert "backtest on" not in plain.output
+    assert tested.exit_code == 0, tested.output
+    assert "backtest on" in tested.output and "decisions that change" in tested.output
