@@ -50,20 +50,24 @@ class EntityStore:
                                            ConsistentRead=True, ProjectionExpression="revision").get("Item")
         return item is not None, int((item or {}).get("revision", {}).get("N", "0"))
 
-    def save(self, entity: str, state: F.EntityState, revision: int, *, writer: str) -> int:
-        """Write the state if the item is still at ``revision``; returns the new revision.
-        Raises ItemTooLarge (naming the key value and its event count) rather than send an item
-        DynamoDB refuses."""
-        new = revision + 1
-        item = {
+    def item(self, entity: str, state: F.EntityState, revision: int, writer: str) -> dict[str, Any]:
+        """The DynamoDB item (low-level form) of a key value's state at ``revision``."""
+        return {
             self.key: {"S": entity},
             F.STATE_ATTRIBUTE: {"S": state.to_json()},
-            "revision": {"N": str(new)},
+            "revision": {"N": str(revision)},
             "feature_signature": {"S": F.state_signature(self.spec, self.lateness_us)},
             "newest_event_time": {"S": F.iso_from_us(state.newest_us or 0)},
             "updated_at": {"S": datetime.now(UTC).isoformat()},
             "updated_by": {"S": writer},
         }
+
+    def save(self, entity: str, state: F.EntityState, revision: int, *, writer: str) -> int:
+        """Write the state if the item is still at ``revision``; returns the new revision.
+        Raises ItemTooLarge (naming the key value and its event count) rather than send an item
+        DynamoDB refuses."""
+        new = revision + 1
+        item = self.item(entity, state, new, writer)
         size = F.item_size(item)
         if size > F.MAX_ITEM_BYTES:
             raise ItemTooLarge(f"online item {entity!r} would be {size} bytes ({len(state.events)} events of "
