@@ -8,22 +8,20 @@ scoring runs in the model's job runtime as in production.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import xgboost as xgb
 import yaml
 from click.testing import CliRunner
 
 from mdlc import backtest as bt
 from mdlc import backtest_inputs as inputs
 from mdlc import backtest_report as rep
-from mdlc import features as F
 from mdlc import policy, synthetic_team
 from mdlc.cli import main
 from mdlc.contract import MODELS_DIR, TeamFileError, load_team, runtime_spec
+from tests.unit.mdlc.backtest_support import small_model
 
 TEAM_FILE = MODELS_DIR / "fraud-detection.yaml"
 SPEC = runtime_spec(load_team(TEAM_FILE))
@@ -37,21 +35,7 @@ def history():
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, history) -> Path:
-    """model.tar.gz as the training job lays it out (xgboost-model, model-meta.json, team.json)."""
-    rows = F.encode_frame(F.point_in_time_features(history, SPEC), SPEC)
-    label = history[SPEC["schema"]["label"]].to_numpy()
-    columns = F.model_columns(SPEC)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": 1},
-                        xgb.DMatrix(rows[columns].to_numpy("float32"), label=label, feature_names=columns), 20)
-    folder = tmp_path_factory.mktemp("model")
-    booster.save_model(str(folder / "xgboost-model.ubj"))
-    (folder / "xgboost-model.ubj").rename(folder / "xgboost-model")
-    (folder / "model-meta.json").write_text(json.dumps({"model_version": "unit-v1", "features": columns}))
-    (folder / "team.json").write_text(json.dumps(SPEC))
-    with tarfile.open(folder / "model.tar.gz", "w:gz") as tar:
-        for name in ("xgboost-model", "model-meta.json", "team.json"):
-            tar.add(folder / name, arcname=name)
-    return folder / "model.tar.gz"
+    return small_model(history, tmp_path_factory.mktemp("model"))
 
 
 def test_each_request_sees_only_its_entitys_earlier_records(history):
