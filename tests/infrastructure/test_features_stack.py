@@ -45,7 +45,11 @@ def test_the_consumer_mapping_batches_bisects_reports_partial_failures_and_has_a
 def test_dlq_lag_and_mismatch_are_alarmed_to_the_team(assembly, team):
     found = resources(assembly, team, "AWS::CloudWatch::Alarm")
     alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in found}
-    assert set(alarms) == {alarm_name(team.name, f"features-{s}") for s in ("dlq", "iterator-age", "lag", "mismatch")}
+    assert set(alarms) == {alarm_name(team.name, f"features-{s}")
+                           for s in ("dlq", "iterator-age", "lag", "mismatch", "item-size")}
+    size = alarms[alarm_name(team.name, "features-item-size")]  # a hot key nearing DynamoDB's 400 KB item limit
+    assert (size["MetricName"], size["Statistic"], size["Threshold"]) == ("LargestOnlineItemBytes", "Maximum",
+                                                                         int(400 * 1024 * 0.75))
     assert alarms[alarm_name(team.name, "features-lag")]["Threshold"] == team.streaming.max_lag_seconds * 1000
     assert alarms[alarm_name(team.name, "features-mismatch")]["Threshold"] == team.streaming.max_mismatch_rate
     assert all(a["AlarmActions"] for a in alarms.values())
