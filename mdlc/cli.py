@@ -116,6 +116,7 @@ COMMAND_MODULES = [
     "mdlc.commands.lifecycle",
     "mdlc.commands.iam",
     "mdlc.commands.bootstrap",
+    "mdlc.commands.promote",
     "mdlc.commands.backtest",
     "mdlc.commands.latency",
 ]
