@@ -1,6 +1,7 @@
-"""In-process cost of one decision, without network: feature merge → inference handler → rules → action.
+"""In-process cost of one decision, without network: the decision function (request check → feature
+merge → inference handler → rules → record), stubbed I/O.
 
-The decision Lambdas' pure functions run with stubbed I/O (an in-memory feature item, an
+The decision function (`decide_request`) runs with stubbed I/O (an in-memory feature item, an
 in-memory decisions log); the inference step is the real serving handler
 (``input_fn``/``predict_fn``/``output_fn`` of ``sagemaker_jobs/inference/inference.py``) on
 a model trained here with the team's hyperparameters on synthetic data, returning the
@@ -37,8 +38,7 @@ from mdlc import features as F  # noqa: E402
 from mdlc import synthetic  # noqa: E402
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec  # noqa: E402
 
-HANDLERS = ["collect_features", "apply_rules", "perform_action", "publish_decisions", "prepare_deployment",
-            "smoke_test_endpoint"]
+HANDLERS = ["decide", "publish_decisions", "prepare_deployment", "smoke_test_endpoint"]
 REQUEST = json.loads((REPO / "examples" / "decision-request.json").read_text())
 
 
@@ -68,17 +68,24 @@ def state_item(spec: dict, events: int) -> dict:
     return {"customer_id": "C-000001", "state": state.to_json(), "revision": Decimal(events)}
 
 
-class Store:
-    def __init__(self, item: dict) -> None:
-        self.item = item
+class InProcess:
+    """The decision function's three calls in memory: the entity's state item, the real inference
+    handler (the endpoint's code) on the model, and a decisions log that records everything."""
 
-    def get(self, entity: str) -> dict:
-        return self.item
+    def __init__(self, item: dict, model, spec: dict) -> None:
+        from sagemaker_jobs.inference import inference
 
-
-class Log:
-    def __init__(self) -> None:
+        self.item, self.model, self.spec, self.inference, self.log = item, model, spec, inference, self
         self.count = 0
+
+    def read_items(self, keys: dict) -> dict:
+        return {column: self.item for column in keys}
+
+    def invoke(self, features: dict, inference_id: str) -> bytes:
+        i = self.inference
+        answer, _ = i.output_fn(i.predict_fn(i.input_fn(json.dumps(features), "application/json"), self.model),
+                                "application/json")
+        return answer if isinstance(answer, bytes) else answer.encode()
 
     def record(self, item: dict) -> bool:
         self.count += 1
@@ -99,34 +106,30 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_decisions(spec: dict, model_dir: Path, n: int) -> dict:
-    os.environ.setdefault("IDEMPOTENCY_TABLE", "bench")
+    """The decision function's own work per request (lambdas/realtime/decide), step by step."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    from lambdas.realtime.apply_rules.handler import ModelAnswer, decide, read_inference
-    from lambdas.realtime.collect_features.handler import collect
-    from lambdas.realtime.perform_action.handler import perform
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    from lambdas.realtime.decide.handler import Steps, decide_request
     from sagemaker_jobs.inference import inference
 
     model = single_threaded(inference.model_fn(str(model_dir)))
-    store = Store(state_item(spec, events=int(os.environ.get("BENCH_ENTITY_EVENTS") or 90)))
-    log = Log()
+    io = InProcess(state_item(spec, events=int(os.environ.get("BENCH_ENTITY_EVENTS") or 90)), model, spec)
     now = datetime.now(UTC)
     body = json.dumps(REQUEST)
-    steps = {"feature merge": [], "inference handler": [], "rules": [], "action": [], "total": []}
+    names = {"request": "request check", "features": "feature merge", "inference": "inference handler",
+             "rules": "rules", "record": "record (action)"}
+    steps: dict[str, list[float]] = {label: [] for label in names.values()} | {"total": []}
     for i in range(n + 200):
+        timed = Steps()
         t0 = time.perf_counter()
-        collected = collect({"body": body}, spec, store)
+        answer = decide_request(body, spec, io, now, timed)
         t1 = time.perf_counter()
-        answer, _ = inference.output_fn(inference.predict_fn(
-            inference.input_fn(json.dumps(collected["features"]), "application/json"), model), "application/json")
-        t2 = time.perf_counter()
-        decision = decide(collected["request"], collected["features"], read_inference(ModelAnswer(body=answer)), spec)
-        assert len(decision["reason_codes"]) == spec["realtime"]["reason_codes"]
-        t3 = time.perf_counter()
-        perform({"request": collected["request"], "decision": decision, "unknown_entity": False}, spec, log, now)
-        t4 = time.perf_counter()
+        assert answer["status"] == 200 and not answer["fallback"], answer
+        assert len(answer["reason_codes"]) == spec["realtime"]["reason_codes"]
         if i >= 200:  # warm-up excluded
-            for name, value in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
-                steps[name].append(value * 1000)
+            for key, label in names.items():
+                steps[label].append(timed.ms[key])
+            steps["total"].append((t1 - t0) * 1000)
     return steps
 
 
@@ -155,7 +158,7 @@ def bench_raw_predict(spec: dict, model_dir: Path, n: int, method: str = "approx
 def cold_import_ms(handler: str, runs: int = 5) -> float:
     code = ("import time; t = time.perf_counter(); "
             f"import lambdas.realtime.{handler}.handler; print((time.perf_counter() - t) * 1000)")
-    env = {**os.environ, "IDEMPOTENCY_TABLE": "bench", "AWS_REGION": "eu-west-1",
+    env = {**os.environ, "AWS_REGION": "eu-west-1",
            "AWS_LAMBDA_FUNCTION_NAME": f"bench-{handler}", "MDLC_TEAM_SPEC_FILE": os.environ["MDLC_TEAM_SPEC_FILE"]}
     times = [float(subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                                   text=True, check=True).stdout) for _ in range(runs)]

@@ -224,7 +224,8 @@ def _rules(request: dict[str, Any], model_input: dict[str, Any], spec: dict[str,
                              reason_codes=codes, version_of=_policy_hash(spec))
     except Exception as exc:  # noqa: BLE001 - a rule that cannot be applied: the fallback decides
         fallback = (spec.get("realtime") or {}).get("fallback_decision", policy.DEFAULT_FALLBACK)
-        return {"decision": fallback, "reasons": [f"rules_error: {_failure('Rules', exc)}; fallback decision {fallback}"],
+        reason = f"rules_error: {_failure('Rules', exc)}; fallback decision {fallback}"
+        return {"decision": fallback, "reasons": [reason],
                 "reason_codes": [], "decided_by": "fallback", "score": score, "model_version": model_version,
                 "policy_version": None, "fallback": True}
 
@@ -241,6 +242,10 @@ def _policy_hash(spec: dict[str, Any]) -> str:
 
 
 _io: DecisionIO | None = None
+if all(os.environ.get(name) for name in ("FEATURE_TABLE", "DECISIONS_TABLE", "ENDPOINT_NAME")):
+    # At init, as Lambda best practice has it: the clients' set-up is not any request's time
+    # (nor counted against the function's timeout).
+    _io = DecisionIO(team_spec())
 
 
 def _decision_io(spec: dict[str, Any]) -> DecisionIO:

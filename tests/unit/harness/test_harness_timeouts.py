@@ -1,0 +1,77 @@
+"""The harness honours timeouts as AWS does (harness emulation tests).
+
+A Lambda handler that runs past its function's Timeout is answered with Lambda's timeout
+error (``Sandbox.Timedout``) at the timeout, not when the handler ends; a handler that
+invokes another function does not wait for itself; a hanging endpoint keeps its caller
+waiting only until the caller's own read timeout, which then fails the call as the socket
+would (botocore's ``ReadTimeoutError``), without retrying when the client allows one try.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from .support import IMAGE, aws  # noqa: F401
+
+
+def test_a_handler_past_its_timeout_gets_lambdas_timeout_error_at_the_timeout(aws):  # noqa: F811
+    def slow(event, context):
+        time.sleep(3)
+        return {"late": True}
+
+    aws.register_lambda("slow", handler=slow, timeout=1)
+    started = time.monotonic()
+    response = aws.client("lambda").invoke(FunctionName="slow", Payload=b"{}")
+    elapsed = time.monotonic() - started
+
+    assert response["FunctionError"] == "Unhandled"
+    payload = json.loads(response["Payload"].read())
+    assert payload["errorType"] == "Sandbox.Timedout" and "Task timed out after 1.00 seconds" in payload["errorMessage"]
+    assert elapsed < 2.5, elapsed  # answered at the timeout, not after the handler's 3 s
+
+
+def test_a_handler_within_its_timeout_answers_and_may_invoke_another_function(aws):  # noqa: F811
+    aws.register_lambda("inner", handler=lambda event, context: {"inner": event["n"] + 1}, timeout=1)
+
+    def outer(event, context):
+        answer = boto3.client("lambda", region_name=aws.region).invoke(FunctionName="inner",
+                                                                       Payload=json.dumps(event))
+        return json.loads(answer["Payload"].read())
+
+    aws.register_lambda("outer", handler=outer, timeout=30)  # a new boto3 client may take a second here
+    response = aws.client("lambda").invoke(FunctionName="outer", Payload=b'{"n": 1}')
+
+    assert "FunctionError" not in response and json.loads(response["Payload"].read()) == {"inner": 2}
+
+
+def _endpoint(aws) -> str:  # noqa: F811
+    sm = aws.client("sagemaker")
+    sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://bucket/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="hung", EndpointConfigName="c")
+    return "hung"
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_a_hanging_endpoint_fails_the_call_at_the_clients_read_timeout(aws, attempts):  # noqa: F811
+    name = _endpoint(aws)
+    aws.break_endpoint(name, None, hang_seconds=30)
+    runtime = boto3.client("sagemaker-runtime", region_name=aws.region, config=Config(
+        read_timeout=0.05, connect_timeout=0.05, retries={"mode": "standard", "total_max_attempts": attempts}))
+
+    started = time.monotonic()
+    with pytest.raises(ReadTimeoutError):
+        runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+    elapsed = time.monotonic() - started
+
+    # Each attempt waited its 50 ms; standard retries back off (≤ 1 s each) between them.
+    assert 0.05 * attempts <= elapsed < 0.05 * attempts + (attempts - 1) * 1.0 + 1.0, elapsed
+    assert aws.endpoints.waits == []  # no wait ran to its end
