@@ -66,7 +66,7 @@ def replay(history: pd.DataFrame, spec: dict[str, Any], since: str | None = None
     frame = frame.iloc[np.argsort(times, kind="stable")].reset_index(drop=True)
     times = np.asarray(F.parse_times_ns(frame[keys["timestamp"]]))
     labelled = frame[label].notna().to_numpy()
-    chosen = labelled & (times >= pd.Timestamp(since).value if since else True)
+    chosen = labelled & (times >= parse_time_ns(since) if since else True)
     rows = np.flatnonzero(chosen)
     pit = F.point_in_time_features(frame, spec, rows=rows)
     entities = frame[keys["entity"]].astype(str)
@@ -99,6 +99,15 @@ def replay(history: pd.DataFrame, spec: dict[str, Any], since: str | None = None
     days = len(set(pd.to_datetime(times[kept], utc=True).date)) if kept else 0
     return Replay(requests, feats, kept_frame[label].astype(float).to_numpy().round().astype(int), amounts,
                   days, rejected, int((~labelled).sum()))
+
+
+def parse_time_ns(text: str) -> int:
+    """An ISO-8601 time (UTC when it has no offset) as nanoseconds."""
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise BacktestError(f"since: {text!r} is not a time; expected ISO-8601, e.g. 2026-03-01") from None
+    return (stamp if stamp.tzinfo else stamp.tz_localize("UTC")).value
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:

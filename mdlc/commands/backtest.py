@@ -49,11 +49,14 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
     """Replay labelled history through the production feature, model and policy code, point in time,
     and print the current and candidate decisions side by side."""
     from mdlc import backtest_inputs as inputs
-    from mdlc.backtest import BacktestError
+    from mdlc.backtest import BacktestError, parse_time_ns
     from mdlc.backtest_run import run_backtest
     from mdlc.contract import MODELS_DIR, TeamFileError
 
     team_path = (models_dir or MODELS_DIR) / f"{model}.yaml"
+    if candidate_model is not None and model_version is not None:
+        click.echo("error: give the candidate model once: --candidate-model PATH or --model-version V", err=True)
+        sys.exit(1)
     try:
         if not team_path.is_file():
             raise TeamFileError(team_path, ["file not found; expected models/NAME.yaml for --model NAME"])
@@ -64,6 +67,8 @@ def backtest(model: str, policy_file: Path | None, baseline_ref: str | None, cur
             return
         candidate = (inputs.candidate_team(team_path, policy_file) if policy_file
                      else inputs.team_at(team_path, None))
+        if since is not None:
+            parse_time_ns(since)  # a clear error before any work
         if current.decision_rules is None:
             raise TeamFileError(team_path, ["decision_rules: missing; a backtest replays decisions, and this "
                                             "team has no policy (batch-only)"])

@@ -20,7 +20,7 @@ from mdlc import backtest_inputs as inputs
 from mdlc import backtest_report as rep
 from mdlc import policy, synthetic_team
 from mdlc.cli import main
-from mdlc.contract import MODELS_DIR, TeamFileError, load_team, runtime_spec
+from mdlc.contract import MODELS_DIR, REPO_ROOT, TeamFileError, load_team, runtime_spec
 from tests.unit.mdlc.backtest_support import small_model
 
 TEAM_FILE = MODELS_DIR / "fraud-detection.yaml"
@@ -147,3 +147,13 @@ def test_diff_of_a_policy_change_names_the_new_policy_version_and_shows_the_back
     assert "backtest on" not in plain.output
     assert tested.exit_code == 0, tested.output
     assert "backtest on" in tested.output and "decisions that change" in tested.output
+
+
+def test_the_command_refuses_a_since_that_is_no_time_and_two_candidate_models(tmp_path, model):
+    bad_time = CliRunner().invoke(main, ["backtest", "--model", "fraud-detection", "--policy",
+                                         str(REPO_ROOT / "examples" / "stricter-policy.yaml"), "--since", "yesterday"])
+    two = CliRunner().invoke(main, ["backtest", "--model", "fraud-detection", "--candidate-model", str(model),
+                                    "--model-version", "3"])
+
+    assert bad_time.exit_code == 1 and "'yesterday' is not a time; expected ISO-8601" in bad_time.output
+    assert two.exit_code == 1 and "give the candidate model once" in two.output
