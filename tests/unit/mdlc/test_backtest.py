@@ -157,3 +157,34 @@ def test_the_command_refuses_a_since_that_is_no_time_and_two_candidate_models(tm
 
     assert bad_time.exit_code == 1 and "'yesterday' is not a time; expected ISO-8601" in bad_time.output
     assert two.exit_code == 1 and "give the candidate model once" in two.output
+
+
+def test_a_registry_version_is_read_from_the_stage_account(tmp_path, model, monkeypatch):
+    """--model-version: the version's model.tar.gz from the team's model package group (moto)."""
+    import boto3
+    from moto import mock_aws
+
+    from mdlc.backtest_sources import registry_model
+    from mdlc.names import model_package_group
+
+    team = load_team(TEAM_FILE)
+    env = team.environments["dev"]
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "MOTO_ACCOUNT_ID": env.account}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=env.region)
+        s3.create_bucket(Bucket="models", CreateBucketConfiguration={"LocationConstraint": env.region})
+        s3.put_object(Bucket="models", Key="v1/model.tar.gz", Body=model.read_bytes())
+        sm = boto3.client("sagemaker", region_name=env.region)
+        group = model_package_group(team.name)
+        sm.create_model_package_group(ModelPackageGroupName=group)
+        sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification={
+            "Containers": [{"Image": "x", "ModelDataUrl": "s3://models/v1/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]})
+
+        got = registry_model(team, "dev", "1", tmp_path)
+
+        with pytest.raises(bt.BacktestError, match="--stage 'nowhere' is not in the team file's environments"):
+            registry_model(team, "nowhere", "1", tmp_path)
+    assert got.read_bytes() == model.read_bytes()
