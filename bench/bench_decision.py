@@ -78,8 +78,8 @@ class InProcess:
         self.item, self.model, self.spec, self.inference, self.log = item, model, spec, inference, self
         self.count = 0
 
-    def read_items(self, keys: dict) -> dict:
-        return {column: self.item for column in keys}
+    def read_items(self, record: dict) -> dict:
+        return {column: self.item for column in F.request_item_keys(record, self.spec)}
 
     def invoke(self, features: dict, inference_id: str) -> bytes:
         i = self.inference

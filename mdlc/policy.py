@@ -1,6 +1,6 @@
 """The one decision policy: score bands, hard rules, allow/deny lists and the fallback.
 
-Every caller decides through this module: the rules Lambda (``lambdas/realtime/apply_rules``),
+Every caller decides through this module: the decision function (``lambdas/realtime/decide``),
 the evaluation job's band table (``sagemaker_jobs/evaluation``), the backtest
 (``mdlc/backtest.py``) and anything that measures a policy on labelled rows. It ships beside
 ``mdlc/features.py`` in every Lambda bundle (``stacks/common/lambda_function.SHARED``) and in

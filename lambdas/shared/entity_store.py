@@ -90,10 +90,12 @@ class EntityStore:
         return new
 
 
-def read_online(table_name: str, record: dict[str, Any], spec: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+def read_online(table_name: str, record: dict[str, Any], spec: dict[str, Any], *,
+                ddb: Any = None) -> dict[str, dict[str, Any] | None]:
     """The online item of every key of a request (key column → item, None when absent), in ONE
     BatchGetItem (keys left unprocessed under throttling are read again). The decision path's
-    feature read: hand the result to ``F.derive_record_items``."""
+    feature read: hand the result to ``F.derive_record_items``. ``ddb``: the DynamoDB client to
+    read with (the decision function's has a short timeout and no retry)."""
     wanted = F.request_item_keys(record, spec)
     out: dict[str, dict[str, Any] | None] = dict.fromkeys(F.aggregate_keys(spec))
     if not wanted:
@@ -101,7 +103,7 @@ def read_online(table_name: str, record: dict[str, Any], spec: dict[str, Any]) -
     attribute = spec["schema"]["entity_key"]
     by_item = {item: key for key, item in wanted.items()}
     request = {table_name: {"Keys": [{attribute: {"S": item}} for item in by_item]}}
-    ddb = client("dynamodb")
+    ddb = ddb or client("dynamodb")
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()

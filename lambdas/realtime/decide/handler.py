@@ -7,9 +7,10 @@ log line and an X-Ray subsegment:
 
 1. **request**: the JSON Schema of the API's model plus the card-number guard
    (``lambdas.shared.decision_request``); a bad request is a 400 naming each field.
-2. **features**: one batched read of every key's online item, merged by the one feature
-   module (``mdlc.features``). A read that times out or fails gives the team's fallback
-   decision (``fallback: true``, the reason named), never an error.
+2. **features**: one batched read of every key's online item (``entity_store.read_online``,
+   the shared serving read), merged by the one feature module (``mdlc.features``). A read
+   that times out or fails gives the team's fallback decision (``fallback: true``, the
+   reason named), never an error.
 3. **inference**: InvokeEndpoint with a read timeout of ``INFERENCE_TIMEOUT_MS`` and no retry:
    an endpoint that hangs, errs or answers a malformed body gives the fallback decision
    within the budget.
@@ -37,6 +38,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.shared.aws import fast_client
 from lambdas.shared.decision_log import Conflict, DecisionLog, record_once, response_and_item
 from lambdas.shared.decision_request import RequestError, parse_request, request_schema
+from lambdas.shared.entity_store import read_online
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
 from mdlc import policy
@@ -63,27 +65,14 @@ class DecisionIO:
         self.endpoint = env("ENDPOINT_NAME")
         self.log = DecisionLog(env("DECISIONS_TABLE"),
                                fast_client("dynamodb", timeout_ms("RECORD_TIMEOUT_MS", 200), attempts=2))
-        self.key_attribute = spec["schema"]["entity_key"]
+        self.spec = spec
         self._ddb = fast_client("dynamodb", timeout_ms("FEATURE_TIMEOUT_MS", 100), attempts=1)
         self._runtime = fast_client("sagemaker-runtime", timeout_ms("INFERENCE_TIMEOUT_MS", 60), attempts=1)
 
-    def read_items(self, keys: dict[str, str]) -> dict[str, dict[str, Any] | None]:
-        """Every key's online item in one BatchGetItem (key column → item, None when absent)."""
-        from boto3.dynamodb.types import TypeDeserializer
-
-        wanted = {value: column for column, value in keys.items()}
-        if not wanted:
-            return {}
-        answer = self._ddb.batch_get_item(RequestItems={self.feature_table: {
-            "Keys": [{self.key_attribute: {"S": value}} for value in wanted], "ConsistentRead": False}})
-        if answer.get("UnprocessedKeys"):
-            raise TimeoutError("BatchGetItem left keys unprocessed (throttled); no time to retry on this path")
-        deserializer = TypeDeserializer()
-        items: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
-        for raw in answer.get("Responses", {}).get(self.feature_table, []):
-            item = {name: deserializer.deserialize(value) for name, value in raw.items()}
-            items[wanted[item[self.key_attribute]]] = item
-        return items
+    def read_items(self, record: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+        """Every key's online item in one BatchGetItem (the shared serving read), with this
+        function's short-timeout client."""
+        return read_online(self.feature_table, record, self.spec, ddb=self._ddb)
 
     def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
         """The endpoint's raw answer to one record (raises on an error or a timeout)."""
@@ -177,7 +166,7 @@ def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetim
     error: str | None = None
     with steps.step("features"):
         try:
-            model_input = _features(record, io.read_items(F.request_item_keys(record, spec)), spec)
+            model_input = _features(record, io.read_items(record), spec)
         except Exception as exc:  # noqa: BLE001 - any failure of the read is the fallback's reason
             error, model_input = _failure("DynamoDB", exc) + " (online features)", _features(record, {}, spec)
     prediction, model_version = None, "unavailable"

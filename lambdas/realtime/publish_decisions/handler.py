@@ -7,7 +7,8 @@ one; on the first failure the batch reports that record and every later one as f
 nothing already published is sent again. Records that keep failing go to the mapping's
 dead-letter queue after its retries.
 
-The event detail is the API response plus the request, as recorded by ``perform_action``.
+The event detail is the API response plus the request, as recorded by the decision function
+(``lambdas/realtime/decide``).
 """
 
 from __future__ import annotations

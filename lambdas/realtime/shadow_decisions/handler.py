@@ -2,7 +2,7 @@
 
 A second reader of the decisions table's stream (the outbox; ``publish_decisions`` is the
 first). For each new live decision it takes the request and the model input the live model
-saw (both recorded by ``perform_action``), scores that input with the challenger model
+saw (both recorded by the decision function), scores that input with the challenger model
 (``realtime.shadow.model_version``: the endpoint's ``Shadow`` variant, weight 0, invoked here
 by ``TargetVariant``; without one, the live score) and decides with the candidate policy
 (``realtime.shadow.decision_rules``; without one, the live policy) through the one policy

@@ -88,10 +88,10 @@ def test_the_check_sees_an_unshipped_import(tmp_path):
 def test_the_lambda_asset_and_the_job_bundle_hold_exactly_what_shipping_names(tmp_path):
     spec = tmp_path / "team.json"
     spec.write_text("{}")
-    target = stage_code("realtime", "apply_rules", tmp_path / "build", spec)
+    target = stage_code("realtime", "decide", tmp_path / "build", spec)
     staged = {str(p.relative_to(target)) for p in target.rglob("*.py")}
     expected = {str(f.relative_to(REPO_ROOT)) for f in python_files(
-        (*shipping.LAMBDA, "lambdas/realtime/__init__.py", "lambdas/realtime/apply_rules"))}
+        (*shipping.LAMBDA, "lambdas/realtime/__init__.py", "lambdas/realtime/decide"))}
     assert staged == expected
     bundled = {name for name, _ in bundle.bundle_files()}
     assert {f"mdlc/{p.removeprefix('mdlc/')}" for p in

@@ -1,4 +1,5 @@
-"""Decision handlers as pure logic: request contract, feature merge, rules, action, smoke check."""
+"""Decision logic as pure functions: request contract, the decision function (feature merge, rules,
+record), the relay, smoke check."""
 
 from __future__ import annotations
 
@@ -77,55 +78,60 @@ def test_a_400_keeps_a_well_formed_request_id_only():
     assert caught.value.response()["request_id"] == "r-1" and caught.value.response()["status"] == 400
 
 
-# ----------------------------------------------------------------------- collect step
-class Store:
-    """The feature table adapter: every key's item of a request in one read (recorded)."""
+# ----------------------------------------------------------------- the decision function
+class InMemory:
+    """The decision function's calls in memory: online items by key value (reads recorded), a
+    model answer, a decisions log."""
 
-    def __init__(self, items):
-        self.items, self.calls = items, []
+    def __init__(self, items, answer=b'{"model_version": "v1", "predictions": [{"score": 0.1}]}'):
+        self.items, self.answer, self.calls, self.features, self.log = items, answer, [], [], Log()
 
-    def read(self, record):
+    def read_items(self, record):
         wanted = F.request_item_keys(record, SPEC)
         self.calls.append(sorted(wanted.values()))
         return {key: self.items.get(item) for key, item in wanted.items()}
 
+    def invoke(self, features, inference_id):
+        self.features.append(features)
+        return self.answer
+
 
 @pytest.fixture
-def collect_module(monkeypatch):
-    return importlib.import_module("lambdas.realtime.collect_features.handler")
+def decide_module(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    return importlib.import_module("lambdas.realtime.decide.handler")
 
 
-def test_collect_merges_online_features_with_the_request(collect_module):
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_the_decision_merges_online_features_with_the_request(decide_module):
     from decimal import Decimal
 
-    store = Store({"C-1": {"customer_id": "C-1", "txn_count_30d": Decimal(4), "amount_sum_30d": Decimal("100"),
+    io = InMemory({"C-1": {"customer_id": "C-1", "txn_count_30d": Decimal(4), "amount_sum_30d": Decimal("100"),
                            "amount_mean_90d": Decimal("25"), "account_tenure_days": Decimal("90"),
                            "home_country": "FR"}})
-    out = collect_module.collect({"body": json.dumps(VALID)}, SPEC, store)
-    assert out["valid"] and out["unknown_entity"] is False
-    assert out["features"]["amount_to_avg_ratio"] == pytest.approx(1.7)
-    assert out["features"]["is_foreign"] == 1 and out["features"]["hour_of_day"] == 14
-    assert out["features"]["channel"] == 2  # encoded as the category index the model was trained on
+    out = decide_module.decide_request(json.dumps(VALID), SPEC, io, NOW)
+    assert out["status"] == 200 and out["unknown_entity"] is False
+    [features] = io.features
+    assert features["amount_to_avg_ratio"] == pytest.approx(1.7)
+    assert features["is_foreign"] == 1 and features["hour_of_day"] == 14
+    assert features["channel"] == 2  # encoded as the category index the model was trained on
 
 
-def test_collect_serves_defaults_to_an_unknown_customer_and_looks_nothing_up_for_bad_input(collect_module):
-    store = Store({})
-    assert collect_module.collect({"body": VALID}, SPEC, store)["unknown_entity"] is True
-    rejected = collect_module.collect({"body": {"amount": 1}}, SPEC, store)
-    assert rejected["valid"] is False and rejected["response"]["status"] == 400
-    assert store.calls == [["C-1"]]  # one read per request; none for the bad one
+def test_an_unknown_customer_gets_the_defaults_and_a_bad_request_looks_nothing_up(decide_module):
+    io = InMemory({})
+    assert decide_module.decide_request(VALID, SPEC, io, NOW)["unknown_entity"] is True
+    rejected = decide_module.decide_request({"amount": 1}, SPEC, io, NOW)
+    assert rejected["status"] == 400
+    assert len(io.calls) == 1  # one read per request; none for the bad one
 
 
 # -------------------------------------------------------------------------- rules step
-@pytest.fixture
-def rules():
-    return importlib.import_module("lambdas.realtime.apply_rules.handler")
-
-
-def decide(rules, score, **request):
-    inference = rules.Inference(prediction=None if score is None else {"score": score}, model_version="v1",
-                                error=None if score is not None else "SageMakerRuntime.ModelErrorException")
-    return rules.decide({**VALID, **request}, {}, inference, SPEC)
+def decide(module, score, **request):
+    prediction = None if score is None else {"score": score, "reasons": []}
+    return module._rules({**VALID, **request}, {}, SPEC, prediction, "v1",
+                         None if score is not None else "SageMakerRuntime.ModelErrorException")
 
 
 @pytest.mark.parametrize(("score", "request_fields", "decision", "reason"), [
@@ -140,8 +146,8 @@ def decide(rules, score, **request):
     (None, {}, "REVIEW", "model_unavailable"),
     (None, {"customer_id": "C-BLOCKED-0001"}, "DECLINE", "deny_list"),
 ])
-def test_rules_follow_the_team_file(rules, score, request_fields, decision, reason):
-    out = decide(rules, score, **request_fields)
+def test_rules_follow_the_team_file(decide_module, score, request_fields, decision, reason):
+    out = decide(decide_module, score, **request_fields)
     assert out["decision"] == decision
     assert any(r.startswith(reason) for r in out["reasons"]), out["reasons"]
     assert out["fallback"] is (score is None)
@@ -150,40 +156,35 @@ def test_rules_follow_the_team_file(rules, score, request_fields, decision, reas
     assert out["decided_by"] == decided_by.get(reason, f"hard_rule:{reason}")
 
 
-def answer(rules, body=None, error=None):
-    return rules.read_inference(rules.ModelAnswer(body=body, error=error))
-
-
-def test_the_model_body_is_read_with_its_reason_codes(rules):
+def test_the_model_body_is_read_with_its_reason_codes(decide_module):
     body = {"model_version": "v1", "predictions": [{"score": 0.9, "reasons": [
         {"feature": "amount", "value": 4000.0, "contribution": 1.7},
         {"feature": "country", "value": "NG", "contribution": -0.2}]}]}
-    inference = answer(rules, json.dumps(body))
-    out = rules.decide(VALID, {}, inference, SPEC)
+    out = decide_module.decide_request(VALID, SPEC, InMemory({}, json.dumps(body).encode()), NOW)
     assert out["score"] == 0.9 and out["decision"] == "DECLINE" and out["model_version"] == "v1"
     assert out["reason_codes"] == body["predictions"][0]["reasons"]
 
 
 @pytest.mark.parametrize(("body", "why"), [
-    ('{"model_version": "v1", "predictions": [{"score": 7}]}',
-     "predictions.0.score: Input should be less than or equal to 1"),
-    ('{"model_version": "v1"}', "predictions: Field required"),
-    ('{"model_version": "v1", "predictions": []}', "predictions: List should have at least 1 item"),
+    ('{"model_version": "v1", "predictions": [{"score": 7}]}', "predictions.0.score: a number in [0, 1]"),
+    ('{"model_version": "v1"}', "predictions: a non-empty list is required"),
+    ('{"model_version": "v1", "predictions": []}', "predictions: a non-empty list is required"),
     ("not json", "not JSON"),
-    ('[1, 2]', "(body): Input should be"),
+    ('[1, 2]', "(body): not an object"),
+    ('{"predictions": [{"score": 0.5}]}', "model_version: a string"),
 ])
-def test_any_malformed_model_body_takes_the_fallback_and_names_the_problem(rules, body, why):
-    out = rules.decide(VALID, {}, answer(rules, body), SPEC)
+def test_any_malformed_model_body_takes_the_fallback_and_names_the_problem(decide_module, body, why):
+    out = decide_module.decide_request(VALID, SPEC, InMemory({}, body.encode()), NOW)
     assert out["fallback"] is True and out["decision"] == "REVIEW" and out["decided_by"] == "fallback"
     assert out["reasons"][0].startswith("model_unavailable: MalformedModelResponse: ") and why in out["reasons"][0]
 
 
-def test_an_endpoint_error_takes_the_fallback(rules):
-    out = rules.decide(VALID, {}, answer(rules, error="SageMakerRuntime.ModelErrorException"), SPEC)
+def test_an_endpoint_error_takes_the_fallback(decide_module):
+    out = decide(decide_module, None)
     assert out["fallback"] is True and "SageMakerRuntime.ModelErrorException" in out["reasons"][0]
 
 
-# -------------------------------------------------------------------------- action step
+# -------------------------------------------------------------------------- record step
 class Log:
     def __init__(self):
         self.items = {}
@@ -199,36 +200,35 @@ class Log:
         return item and {"response": json.loads(item["response"]), "request": json.loads(item["request"])}
 
 
-@pytest.fixture
-def action(monkeypatch):
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", "unit-test-idempotency")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    return importlib.import_module("lambdas.realtime.perform_action.handler")
-
-
 DECISION = {"decision": "REVIEW", "score": 0.5, "model_version": "v1", "reasons": ["x"], "fallback": False,
             "reason_codes": [{"feature": "amount", "value": 12.5, "contribution": 0.4}], "decided_by": "score_band"}
 
 
-def test_an_action_records_once_per_request_id_with_its_reason_codes(action):
+def perform(log, request, decision, now):
+    from lambdas.shared.decision_log import record_once, response_and_item
+
+    response, item = response_and_item(request, decision, SPEC, now, unknown_entity=False, features={"amount": 1})
+    return record_once(log, request, response, item)
+
+
+def test_a_decision_is_recorded_once_per_request_id_with_its_reason_codes():
     log = Log()
-    now = datetime(2026, 3, 1, tzinfo=UTC)
-    first = action.perform({"request": VALID, "decision": DECISION}, SPEC, log, now)
-    again = action.perform({"request": VALID, "decision": {**DECISION, "decision": "DECLINE"}}, SPEC, log,
-                           datetime(2026, 3, 2, tzinfo=UTC))
+    first = perform(log, VALID, DECISION, NOW)
+    again = perform(log, VALID, {**DECISION, "decision": "DECLINE"}, datetime(2026, 3, 2, tzinfo=UTC))
     assert first == again and first["decision"] == "REVIEW" and first["status"] == 200
     assert first["reason_codes"] == DECISION["reason_codes"] and first["decided_by"] == "score_band"
-    assert len(log.items) == 1 and log.items["r-1"]["expires_at"] > now.timestamp()
+    assert len(log.items) == 1 and log.items["r-1"]["expires_at"] > NOW.timestamp()
     assert json.loads(log.items["r-1"]["reason_codes"]) == DECISION["reason_codes"]
+    assert json.loads(log.items["r-1"]["features"]) == {"amount": 1} and "features" not in first
 
 
-def test_other_content_under_a_recorded_request_id_is_a_conflict_naming_the_fields(action):
+def test_other_content_under_a_recorded_request_id_is_a_conflict_naming_the_fields():
+    from lambdas.shared.decision_log import Conflict
+
     log = Log()
-    now = datetime(2026, 3, 1, tzinfo=UTC)
-    action.perform({"request": VALID, "decision": DECISION}, SPEC, log, now)
-    with pytest.raises(action.Conflict) as caught:
-        other = {**VALID, "amount": 99.0, "channel": "contactless"}
-        action.perform({"request": other, "decision": DECISION}, SPEC, log, now)
+    perform(log, VALID, DECISION, NOW)
+    with pytest.raises(Conflict) as caught:
+        perform(log, {**VALID, "amount": 99.0, "channel": "contactless"}, DECISION, NOW)
     body = caught.value.response()
     assert body["status"] == 409 and body["fields"] == ["amount", "channel"] and "amount, channel" in body["message"]
     assert len(log.items) == 1
