@@ -117,6 +117,7 @@ COMMAND_MODULES = [
     "mdlc.commands.iam",
     "mdlc.commands.bootstrap",
     "mdlc.commands.promote",
+    "mdlc.commands.shadow",
     "mdlc.commands.backtest",
     "mdlc.commands.latency",
 ]

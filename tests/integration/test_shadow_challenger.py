@@ -84,6 +84,13 @@ def shadow_pairs(team: RealtimeTeam) -> list[dict]:
             for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
 
 
+def _model_input(team: RealtimeTeam) -> dict:
+    """The model input a live decision recorded (the decisions table's ``features``)."""
+    from .realtime_support import decision_items
+
+    return json.loads(next(i for i in decision_items(team) if "features" in i)["features"]["S"])
+
+
 def decision_definition(team: RealtimeTeam) -> dict:
     arn = team.state_machine_arn("decision")
     return json.loads(team.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"])
@@ -117,6 +124,7 @@ def shadowed(request, tmp_path_factory, baseline):
 def test_live_answers_are_the_same_with_a_shadow_that_scores_099_or_errors(baseline, shadowed):
     assert [without_clock(a) for a in shadowed.answers] == [without_clock(a) for a in baseline["answers"]]
     assert {a["decision"] for a in shadowed.answers} != {"DECLINE"}  # live is not the 0.99 model
+    assert any(not a["fallback"] for a in baseline["answers"])  # the model answered: a comparison of scores
 
 
 def test_the_decision_workflow_gains_no_step_with_a_shadow(baseline, shadowed):
@@ -166,5 +174,8 @@ def test_mdlc_promote_makes_the_shadow_live_through_the_deployment_workflow(shad
     endpoint = shadowed.client("sagemaker").describe_endpoint(EndpointName=endpoint_name(TEAM))
     routing = endpoint["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["Type"] == "CANARY"  # same variant names: the canary and its rollback alarms apply
-    after = decide(shadowed, request("after-promote", trained_model().known_customer))
-    assert after["score"] == pytest.approx(0.99) and after["decision"] == "DECLINE"
+    answer = shadowed.client("sagemaker-runtime").invoke_endpoint(  # the live variant, as the decision path calls it
+        EndpointName=endpoint_name(TEAM), ContentType="application/json", Accept="application/json",
+        Body=json.dumps(_model_input(shadowed)))
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    assert json.loads(answer["Body"].read())["model_version"] == "constant-0.99"
