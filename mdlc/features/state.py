@@ -61,8 +61,31 @@ def window_us(aggregate: dict[str, Any]) -> int | None:
     return None if days is None else int(days) * US_PER_DAY
 
 
+#: What each spec's aggregates derive to, computed once per spec object: the stream consumer
+#: and serving build a state per item per batch and request, and deriving these anew each
+#: time cost more than the events themselves. A spec is read-only once loaded.
+_DERIVED: dict[int, tuple[dict[str, Any], dict[Any, Any]]] = {}
+
+
+def _memo(spec: dict[str, Any], name: Any, compute: Any) -> Any:
+    hit = _DERIVED.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        if len(_DERIVED) > 64:
+            _DERIVED.clear()
+        hit = _DERIVED[id(spec)] = (spec, {})  # holding the spec keeps its id from being reused
+    memo = hit[1]
+    if name not in memo:
+        memo[name] = compute()
+    return memo[name]
+
+
 def online_aggregates(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """``{name, fn, column, key, window_us}`` of every online feature, in spec order."""
+    """``{name, fn, column, key, window_us}`` of every online feature, in spec order (shared:
+    do not modify)."""
+    return _memo(spec, "aggregates", lambda: _online_aggregates(spec))
+
+
+def _online_aggregates(spec: dict[str, Any]) -> list[dict[str, Any]]:
     entity = spec["schema"]["entity_key"]
     out = []
     for f in features(spec):
@@ -75,6 +98,10 @@ def online_aggregates(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def aggregate_keys(spec: dict[str, Any]) -> list[str]:
     """The key columns the online aggregates are grouped by, the entity key first."""
+    return _memo(spec, "keys", lambda: _aggregate_keys(spec))
+
+
+def _aggregate_keys(spec: dict[str, Any]) -> list[str]:
     entity = spec["schema"]["entity_key"]
     keys = [entity] if any(a["key"] == entity for a in online_aggregates(spec)) else []
     for a in online_aggregates(spec):
@@ -86,6 +113,10 @@ def aggregate_keys(spec: dict[str, Any]) -> list[str]:
 def aggregate_columns(spec: dict[str, Any], key: str | None = None) -> list[tuple[str, str]]:
     """The raw columns an event of ``key``'s items carries (all keys when None), each with how it
     is normalised (``time``, ``number`` or ``text``); the strictest kind wins for a shared column."""
+    return _memo(spec, ("columns", key), lambda: _aggregate_columns(spec, key))
+
+
+def _aggregate_columns(spec: dict[str, Any], key: str | None) -> list[tuple[str, str]]:
     kinds: dict[str, str] = {}
     for agg in online_aggregates(spec):
         if key is not None and agg["key"] != key:
@@ -158,7 +189,8 @@ class EntityState:
     def __init__(self, spec: dict[str, Any], lateness_us: int, key: str | None = None) -> None:
         self.spec = spec
         self.key = key or spec["schema"]["entity_key"]
-        self.aggs = [a for a in online_aggregates(spec) if a["key"] == self.key]
+        self.aggs = _memo(spec, ("aggs", self.key), lambda: [a for a in online_aggregates(spec)
+                                                             if a["key"] == self.key])
         self.columns = aggregate_columns(spec, self.key)
         self._index = {c: i for i, (c, _) in enumerate(self.columns)}
         self.lateness_us = lateness_us
@@ -264,6 +296,10 @@ class EntityState:
 def state_signature(spec: dict[str, Any], lateness_us: int) -> str:
     """Short hash of what the stored states depend on: aggregates, keys, columns, lateness.
     (A key is only named when it is not the entity key: older single-key states stay valid.)"""
+    return _memo(spec, ("signature", lateness_us), lambda: _state_signature(spec, lateness_us))
+
+
+def _state_signature(spec: dict[str, Any], lateness_us: int) -> str:
     entity = spec["schema"]["entity_key"]
     aggs = [{k: v for k, v in a.items() if k != "key" or v != entity} for a in online_aggregates(spec)]
     text = json.dumps([aggs, aggregate_columns(spec), lateness_us], sort_keys=True)
