@@ -13,6 +13,7 @@ import re
 import shutil
 
 import pytest
+import yaml
 
 from mdlc.contract import MODELS_DIR, load_team, team_files
 from tests.conftest import CLI_ACCOUNT, CLI_REGION
@@ -24,6 +25,7 @@ from tests.synth import synth
 TEAMS = sorted({p.stem for p in team_files()} | {SECOND_TEAM})
 SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-1a1b2c3d4e5f60718"]
 OWN_GROUPS = ["sg-0a1b2c3d4e5f60718"]
+ROUTE_TABLE = "rtb-0a1b2c3d4e5f60718"
 VPC_TEAM, SHARED_VPC_TEAM = "vpc-team", "shared-vpc-team"
 
 
@@ -78,20 +80,18 @@ def test_an_isolated_training_job_gets_its_code_as_a_channel(assembly):
 # --------------------------------------------------------------------------- a team in a VPC
 @pytest.fixture(scope="module")
 def vpc_assembly(tmp_path_factory):
-    """The example team twice: in a VPC with the security group and endpoints created, and in a
-    shared VPC whose security group and endpoints exist already."""
+    """The example team twice, at the CLI's account: in a VPC with the security group and endpoints
+    created (and distributed training), and in a shared VPC whose groups and endpoints exist."""
     models = tmp_path_factory.mktemp("vpc-models")
-    example = (MODELS_DIR / "fraud-detection.yaml").read_text()
-    routes = "[rtb-0a1b2c3d4e5f60718]"
-    own = example.replace("name: fraud-detection", f"name: {VPC_TEAM}", 1) + (
-        f"\nnetwork:\n  vpc:\n    id: vpc-0a1b2c3d4e5f60718\n    subnet_ids: {SUBNETS}\n"
-        f"    route_table_ids: {routes}\n")
-    shared = example.replace("name: fraud-detection", f"name: {SHARED_VPC_TEAM}", 1) + (
-        f"\nnetwork:\n  vpc:\n    id: vpc-0a1b2c3d4e5f60718\n    subnet_ids: {SUBNETS}\n"
-        f"    security_group_ids: {OWN_GROUPS}\n    create_endpoints: false\n")
-    for name, text in ((VPC_TEAM, own), (SHARED_VPC_TEAM, shared)):
-        text = re.sub(r"(?m)^environments:\n(  .*\n|    .*\n)*", "", text)  # the CLI's account, as the session's
-        (models / f"{name}.yaml").write_text(text)
+    vpc = {"id": "vpc-0a1b2c3d4e5f60718", "subnet_ids": SUBNETS}
+    for name, network, instances in (
+            (VPC_TEAM, {**vpc, "route_table_ids": [ROUTE_TABLE]}, 2),
+            (SHARED_VPC_TEAM, {**vpc, "security_group_ids": OWN_GROUPS, "create_endpoints": False}, 1)):
+        data = yaml.safe_load((MODELS_DIR / "fraud-detection.yaml").read_text())
+        data.pop("environments", None)
+        data["training"]["instance_count"] = instances
+        (models / f"{name}.yaml").write_text(yaml.safe_dump({**data, "name": name, "network": {"vpc": network}},
+                                                            sort_keys=False))
     out = tmp_path_factory.mktemp("vpc-cdk.out")
     assembly = synth(out, models_dir=models, default_account=CLI_ACCOUNT, default_region=CLI_REGION,
                      pipelines=False, validate=True)
@@ -129,13 +129,20 @@ def test_the_workload_group_sends_only_https_and_the_endpoints_admit_only_it(vpc
         assert "SecurityGroupIngress" not in group["Properties"]
     workload_id = {"Fn::GetAtt": [workload.split("/")[1], "GroupId"]}
     endpoints_id = {"Fn::GetAtt": [endpoints.split("/")[1], "GroupId"]}
-    egress = list(_of(vpc_assembly, VPC_TEAM, "AWS::EC2::SecurityGroupEgress").values())
-    assert egress and all(r["Properties"]["GroupId"] == workload_id for r in egress)
-    assert {(r["Properties"]["IpProtocol"], r["Properties"]["FromPort"], r["Properties"]["ToPort"])
-            for r in egress} == {("tcp", 443, 443)}
-    ingress = list(_of(vpc_assembly, VPC_TEAM, "AWS::EC2::SecurityGroupIngress").values())
-    assert [(r["Properties"]["GroupId"], r["Properties"]["SourceSecurityGroupId"], r["Properties"]["FromPort"])
-            for r in ingress] == [(endpoints_id, workload_id, 443)]
+    rules = {kind: [r["Properties"] for r in _of(vpc_assembly, VPC_TEAM, f"AWS::EC2::SecurityGroup{kind}").values()]
+             for kind in ("Egress", "Ingress")}
+    # Distributed training (instance_count 2): the job's instances reach each other, in the group only.
+    peers = {kind: [r for r in found if workload_id in (r.get("SourceSecurityGroupId"),
+                                                        r.get("DestinationSecurityGroupId"))
+                    and r["GroupId"] == workload_id] for kind, found in rules.items()}
+    assert [len(peers["Egress"]), len(peers["Ingress"])] == [1, 1]
+    egress = [r for r in rules["Egress"] if r not in peers["Egress"]]
+    assert egress and all(r["GroupId"] == workload_id for r in egress)
+    assert {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in egress} == {("tcp", 443, 443)}
+    assert sorted(r.get("CidrIp", "endpoints") for r in egress) == ["0.0.0.0/0", "endpoints"]
+    ingress = [r for r in rules["Ingress"] if r not in peers["Ingress"]]
+    assert [(r["GroupId"], r["SourceSecurityGroupId"], r["FromPort"]) for r in ingress] == [
+        (endpoints_id, workload_id, 443)]
 
 
 # How an IAM service prefix is named in its VPC endpoint's service name, where they differ.
@@ -169,7 +176,7 @@ def test_a_vpc_team_gets_an_endpoint_for_every_service_its_functions_are_granted
     assert set(names) == needed  # and none that nothing calls (SageMaker's channels are S3's)
     for name, props in names.items():
         if name in ("s3", "dynamodb"):
-            assert props["VpcEndpointType"] == "Gateway" and props["RouteTableIds"] == ["rtb-0a1b2c3d4e5f60718"]
+            assert props["VpcEndpointType"] == "Gateway" and props["RouteTableIds"] == [ROUTE_TABLE]
         else:
             assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True
             assert props["SubnetIds"] == SUBNETS
