@@ -58,6 +58,8 @@ DECIDE_CALLS = ("dynamodb:BatchGetItem", "sagemaker:InvokeEndpoint", "dynamodb:P
 #: write may be tried twice). InvokeEndpoint's is the team's realtime.inference_timeout_ms.
 FEATURE_TIMEOUT_MS = 100
 RECORD_TIMEOUT_MS = 150
+#: Receives of a deferred decision record before it goes to the dead-letter queue.
+RECORD_ATTEMPTS = 10
 #: Stream retries of a failed publish before the record goes to the dead-letter queue.
 RELAY_RETRY_ATTEMPTS = 10
 #: Why the decision path reserves nothing unless the team opts in (checkov's CKV_AWS_115).
@@ -116,6 +118,7 @@ class DecisionService(Construct):
             invoked_by="the decisions table's stream (one batch per shard at a time)")
         self._grant(data)
         self.relay_dlq = self._relay(ctx, data)
+        self.records_queue = self._deferred_records(ctx, data)
 
         self.state_machine = state_machine(
             self, "StateMachine", team=team.name, workflow="decision", definition=self._definition(team),
@@ -181,6 +184,47 @@ class DecisionService(Construct):
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         alarm.add_alarm_action(cw_actions.SnsAction(data.alerts_topic))
         return dlq
+
+    def _deferred_records(self, ctx: TeamContext, data: DataPlane) -> sqs.Queue:
+        """Decisions the table did not take in the decision function's time → a queue → written
+        off the synchronous path by ``record_decisions`` (retried by the queue, then a DLQ)."""
+        dlq_name = team_resource(ctx.name, "decision-records-dlq")
+        dlq = sqs.Queue(self, "DeferredRecordsDeadLetters", queue_name=dlq_name,
+                        encryption=sqs.QueueEncryption.KMS, encryption_master_key=data.key, enforce_ssl=True,
+                        retention_period=cdk.Duration.days(14))
+        acknowledge(dlq, "AwsSolutions-SQS3",
+                    "This queue is the dead-letter queue of the deferred decision records; a dead-letter "
+                    "queue has no dead-letter queue of its own.")
+        queue = sqs.Queue(self, "DeferredRecords", queue_name=team_resource(ctx.name, "decision-records"),
+                          encryption=sqs.QueueEncryption.KMS, encryption_master_key=data.key, enforce_ssl=True,
+                          visibility_timeout=cdk.Duration.seconds(60), retention_period=cdk.Duration.days(4),
+                          dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=RECORD_ATTEMPTS))
+        writer = ProjectFunction(
+            self, "RecordDecisionsFunction", ctx=ctx, stage="realtime", handler="record_decisions",
+            description="write the decisions the decision function queued because the table was slow",
+            key=data.key, environment={**NO_PAYLOADS_IN_TRACES, "DECISIONS_TABLE": self.decisions_table.table_name},
+            timeout=cdk.Duration.seconds(10), memory_size=512,
+            invoked_by="the decision-records queue (batches of 10)")
+        writer.function.add_event_source(sources.SqsEventSource(queue, batch_size=10,
+                                                                report_batch_item_failures=True))
+        self.decisions_table.grant(writer.role, "dynamodb:PutItem")
+        data.key.grant_encrypt_decrypt(writer.role)
+        queue.grant_send_messages(self.decide_fn.role)
+        self.decide_fn.function.add_environment("RECORDS_QUEUE_URL", queue.queue_url)
+        for role in (writer.role, self.decide_fn.role):
+            for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+                acknowledge(role, f"AwsSolutions-IAM5[Action::{action}]",
+                            f"{action} comes from the L2 grants on this team's own queue, table and key.")
+        alarm = cloudwatch.Alarm(
+            self, "DeferredRecordsDeadLettersAlarm", alarm_name=alarm_name(ctx.name, "decision-records-lost"),
+            alarm_description=f"{ctx.name}: decisions answered to clients but not recorded after "
+                              f"{RECORD_ATTEMPTS} tries are waiting in {dlq_name}",
+            metric=dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5),
+                                                                     statistic="Maximum"),
+            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(cw_actions.SnsAction(data.alerts_topic))
+        return queue
 
     # ------------------------------------------------------------------ definition
     def _definition(self, team: Any) -> sfn.IChainable:

@@ -131,7 +131,8 @@ def test_decision_workflow_logs_no_execution_data_and_its_lambdas_trace_no_paylo
 
 
 def test_the_decisions_table_streams_new_items_to_the_relay_with_a_dead_letter_queue(resources):
-    [mapping] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    [mapping] = [m for m in mappings if "PublishDecisionsFunction" in json.dumps(m["FunctionName"])]
     table = next(r for lid, r in resources.items() if lid == mapping["EventSourceArn"]["Fn::GetAtt"][0])
     assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     assert "DecisionsTable" in mapping["EventSourceArn"]["Fn::GetAtt"][0]
@@ -187,6 +188,26 @@ def test_decision_tables_are_encrypted_recoverable_and_expire(template):
         "TimeToLiveSpecification": Match.object_like({"Enabled": True})})
     template.has_resource_properties("AWS::Events::EventBus", {"Name": "fraud-detection--decisions",
                                                                "KmsKeyIdentifier": Match.any_value()})
+
+
+def test_a_decision_the_table_did_not_take_in_time_is_written_off_the_path_with_a_dead_letter_queue(resources):
+    """Product: the decision function may queue a record (never wait for the table); the queue's
+    consumer writes it with retries; what still fails waits in a DLQ that pages the team."""
+    queues = {r["Properties"]["QueueName"]: (lid, r["Properties"]) for lid, r in resources.items()
+              if r["Type"] == "AWS::SQS::Queue"}
+    _, records = queues["fraud-detection--decision-records"]
+    dlq_id, dlq = queues["fraud-detection--decision-records-dlq"]
+    assert records["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] == dlq_id
+    assert records["KmsMasterKeyId"] and dlq["KmsMasterKeyId"]
+    mapping = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                   and "DeferredRecords" in json.dumps(r["Properties"]["EventSourceArn"]))
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    decide = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+                  and r["Properties"]["Handler"].endswith("decide.handler.handler"))
+    assert "RECORDS_QUEUE_URL" in decide["Environment"]["Variables"]
+    alarm = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                 and r["Properties"].get("AlarmName") == "fraud-detection--decision-records-lost")
+    assert alarm["AlarmActions"]
 
 
 def test_the_stack_outputs_the_decision_api_url(assembly):

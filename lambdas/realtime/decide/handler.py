@@ -17,8 +17,9 @@ log line and an X-Ray subsegment:
 4. **rules**: the one policy (``mdlc.policy``); a rules error gives the fallback decision.
 5. **record**, last: the decisions table's conditional write (the outbox: its stream
    publishes the event and feeds the feature stream, off this path). A replay gets the first
-   answer, other content under a used request id a 409. A write that fails answers the
-   decision with ``recorded: false``: the client may repeat the request id to have it recorded.
+   answer, other content under a used request id a 409. A write that fails in time answers
+   the decision with ``recorded: false`` and queues the item (``queued_for_recording``) for
+   ``record_decisions``, which writes it off this path with the queue's retries.
 
 Every AWS call has a timeout of its own and at most one retry, so the function answers well
 within its Lambda timeout; the workflow's catch answers the fallback decision if it does not.
@@ -36,7 +37,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.shared.aws import fast_client
-from lambdas.shared.decision_log import Conflict, DecisionLog, record_once, response_and_item
+from lambdas.shared.decision_log import Conflict, DecisionLog, attributes, record_once, response_and_item
 from lambdas.shared.decision_request import RequestError, parse_request, request_schema
 from lambdas.shared.entity_store import read_online
 from lambdas.shared.spec import env, team_spec
@@ -68,11 +69,28 @@ class DecisionIO:
         self.spec = spec
         self._ddb = fast_client("dynamodb", timeout_ms("FEATURE_TIMEOUT_MS", 100), attempts=1)
         self._runtime = fast_client("sagemaker-runtime", timeout_ms("INFERENCE_TIMEOUT_MS", 60), attempts=1)
+        self._sqs = fast_client("sqs", timeout_ms("RECORD_TIMEOUT_MS", 200), attempts=1)
 
     def read_items(self, record: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
         """Every key's online item in one BatchGetItem (the shared serving read), with this
         function's short-timeout client."""
         return read_online(self.feature_table, record, self.spec, ddb=self._ddb)
+
+    def defer(self, item: dict[str, Any]) -> bool:
+        """Queue a decision the table did not take in time, for ``record_decisions`` to write off
+        this path; False when the queue did not take it either (or there is none)."""
+        import json
+
+        queue = os.environ.get("RECORDS_QUEUE_URL")
+        if not queue:
+            return False
+        try:
+            self._sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(attributes(item)))
+        except Exception as exc:  # noqa: BLE001 - the decision still answers; the log names the loss
+            logger.error("decision neither recorded nor queued", extra={"request_id": item["request_id"],
+                                                                        "error": _failure("SQS", exc)})
+            return False
+        return True
 
     def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
         """The endpoint's raw answer to one record (raises on an error or a timeout)."""
@@ -187,10 +205,12 @@ def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetim
             return record_once(io.log, request, response, item)
         except Conflict as conflict:
             return conflict.response()
-        except Exception as exc:  # noqa: BLE001 - the decision still answers; the client may repeat it
-            logger.warning("decision not recorded", extra={"request_id": request["request_id"],
-                                                           "error": _failure("DynamoDB", exc)})
-            return {**response, "recorded": False}
+        except Exception as exc:  # noqa: BLE001 - the decision still answers; its write is retried off the path
+            queued = io.defer(item)
+            logger.warning("decision not recorded in time", extra={"request_id": request["request_id"],
+                                                                   "error": _failure("DynamoDB", exc),
+                                                                   "queued": queued})
+            return {**response, "recorded": False, "queued_for_recording": queued}
 
 
 def _features(record: dict[str, Any], items: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:

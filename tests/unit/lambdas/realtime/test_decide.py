@@ -122,15 +122,24 @@ def test_a_rules_error_is_the_fallback_decision(handler, event, context, endpoin
     assert answer["reasons"][0].startswith("rules_error: Rules.KeyError")
 
 
-def test_a_write_that_fails_still_answers_the_decision_marked_unrecorded(handler, event, context, endpoint,
-                                                                         monkeypatch):
+def test_a_write_that_fails_still_answers_and_queues_the_record_off_the_path(handler, event, context, endpoint,
+                                                                            monkeypatch):
+    """The table throttles: the client gets its decision now, the item waits on the records queue
+    (record_decisions writes it from there, with the queue's retries)."""
+    url = client("sqs").create_queue(QueueName="fraud-detection--decision-records")["QueueUrl"]
+    monkeypatch.setenv("RECORDS_QUEUE_URL", url)
+
     def throttled(self, item):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem")
 
     monkeypatch.setattr(handler.DecisionLog, "record", throttled)
     answer = handler.handler(event, context)
 
-    assert answer["status"] == 200 and answer["recorded"] is False and answer["fallback"] is False
+    assert answer["status"] == 200 and answer["recorded"] is False and answer["queued_for_recording"] is True
+    [message] = client("sqs").receive_message(QueueUrl=url)["Messages"]
+    item = json.loads(message["Body"])
+    assert item["request_id"] == {"S": "req-0001"} and json.loads(item["response"]["S"])["decision"] == \
+        answer["decision"]
 
 
 def test_a_replay_returns_the_first_answer_and_other_content_is_a_409(handler, event, context, endpoint):
