@@ -98,6 +98,7 @@ class Lifecycle:
         api = self.team.api("decisions")
         mix: Counter = Counter()
         first_error = None
+        fallbacks = 0  # decisions the model did not answer (error, timeout): the team's fallback
         captured = self.captured()
         for i, row in enumerate(frame.to_dict("records")):
             body = request_body(self.team.team, row, f"{label}-{i}")
@@ -108,11 +109,13 @@ class Lifecycle:
             decision = out.get("decision") if isinstance(out, dict) else None
             if isinstance(decision, str):
                 mix[decision] += 1
+                fallbacks += bool(out.get("fallback"))
             else:
                 mix[f"HTTP {response.status}"] += 1
                 first_error = first_error or (response.status, response.body[:300])
         self.summary["decisions"].update(mix)
-        click.echo(f"  {sum(mix.values())} {label} requests → " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
+        click.echo(f"  {sum(mix.values())} {label} requests → " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items()))
+                   + f" ({fallbacks} by the fallback)")
         # The decisions table's stream → relay → decision bus (the outbox), as Lambda polls it.
         self.team.aws.deliver_streams()
         click.echo(f"  decision events published by the outbox relay: {self.published_events()}")
@@ -134,7 +137,9 @@ class Lifecycle:
         keys = [sc.id_column, sc.entity_key, sc.timestamp_column, *(f.name for f in sc.record_features)]
         template = {k: (None if v != v else v) for k, v in frame[keys].iloc[0].to_dict().items()}
         start = max(F.parse_time(t) for t in frame[sc.timestamp_column].dropna()) + timedelta(hours=1)
-        counts = [f.name for f in sc.online_features if f.aggregate.fn == "count"]
+        # a count keyed by a column the template lacks (a nullable key) sees none of the burst
+        counts = [f.name for f in sc.online_features if f.aggregate.fn == "count"
+                  and template.get(f.aggregate.key or sc.entity_key) is not None]
         arn = self.team.state_machine_arn("decision")
         seen = []
         for i in range(11):

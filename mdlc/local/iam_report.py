@@ -72,6 +72,9 @@ EXPLAINED: dict[str, str] = {
        for a in ("dynamodb:DescribeStream", "dynamodb:ListStreams")},
     **{a: "the event source mapping sends failed batches to the DLQ with the function's role (service side)"
        for a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")},
+    **{a: "the SQS event source mapping polls the queue with the function's role (service side; the "
+          "harness delivers no SQS mapping)" for a in (
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")},
 }
 # The project grants through CDK's L2 grant methods (STYLE.md: no hand-written IAM JSON
 # where an L2 grant exists); each grants a fixed set, of which a function uses a part.

@@ -147,13 +147,12 @@ class DecisionService(Construct):
         role = self.decide_fn.role
         data.feature_table.grant(role, "dynamodb:BatchGetItem")
         self.decisions_table.grant(role, "dynamodb:PutItem", "dynamodb:GetItem")
-        data.key.grant_decrypt(role)
-        data.key.grant(role, "kms:GenerateDataKey")
+        data.key.grant_encrypt_decrypt(role)  # the team-key-encrypted tables and records queue
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"],
                                                          resources=[self.endpoint_arn]))
         self.bus.grant_put_events_to(self.relay_fn.role)
         self.relay_fn.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[self.stream_arn]))
+            actions=["kinesis:PutRecord"], resources=[self.stream_arn]))
         data.key.grant_encrypt_decrypt(self.relay_fn.role)
         for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
             acknowledge(self.relay_fn.role, f"AwsSolutions-IAM5[Action::{action}]",
