@@ -223,11 +223,15 @@ BUILTIN_HANDLERS.append(("request-created.sagemaker-runtime.InvokeEndpoint", _re
 def hang(seconds: float) -> float:
     """Keep the caller waiting ``seconds``, or until its read timeout, which then raises botocore's
     ReadTimeoutError as the socket would; returns the seconds waited."""
+    from mdlc.harness.lambdas import record_emulated_wait
+
     limit = getattr(_CALLER, "read_timeout", None)
     if limit is not None and limit < seconds:
         time.sleep(limit)
+        record_emulated_wait(limit)  # part of the calling handler's duration
         raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.amazonaws.com/endpoints/invocations")
     time.sleep(seconds)
+    record_emulated_wait(seconds)
     return seconds
 
 

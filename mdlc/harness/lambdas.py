@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 import zipfile
@@ -310,6 +311,26 @@ class _TimedOut:
             f"RequestId: {uuid.uuid4()} Error: Task timed out after {route.timeout_seconds:.2f} seconds")}
 
 
+#: Seconds of emulated waiting (a hanging endpoint, …) per thread: part of a handler's duration.
+_EMULATED_WAITS: dict[int, float] = {}
+#: A handler stuck this many times its timeout in wall-clock time is stopped whatever its clock says.
+_WALL_CLOCK_CAP = 30
+
+
+def record_emulated_wait(seconds: float) -> None:
+    """Count ``seconds`` the harness made this thread wait on the emulated service's behalf."""
+    ident = threading.get_ident()
+    _EMULATED_WAITS[ident] = _EMULATED_WAITS.get(ident, 0.0) + seconds
+
+
+def _duration(worker: threading.Thread, clock: int | None, started_cpu: float) -> float:
+    """A handler's duration as its own sandbox would see it: its thread's CPU time plus the
+    harness' emulated waits. Wall-clock time here also counts the other processes this machine
+    runs (other workers, the model servers), which are not the function's time."""
+    cpu = time.clock_gettime(clock) - started_cpu if clock is not None else 0.0
+    return cpu + _EMULATED_WAITS.get(worker.ident or 0, 0.0)
+
+
 def _run_with_timeout(route: LambdaRoute, call: Callable[[], Any]) -> Any:
     """``call()``'s result (or exception), or _TimedOut when it runs past the function's Timeout.
 
@@ -318,12 +339,35 @@ def _run_with_timeout(route: LambdaRoute, call: Callable[[], Any]) -> Any:
     when a handler had written before the timeout, stay)."""
     box: list[Any] = []
     context = contextvars.copy_context()
-    worker = threading.Thread(target=lambda: box.append(context.run(call)), daemon=True,
-                              name=f"lambda-{route.function_name}")
+    ready = threading.Event()
+    clocks: list[tuple[int | None, float]] = []
+
+    def run() -> None:
+        try:
+            clock = time.pthread_getcpuclockid(threading.get_ident())
+            clocks.append((clock, time.clock_gettime(clock)))
+        except (AttributeError, OSError):  # no per-thread CPU clock: wall-clock only
+            clocks.append((None, 0.0))
+        ready.set()
+        try:
+            box.append(context.run(call))
+        finally:
+            _EMULATED_WAITS.pop(threading.get_ident(), None)
+
+    worker = threading.Thread(target=run, daemon=True, name=f"lambda-{route.function_name}")
+    started = time.monotonic()
     worker.start()
-    worker.join(route.timeout_seconds)
-    if worker.is_alive():
-        return _TimedOut(route.timeout_seconds)
+    ready.wait()
+    clock, started_cpu = clocks[0]
+    limit = route.timeout_seconds
+    while worker.is_alive():
+        worker.join(0.02)
+        if not worker.is_alive():
+            break
+        waited = time.monotonic() - started
+        used = _duration(worker, clock, started_cpu) if clock is not None else waited
+        if used > limit or waited > limit * _WALL_CLOCK_CAP:
+            return _TimedOut(route.timeout_seconds)
     return box[0]
 
 
