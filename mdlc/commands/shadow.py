@@ -83,7 +83,7 @@ def _pct(value: Any) -> str:
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML with decision_rules: the candidate policy [default: examples/stricter-policy.yaml "
                    "for the example team, else the live policy].")
-@click.option("--customers", default=300, show_default=True, help="Generated data: entities.")
+@click.option("--customers", default=600, show_default=True, help="Generated data: entities.")
 @click.option("--days", default=60, show_default=True, help="Generated data: days of training history.")
 @click.option("--requests", default=400, show_default=True, help="Labelled requests through the decision API.")
 @click.option("--seed", default=7, show_default=True, help="Generated data: seed.")

@@ -49,8 +49,10 @@ log = jobkit.setup_logging("monitoring")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("config", "baseline", "reference", "model", "capture", "batch", "batch-input", "ground-truth",
-                 "raw", "shadow"):
+                 "raw"):
         p.add_argument(f"--{name}", default=str(IN / name.replace("-", "_")))
+    # The shadow pairs arrive in the capture input (its bucket), apart from the capture files.
+    p.add_argument("--shadow", default=str(IN / "capture" / shadow_compare.FOLDER))
     p.add_argument("--report-dir", default=str(OUT / "report"))
     # The window [start, end) measured for drift, and the quality window (shifted back by the
     # team's label delay) whose predictions are joined with the labels that arrived since.
@@ -105,7 +107,8 @@ def read_capture(folder: str | Path, since: datetime | None, spec: dict[str, Any
     ids: list[str | None] = []
     times: list[datetime | None] = []
     root = Path(folder)
-    files = sorted(p for p in root.rglob("*.jsonl") if p.is_file()) if root.is_dir() else []
+    files = sorted(p for p in root.rglob("*.jsonl") if p.is_file()
+                   and p.relative_to(root).parts[0] != shadow_compare.FOLDER) if root.is_dir() else []
     for path in files:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():

@@ -25,6 +25,8 @@ import pandas as pd
 from mdlc import features as F
 from mdlc import policy
 
+#: The pairs' folder in the capture bucket, and so in the job's capture input.
+FOLDER = "shadow"
 COLUMNS = ["request_id", "id", "decided_at", "amount", "live_decision", "live_score", "shadow_decision",
            "shadow_score", "shadow_error", "live_version", "shadow_version"]
 

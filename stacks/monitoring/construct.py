@@ -52,7 +52,9 @@ from stacks.data_plane import DataPlane
 IN = "/opt/ml/processing/input"
 CURSOR_KEY = "monitoring/cursor.json"  # lambdas/monitoring/prepare_monitoring_run/handler.py
 # Inputs listed object by object (SageMaker manifest files): only what the run's window holds.
-WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw", "shadow")
+# SageMaker takes at most 10 processing inputs: the shadow pairs ride in the capture manifest
+# (same bucket), under capture/shadow/.
+WINDOWED_INPUTS = ("capture", "batch", "batch_input", "ground_truth", "raw")
 OUT = "/opt/ml/processing/output"
 WORKFLOWS = ("training", "batch", "monitoring")
 REALTIME_WORKFLOWS = ("deployment", "decision")  # only when realtime.enabled

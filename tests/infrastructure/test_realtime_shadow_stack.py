@@ -103,3 +103,12 @@ def test_a_team_without_a_shadow_has_no_shadow_function_variant_or_alarm(assembl
         _shadow_function(realtime)
     assert "shadow-better" not in json.dumps(monitoring)
     assert '\\"VariantName\\":\\"Shadow\\"' not in json.dumps(realtime)
+
+
+def test_the_monitoring_job_still_fits_sagemakers_ten_processing_inputs(shadow_assembly):
+    """The shadow pairs ride in the capture input: a processing job takes at most 10 inputs."""
+    template = shadow_assembly.template("fraud-detection-monitoring")
+    machine = next(r for r in _of_type(template, "AWS::StepFunctions::StateMachine").values()
+                   if r["Properties"]["StateMachineName"] == "fraud-detection--monitoring")
+
+    assert 0 < json.dumps(machine["Properties"]["DefinitionString"]).count('\\"InputName\\"') <= 10

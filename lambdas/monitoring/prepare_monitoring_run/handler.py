@@ -25,9 +25,10 @@ What it reads (one SageMaker manifest per job input, listing only these objects)
   point-in-time features are recomputed from), only when the endpoint captured decisions in
   the skew window: the window shifted back by ``monitoring.feature_skew_delay_hours`` (or
   the input's ``skew_delay_hours``), whose events have reached the raw data by now.
-- shadow: the shadow challenger's decision pairs (``shadow/dt=YYYY-MM-DD/`` in the capture
-  bucket) of the days from the quality window's start to the window's end; the capture of
-  the endpoint's ``Shadow`` variant is never read as live traffic.
+- the shadow challenger's decision pairs (``shadow/dt=YYYY-MM-DD/`` in the capture bucket) of
+  the days from the quality window's start to the window's end, listed in the capture
+  manifest (a processing job takes at most 10 inputs); the capture of the endpoint's
+  ``Shadow`` variant is never read as live traffic.
 Listing cost and bytes read depend on the window, not on how much capture is retained.
 """
 
@@ -239,13 +240,15 @@ def window_inputs(spec: dict[str, Any], window: dict[str, Any], run_prefix: str)
     if len(input_buckets) > 1:
         raise ValueError(f"batch inputs of one window in several buckets ({sorted(input_buckets)}); expected one")
     uris = {
-        "capture": write_manifest(run_prefix, "capture", capture_bucket or "", [o["Key"] for o in capture]),
+        # The shadow pairs share the capture bucket and its input (SageMaker takes at most 10
+        # processing inputs): the job finds them under capture/shadow/ and reads them apart.
+        "capture": write_manifest(run_prefix, "capture", capture_bucket or "",
+                                  [o["Key"] for o in capture + pairs]),
         "batch": write_manifest(run_prefix, "batch", env("REPORTS_BUCKET"), [o["Key"] for o in batch]),
         "batch_input": write_manifest(run_prefix, "batch_input", next(iter(input_buckets), env("RAW_BUCKET")),
                                       [o["Key"] for o in batch_inputs]),
         "ground_truth": write_manifest(run_prefix, "ground_truth", env("RAW_BUCKET"), [o["Key"] for o in labels]),
         "raw": write_manifest(run_prefix, "raw", env("RAW_BUCKET"), [o["Key"] for o in raw]),
-        "shadow": write_manifest(run_prefix, "shadow", capture_bucket or "", [o["Key"] for o in pairs]),
     }
     read = {
         "capture": {"objects": len(capture), "bytes": sum(o["Size"] for o in capture)},

@@ -98,3 +98,21 @@ def test_a_team_without_a_shadow_and_no_pairs_reports_none(tmp_path):
                                         monitoring_job.average_precision)
 
     assert out == {"configured": False}
+
+
+def test_pairs_in_the_capture_input_are_read_as_pairs_never_as_captured_traffic(tmp_path):
+    """A processing job takes at most 10 inputs: the pairs arrive in the capture input."""
+    from tests.unit.sagemaker_jobs.support import SPEC
+    from tests.unit.sagemaker_jobs.test_monitoring_job import capture_line
+
+    capture = tmp_path / "capture" / "datacapture" / "fraud-detection--endpoint" / "AllTraffic" / "2026" / "03"
+    capture.mkdir(parents=True)
+    (capture / "a.jsonl").write_text(capture_line([{"amount": 1.0}], [0.2]) + "\n")
+    write(tmp_path / "capture", [pair_line(1, 2, "APPROVE", "DECLINE", 0.1, 0.9)])
+
+    records, scores, *_ = monitoring_job.read_capture(tmp_path / "capture", None, SPEC, [])
+    pairs = shadow_compare.read_pairs(monitoring_job.parse_args([]).shadow.replace(
+        str(monitoring_job.IN / "capture"), str(tmp_path / "capture")))
+
+    assert scores == [0.2] and len(records) == 1
+    assert pairs["request_id"].tolist() == ["r1"]
