@@ -89,3 +89,27 @@ def test_without_costs_there_is_no_suggestion(split):
     y, p, amount = split
     assert C.suggest(y, p, amount, {"decision_rules": {"score_bands": TEAM}}) is None
     assert C.suggest(y, p, amount, {}) is None
+
+
+def test_the_evaluation_job_reports_cost_bands_beside_the_teams(pipeline, code, tmp_path, spec):
+    """The evaluation job, run as the processing job runs it (the image's runtime), adds
+    cost_bands with costs in the spec: the team's own bands priced, and a suggestion no dearer
+    and within capacity; without costs it reports none."""
+    import copy
+
+    from tests.unit.sagemaker_jobs.support import write_spec
+    from tests.unit.sagemaker_jobs.test_evaluation_job import evaluate
+
+    priced = copy.deepcopy(spec)
+    priced["decision_rules"]["costs"] = spec_with(review_capacity_per_day=300,
+                                                  transactions_per_day=20_000)["decision_rules"]["costs"]
+    result = evaluate(code, pipeline, tmp_path / "priced", write_spec(tmp_path / "c", priced))
+    report = result["cost_bands"]
+    bands = spec["decision_rules"]["score_bands"]
+    assert (report["team"]["approve_below"], report["team"]["decline_at_or_above"]) == (
+        bands["approve_below"], bands["decline_at_or_above"])
+    assert report["suggested"]["expected_cost"] <= report["team"]["expected_cost"]
+    assert report["suggested"]["reviews_per_day"] <= 300
+    assert report["rows"] == result["score_bands"]["rows"]
+    plain = evaluate(code, pipeline, tmp_path / "plain", write_spec(tmp_path / "p", spec))
+    assert plain["cost_bands"] is None
