@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lambdas.shared.aws import client
-from tests.unit.lambdas.support import read_json
+from mdlc import policy
+from tests.unit.lambdas.support import SPEC, read_json
 
 
 def put_output(event: dict, text: str) -> None:
@@ -23,6 +24,8 @@ def test_parts_then_the_manifest_are_written(handler, event, context):
                       "rows": 3, "parts": 1}
     manifest = read_json(run["paths"]["manifest"])
     assert manifest["rows"] == 3 and manifest["model_package_arn"] == run["model"]["arn"]
+    # the policy these scores would be decided by, beside the model version (mdlc.policy)
+    assert manifest["policy_version"] == policy.policy_version(SPEC, run["model"]["version"])
     bucket_name, key = run["paths"]["results"][5:].split("/", 1)
     part = client("s3").get_object(Bucket=bucket_name, Key=manifest["parts"][0]["key"])["Body"].read().decode()
     assert key in manifest["parts"][0]["key"] and part == "transaction_id,score\nT-1,0.1\nT-2,0.2\nT-3,0.63\n"
