@@ -34,9 +34,10 @@ def validate(team_files: tuple[Path, ...]) -> None:
             failed = True
             continue
         s = team.schema
+        keys = list(dict.fromkeys([s.entity_key, *(f.aggregate.key or s.entity_key for f in s.online_features)]))
         click.echo(
             f"{path}: valid: team {team.name}, {len(s.model_features)} model features "
-            f"({len(s.online_features)} online, keyed by {s.entity_key}), "
+            f"({len(s.online_features)} online, keyed by {', '.join(keys)}), "
             f"{team.evaluation.metric} ≥ {team.evaluation.threshold}, "
             f"{len(team.environments)} environment(s)"
         )
