@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mdlc import features as F
 from mdlc import synthetic_team
 from mdlc.contract import load_team, parse_team, runtime_spec, team_files
+from tests import realtime_team, second_team
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -85,10 +87,13 @@ def other_history(n: int = 900, seed: int = 4) -> pd.DataFrame:
 def teams() -> list[tuple[str, dict[str, Any], pd.DataFrame]]:
     """The team above and every team file, each with records of its own columns."""
     out = [("other-team", other_spec(), other_history())]
-    for path in team_files():
-        spec = runtime_spec(load_team(path))
+    specs = [(path.stem, runtime_spec(load_team(path))) for path in team_files()]
+    # and the generated teams the integration tests deploy (batch-only; realtime with other keys)
+    specs += [(module.NAME, runtime_spec(parse_team(yaml.safe_dump(module.team_data()))))
+              for module in (second_team, realtime_team)]
+    for name, spec in specs:
         history, _ = synthetic_team.for_team(spec, n_entities=25, days=120, seed=3)
-        out.append((path.stem, spec, history))
+        out.append((name, spec, history))
     return out
 
 
