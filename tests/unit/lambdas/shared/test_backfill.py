@@ -9,8 +9,8 @@ import pytest
 
 from lambdas.shared import backfill
 from mdlc import features as F
-from mdlc import synthetic as sy
 from mdlc.contract import MODELS_DIR, load_team, runtime_spec
+from tests.unit.lambdas.features.raw import raw_records
 from tests.unit.lambdas.features.test_consume_events import MemoryStore
 
 SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
@@ -18,8 +18,8 @@ SPEC = runtime_spec(load_team(MODELS_DIR / "fraud-detection.yaml"))
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
-    frame = sy.generate(n_customers=30, days=40, seed=2).astype(str)
-    return frame.to_dict("records")
+    # the standard library's records: these tests also run in the Lambda runtime (no pandas)
+    return raw_records(n_entities=30, days=40, seed=2)
 
 
 def test_a_fresh_table_is_bootstrapped_and_then_matches(rows):
