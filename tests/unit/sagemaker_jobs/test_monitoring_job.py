@@ -87,18 +87,20 @@ def test_batch_runs_count_in_the_window_they_were_published_in(tmp_path):
 
 
 def served_features(raw: pd.DataFrame, row: pd.Series, spec: dict, lag: int = 0) -> dict:
-    """What the decision path serves for ``row``: its request merged (``derive_record``) with
-    the entity's state after every earlier event of the raw data but the last ``lag`` (a
-    stream consumer that has not caught up)."""
+    """What the decision path serves for ``row``: its request merged (``derive_record_items``)
+    with every key's state (customer, card, device) after every earlier event of the raw data,
+    but the entity's own last ``lag`` (a stream consumer that has not caught up on it)."""
     keys = F.key_columns(spec)
     times = F.parse_times_ns(raw[keys["timestamp"]])
-    mine = raw[(raw[keys["entity"]] == row[keys["entity"]])
-               & (times < F.parse_times_ns(pd.Series([row[keys["timestamp"]]]))[0])]
-    earlier = mine.iloc[:len(mine) - lag] if lag else mine
-    state = F.states_from_records(earlier.astype(object).where(earlier.notna(), None).to_dict("records"), spec)
-    entity = state.get(str(row[keys["entity"]]))
+    earlier = raw[times < F.parse_times_ns(pd.Series([row[keys["timestamp"]]]))[0]]
+    if lag:
+        mine = earlier.index[earlier[keys["entity"]] == row[keys["entity"]]]
+        earlier = earlier.drop(mine[len(mine) - lag:])
+    states = F.states_from_records(earlier.astype(object).where(earlier.notna(), None).to_dict("records"), spec)
     record = {c: (None if pd.isna(row[c]) else row[c]) for c in [keys["timestamp"], *F.record_columns(spec)]}
-    return F.derive_record(record, {"state": entity.to_json()} if entity else None, spec)
+    wanted = F.request_item_keys({**record, keys["entity"]: row[keys["entity"]]}, spec)
+    items = {key: {"state": states[item].to_json()} if item in states else None for key, item in wanted.items()}
+    return F.derive_record_items(record, items, spec)
 
 
 def test_skew_is_zero_when_serving_saw_every_earlier_event_and_names_the_features_a_lagging_stream_skews(tmp_path):
