@@ -248,14 +248,21 @@ def test_hostile_text_in_a_rejected_request_still_gets_a_json_400(team, value):
     assert response.status == 400 and response.json()["status"] == 400
 
 
-def test_a_failed_workflow_is_a_json_500_with_the_api_request_id(team):
-    team.aws.inject_fault("dynamodb", "GetItem", "AccessDeniedException", message="injected")
+def test_a_decision_function_that_fails_is_answered_with_the_fallback_decision_not_a_500(team):
+    """Product: Lambda cannot run the decision function (its service fails the invoke); the
+    workflow's catch answers the team's fallback decision, unrecorded, within the client's
+    timeout, never an error."""
+    team.aws.inject_fault("lambda", "Invoke", "ServiceException", message="injected", status_code=500)
 
     response = post(team, request("fails-1", team.customer))
 
-    assert response.status == 500, response.body
+    assert response.status == 200, response.body
     answer = response.json()
-    assert answer["error"] == "decision failed" and answer["api_request_id"] == response.headers["x-amzn-RequestId"]
+    assert answer["fallback"] is True and answer["decision"] == "REVIEW" and answer["recorded"] is False
+    assert answer["request_id"] == "fails-1" and answer["transaction_id"] == "T-fails-1"
+    assert answer["reasons"][0].startswith("decision_unavailable: ") and answer["decided_by"] == "fallback"
+    assert recorded(team, "fails-1") == []
+    assert not team.aws.faults.pending
 
 
 def test_an_unknown_route_is_a_json_403_like_aws(team):
@@ -412,7 +419,7 @@ def test_the_endpoint_answers_a_malformed_payload_with_400_through_the_images_se
 
 
 MALFORMED = [
-    ("no predictions", b'{"model_version": "v1"}', "predictions: Field required"),
+    ("no predictions", b'{"model_version": "v1"}', "predictions: a non-empty list is required"),
     ("empty predictions", b'{"model_version": "v1", "predictions": []}', "predictions"),
     ("not JSON", b"<html>502 Bad Gateway</html>", "not JSON"),
     ("score out of range", b'{"model_version": "v1", "predictions": [{"score": 7}]}', "predictions.0.score"),
