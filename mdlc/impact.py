@@ -47,6 +47,8 @@ IMPACT: dict[str, Impact] = {
                                    "amounts in the evaluation report's score-band table of the next run"),
     "data_quality": Impact(("training",), ("training", "retraining"), "thresholds of the data quality gate"),
     "training": Impact(("training",), ("training", "retraining"), "the training job of the next run"),
+    "training.tuning": Impact(("training",), ("training", "retraining"),
+                              "a tuning job (max_jobs trainings) instead of one training job in the next run"),
     "training.processing_instance_type": Impact(("training",), ("training", "retraining"),
                                                 "instances of the data quality, feature and evaluation jobs"),
     "evaluation": Impact(("training",), ("training", "retraining"), "the evaluation gate and registration"),
@@ -74,6 +76,9 @@ IMPACT: dict[str, Impact] = {
                              "manifests (batch publishes scores only)"),
     "decision_rules.guardrails": Impact((), (), "limits the pipeline's test stage holds a policy change to "
                                                 "(mdlc backtest); nothing deployed changes"),
+    "decision_rules.costs": Impact(("training",), ("training", "retraining"),
+                                   "the cost-based bands the next run's evaluation report suggests; nothing "
+                                   "deployed decides by them"),
     "streaming": Impact(("features",), ("feature-backfill",),
                         "stream consumer batching, allowed lateness, freshness and reconciliation alarms; "
                         "a new lateness changes the stored state's signature: the backfill rebuilds it"),
