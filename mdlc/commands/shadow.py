@@ -36,7 +36,7 @@ def register(main: click.Group, local: click.Group) -> None:
 def shadow_team_dir(model: str, policy: Path | None, min_labelled: int) -> Path:
     """A models folder holding the team file with a shadow: version 2 and the candidate policy."""
     data = yaml.safe_load((MODELS_DIR / f"{model}.yaml").read_text())
-    challenger: dict[str, Any] = {"model_version": 2, "compare_metric": "recall", "min_labelled": min_labelled}
+    challenger: dict[str, Any] = {"model_version": 2, "compare_metric": "pr_auc", "min_labelled": min_labelled}
     if policy is not None:
         rules = (yaml.safe_load(policy.read_text()) or {}).get("decision_rules")
         if not isinstance(rules, dict):
