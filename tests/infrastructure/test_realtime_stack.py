@@ -235,7 +235,10 @@ def test_an_update_deregisters_autoscaling_first_and_a_rollback_restores_it(reso
     states = d["States"]
     registered = states["Autoscaling registered?"]
     assert registered["Choices"][0]["Next"] == "Deregister autoscaling"
-    assert states["Deregister autoscaling"]["Next"] == "Update endpoint blue-green"
+    assert states["Deregister autoscaling"]["Next"] == "Same variants?"
+    # the same variant names (the shadow variant neither added nor removed): guardrails apply
+    assert states["Same variants?"]["Default"] == "Update endpoint blue-green"
+    assert states["Same variants?"]["Choices"][0]["Next"] == "Update endpoint at once"
     assert states["Endpoint exists?"]["Choices"][0]["Next"] == "Describe autoscaling"
     ready = states["Endpoint in service?"]
     assert ready["Default"] == "Was autoscaled? (EndpointFailed)"
