@@ -87,19 +87,21 @@ FIGURES: dict[str, Figure] = {
     "sns:Publish": Figure(15, 50, "https://docs.aws.amazon.com/sns/latest/dg/ (no latency figure published)",
                           guess=True),
     # This project's code on the reference machine (one core ≈ one Lambda vCPU at 1,769 MB).
-    "measured:model": Figure(0.549, 0.825, "inference handler, 3 reason codes: " + _BENCH, measured=True),
+    "measured:model": Figure(0.524, 0.933, "inference handler, 3 reason codes: " + _BENCH + ", 2026-12-07",
+                             measured=True),
     "measured:collect_features": Figure(0.267, 0.557, "feature merge: " + _BENCH, measured=True),
     "measured:apply_rules": Figure(0.053, 0.134, "rules: " + _BENCH, measured=True),
     "measured:perform_action": Figure(0.034, 0.095, "action: " + _BENCH, measured=True),
-    "measured:decide": Figure(0.354, 0.786, "the sum of the feature merge, rules and action steps' p50s and "
-                              "p99s (an upper bound of the p99): " + _BENCH, measured=True),
+    "measured:decide": Figure(0.533, 1.020, "the decision function without the model (request check + feature "
+                              "merge + rules + record; p99 the sum of the steps' p99s): " + _BENCH + ", 2026-12-07",
+                              measured=True),
     "measured:publish_decisions": Figure(0.05, 0.2, "relay (off the synchronous path)", guess=True),
     # Cold import of each handler module in a fresh interpreter (best of 5).
     "measured:import:collect_features": Figure(265, 300, "cold import: " + _BENCH, measured=True),
     "measured:import:apply_rules": Figure(320, 360, "cold import: " + _BENCH, measured=True),
     "measured:import:perform_action": Figure(319, 360, "cold import: " + _BENCH, measured=True),
-    "measured:import:decide": Figure(330, 380, "estimate: the slowest of the three handlers it replaced (320 ms) "
-                                     "plus its extra imports; re-measure on a quiet machine: " + _BENCH, guess=True),
+    "measured:import:decide": Figure(283, 325, "cold import, best of 5 (the p99 +15% is an estimate): " + _BENCH
+                                     + ", 2026-12-07", measured=True),
 }
 
 #: Share of a function's invocations that start a new execution environment when it has
