@@ -398,7 +398,7 @@ def check_budgets(assembly: Any, built: list[Any]) -> None:
     (``stacks.app_builder.build_app``). Called right after the synth, before the CLI deploys."""
     from mdlc.contract import TeamFileError
 
-    for team_stacks in built:
+    for team_stacks in built or []:
         realtime = getattr(team_stacks, "realtime", None)
         team = team_stacks.ctx.team
         if realtime is None or not team.realtime.enabled:

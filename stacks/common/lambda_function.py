@@ -161,6 +161,7 @@ class ProjectFunction(Construct):
         # What callers invoke: the function, or its `live` alias when it keeps warm environments
         # (provisioned concurrency) or restores snapshots (SnapStart): both apply to versions only.
         self.invocable: lambda_.IFunction = self.function
+        self.team = ctx.name
         if provisioned_concurrency or snap_start:
             self.invocable = self._live_alias(provisioned_concurrency, snap_start)
         key.grant_decrypt(self.role)
@@ -207,7 +208,8 @@ class ProjectFunction(Construct):
         if snap_start and not provisioned:
             self.function.node.default_child.snap_start = lambda_.CfnFunction.SnapStartProperty(
                 apply_on="PublishedVersions")
-        return lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version,
+        # Named like every flat name of the team (<team>--…), though an alias is per function.
+        return lambda_.Alias(self, "Live", alias_name=f"{self.team}--live", version=self.function.current_version,
                              provisioned_concurrent_executions=provisioned)
 
     def _reason_static_findings(self, invoked_by: str, reserved: int | None, unreserved_reason: str | None,

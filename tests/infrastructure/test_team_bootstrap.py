@@ -245,6 +245,9 @@ REVIEWED_STAR_CALLS = {
     "logs:PutIndexPolicy", "logs:DeleteIndexPolicy", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
     "kinesis:DisableEnhancedMonitoring", "kinesis:EnableEnhancedMonitoring", "kinesis:UpdateShardCount",
     "kinesis:UpdateStreamMode",
+    # the Lambda alias provider (the decision function's live alias: provisioned concurrency) stops a
+    # CodeDeploy deployment of the alias on rollback; the team deploys none, and the action takes no resource
+    "codedeploy:StopDeployment",
 }
 
 
