@@ -75,3 +75,29 @@ def test_an_over_budget_path_names_its_costliest_hops(realtime):
     problems = report.problems(20, 1500)
     assert len(problems) == 1 and "latency_budget_ms" in problems[0]
     assert report.costliest()[0].name in problems[0]
+
+
+def _alias(template: dict) -> dict:
+    [alias] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    return alias
+
+
+def test_cold_starts_count_unless_provisioned_and_snapstart_restores_instead_of_init(realtime):
+    """The model reads the alias and the function: provisioned concurrency removes cold starts;
+    without it they count at their rate, SnapStart at its restore time instead of init + import."""
+    on_demand = copy.deepcopy(realtime)
+    _alias(on_demand)["Properties"].pop("ProvisionedConcurrencyConfig")
+    cold = model(on_demand)
+    snap = copy.deepcopy(on_demand)
+    function = next(r for r in snap["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                    and r["Properties"]["Handler"].endswith("decide.handler.handler"))
+    function["Properties"]["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+    restored = model(snap)
+
+    warm = model(realtime)
+    invoke = {name: next(h for h in r.hops if h.key == "lambda:Invoke") for name, r in
+              (("warm", warm), ("cold", cold), ("snap", restored))}
+    assert invoke["warm"].cold_rate == 0 and "provisioned" in invoke["warm"].name
+    assert invoke["cold"].cold_rate > 0 and invoke["cold"].cold_extra is not None  # init + measured import
+    assert "SnapStart" in invoke["snap"].name and invoke["snap"].cold_extra is None
+    assert warm.p99 < cold.p99
