@@ -73,10 +73,15 @@ def test_first_run_registers_version_1_with_lineage(team, inbox):
     assert meta["evaluation_report"].endswith("evaluation/evaluation.json")
     # Global feature importance (ML Test Score D2): every model feature with its share, largest first.
     # "<feature>=<share>" separated by spaces: the registry refuses commas (CreateModelPackage's pattern).
-    shares = [pair.split("=") for pair in meta["feature_importance"].split(" ")]
+    # A list longer than the registry's 256 characters ends in "+<n> more" (lineage.json has all).
+    words = meta["feature_importance"].split(" ")
+    more = int(words[-2][1:]) if words[-1] == "more" else 0
+    shares = [pair.split("=") for pair in (words[:-2] if more else words)]
+    assert len(shares) + more <= len(F.model_columns(runtime_spec(team.team)))
     assert {name for name, _ in shares} <= set(F.model_columns(runtime_spec(team.team)))
     assert [float(v) for _, v in shares] == sorted((float(v) for _, v in shares), reverse=True)
-    assert sum(float(v) for _, v in shares) == pytest.approx(1.0, abs=0.02)
+    total = sum(float(v) for _, v in shares)
+    assert total == pytest.approx(1.0, abs=0.02) if not more else 0 < total <= 1.0 + 0.02
     # Training writes nothing that production serves: the online table is the feature pipeline's.
     assert scan_all(team, _feature_table(team)) == []
     assert [a["outcome"] for a in inbox.drain()] == ["Registered"]
@@ -107,7 +112,10 @@ def test_the_run_is_network_isolated_its_code_in_a_channel_and_in_the_model(team
 def test_a_throttled_call_is_retried(team):
     team.approve(team.model_packages()[0]["ModelPackageArn"])  # v1 becomes the champion
     team.aws.inject_fault("sagemaker", "CreateProcessingJob", "ThrottlingException", times=1)
-    prefix = team.put_raw(transactions(seed=2, customers=450), "2026-03-02")
+    # The champion's own history again: training is reproducible, so the challenger is exactly
+    # as good (another history can score either side of the 0.01 tolerance on a test split of
+    # about 40 frauds, which tests the data rather than the gate).
+    prefix = team.put_raw(transactions(seed=1), "2026-03-02")
 
     result = team.train(prefix)
 
