@@ -118,17 +118,21 @@ def aggregate_columns(spec: dict[str, Any], key: str | None = None) -> list[tupl
 
 def _aggregate_columns(spec: dict[str, Any], key: str | None) -> list[tuple[str, str]]:
     kinds: dict[str, str] = {}
+    numeric = {f["name"] for f in features(spec) if f.get("source", "record") == "record"
+               and f["type"] in ("float", "int")}
     for agg in online_aggregates(spec):
         if key is not None and agg["key"] != key:
             continue
         kind = AGGREGATES[agg["fn"]].kind
+        if kind == "text" and agg["column"] in numeric:
+            kind = "numtext"  # 40.0 from JSON and "40.0" from CSV must be one value
         previous = kinds.get(agg["column"])
         if previous is None or _KIND_RANK[kind] < _KIND_RANK[previous]:
             kinds[agg["column"]] = kind
     return list(kinds.items())
 
 
-_KIND_RANK = {"time": 0, "number": 1, "text": 2}
+_KIND_RANK = {"time": 0, "number": 1, "numtext": 2, "text": 3}
 
 
 def item_key(spec: dict[str, Any], key: str, value: Any) -> str:

@@ -205,7 +205,9 @@ def normalise(kind: str, value: Any) -> Any:
     """A raw column value as events store it; None when missing or unusable.
 
     ``time`` → integer µs, ``number`` → float (non-numeric or non-finite → None),
-    ``text`` → str (whole floats written without ``.0``, so CSV and JSON agree).
+    ``text`` → str (whole floats written without ``.0``, so CSV and JSON agree), ``numtext``
+    → a number column's value as canonical text (``40``, ``12.5``: JSON's 40.0 and CSV's
+    "40.0" are one value for count, count_distinct and mode).
     """
     if is_missing(value):
         return None
@@ -220,6 +222,9 @@ def normalise(kind: str, value: Any) -> Any:
         except (ValueError, TypeError):
             return None
         return number if number is not None and math.isfinite(number) else None
+    if kind == "numtext":  # a number column read as text (count, count_distinct, mode): one spelling
+        number = normalise("number", value)
+        return None if number is None else str(int(number)) if number.is_integer() else repr(number)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

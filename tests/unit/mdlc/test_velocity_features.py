@@ -113,6 +113,20 @@ def test_count_distinct_is_exact_and_min_reads_numbers():
     assert F.aggregate_value("min", [3.5, -2.0, 7.0], 0) == -2.0
 
 
+def test_a_number_column_counted_on_another_key_reads_the_same_from_json_and_from_csv():
+    """The stream gets 40.0 (JSON), the backfill "40.0" (CSV text): the card's item (a count of
+    amount, no sum beside it) must hold one value, or reconciliation reports a mismatch."""
+    spec = runtime_spec(load_team(EXAMPLE))
+    record = {"transaction_id": "T1", "customer_id": "C1", "card_id": "K1", "device_id": "D1", "merchant_id": "M1",
+              "event_time": "2026-03-01T10:00:00Z", "amount": 40.0, "merchant_category": "grocery",
+              "channel": "online", "country": "GB"}
+    from_json = F.states_from_records([record], spec)
+    from_csv = F.states_from_records([{k: str(v) for k, v in record.items()}], spec)
+    end = F.time_us("2026-03-01T10:00:01Z")
+    for item in from_json:
+        assert F.reconcile_state(from_json[item], from_csv[item], end)[0], item
+
+
 # -------------------------------------------------------------------------- windows
 @pytest.mark.parametrize(("text", "minutes"), [("1m", 1), ("10m", 10), ("1h", 60), ("36h", 2160), ("7d", 10080)])
 def test_windows_are_durations(text, minutes):
