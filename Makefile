@@ -86,8 +86,15 @@ bench: install
 	$(PY) bench/run_all.py
 
 ## demo: the whole lifecycle on this machine, no AWS account
+## (the example team then shows its experiments: card-testing recall with and without the
+## velocity features, a backtest of examples/stricter-policy.yaml, a shadow challenger)
 demo: install
 	$(VENV)/bin/mdlc local lifecycle --model $(MODEL)
+ifeq ($(MODEL),fraud-detection)
+	$(PY) bench/bench_card_testing.py
+	$(VENV)/bin/mdlc backtest --model $(MODEL) --policy examples/stricter-policy.yaml --entities 300 --days 45
+	$(VENV)/bin/mdlc local shadow --model $(MODEL)
+endif
 
 clean:
 	rm -rf cdk.out build .pytest_cache
