@@ -12,6 +12,7 @@ import pytest
 
 from mdlc.contract import Realtime
 from mdlc.instance_storage import has_local_storage
+from stacks.common.network import JobNetwork
 from stacks.common.sagemaker_jobs import processing_job
 from stacks.realtime.deployment import endpoint_config_parameters
 
@@ -31,7 +32,8 @@ def processing_cluster(instance_type: str) -> dict:
     stack = cdk.Stack(cdk.App(), "S")
     state = processing_job(stack, "Job", state_name="Job", name_path="$.name", role_arn="arn:aws:iam::1:role/r",
                            image="img", script="features/job.py", inputs=[], outputs=[],
-                           instance_type=instance_type, kms_key_arn=KEY, max_runtime_seconds=60, result_path="$.r")
+                           instance_type=instance_type, kms_key_arn=KEY, max_runtime_seconds=60, result_path="$.r",
+                           network=JobNetwork(isolation=True))
     return state.to_state_json()["Parameters"]["ProcessingResources"]["ClusterConfig"]
 
 
