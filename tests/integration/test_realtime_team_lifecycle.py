@@ -21,7 +21,7 @@ def test_the_lifecycle_of_a_realtime_team_with_other_keys_and_windows(tmp_path):
     write_realtime_team(tmp_path / "models")
     result = subprocess.run(
         [sys.executable, "-m", "mdlc.cli", "local", "lifecycle", "--model", NAME, "--models-dir",
-         str(tmp_path / "models"), "--entities", "500", "--days", "45", "--requests", "200"],
+         str(tmp_path / "models"), "--entities", "500", "--days", "45"],
         capture_output=True, text=True, timeout=1800,
     )
     out = result.stdout
