@@ -111,7 +111,7 @@ NOT_RESOURCE_NAMES = {
     "mdlc/diff.py": ('f"{team}-{s}"',),  # stack names in `mdlc diff`'s report
     "mdlc/local/team.py": ('f"mdlc-local-{name}-"',),  # a local temporary folder
     "mdlc/harness/jobs.py": ('f"{job_type}-{name}-"',),  # a job's local work folder (name: the job's)
-    "mdlc/synthetic_team.py": ('f"{name}-{k}"',),  # synthetic category values (name: the feature's)
+    "mdlc/synthetic_team.py": ('f"{name}-{k}"', 'f"{name}-{o + 1:06d}-{k}"'),  # generated values
 }
 _TEAM_JOINED = re.compile(r"f[\"'][^\"']*\{(?:team|team_name|team\.name|ctx\.name|ctx_name|self\.team\.name|"
                           r"self\.team_name|self\.ctx_name|self\._team|spec\[.name.\]|TEAM|self\.name|name)\}-[^\"']*[\"']")
