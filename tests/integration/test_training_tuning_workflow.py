@@ -70,7 +70,7 @@ def test_a_tuning_run_registers_the_winner_with_every_trial(team, first):
     assert first.output["training"]["model_uri"] == record["model_uri"]
     assert record["model_uri"].endswith(f"/{best['training_job']}/output/model.tar.gz")
     assert record["hyperparameters"]["max_depth"] == best["hyperparameters"]["max_depth"]
-    assert record["hyperparameters"]["num_round"] == 200  # the team's fixed values stay
+    assert record["hyperparameters"]["num_round"] == team.team.training.hyperparameters["num_round"]  # fixed, not tuned
     meta = team.model_packages()[-1]["CustomerMetadataProperties"]
     assert meta["tuning_job"] == tuning["job"]
     assert meta["hp.max_depth"] == str(best["hyperparameters"]["max_depth"])
