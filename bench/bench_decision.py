@@ -56,30 +56,43 @@ def train_model(spec: dict, folder: Path) -> None:
     (folder / "team.json").write_text(json.dumps(spec))
 
 
-def state_item(spec: dict, events: int) -> dict:
-    """The online item of an entity with ``events`` transactions in the last 90 days, as the
-    stream consumer writes it (serving computes the aggregates from it per request)."""
-    start = F.time_us("2026-03-01T14:30:00Z") - 90 * F.US_PER_DAY
-    state = F.EntityState(spec, F.lateness_us(spec))
+def state_items(spec: dict, events: int) -> dict[str, dict]:
+    """The online item of every key the request reads, as the stream consumer writes them
+    (serving computes the aggregates from them per request): the customer with ``events``
+    transactions over 90 days, its card with a burst of 8 payments in the last 10 minutes at
+    other merchants, its device with 5 cards today (a key the team does not group by is absent)."""
+    now = F.time_us(REQUEST["event_time"])
+    start = now - 90 * F.US_PER_DAY
+    lateness = F.lateness_us(spec)
+    states = {key: F.EntityState(spec, lateness, key) for key in F.aggregate_keys(spec)}
+
+    def add(key: str, i: int, t: int, **fields) -> None:
+        if key in states:
+            record = {**REQUEST, "transaction_id": f"T-{key}-{i}", "event_time": F.iso_from_us(t), **fields}
+            states[key].add(*states[key].event_from_record(record))
+
     for i in range(events):
-        t = start + (i + 1) * (90 * F.US_PER_DAY // (events + 1))
-        state.add(*state.event_from_record({**REQUEST, "transaction_id": f"T-{i}", "event_time": F.iso_from_us(t),
-                                            "amount": 12.5 + i % 40, "country": "GB" if i % 5 else "FR"}))
-    return {"customer_id": "C-000001", "state": state.to_json(), "revision": Decimal(events)}
+        add(spec["schema"]["entity_key"], i, start + (i + 1) * (90 * F.US_PER_DAY // (events + 1)),
+            amount=12.5 + i % 40, country="GB" if i % 5 else "FR")
+    for i in range(8):
+        add("card_id", i, now - (8 - i) * 60 * 10**6, amount=1.0 + i, merchant_id=f"M-{i}")
+    for i in range(5):
+        add("device_id", i, now - (5 - i) * 3600 * 10**6, card_id=f"K-{i}")
+    return {key: {"state": state.to_json(), "revision": Decimal(events)} for key, state in states.items()}
 
 
 class InProcess:
     """The decision function's three calls in memory: the entity's state item, the real inference
     handler (the endpoint's code) on the model, and a decisions log that records everything."""
 
-    def __init__(self, item: dict, model, spec: dict) -> None:
+    def __init__(self, items: dict[str, dict], model, spec: dict) -> None:
         from sagemaker_jobs.inference import inference
 
-        self.item, self.model, self.spec, self.inference, self.log = item, model, spec, inference, self
+        self.items, self.model, self.spec, self.inference, self.log = items, model, spec, inference, self
         self.count = 0
 
     def read_items(self, record: dict) -> dict:
-        return {column: self.item for column in F.request_item_keys(record, self.spec)}
+        return {column: self.items[column] for column in F.request_item_keys(record, self.spec)}
 
     def invoke(self, features: dict, inference_id: str) -> bytes:
         i = self.inference
@@ -113,7 +126,7 @@ def bench_decisions(spec: dict, model_dir: Path, n: int) -> dict:
     from sagemaker_jobs.inference import inference
 
     model = single_threaded(inference.model_fn(str(model_dir)))
-    io = InProcess(state_item(spec, events=int(os.environ.get("BENCH_ENTITY_EVENTS") or 90)), model, spec)
+    io = InProcess(state_items(spec, events=int(os.environ.get("BENCH_ENTITY_EVENTS") or 90)), model, spec)
     now = datetime.now(UTC)
     body = json.dumps(REQUEST)
     names = {"request": "request check", "features": "feature merge", "inference": "inference handler",
