@@ -401,3 +401,29 @@ def placeholder_zip() -> bytes:
             "handler.py", "def handler(event, context):\n    raise RuntimeError('routed by mdlc.harness')\n"
         )
     return buffer.getvalue()
+
+
+def make_lambda_task_timeout_patch(original: Callable) -> Callable:
+    """``ExecutionState._evaluate_with_timeout`` that gives a Lambda task's ``TimeoutSeconds``
+    the wall-clock headroom of :data:`_WALL_CLOCK_CAP`. moto waits on the wall clock, which
+    here also counts the other test workers and model servers sharing the machine; on AWS the
+    function's sandbox is its own. The function's own timeout still stops it when its duration
+    (CPU time plus emulated waits, :func:`_duration`) passes it, as ``Sandbox.Timedout``, and
+    the task fails with that, so a Lambda task whose TimeoutSeconds is the function's timeout
+    times out offline where it would on AWS. Other tasks (SageMaker ``.sync``, SDK calls) keep
+    moto's wall-clock timeout."""
+
+    def evaluate_with_timeout(self: Any, env: Any) -> Any:
+        if type(self).__name__ in ("StateTaskLambda", "StateTaskServiceLambda") and not getattr(
+                self.timeout, "_mdlc_headroom", False):
+            inner = self.timeout.eval
+
+            def eval_with_headroom(env: Any) -> None:
+                inner(env=env)
+                env.stack.append(env.stack.pop() * _WALL_CLOCK_CAP)
+
+            self.timeout.eval = eval_with_headroom
+            self.timeout._mdlc_headroom = True
+        return original(self, env)
+
+    return evaluate_with_timeout

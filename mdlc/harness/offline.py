@@ -18,6 +18,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.responses import BaseResponse
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -50,6 +51,7 @@ from mdlc.harness.lambdas import (
     LambdaRouter,
     ThreadEnviron,
     make_invoke_patch,
+    make_lambda_task_timeout_patch,
     placeholder_zip,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
@@ -142,6 +144,8 @@ class OfflineAws:
             *reuse.jsonpath_patches(),
             mock.patch.object(state_task_factory, "state_task_service_for",
                               make_factory_patch(state_task_factory.state_task_service_for)),
+            mock.patch.object(ExecutionState, "_evaluate_with_timeout",
+                              make_lambda_task_timeout_patch(ExecutionState._evaluate_with_timeout)),
             mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
                             {"sagemakerruntime": "sagemaker-runtime",
                              "applicationautoscaling": "application-autoscaling"}),

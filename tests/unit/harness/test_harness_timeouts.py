@@ -81,3 +81,38 @@ def test_a_hanging_endpoint_fails_the_call_at_the_clients_read_timeout(aws, atte
     # Each attempt waited its 50 ms; standard retries back off (≤ 1 s each) between them.
     assert 0.05 * attempts <= elapsed < 0.05 * attempts + (attempts - 1) * 1.0 + 1.0, elapsed
     assert aws.endpoints.waits == []  # no wait ran to its end
+
+
+def _lambda_task_machine(aws, function: str) -> str:  # noqa: F811
+    from .support import machine
+
+    arn = aws.client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    return machine(aws, {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                  "Parameters": {"FunctionName": arn, "Payload.$": "$"},
+                                  "TimeoutSeconds": 1, "End": True}}, "Call")
+
+
+def test_a_lambda_task_is_timed_by_its_function_not_by_the_machines_other_work(aws):  # noqa: F811
+    """A Lambda task whose TimeoutSeconds is its function's timeout: 1.5 s of wall clock spent
+    waiting (here a sleep, standing in for the other test workers and model servers sharing the
+    machine, which moto's wall-clock wait would count) is not the function's time, so the task
+    succeeds; 2 s of the function's own work fails it with Lambda's own timeout error, as on AWS.
+    (Harness emulation: without the headroom the first run fails with States.Timeout.)"""
+    def waits(event, context):
+        time.sleep(1.5)
+        return {"ok": True}
+
+    def works(event, context):
+        ends = time.thread_time() + 2
+        while time.thread_time() < ends:
+            pass
+        return {"ok": True}
+
+    aws.register_lambda("waits", handler=waits, timeout=1)
+    aws.register_lambda("works", handler=works, timeout=1)
+
+    waited = aws.run(_lambda_task_machine(aws, "waits"), {})
+    worked = aws.run(_lambda_task_machine(aws, "works"), {})
+
+    assert waited.succeeded, waited.cause
+    assert not worked.succeeded and "Sandbox.Timedout" in str(worked.cause) + str(worked.error), worked
