@@ -4,28 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mdlc.contract import MODELS_DIR, load_team
-from tests.infrastructure.test_state_machines import render
-
-TEAM = load_team(MODELS_DIR / "fraud-detection.yaml")
-
-
-def resources(assembly, stack: str, kind: str) -> list[dict]:
-    return [r for r in assembly.template(f"fraud-detection-{stack}")["Resources"].values() if r["Type"] == kind]
-
-
-def machine(assembly, stack: str) -> dict:
-    [res] = resources(assembly, stack, "AWS::StepFunctions::StateMachine")
-    return render(res["Properties"]["DefinitionString"])
-
-
-def happy_path(definition: dict) -> list[str]:
-    states, order, name = definition["States"], [], definition["StartAt"]
-    while name and name not in order:
-        order.append(name)
-        state = states[name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
-    return order
+from tests.infrastructure.stack_support import TEAM, happy_path, machine, resources
 
 
 def test_batch_workflow_checks_input_scores_validates_then_publishes(assembly):

@@ -7,31 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mdlc.contract import MODELS_DIR, load_team, parse_team
+from mdlc.contract import MODELS_DIR, parse_team
 from stacks.common.alarms import alarm_specs
 from stacks.common.props import TeamContext
 from stacks.retraining.construct import triggering_alarms
-from tests.infrastructure.test_state_machines import render
-
-TEAM = load_team(MODELS_DIR / "fraud-detection.yaml")
-
-
-def resources(assembly, stack: str, kind: str) -> list[dict]:
-    return [r for r in assembly.template(f"fraud-detection-{stack}")["Resources"].values() if r["Type"] == kind]
-
-
-def machine(assembly, stack: str) -> dict:
-    [res] = resources(assembly, stack, "AWS::StepFunctions::StateMachine")
-    return render(res["Properties"]["DefinitionString"])
-
-
-def happy_path(definition: dict) -> list[str]:
-    states, order, name = definition["States"], [], definition["StartAt"]
-    while name and name not in order:
-        order.append(name)
-        state = states[name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
-    return order
+from tests.infrastructure.stack_support import TEAM, resources
 
 
 def test_retraining_rules_reach_the_guard_and_the_guard_only_the_training_workflow(assembly):
