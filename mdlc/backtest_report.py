@@ -97,30 +97,41 @@ def _cell(value: Any, kind: str) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The side-by-side table, the flip matrix and the guardrails, as text."""
+    """The side-by-side table, the flip matrix and the guardrails, as text. With no current
+    policy (``alone``: nothing deployed yet), the candidate's column only."""
     cur, cand = report["current"], report["candidate"]
+    alone = report.get("alone")
     lines = [f"backtest of {report['team']}: {report['requests']:,} labelled requests over {report['days']} day(s), "
              f"{cur['frauds']:,} fraud" + (f"; {sum(report['rejected'].values()):,} refused as the API would "
                                            f"({', '.join(report['rejected'])})" if report["rejected"] else ""),
-             f"current:   policy_version {_version(cur['policy_version'])}",
+             f"current:   {f'none: {alone}' if alone else 'policy_version ' + _version(cur['policy_version'])}",
              f"candidate: policy_version {_version(cand['policy_version'])}",
-             f"\n{'':<30} {'current':>16} {'candidate':>16} {'change':>10}"]
+             f"\n{'':<30} {'candidate':>16}" if alone
+             else f"\n{'':<30} {'current':>16} {'candidate':>16} {'change':>10}"]
     for key, label, kind in ROWS:
         if key not in cur:
             continue
         a, b = cur.get(key), cand.get(key)
+        if alone:
+            lines.append(f"{label:<30} {_cell(b, kind):>16}")
+            continue
         delta = "-" if a is None or b is None else (f"{b - a:+.2%}" if kind == "pct" else f"{b - a:+,.1f}")
         lines.append(f"{label:<30} {_cell(a, kind):>16} {_cell(b, kind):>16} {delta:>10}")
-    lines.append(f"\ndecisions that change: {report['changed']:,} (count / fraud among them; rows: current, "
-                 "columns: candidate)")
-    lines.append(f"{'':<10}" + "".join(f"{d:>16}" for d in policy.DECISIONS))
-    for a, row in report["flips"].items():
-        lines.append(f"{a:<10}" + "".join(f"{row[b]['count']:>9,} / {row[b]['fraud']:<4,}" for b in policy.DECISIONS))
+    if not alone:
+        lines.append(f"\ndecisions that change: {report['changed']:,} (count / fraud among them; rows: current, "
+                     "columns: candidate)")
+        lines.append(f"{'':<10}" + "".join(f"{d:>16}" for d in policy.DECISIONS))
+        for a, row in report["flips"].items():
+            lines.append(f"{a:<10}" + "".join(f"{row[b]['count']:>9,} / {row[b]['fraud']:<4,}"
+                                              for b in policy.DECISIONS))
     guardrails = report.get("guardrails") or {}
     if guardrails:
         broken = report["broken_guardrails"]
         lines.append("\nguardrails: " + ("all kept" if not broken else f"{len(broken)} broken"))
         lines += [f"  BROKEN {line}" for line in broken]
+    if report.get("skipped_guardrails"):
+        lines.append(f"guardrails skipped (no current policy to measure a change from): "
+                     f"{', '.join(report['skipped_guardrails'])}")
     return "\n".join(lines) + "\n"
 
 

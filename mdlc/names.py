@@ -161,6 +161,13 @@ def smoke_test_role_name(team: str) -> str:
     creates it, the real-time API's resource policy lets it in)."""
     return team_resource(team, "smoke-test")
 
+
+def deployed_commit_parameter(team: str, stage: str) -> str:
+    """SSM parameter, in the pipeline's account: the source commit the pipeline last deployed to
+    ``stage`` (written once the stage's deployment and smoke test pass; the guardrail backtest
+    compares a changed policy with the policy of that commit)."""
+    return f"/mdlc/{team}/deployed/{stage}"
+
 # The team's CDK bootstrap (mdlc/bootstrap.py plans it; stacks/team.py synthesises against it).
 
 #: What ``DefaultStackSynthesizer(qualifier=…)`` and the bootstrap template accept, narrowed to

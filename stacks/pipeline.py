@@ -3,7 +3,10 @@
 On every commit to the team's branch the pipeline runs the offline suite (`make test`),
 synthesises the app, updates itself, deploys the team's stacks to the staging account,
 retrains on a small sample and calls the decision API there (``scripts/smoke_test.py``),
-waits for a person's approval, and deploys the same cloud assembly to production.
+waits for a person's approval, and deploys the same cloud assembly to production. After each
+stage's deployment (and its smoke test) passes, the pipeline records the source commit it
+deployed there (SSM parameter ``/mdlc/<team>/deployed/<stage>`` in its own account); the test
+stage's guardrail backtest compares a changed policy with the policy of production's commit.
 
 Accounts: the pipeline lives in ``environments.tooling`` of the team file (else
 ``environments.dev``); the targets are ``environments.staging`` and
@@ -26,18 +29,22 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
+from mdlc.backtest_inputs import PIPELINE_HOME_STAGES
 from mdlc.contract import Environment, TeamConfig, TeamFileError
-from mdlc.names import smoke_test_role_name, team_prefix, team_resource
+from mdlc.names import deployed_commit_parameter, smoke_test_role_name, team_prefix, team_resource
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched
 from stacks.common.props import TeamContext
 from stacks.common.workflow import grant_execution_data
 from stacks.team import TeamStacks, bound, synthesizer
 
-# Where the pipeline itself runs: the first of these stages the team file names.
-PIPELINE_HOME_STAGES = ("tooling", "dev")
+# Where the pipeline itself runs: the first of PIPELINE_HOME_STAGES the team file names.
 # Deployment targets, in pipeline order.
 TARGET_STAGES = ("staging", "production")
+# The stage whose decisions are live for real: the guardrail backtest's baseline is the policy
+# last deployed there (staging decides only the smoke test's sample; a commit that reached
+# staging but was never approved, or failed there, never decided for a customer).
+GUARDRAIL_BASELINE_STAGE = TARGET_STAGES[-1]
 # CloudFormation outputs the smoke test reads (absent outputs are skipped, not failed).
 TRAINING_OUTPUT = "TrainingStateMachineArn"
 API_OUTPUT = "DecisionApiUrl"
@@ -137,12 +144,25 @@ def _find_output(stacks: list[cdk.Stack], name: str) -> cdk.CfnOutput | None:
 
 
 def policy_guardrail_commands(team: TeamConfig) -> list[str]:
-    """The test stage's backtest of a changed policy against the one deployed before this commit
-    (``HEAD~1``): it stops the pipeline, printing the comparison, when the candidate breaks a
-    ``decision_rules.guardrails`` limit, and does nothing when the policy is unchanged."""
+    """The test stage's backtest of a changed policy against the one deployed to production (the
+    commit recorded there, however many commits behind: not ``HEAD~1``, which a superseded run,
+    a failed deployment or a pending approval leave undeployed): it stops the pipeline, printing
+    the comparison, when the candidate breaks a ``decision_rules.guardrails`` limit, and does
+    nothing when the policy is unchanged. Before the first production deployment the candidate
+    alone is held to its absolute guardrails."""
     if team.decision_rules is None:  # batch-only: no policy to backtest
         return []
-    return [f".venv/bin/mdlc backtest --model {team.name} --baseline-ref HEAD~1 --enforce-guardrails"]
+    return [f".venv/bin/mdlc backtest --model {team.name} --baseline-deployed {GUARDRAIL_BASELINE_STAGE} "
+            "--enforce-guardrails"]
+
+
+def record_deployed_commands(team: TeamConfig, stage: str) -> list[str]:
+    """The post-deployment step's commands: write the deployed source commit (``$DEPLOYED_COMMIT``,
+    the source action's CommitId) to the stage's parameter, in the pipeline's account and region
+    (CodeBuild's). The AWS CLI is on the build image; the step needs no checkout."""
+    return ['test -n "$DEPLOYED_COMMIT"',
+            f"aws ssm put-parameter --name {deployed_commit_parameter(team.name, stage)} --type String "
+            '--overwrite --value "$DEPLOYED_COMMIT"']
 
 
 class SmokeTestAccessStack(cdk.Stack):
@@ -221,13 +241,17 @@ class PipelineStack(cdk.Stack):
         name = team.name
         self.team_name = name
         source = self._source(team)
+        guardrails = policy_guardrail_commands(team)
         synth = pipelines.CodeBuildStep(
             "Synth",
             input=source,
             # A fresh machine with python3 and node, exactly as the README starts.
-            commands=["make test", *policy_guardrail_commands(team),
-                      f"npx --no-install cdk synth -c model={name} --no-notices"],
+            commands=["make test", *guardrails, f"npx --no-install cdk synth -c model={name} --no-notices"],
             primary_output_directory="cdk.out",
+            # The guardrail backtest reads which commit production runs: that one parameter only.
+            role_policy_statements=[iam.PolicyStatement(
+                sid="ReadProductionCommit", actions=["ssm:GetParameter"],
+                resources=[self._deployed_parameter_arn(name, GUARDRAIL_BASELINE_STAGE)])] if guardrails else None,
         )
         self.pipeline = pipelines.CodePipeline(
             self,
@@ -268,13 +292,17 @@ class PipelineStack(cdk.Stack):
                 smoke_test=target == "staging",
             )
         staging = stages["staging"]
-        self.pipeline.add_stage(staging, post=[self._smoke_test(ctx, source, staging, plan)])
+        smoke = self._smoke_test(ctx, source, staging, plan)
+        record = self._record_deployed(team, source, synth, "staging")
+        record.add_step_dependency(smoke)  # recorded only once the smoke test passed too
+        self.pipeline.add_stage(staging, post=[smoke, record])
         self.pipeline.add_stage(
             stages["production"],
             pre=[pipelines.ManualApprovalStep(
                 "PromoteToProduction",
                 comment=f"Staging of {name} passed its smoke tests. Promote this build to production?",
             )],
+            post=[self._record_deployed(team, source, synth, "production")],
         )
         self.pipeline.build_pipeline()
         self._grant_connection_use(team)
@@ -449,6 +477,28 @@ class PipelineStack(cdk.Stack):
         # A git clone, not a zip: the guardrail backtest reads the policy of the commit before.
         return pipelines.CodePipelineSource.connection(p.repository, p.branch, connection_arn=p.connection_arn,
                                                        code_build_clone_output=True)
+
+    def _deployed_parameter_arn(self, team_name: str, stage: str) -> str:
+        return self.format_arn(service="ssm", resource="parameter",
+                               resource_name=deployed_commit_parameter(team_name, stage).lstrip("/"))
+
+    def _record_deployed(self, team: TeamConfig, source: pipelines.CodePipelineSource,
+                         synth: pipelines.CodeBuildStep, stage: str) -> pipelines.CodeBuildStep:
+        """After the stage's deployment: record its source commit, for the guardrail backtest.
+
+        Its input is the cloud assembly (an artifact, not a clone of the source: the step needs
+        no connection); the commit comes from the source action's variable, so it is the one
+        this execution deployed even when newer commits have entered the pipeline since."""
+        return pipelines.CodeBuildStep(
+            "RecordDeployedCommit",
+            input=synth,
+            commands=record_deployed_commands(team, stage),
+            env={"DEPLOYED_COMMIT": source.source_attribute("CommitId")},
+            role_policy_statements=[iam.PolicyStatement(
+                sid="RecordDeployedCommit", actions=["ssm:PutParameter"],
+                resources=[self._deployed_parameter_arn(team.name, stage)])],
+            timeout=cdk.Duration.minutes(10),
+        )
 
     def _smoke_test(
         self, ctx: TeamContext, source: pipelines.IFileSetProducer, staging: TeamStage, plan: PipelinePlan,
