@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 
 from mdlc.bootstrap import qualifier
 from mdlc.contract import MODELS_DIR, TeamFileError
-from stacks.pipeline import smoke_build_role_name, smoke_test_role_name
+from stacks.pipeline import GUARDRAIL_BASELINE_STAGE, smoke_build_role_name, smoke_test_role_name
 from tests.synth import synth
 
 QUALIFIER = qualifier("fraud-detection")
@@ -78,8 +78,63 @@ def test_staging_runs_the_smoke_test_after_every_deployment(stages, template):
 def test_the_build_step_runs_make_test_and_the_policy_guardrails_before_it_synthesises_the_team(template):
     commands = buildspec(template, "PipelineBuildSynthCdkBuildProject")["phases"]["build"]["commands"]
     assert commands == ["make test",
-                        ".venv/bin/mdlc backtest --model fraud-detection --baseline-ref HEAD~1 --enforce-guardrails",
+                        ".venv/bin/mdlc backtest --model fraud-detection --baseline-deployed production "
+                        "--enforce-guardrails",
                         "npx --no-install cdk synth -c model=fraud-detection --no-notices"]
+
+
+def deployed_parameter(stage_name: str) -> str:
+    return f"arn:aws:ssm:eu-west-1:{TOOLING}:parameter/mdlc/fraud-detection/deployed/{stage_name}"
+
+
+def ssm_grants(template: dict) -> dict[str, list[dict]]:
+    """Every statement naming an SSM action, by the logical id of its policy."""
+    out: dict[str, list[dict]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Policy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("ssm:") for a in actions):
+                    out.setdefault(logical_id, []).append(statement)
+    return out
+
+
+@pytest.mark.parametrize("stage_name", ["staging", "production"])
+def test_each_stage_records_the_commit_it_deployed_after_its_deployment_and_smoke_test(stages, template, stage_name):
+    """Product test: once every stack of the stage deployed (and, in staging, the smoke test
+    passed), a step writes the source commit of this execution to the stage's parameter in
+    the pipeline's account. Its input is the cloud assembly, so it clones nothing."""
+    actions = stage(stages, f"fraud-detection-{stage_name}")["Actions"]
+    record = next(a for a in actions if a["Name"] == "RecordDeployedCommit")
+    before = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy" or a["Name"] == "SmokeTest"]
+    assert before and all(a["RunOrder"] < record["RunOrder"] for a in before)
+    assert (stage_name == "staging") == any(a["Name"] == "SmokeTest" for a in before)
+    assert [i["Name"] for i in record["InputArtifacts"]] == ["Synth_Output"]
+    env = {v["name"]: v["value"] for v in json.loads(record["Configuration"]["EnvironmentVariables"])}
+    source = stage(stages, "Source")["Actions"][0]
+    assert env == {"DEPLOYED_COMMIT": f"#{{{source['Namespace']}.CommitId}}"}
+    commands = buildspec(template, f"Pipelinefrauddetection{stage_name}RecordDeployedCommit")["phases"]["build"]
+    assert commands["commands"] == [
+        'test -n "$DEPLOYED_COMMIT"',
+        f"aws ssm put-parameter --name /mdlc/fraud-detection/deployed/{stage_name} --type String --overwrite "
+        '--value "$DEPLOYED_COMMIT"']
+
+
+def test_ssm_grants_are_the_record_steps_put_and_the_guardrail_steps_get_of_production(template):
+    """Product test (least privilege): each record step may only PutParameter its own stage's
+    parameter; the build (the guardrail backtest) may only GetParameter production's, the
+    stage whose decisions are live; no other role of the pipeline touches SSM."""
+    assert GUARDRAIL_BASELINE_STAGE == "production"
+    grants = {logical_id: [(s["Action"], s["Resource"]) for s in statements]
+              for logical_id, statements in ssm_grants(template).items()}
+    assert len(grants) == 3, grants
+    for logical_id, granted in grants.items():
+        if logical_id.startswith("PipelineBuildSynthCdkBuildProjectRole"):
+            assert granted == [("ssm:GetParameter", deployed_parameter("production"))]
+        else:
+            stage_name = next(s for s in ("staging", "production")
+                              if logical_id.startswith(f"Pipelinefrauddetection{s}RecordDeployedCommitRole"))
+            assert granted == [("ssm:PutParameter", deployed_parameter(stage_name))]
 
 
 def test_the_build_uses_an_image_with_python3_and_node_only(template):
@@ -98,12 +153,13 @@ def test_source_is_the_codeconnections_connection_named_in_the_team_file(stages)
                          "0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab",
         "FullRepositoryId": "example-org/mdlc-templates",
         "BranchName": "main",
-        "OutputArtifactFormat": "CODEBUILD_CLONE_REF",  # a git clone: the guardrail backtest reads HEAD~1
+        "OutputArtifactFormat": "CODEBUILD_CLONE_REF",  # a git clone: the guardrail backtest reads
+        # the team file at the commit deployed to production
     }
 
 
 def test_every_build_that_clones_the_source_may_use_the_codeconnections_connection(template):
-    """Product test: the source is a git clone (the guardrail backtest reads HEAD~1), so the
+    """Product test: the source is a git clone (the guardrail backtest reads the deployed commit), so the
     build and smoke-test roles clone through a connection whose ARN IAM authorises as
     codeconnections:UseConnection (CDK grants codestar-connections only)."""
     connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0c5b7f2e-1d1a-4c8e-9a3b-1234567890ab"
@@ -212,6 +268,22 @@ def test_a_team_without_a_pipeline_source_gets_no_pipeline(tmp_path):
     out = synth(tmp_path / "out", models_dir=team_dir(tmp_path, no_source))
     assert "fraud-detection-data" in out.templates
     assert STACK not in out.templates
+
+
+def test_a_batch_only_team_gets_no_guardrail_step_and_no_ssm_read(tmp_path):
+    """Any team: without decision_rules there is no policy to backtest, so the build neither
+    runs the backtest nor may read the deployed commit; the record steps still record."""
+    def batch_only(d):
+        d.pop("decision_rules")
+        d["realtime"] = {"enabled": False}
+
+    out = synth(tmp_path / "out", models_dir=team_dir(tmp_path, batch_only))
+    template = out.template(STACK)
+    commands = buildspec(template, "PipelineBuildSynthCdkBuildProject")["phases"]["build"]["commands"]
+    assert commands == ["make test", "npx --no-install cdk synth -c model=fraud-detection --no-notices"]
+    actions = sorted(a for statements in ssm_grants(template).values() for s in statements
+                     for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["ssm:PutParameter", "ssm:PutParameter"]
 
 
 def test_codecommit_is_used_only_when_named(tmp_path):
