@@ -22,11 +22,8 @@ import yaml
 
 from mdlc import policy
 from mdlc.contract import TeamConfig, TeamFileError, parse_team, runtime_spec
-from mdlc.names import deployed_commit_parameter
+from mdlc.names import PIPELINE_HOME_STAGES, deployed_commit_parameter
 
-#: Where a team's pipeline runs: the first of these stages its file names (stacks/pipeline.py plans
-#: it); that account holds the record of what was deployed.
-PIPELINE_HOME_STAGES = ("tooling", "dev")
 #: A git object name as CodePipeline's CommitId gives it (SHA-1 or SHA-256, possibly abbreviated).
 COMMIT = re.compile(r"[0-9a-f]{7,64}")
 

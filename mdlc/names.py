@@ -162,6 +162,12 @@ def smoke_test_role_name(team: str) -> str:
     return team_resource(team, "smoke-test")
 
 
+#: Where a team's pipeline runs: the first of these stages its file names (stacks/pipeline.py).
+PIPELINE_HOME_STAGES = ("tooling", "dev")
+#: The pipeline's deployment targets, in order; the last one's decisions are the live ones.
+PIPELINE_TARGET_STAGES = ("staging", "production")
+
+
 def deployed_commit_parameter(team: str, stage: str) -> str:
     """SSM parameter, in the pipeline's account: the source commit the pipeline last deployed to
     ``stage`` (written once the stage's deployment and smoke test pass; the guardrail backtest

@@ -29,9 +29,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
-from mdlc.backtest_inputs import PIPELINE_HOME_STAGES
 from mdlc.contract import Environment, TeamConfig, TeamFileError
-from mdlc.names import deployed_commit_parameter, smoke_test_role_name, team_prefix, team_resource
+from mdlc.names import (
+    PIPELINE_HOME_STAGES,
+    PIPELINE_TARGET_STAGES,
+    deployed_commit_parameter,
+    smoke_test_role_name,
+    team_prefix,
+    team_resource,
+)
 from stacks.common.buckets import access_log_bucket
 from stacks.common.nag import acknowledge, acknowledge_resource, batched
 from stacks.common.props import TeamContext
@@ -40,7 +46,7 @@ from stacks.team import TeamStacks, bound, synthesizer
 
 # Where the pipeline itself runs: the first of PIPELINE_HOME_STAGES the team file names.
 # Deployment targets, in pipeline order.
-TARGET_STAGES = ("staging", "production")
+TARGET_STAGES = PIPELINE_TARGET_STAGES
 # The stage whose decisions are live for real: the guardrail backtest's baseline is the policy
 # last deployed there (staging decides only the smoke test's sample; a commit that reached
 # staging but was never approved, or failed there, never decided for a customer).

@@ -10,6 +10,7 @@ import click
 
 from mdlc.backtest_run import DAYS, ENTITIES, SEED
 from mdlc.commands import stage_option
+from mdlc.names import PIPELINE_TARGET_STAGES
 
 
 def register(main: click.Group, local: click.Group) -> None:
@@ -23,7 +24,7 @@ def register(main: click.Group, local: click.Group) -> None:
 @click.option("--baseline-ref", default=None,
               help="Current policy = the team file at this git revision (e.g. HEAD~1); candidate = the working "
                    "tree's team file unless --policy is given.")
-@click.option("--baseline-deployed", "baseline_stage", default=None, metavar="STAGE",
+@click.option("--baseline-deployed", "baseline_stage", default=None, type=click.Choice(PIPELINE_TARGET_STAGES),
               help="Current policy = the team file at the commit the pipeline last deployed to STAGE (SSM "
                    "parameter /mdlc/NAME/deployed/STAGE in the pipeline's account; the pipeline's test stage "
                    "uses production). Nothing deployed yet: the candidate alone, held to its absolute guardrails.")

@@ -188,3 +188,11 @@ def test_a_registry_version_is_read_from_the_stage_account(tmp_path, model, monk
         with pytest.raises(bt.BacktestError, match="--stage 'nowhere' is not in the team file's environments"):
             registry_model(team, "nowhere", "1", tmp_path)
     assert got.read_bytes() == model.read_bytes()
+
+
+def test_the_command_takes_the_current_policy_from_one_place():
+    result = CliRunner().invoke(main, ["backtest", "--model", "fraud-detection", "--baseline-ref", "HEAD~1",
+                                       "--baseline-deployed", "production"])
+
+    assert result.exit_code == 1
+    assert "give the current policy once: --baseline-ref REV or --baseline-deployed STAGE" in result.output
