@@ -7,13 +7,16 @@ the models folder and the model are the test's: ``--models-dir``, ``--current-mo
 pipeline trains the model offline instead). The baseline is the policy DEPLOYED to
 production, however many commits behind HEAD: a bad change split over two commits, each
 harmless against the commit before it, stops the build (exit 3) printing the comparison.
-The record step's ``aws ssm put-parameter`` is replayed with boto3 on moto (the harness's
-emulation of the AWS CLI: the test reads the name and value from the synthesised command).
+Most tests replay the record step's ``aws ssm put-parameter`` with boto3 on moto (the
+harness's emulation of the AWS CLI: the test reads the name and value from the command); one
+runs the step's commands with bash and the real AWS CLI against moto's server.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from mdlc import synthetic_team
 from mdlc.cli import main
@@ -216,3 +220,38 @@ def test_a_parameter_that_holds_no_commit_fails_the_build_naming_it(tmp_path, ss
 def test_a_batch_only_team_has_no_guardrail_step():
     team = TEAM.model_copy(update={"decision_rules": None})
     assert policy_guardrail_commands(team) == []
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (CodeBuild's image has it) is not installed")
+def test_the_record_steps_commands_write_the_commit_the_guardrail_step_reads(tmp_path, model, monkeypatch):
+    """Product test: production's RecordDeployedCommit commands, run by bash and the real AWS
+    CLI with the commit in $DEPLOYED_COMMIT (as CodeBuild runs them), against moto's server;
+    the build's guardrail command then reads that parameter and compares with that commit.
+    Without a commit (an empty variable) the step fails and writes nothing."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_DEFAULT_REGION": "eu-west-1",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        for key, value in aws.items():
+            monkeypatch.setenv(key, value)
+        repo = Repo(tmp_path / "repo")
+        deployed = repo.commit("deployed")
+        repo.commit("describe", lambda team: team.update(description="cards"))
+        repo.commit("decline far more", _bands(0.01, 0.02))
+        script = " && ".join(record_deployed_commands(TEAM, GUARDRAIL_BASELINE_STAGE))
+
+        empty = subprocess.run(["bash", "-c", script], env={**os.environ, "DEPLOYED_COMMIT": ""},
+                               capture_output=True, text=True)
+        assert empty.returncode != 0 and "nothing deployed to production yet" in _run(repo.root, model).output
+        recorded = subprocess.run(["bash", "-c", script], env={**os.environ, "DEPLOYED_COMMIT": deployed},
+                                  capture_output=True, text=True)
+        assert recorded.returncode == 0, recorded.stderr
+        done = _run(repo.root, model)
+    finally:
+        server.stop()
+
+    assert done.exit_code == 3, done.output
+    assert f"at commit {deployed}, deployed to production" in done.output
+    assert "BROKEN max_legit_decline_increase" in done.output
