@@ -23,8 +23,9 @@ from mdlc.local.synth import synth  # noqa: E402
 
 def main() -> int:
     missed = []
-    print("| team | p50 ms | p99 ms (budget) | p99, endpoint hanging | worst case ms (client timeout) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| team | p50 ms | p99 ms (budget) | p99, endpoint hanging | healthy fallbacks (deadline) | "
+          "worst case ms (client timeout) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     reports = []
     for path in sorted(MODELS_DIR.glob("*.yaml")):
         team = load_team(path)
@@ -35,7 +36,8 @@ def main() -> int:
             report = model(assembly.template(f"{team.name}-realtime"))
         rt = team.realtime
         hung = f"{report.hung_endpoint_p99:.1f}" if report.hung_endpoint_p99 is not None else "—"
-        print(f"| {team.name} | {report.p50:.1f} | {report.p99:.1f} ({rt.latency_budget_ms}) | {hung} | "
+        price = "—" if report.deadline_fallback_share is None else f"{report.deadline_fallback_share:.2%}"
+        print(f"| {team.name} | {report.p50:.1f} | {report.p99:.1f} ({rt.latency_budget_ms}) | {hung} | {price} | "
               f"{report.worst_ms:.0f} ({rt.client_timeout_ms}) |")
         reports.append((team.name, report))
         if report.problems(rt.latency_budget_ms, rt.client_timeout_ms):

@@ -17,8 +17,14 @@ hop without one raises :class:`MissingFigure` naming it.
   then its catch path; bounded by the workflow's timeout; plus the API's own p99. If that
   exceeds the API's integration timeout, the client gets the API's 504 instead: the model
   says so (``api_timeout``).
-- **p99 with the endpoint hanging**: the same Monte Carlo with InvokeEndpoint replaced by the
-  handler's own timeout for it (the fallback decision's latency).
+- **the deadline**: when the function declares one (``deadline`` in its metadata), the feature
+  read and InvokeEndpoint are cut at the timeout the function would give them
+  (:func:`mdlc.latency_deadline.call_timeout` of the time left: budget − reserve − what the
+  sample spent before, the round trips' outbound legs included); a call that outlasts it is
+  the fallback decision at that moment. The share of healthy requests decided so is the
+  deadline's price (``deadline_fallback_share``).
+- **p99 with the endpoint hanging**: the same Monte Carlo with InvokeEndpoint taking its whole
+  (cut) timeout every time (the fallback decision's latency).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mdlc.latency_deadline import RETURN_SHARE, call_timeout
 from mdlc.latency_figures import (
     FIGURES,
     INTEGRATIONS,
@@ -36,13 +43,13 @@ from mdlc.latency_figures import (
     LAMBDA_FULL_VCPU_MB,
     SDK_SERVICES,
     Figure,
+    lognormal,
 )
 
 #: Metadata key on a Lambda function of the synchronous path: ``{"compute": <measured key>,
 #: "calls": ["dynamodb:BatchGetItem", ...], "timeouts_ms": {call: ms}}``.
 LATENCY_METADATA = "mdlc:latency"
 SAMPLES = 20_000
-Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
 class MissingFigure(ValueError):
@@ -65,6 +72,8 @@ class Hop:
     cold: Figure | None = None
     cold_extra: Figure | None = None
     timeout_ms: float | None = None  # the caller gives up after this (fallback), if it does
+    #: (budget, reserve, ladder step) in ms when the caller cuts the timeout to its deadline
+    deadline: tuple[float, float, int] | None = None
 
     @property
     def p50(self) -> float:
@@ -89,6 +98,9 @@ class LatencyReport:
     integration_timeout_ms: float
     workflow_timeout_ms: float
     worst_path: list[str] = field(default_factory=list)
+    deadline: tuple[float, float, int] | None = None
+    deadline_fallback_share: float | None = None
+    timeout_fallback_share: float | None = None
 
     @property
     def api_timeout(self) -> bool:
@@ -107,6 +119,10 @@ class LatencyReport:
             out.append(f"realtime.latency_budget_ms: modelled p99 {self.p99:.0f} ms exceeds the budget of "
                        f"{budget_ms:.0f} ms; costliest hops: {names}; expected fewer hops, provisioned "
                        "concurrency (realtime.provisioned_concurrency) or a larger budget")
+        if self.p99 <= budget_ms and self.hung_endpoint_p99 is not None and self.hung_endpoint_p99 > budget_ms:
+            out.append(f"realtime.latency_budget_ms: with the endpoint hanging, the fallback decision's modelled "
+                       f"p99 {self.hung_endpoint_p99:.0f} ms exceeds the budget of {budget_ms:.0f} ms; expected "
+                       "the decision function to cut its InvokeEndpoint timeout to the request's deadline")
         if self.worst_ms > client_timeout_ms:
             out.append(f"realtime.client_timeout_ms: worst case before an answer {self.worst_ms:.0f} ms "
                        f"exceeds the client timeout of {client_timeout_ms:.0f} ms (path: "
@@ -133,6 +149,16 @@ class LatencyReport:
         rows.append(f"modelled p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms ({SAMPLES:,} Monte Carlo samples)")
         if self.hung_endpoint_p99 is not None:
             rows.append(f"p99 when the endpoint hangs (fallback decision): {self.hung_endpoint_p99:.1f} ms")
+        if self.deadline is not None:
+            budget, reserve, step = self.deadline
+            rows.append(f"deadline: request time + {budget:.0f} ms budget − {reserve:.0f} ms reserve (rules, "
+                        f"write, return legs); feature read and InvokeEndpoint timeouts cut to the time left "
+                        f"({step} ms rungs)")
+            rows.append(f"healthy requests decided by the fallback because of the deadline: "
+                        f"{self.deadline_fallback_share:.2%}")
+        if self.timeout_fallback_share is not None:
+            rows.append(f"healthy requests decided by the fallback because of the configured InvokeEndpoint "
+                        f"timeout: {self.timeout_fallback_share:.2%}")
         rows.append(f"worst case before an answer: {self.worst_ms:.0f} ms ({' → '.join(self.worst_path)})")
         rows.append(f"API integration timeout {self.integration_timeout_ms:.0f} ms, workflow timeout "
                     f"{self.workflow_timeout_ms:.0f} ms")
@@ -241,8 +267,11 @@ def _lambda_hops(name: str, resources: dict, resource: str, where: str) -> tuple
                 cold_rate=cold_rate, cold=cold, cold_extra=extra),
             Hop(f"{name}: handler compute", compute, _figure(compute, where), scale=scale)]
     timeouts = meta.get("timeouts_ms") or {}
+    cut = meta.get("deadline") or {}
+    deadline = (float(cut["budget_ms"]), float(cut["reserve_ms"]), int(cut["step_ms"])) if cut else None
     for call in meta.get("calls", []):
-        hops.append(Hop(f"{name}: {call}", call, _figure(call, where), timeout_ms=timeouts.get(call)))
+        hops.append(Hop(f"{name}: {call}", call, _figure(call, where), timeout_ms=timeouts.get(call),
+                        deadline=deadline if call in cut.get("calls", ()) else None))
         if call == "sagemaker:InvokeEndpoint":
             hops.append(Hop(f"{name}: model in container", "measured:model", _figure("measured:model", where)))
     return hops, float(props.get("Timeout", 3)) * 1000
@@ -345,21 +374,68 @@ def _worst(definition: dict, resources: dict, workflow_timeout_ms: float) -> tup
 
 
 # ------------------------------------------------------------------------------ model
-def _samples(hop: Hop, rng: Any, n: int, hung: bool = False) -> Any:
+def _samples(hop: Hop, rng: Any, n: int) -> Any:
     import numpy as np
 
-    if hung and hop.timeout_ms is not None and hop.key == "sagemaker:InvokeEndpoint":
-        return np.full(n, float(hop.timeout_ms))
-    out = _lognormal(hop.figure, rng, n) * hop.scale
+    out = lognormal(hop.figure, rng, n) * hop.scale
     if hop.cold is not None and hop.cold_rate:
-        cold = _lognormal(hop.cold, rng, n) + (_lognormal(hop.cold_extra, rng, n) if hop.cold_extra else 0)
+        cold = lognormal(hop.cold, rng, n) + (lognormal(hop.cold_extra, rng, n) if hop.cold_extra else 0)
         out = out + np.where(rng.random(n) < hop.cold_rate, cold, 0.0)
     return out
 
 
-def _lognormal(figure: Figure, rng: Any, n: int) -> Any:
-    sigma = (math.log(figure.p99) - math.log(figure.p50)) / Z99
-    return rng.lognormal(math.log(figure.p50), sigma, n)
+@dataclass
+class Outcome:
+    """The Monte Carlo's answer times (ms), healthy and with the endpoint hanging, and how many
+    healthy requests the fallback decided because of the deadline (a share; None: no deadline)."""
+
+    healthy: Any
+    hung: Any | None
+    deadline_fallback_share: float | None = None
+    timeout_fallback_share: float | None = None
+
+
+def _simulate(hops: list[Hop], rng: Any, n: int) -> Outcome:
+    """The path's answer times: every hop sampled; the feature read and InvokeEndpoint cut at the
+    decision function's per-request timeout (its deadline's, :func:`mdlc.latency_deadline.call_timeout`)."""
+    import numpy as np
+
+    drawn = [_samples(h, rng, n) for h in hops]
+    endpoint = next((i for i, h in enumerate(hops) if h.key == "sagemaker:InvokeEndpoint"), None)
+    if endpoint is None or hops[endpoint].timeout_ms is None:
+        return Outcome(sum(drawn), None)
+    model_at = [i for i, h in enumerate(hops) if h.key == "measured:model" and i == endpoint + 1]
+    call = drawn[endpoint] + (drawn[model_at[0]] if model_at else 0)
+    rest = [i for i in range(len(hops)) if i != endpoint and i not in model_at]
+    deadline = hops[endpoint].deadline
+    if deadline is None:  # the fixed timeout alone
+        others = sum(drawn[i] for i in rest)
+        limit = float(hops[endpoint].timeout_ms)
+        return Outcome(others + np.minimum(call, limit), others + limit, None, float(np.mean(call > limit)))
+    budget, reserve, step = deadline
+    feature = next((i for i in rest if i < endpoint and hops[i].key == "dynamodb:BatchGetItem"
+                    and hops[i].deadline is not None), None)
+    before = [i for i in rest if i < endpoint and i != feature]
+    after = [i for i in rest if i > endpoint]
+    share = [RETURN_SHARE.get(hops[i].key, 0.0) for i in before]
+    elapsed = sum(drawn[i] * (1 - s) for i, s in zip(before, share, strict=True))
+    tail = sum(drawn[i] * s for i, s in zip(before, share, strict=True)) + sum(drawn[i] for i in after)
+    cap = np.vectorize(call_timeout, otypes=[float])
+    left = budget - reserve - elapsed
+    failed = np.zeros(n, dtype=bool)
+    if feature is not None:
+        read_cap = cap(left, hops[feature].timeout_ms, step)
+        failed = (read_cap == 0) | (drawn[feature] > read_cap)
+        spent = np.minimum(drawn[feature], read_cap)
+        elapsed, left = elapsed + spent, left - spent
+    call_cap = cap(left, hops[endpoint].timeout_ms, step)
+    skipped = failed | (call_cap == 0)
+    late = ~skipped & (call > call_cap)
+    by_deadline = call_cap < hops[endpoint].timeout_ms
+    healthy = elapsed + np.where(skipped, 0.0, np.minimum(call, call_cap)) + tail
+    hung = elapsed + np.where(skipped, 0.0, call_cap) + tail
+    return Outcome(healthy, hung, float(np.mean(skipped | (late & by_deadline))),
+                   float(np.mean(late & ~by_deadline)))
 
 
 def model(template: dict, *, samples: int = SAMPLES, seed: int = 0) -> LatencyReport:
@@ -372,23 +448,23 @@ def model(template: dict, *, samples: int = SAMPLES, seed: int = 0) -> LatencyRe
     start = Hop("Step Functions StartSyncExecution (Express)", "states:StartSyncExecution",
                 _figure("states:StartSyncExecution", machine))
     hops = [api, start, *_nominal(definition, resources)]
-    rng = np.random.default_rng(seed)
-    total = sum(_samples(h, rng, samples) for h in hops)
-    hung = None
-    if any(h.timeout_ms is not None and h.key == "sagemaker:InvokeEndpoint" for h in hops):
-        rng = np.random.default_rng(seed)
-        hung = float(np.percentile(sum(_samples(h, rng, samples, hung=True) for h in hops
-                                       if not (h.key == "measured:model")), 99))
+    outcome = _simulate(hops, np.random.default_rng(seed), samples)
     props = resources[machine]["Properties"]
     workflow_timeout = float(json.loads(render(props["DefinitionString"])).get("TimeoutSeconds", 300)) * 1000
     integration_timeout = float(integration.get("TimeoutInMillis", 29_000))
     path_worst, path = _worst(definition, resources, workflow_timeout)
     answer = min(path_worst, integration_timeout)
+    endpoint = next((h for h in hops if h.key == "sagemaker:InvokeEndpoint"), None)
     return LatencyReport(
-        state_machine=machine, hops=hops, p50=float(np.percentile(total, 50)), p99=float(np.percentile(total, 99)),
-        hung_endpoint_p99=hung, worst_ms=api.p99 + start.p99 + answer, path_worst_ms=path_worst,
+        state_machine=machine, hops=hops, p50=float(np.percentile(outcome.healthy, 50)),
+        p99=float(np.percentile(outcome.healthy, 99)),
+        hung_endpoint_p99=None if outcome.hung is None else float(np.percentile(outcome.hung, 99)),
+        worst_ms=api.p99 + start.p99 + answer, path_worst_ms=path_worst,
         integration_timeout_ms=integration_timeout, workflow_timeout_ms=workflow_timeout,
-        worst_path=["API Gateway", "StartSyncExecution", *path])
+        worst_path=["API Gateway", "StartSyncExecution", *path],
+        deadline=None if endpoint is None else endpoint.deadline,
+        deadline_fallback_share=outcome.deadline_fallback_share,
+        timeout_fallback_share=outcome.timeout_fallback_share)
 
 
 def check_budgets(assembly: Any, built: list[Any]) -> None:

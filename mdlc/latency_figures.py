@@ -16,7 +16,11 @@ A hop of a synthesised template that has no row here fails the latency model
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
+
+Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
 @dataclass(frozen=True)
@@ -126,3 +130,9 @@ INTEGRATIONS = {
 #: SDK integration service names → the call's figure prefix.
 SDK_SERVICES = {"sagemakerruntime": "sagemaker", "dynamodb": "dynamodb", "kinesis": "kinesis",
                 "eventbridge": "events", "sqs": "sqs", "sns": "sns"}
+
+
+def lognormal(figure: Figure, rng: Any, n: int) -> Any:
+    """``n`` samples of a hop's latency: log-normal through its p50 and p99 (numpy ``rng``)."""
+    sigma = (math.log(figure.p99) - math.log(figure.p50)) / Z99
+    return rng.lognormal(math.log(figure.p50), sigma, n)

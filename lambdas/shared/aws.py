@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -45,3 +47,22 @@ def _fast_client(service: str, region: str | None, access_key_id: str | None, ti
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=seconds,
                     read_timeout=seconds, tcp_keepalive=True)
     return boto3.client(service, region_name=region, config=config)
+
+
+def _host_clock() -> float:
+    return time.time() * 1000
+
+
+_clock: Callable[[], float] = _host_clock
+
+
+def clock_ms() -> float:
+    """This host's clock in epoch milliseconds (the decision deadline's). Offline, the harness
+    installs the clock of its emulated AWS (``use_clock``), in which only emulated waits take time."""
+    return _clock()
+
+
+def use_clock(clock: Callable[[], float] | None) -> None:
+    """Read ``clock`` instead of the host's (None: the host's again)."""
+    global _clock
+    _clock = clock or _host_clock

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jsonschema import Draft4Validator
 
-from mdlc.harness import vtl
+from mdlc.harness import clock, vtl
 from mdlc.harness.stack_context import Created, StackContext
 from mdlc.harness.vtl import escape_javascript
 
@@ -204,7 +204,9 @@ class RestApiGateway:
             "apiId": self.rest_api_id, "accountId": self.aws.account_id, "stage": self.stage,
             "httpMethod": http_method.upper(), "path": path, "protocol": "HTTP/1.1",
             "domainName": f"{self.rest_api_id}.execute-api.{self.aws.region}.amazonaws.com",
-            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            # On the emulated AWS's clock, the one the decision function's deadline reads (clock.py).
+            "requestTimeEpoch": int(clock.now_ms()),
             "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", ""),
                          "accountId": self.aws.account_id, "caller": "", "user": "", "userArn": ""},
             "error": {}, "requestOverride": {"header": {}, "path": {}, "querystring": {}},

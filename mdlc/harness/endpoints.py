@@ -28,6 +28,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, sagemaker_backends
 
+from mdlc.harness import clock
 from mdlc.harness.capture import DataCapture
 from mdlc.harness.inference import InferenceError, ModelCache, ModelServerError, ModelSource
 
@@ -163,6 +164,7 @@ class EndpointServer:
         self.capture = capture
         self.broken: dict[str, Breakage] = {}
         self.waits: list[float] = []  # seconds each emulated hang kept its caller waiting
+        self.given_up: list[float] = []  # read timeouts (s) at which callers gave up on a hang
         self.invocations: list[tuple[str, str]] = []
 
     def invoke(self, backend: Any, name: str, body: bytes, content_type: str,
@@ -194,7 +196,11 @@ class EndpointServer:
     def _raise_if_broken(self, name: str) -> None:
         breakage = self.broken.get(name)
         if breakage is not None and breakage.hang_seconds:
-            self.waits.append(hang(breakage.hang_seconds))
+            try:
+                self.waits.append(hang(breakage.hang_seconds))
+            except ReadTimeoutError:
+                self.given_up.append(_CALLER.read_timeout)
+                raise
             if breakage.error is None and not breakage.timeout and breakage.body is None:
                 return  # a slow endpoint that answers, late
         if breakage is None or breakage.body is not None:
@@ -229,9 +235,11 @@ def hang(seconds: float) -> float:
     if limit is not None and limit < seconds:
         time.sleep(limit)
         record_emulated_wait(limit)  # part of the calling handler's duration
+        clock.advance(limit)
         raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.amazonaws.com/endpoints/invocations")
     time.sleep(seconds)
     record_emulated_wait(seconds)
+    clock.advance(seconds)
     return seconds
 
 

@@ -68,7 +68,9 @@ _TOO_LARGE_INPUT = f"mdlc: request body longer than {MAX_BODY_CHARS} characters"
 
 
 def request_template(state_machine_arn: str) -> str:
-    """The integration request: StartSyncExecution with ``{"body": <request>, "api_request_id"}``.
+    """The integration request: StartSyncExecution with ``{"body": <request>, "api_request_id",
+    "request_time_epoch_ms"}``; the request time (API Gateway's clock, epoch ms) starts the
+    decision function's deadline (``lambdas/realtime/decide``).
 
     ``$util.escapeJavaScript`` escapes the request JSON into the ``input`` string; it also
     turns ``'`` into ``\\'``, which is not a JSON escape, hence the ``replaceAll``. A body
@@ -83,7 +85,8 @@ def request_template(state_machine_arn: str) -> str:
         "#else\n"
         f'{{"stateMachineArn": {arn}, '
         '"input": "{\\"body\\": $util.escapeJavaScript($input.json(\'$\')).replaceAll("\\\\\'", "\'"), '
-        '\\"api_request_id\\": \\"$context.requestId\\"}"}\n'
+        '\\"api_request_id\\": \\"$context.requestId\\", '
+        '\\"request_time_epoch_ms\\": $context.requestTimeEpoch}"}\n'
         "#end"
     )
 

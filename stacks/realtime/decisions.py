@@ -37,6 +37,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from mdlc import latency_deadline as deadline
 from mdlc import policy
 from mdlc.contract import runtime_spec
 from mdlc.latency import LATENCY_METADATA
@@ -54,6 +55,9 @@ from stacks.realtime.names import decision_bus, endpoint_name
 #: them from the template; tests/unit/lambdas/realtime/test_decide.py checks them against the
 #: calls the handler really makes).
 DECIDE_CALLS = ("dynamodb:BatchGetItem", "sagemaker:InvokeEndpoint", "dynamodb:PutItem")
+#: The calls whose timeout the function cuts to the request's deadline (the write is not: a
+#: decision made is recorded; its own timeout bounds it, and the reserve covers its p99).
+DEADLINE_CALLS = ("dynamodb:BatchGetItem", "sagemaker:InvokeEndpoint")
 #: The decision function's timeouts for its feature read and its decision write (ms; the
 #: write may be tried twice). InvokeEndpoint's is the team's realtime.inference_timeout_ms.
 FEATURE_TIMEOUT_MS = 100
@@ -93,13 +97,18 @@ class DecisionService(Construct):
         # (realtime.decision_concurrency): a reservation cannot be made in a new account.
         realtime = team.realtime
         self.function_timeout_s = decision_function_timeout_s(realtime.client_timeout_ms)
+        self.deadline_reserve_ms = deadline.reserve_ms()
         self.decide_fn = ProjectFunction(
             self, "DecideFunction", ctx=ctx, stage="realtime", handler="decide",
             description="decide one request: features, model, rules, recorded decision", key=data.key,
             environment={**NO_PAYLOADS_IN_TRACES, "FEATURE_TABLE": data.feature_table.table_name,
                          "DECISIONS_TABLE": self.decisions_table.table_name, "ENDPOINT_NAME": self.endpoint_name,
                          "FEATURE_TIMEOUT_MS": str(FEATURE_TIMEOUT_MS), "RECORD_TIMEOUT_MS": str(RECORD_TIMEOUT_MS),
-                         "INFERENCE_TIMEOUT_MS": str(realtime.inference_timeout_ms)},
+                         "INFERENCE_TIMEOUT_MS": str(realtime.inference_timeout_ms),
+                         # The per-request deadline (mdlc/latency_deadline.py): request time + budget − reserve.
+                         "DEADLINE_BUDGET_MS": str(realtime.latency_budget_ms),
+                         "DEADLINE_RESERVE_MS": str(self.deadline_reserve_ms),
+                         "CLIENT_TIMEOUT_MS": str(realtime.client_timeout_ms)},
             timeout=cdk.Duration.seconds(self.function_timeout_s), memory_size=1024,
             invoked_by="the decision workflow (Express, synchronous)",
             reserved_concurrency=realtime.decision_concurrency, unreserved_reason=UNRESERVED_DECISION_PATH,
@@ -108,7 +117,9 @@ class DecisionService(Construct):
         self.decide_fn.function.node.default_child.add_metadata(LATENCY_METADATA, {
             "compute": "decide", "calls": list(DECIDE_CALLS),
             "timeouts_ms": {"dynamodb:BatchGetItem": FEATURE_TIMEOUT_MS, "dynamodb:PutItem": 2 * RECORD_TIMEOUT_MS,
-                            "sagemaker:InvokeEndpoint": realtime.inference_timeout_ms}})
+                            "sagemaker:InvokeEndpoint": realtime.inference_timeout_ms},
+            "deadline": {"budget_ms": realtime.latency_budget_ms, "reserve_ms": self.deadline_reserve_ms,
+                         "step_ms": deadline.TIMEOUT_STEP_MS, "calls": list(DEADLINE_CALLS)}})
         self.relay_fn = ProjectFunction(
             self, "PublishDecisionsFunction", ctx=ctx, stage="realtime", handler="publish_decisions",
             description="publish each new decision of the decisions table's stream to the bus and the feature stream",
@@ -251,7 +262,8 @@ class DecisionService(Construct):
         })
         decide = tasks.LambdaInvoke(
             self, "Decide", state_name="Decide", lambda_function=self.decide_fn.invocable,
-            payload=sfn.TaskInput.from_object({"body": sfn.JsonPath.object_at("$.body")}),
+            # No payload: the function gets the whole input, the body and, from the API, its
+            # request time (the deadline); a direct caller's input without it still reaches it.
             payload_response_only=True, retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(self.function_timeout_s)),
         )

@@ -245,10 +245,10 @@ def emitted_by_rules(assembly, team: str, team_dir: Path, monkeypatch, capsys) -
         def __init__(self, answer: Any) -> None:
             self.answer, self.log = answer, self
 
-        def read_items(self, keys: dict[str, str]) -> dict[str, Any]:
+        def read_items(self, keys: dict[str, str], timeout_ms: int | None = None) -> dict[str, Any]:
             return {}
 
-        def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
+        def invoke(self, features: dict[str, Any], inference_id: str, timeout_ms: int | None = None) -> bytes:
             if isinstance(self.answer, Exception):
                 raise self.answer
             return self.answer

@@ -337,29 +337,65 @@ def test_a_publish_that_keeps_failing_lands_in_the_dead_letter_queue_not_lost(te
     assert len(published(team, "outbox-3")) == 1
 
 
+def test_a_decision_the_table_did_not_take_in_time_is_recorded_off_the_path_and_published(team):
+    """The decision function's write fails (both of its tries): the client gets the decision
+    with ``recorded: false``, the item goes to the KMS-encrypted decision-records queue, and
+    its event source mapping (polling as record_decisions' role) writes it, so the outbox
+    stream publishes it once, as for any decision."""
+    team.aws.inject_fault("dynamodb", "PutItem", "ProvisionedThroughputExceededException", times=2)
+
+    answer = decide(team, request("deferred-1", team.customer))
+
+    assert answer["status"] == 200 and answer["recorded"] is False and answer["queued_for_recording"] is True
+    assert not team.aws.faults.pending
+    item = recorded(team, "deferred-1")
+    assert len(item) == 1 and json.loads(item[0]["response"]["S"])["decision"] == answer["decision"]
+    assert len(published(team, "deferred-1")) == 1
+    sqs = team.client("sqs")
+    for name in ("decision-records", "decision-records-dlq"):
+        url = sqs.get_queue_url(QueueName=team_resource(TEAM, name))["QueueUrl"]
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"] == "0", name
+
+
 # ------------------------------------------------------------------- endpoint failures
 def test_an_endpoint_that_hangs_gets_the_fallback_decision_within_the_budget(team):
-    """Product (and the harness honouring the client's read timeout): an endpoint that would
-    answer in 30 s costs the decision its InvokeEndpoint timeout (realtime.inference_timeout_ms),
-    not the client's timeout; the answer is the team's fallback decision, recorded and published."""
+    """Product (and the harness honouring the client's read timeout, on its emulated AWS clock):
+    an endpoint that would answer in 30 s is given up at the request's deadline (API Gateway's
+    request time + realtime.latency_budget_ms − the reserve for the rules, the write and the return
+    legs), below realtime.inference_timeout_ms; the answer is the team's fallback decision, recorded
+    and published, and the deadline plus the reserve is within the budget."""
     import time
 
-    timeout_s = team.team.realtime.inference_timeout_ms / 1000
-    waits = len(team.aws.endpoints.waits)
+    from mdlc.harness import clock
+
+    realtime = team.team.realtime
+    reserve = _deadline_reserve(team)
+    waits, given_up = len(team.aws.endpoints.waits), len(team.aws.endpoints.given_up)
     team.aws.break_endpoint(endpoint_name(TEAM), None, hang_seconds=30)
-    started = time.monotonic()
+    started, emulated = time.monotonic(), clock.now_ms()
     try:
         answer = decide(team, request("hang-1", team.customer))
     finally:
         team.aws.repair_endpoint(endpoint_name(TEAM))
-    elapsed = time.monotonic() - started
+    elapsed, emulated = time.monotonic() - started, clock.now_ms() - emulated
 
     assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
-    assert answer["reasons"][0].startswith("model_unavailable: SageMakerRuntime.Timeout")
+    assert answer["reasons"][0].startswith("model_unavailable: SageMakerRuntime.Timeout (read timeout ")
+    assert "cut to the request's deadline" in answer["reasons"][0]
     assert team.aws.endpoints.waits[waits:] == []  # the call was given up, not waited out
-    assert elapsed < team.team.realtime.client_timeout_ms / 1000, elapsed  # never the API's timeout
-    assert timeout_s < 1
+    [timeout] = team.aws.endpoints.given_up[given_up:]
+    assert timeout * 1000 < realtime.inference_timeout_ms  # the deadline, not the fixed timeout
+    assert emulated + reserve <= realtime.latency_budget_ms, (emulated, reserve)  # answered within the budget
+    assert elapsed < realtime.client_timeout_ms / 1000, elapsed  # never the API's timeout
     assert len(recorded(team, "hang-1")) == 1 and len(published(team, "hang-1")) == 1
+
+
+def _deadline_reserve(team) -> int:
+    """The decision function's DEADLINE_RESERVE_MS, as the synthesised template sets it."""
+    function = next(r for r in team.resources.of_type("AWS::Lambda::Function") if "DecideFunction" in r.logical_id)
+    config = team.client("lambda").get_function_configuration(FunctionName=function.ref)
+    return int(config["Environment"]["Variables"]["DEADLINE_RESERVE_MS"])
 
 
 def test_a_retry_storm_cannot_push_the_answer_past_the_client_timeout(team):

@@ -11,9 +11,8 @@ log line and an X-Ray subsegment:
    the shared serving read), merged by the one feature module (``mdlc.features``). A read
    that times out or fails gives the team's fallback decision (``fallback: true``, the
    reason named), never an error.
-3. **inference**: InvokeEndpoint with a read timeout of ``INFERENCE_TIMEOUT_MS`` and no retry:
-   an endpoint that hangs, errs or answers a malformed body gives the fallback decision
-   within the budget.
+3. **inference**: InvokeEndpoint, no retry: an endpoint that hangs, errs or answers a
+   malformed body gives the fallback decision within the budget.
 4. **rules**: the one policy (``mdlc.policy``); a rules error gives the fallback decision.
 5. **record**, last: the decisions table's conditional write (the outbox: its stream
    publishes the event and feeds the feature stream, off this path). A replay gets the first
@@ -23,6 +22,16 @@ log line and an X-Ray subsegment:
 
 Every AWS call has a timeout of its own and at most one retry, so the function answers well
 within its Lambda timeout; the workflow's catch answers the fallback decision if it does not.
+
+**The deadline**: the feature read and InvokeEndpoint get min(their configured timeout
+(``FEATURE_TIMEOUT_MS``, ``INFERENCE_TIMEOUT_MS``), the time left until request time +
+``DEADLINE_BUDGET_MS`` − ``DEADLINE_RESERVE_MS``), rounded down to a rung of the timeout ladder
+(``mdlc/latency_deadline.py``, one cached client per rung); a call with less than a rung left is
+not made (reason ``Deadline.Exceeded``). The request time is API Gateway's
+(``request_time_epoch_ms`` in the workflow input); a direct caller without one gets the function's
+own start, and a request time that cannot be right (far ahead, older than the client timeout) is
+not believed. The budget and reserve come from the team file and the latency figures, so the
+latency model samples the same deadline (``mdlc latency``).
 """
 
 from __future__ import annotations
@@ -36,13 +45,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.shared.aws import fast_client
+from lambdas.shared.aws import clock_ms, fast_client
 from lambdas.shared.decision_log import Conflict, DecisionLog, attributes, record_once, response_and_item
 from lambdas.shared.decision_request import RequestError, parse_request, request_schema
 from lambdas.shared.entity_store import read_online
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
 from mdlc import policy
+from mdlc.latency_deadline import call_timeout, ladder, request_start_ms
 
 logger = Logger()
 tracer = Tracer()
@@ -58,6 +68,47 @@ def timeout_ms(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
+class Deadline:
+    """When the endpoint's answer must be in (epoch ms): the request time + the team's budget −
+    the reserve for what follows (``mdlc/latency_deadline.py``), and the calls' configured timeouts."""
+
+    def __init__(self, at_ms: float, feature_ms: int, inference_ms: int, note: str | None = None) -> None:
+        self.at_ms, self.feature_ms, self.inference_ms, self.note = at_ms, feature_ms, inference_ms, note
+
+    @classmethod
+    def of(cls, event: dict[str, Any], started_ms: float) -> Deadline:
+        """The deadline of one workflow input: its API request time (``request_time_epoch_ms``, from
+        API Gateway's ``$context.requestTimeEpoch``) or, for a direct caller without one, this
+        function's own start; a request time that cannot be right is not believed (see
+        ``request_start_ms``)."""
+        start, note = request_start_ms(event.get("request_time_epoch_ms"), started_ms,
+                                       timeout_ms("CLIENT_TIMEOUT_MS", 1500))
+        at = start + timeout_ms("DEADLINE_BUDGET_MS", 100) - timeout_ms("DEADLINE_RESERVE_MS", 45)
+        return cls(at, timeout_ms("FEATURE_TIMEOUT_MS", 100), timeout_ms("INFERENCE_TIMEOUT_MS", 60), note)
+
+    def left_ms(self) -> float:
+        return self.at_ms - clock_ms()
+
+
+class TimeoutClients:
+    """One client per timeout the deadline can give a call (botocore's timeouts are per client),
+    each tried once: built at init when the environment is initialised ahead of requests
+    (provisioned concurrency, SnapStart), else on first use of each rung in this environment."""
+
+    def __init__(self, service: str, configured_ms: int, ceiling_ms: float) -> None:
+        self.service, self.configured_ms = service, configured_ms
+        self._clients = {configured_ms: fast_client(service, configured_ms, attempts=1)}
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in ("provisioned-concurrency", "snap-start"):
+            for rung in ladder(configured_ms, ceiling_ms):
+                self.get(rung)
+
+    def get(self, timeout: int) -> Any:
+        client = self._clients.get(timeout)
+        if client is None:
+            client = self._clients[timeout] = fast_client(self.service, timeout, attempts=1)
+        return client
+
+
 class DecisionIO:
     """The decision's three AWS calls, each with its own timeout and no retry (tests replace it)."""
 
@@ -67,14 +118,17 @@ class DecisionIO:
         self.log = DecisionLog(env("DECISIONS_TABLE"),
                                fast_client("dynamodb", timeout_ms("RECORD_TIMEOUT_MS", 200), attempts=2))
         self.spec = spec
-        self._ddb = fast_client("dynamodb", timeout_ms("FEATURE_TIMEOUT_MS", 100), attempts=1)
-        self._runtime = fast_client("sagemaker-runtime", timeout_ms("INFERENCE_TIMEOUT_MS", 60), attempts=1)
+        # No call is given more than the deadline leaves: budget − reserve at most.
+        ceiling = timeout_ms("DEADLINE_BUDGET_MS", 100) - timeout_ms("DEADLINE_RESERVE_MS", 45)
+        self._ddb = TimeoutClients("dynamodb", timeout_ms("FEATURE_TIMEOUT_MS", 100), ceiling)
+        self._runtime = TimeoutClients("sagemaker-runtime", timeout_ms("INFERENCE_TIMEOUT_MS", 60), ceiling)
         self._sqs = fast_client("sqs", timeout_ms("RECORD_TIMEOUT_MS", 200), attempts=1)
 
-    def read_items(self, record: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    def read_items(self, record: dict[str, Any], timeout_ms: int | None = None) -> dict[str, dict[str, Any] | None]:
         """Every key's online item in one BatchGetItem (the shared serving read), with this
-        function's short-timeout client."""
-        return read_online(self.feature_table, record, self.spec, ddb=self._ddb)
+        function's short-timeout client (``timeout_ms``: the deadline's cut)."""
+        ddb = self._ddb.get(timeout_ms or self._ddb.configured_ms)
+        return read_online(self.feature_table, record, self.spec, ddb=ddb)
 
     def defer(self, item: dict[str, Any]) -> bool:
         """Queue a decision the table did not take in time, for ``record_decisions`` to write off
@@ -92,11 +146,12 @@ class DecisionIO:
             return False
         return True
 
-    def invoke(self, features: dict[str, Any], inference_id: str) -> bytes:
+    def invoke(self, features: dict[str, Any], inference_id: str, timeout_ms: int | None = None) -> bytes:
         """The endpoint's raw answer to one record (raises on an error or a timeout)."""
         import json
 
-        answer = self._runtime.invoke_endpoint(
+        runtime = self._runtime.get(timeout_ms or self._runtime.configured_ms)
+        answer = runtime.invoke_endpoint(
             EndpointName=self.endpoint, ContentType="application/json", Accept="application/json",
             Body=json.dumps(features), InferenceId=inference_id)
         return answer["Body"].read()
@@ -167,9 +222,23 @@ def _failure(service: str, exc: BaseException) -> str:
     return f"{service}.{type(exc).__name__}"
 
 
+def _cut(deadline: Deadline | None, configured: int, call: str) -> tuple[dict[str, int], str | None]:
+    """(the call's timeout keyword, or the fallback's reason when the deadline leaves it no time)."""
+    if deadline is None:
+        return {}, None
+    left = deadline.left_ms()
+    timeout = call_timeout(left, configured)
+    if timeout == 0:
+        return {}, f"Deadline.Exceeded ({max(left, 0):.0f} ms left of the request's latency budget for {call})"
+    return {"timeout_ms": timeout}, None
+
+
 def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetime,
-                   steps: Steps | None = None) -> dict[str, Any]:
-    """The API answer to one request body: a 200 decision, a 400 or a 409 (never raises for I/O)."""
+                   steps: Steps | None = None, deadline: Deadline | None = None) -> dict[str, Any]:
+    """The API answer to one request body: a 200 decision, a 400 or a 409 (never raises for I/O).
+
+    With a ``deadline``, the feature read and InvokeEndpoint get no more than the time it leaves
+    (on the timeout ladder); a call with no time left is not made: the fallback decides."""
     steps = steps or Steps()
     with steps.step("request"):
         try:
@@ -183,19 +252,26 @@ def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetim
             return RequestError([{"field": exc.field, "message": message}], request.get("request_id")).response()
     error: str | None = None
     with steps.step("features"):
+        configured = deadline.feature_ms if deadline else 0
+        cut, error = _cut(deadline, configured, "the online features")
         try:
-            model_input = _features(record, io.read_items(record), spec)
+            model_input = _features(record, {} if error else io.read_items(record, **cut), spec)
         except Exception as exc:  # noqa: BLE001 - any failure of the read is the fallback's reason
-            error, model_input = _failure("DynamoDB", exc) + " (online features)", _features(record, {}, spec)
+            error = _failure("DynamoDB", exc) + " (online features" + _cut_note(cut, configured, exc) + ")"
+            model_input = _features(record, {}, spec)
     prediction, model_version = None, "unavailable"
     if error is None:
         with steps.step("inference"):
+            configured = deadline.inference_ms if deadline else 0
+            cut, error = _cut(deadline, configured, "InvokeEndpoint")
             try:
-                raw = io.invoke(model_input, str(request[spec["schema"]["id_column"]]))
-                prediction, answer = read_model_answer(raw)
-                model_version, error = (answer, None) if prediction else ("unavailable", answer)
+                if error is None:
+                    raw = io.invoke(model_input, str(request[spec["schema"]["id_column"]]), **cut)
+                    prediction, answer = read_model_answer(raw)
+                    model_version, error = (answer, None) if prediction else ("unavailable", answer)
             except Exception as exc:  # noqa: BLE001 - error, timeout: the fallback decides
-                error = _failure("SageMakerRuntime", exc)
+                note = _cut_note(cut, configured, exc)
+                error = _failure("SageMakerRuntime", exc) + (f" ({note[2:]})" if note else "")
     with steps.step("rules"):
         decision = _rules(request, model_input, spec, prediction, model_version, error)
     with steps.step("record"):
@@ -211,6 +287,15 @@ def decide_request(body: Any, spec: dict[str, Any], io: DecisionIO, now: datetim
                                                                    "error": _failure("DynamoDB", exc),
                                                                    "queued": queued})
             return {**response, "recorded": False, "queued_for_recording": queued}
+
+
+def _cut_note(cut: dict[str, int], configured: int, exc: BaseException) -> str:
+    """What a timeout was, when the deadline cut it below the call's configured timeout."""
+    from botocore.exceptions import ReadTimeoutError
+
+    if not cut or cut["timeout_ms"] >= configured or not isinstance(exc, ReadTimeoutError | TimeoutError):
+        return ""
+    return f"; read timeout {cut['timeout_ms']} ms, cut to the request's deadline"
 
 
 def _features(record: dict[str, Any], items: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -268,10 +353,15 @@ def _decision_io(spec: dict[str, Any]) -> DecisionIO:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Express workflow task: ``{"body": <request>}`` → the API answer (200, 400 or 409, with its status)."""
+    """Express workflow task: ``{"body": <request>, "request_time_epoch_ms"?}`` → the API answer
+    (200, 400 or 409, with its status)."""
     spec = team_spec()
+    io = _decision_io(spec)  # built at init in Lambda; here only when the environment came later
     steps = Steps()
-    answer = decide_request(event.get("body"), spec, _decision_io(spec), datetime.now(UTC), steps)
+    deadline = Deadline.of(event, clock_ms())
+    if deadline.note:
+        logger.warning("request time not used for the deadline", extra={"why": deadline.note})
+    answer = decide_request(event.get("body"), spec, io, datetime.now(UTC), steps, deadline)
     status = answer.get("status")
     if status == 400:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)

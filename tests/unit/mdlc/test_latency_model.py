@@ -101,3 +101,46 @@ def test_cold_starts_count_unless_provisioned_and_snapstart_restores_instead_of_
     assert invoke["cold"].cold_rate > 0 and invoke["cold"].cold_extra is not None  # init + measured import
     assert "SnapStart" in invoke["snap"].name and invoke["snap"].cold_extra is None
     assert warm.p99 < cold.p99
+
+
+def _decide_function(template: dict) -> dict:
+    return next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                and r["Properties"]["Handler"].endswith("decide.handler.handler"))
+
+
+def test_the_deadline_keeps_a_hanging_endpoint_within_the_budget_at_a_modelled_price(realtime):
+    """The model samples the decision function's deadline (request time + budget − reserve, read
+    from the template): with the endpoint hanging the fallback's p99 is within the budget, and
+    the share of healthy requests the deadline hands to the fallback is reported."""
+    report = model(realtime)
+    function = _decide_function(realtime)
+    env = function["Properties"]["Environment"]["Variables"]
+    meta = function["Metadata"]["mdlc:latency"]["deadline"]
+
+    assert report.hung_endpoint_p99 <= 100 < report.hung_endpoint_p99 + float(env["DEADLINE_RESERVE_MS"])
+    assert meta["reserve_ms"] == int(env["DEADLINE_RESERVE_MS"]) and meta["budget_ms"] == 100
+    assert 0 < report.deadline_fallback_share < 0.02
+    assert "because of the deadline" in report.table()
+
+
+def test_without_the_deadline_a_hanging_endpoint_breaks_the_budget_and_the_synth_check_says_so(realtime):
+    """The fixed InvokeEndpoint timeout alone (the shape before the deadline): the fallback arrives
+    after the budget, and the budget check names it."""
+    fixed = copy.deepcopy(realtime)
+    _decide_function(fixed)["Metadata"]["mdlc:latency"].pop("deadline")
+
+    report = model(fixed)
+
+    assert report.hung_endpoint_p99 > 100 and report.deadline_fallback_share is None
+    assert any("endpoint hanging" in p for p in report.problems(100, 1500))
+
+
+def test_call_timeout_is_the_ladder_rung_below_the_time_left():
+    from mdlc.latency_deadline import call_timeout, ladder, request_start_ms
+
+    assert [call_timeout(left, 60) for left in (80, 60, 59.9, 34, 5, 4.9, -3)] == [60, 60, 55, 30, 5, 0, 0]
+    assert ladder(60, 55) == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55]
+    assert ladder(62, 100)[-1] == 62
+    assert request_start_ms(1_000, 1_010, 1500) == (1_000, None)
+    assert request_start_ms(1_012, 1_010, 1500) == (1_010, None)  # skew: now
+    assert request_start_ms(9_999_999, 1_010, 1500)[1].endswith("ahead of this function's clock")

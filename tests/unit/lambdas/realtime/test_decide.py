@@ -43,9 +43,11 @@ def endpoint(handler, monkeypatch, tables):
 
     class Endpoint:
         answer: bytes | Exception = MODEL_ANSWER
+        timeouts: list[int | None] = []
 
-    def invoke(self, features, inference_id):
+    def invoke(self, features, inference_id, timeout_ms=None):
         calls.append((features, inference_id))
+        Endpoint.timeouts.append(timeout_ms)
         if isinstance(Endpoint.answer, Exception):
             raise Endpoint.answer
         return Endpoint.answer
@@ -104,13 +106,13 @@ def test_an_endpoint_failure_is_the_fallback_decision_recorded_once(handler, eve
 
 def test_a_feature_read_that_fails_is_the_fallback_without_calling_the_endpoint(handler, event, context, endpoint,
                                                                                 monkeypatch):
-    def hang(self, keys):
+    def hang(self, keys, timeout_ms=None):
         raise ReadTimeoutError(endpoint_url="https://dynamodb")
 
     monkeypatch.setattr(handler.DecisionIO, "read_items", hang)
     answer = handler.handler(event, context)
 
-    assert answer["fallback"] is True and "DynamoDB.Timeout (online features)" in answer["reasons"][0]
+    assert answer["fallback"] is True and "DynamoDB.Timeout (online features" in answer["reasons"][0]
     assert endpoint.calls == []
 
 
@@ -160,3 +162,80 @@ def test_a_bad_request_is_a_400_naming_the_field_and_nothing_is_called(handler, 
 
     assert answer["status"] == 400 and [e["field"] for e in answer["errors"]] == ["amount"]
     assert endpoint.calls == [] and client("dynamodb").scan(TableName=DECISIONS)["Items"] == []
+
+
+# ------------------------------------------------------------------------------ deadline
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """The host's clock, held still (a test sets ``.now``): moto's calls take no deadline time."""
+    from lambdas.shared import aws
+
+    class Clock:
+        now = 1_800_000_000_000.0
+
+    monkeypatch.setattr(aws, "_clock", lambda: Clock.now)
+    return Clock
+
+
+def test_the_request_time_shrinks_the_endpoints_read_timeout_to_the_deadline(handler, event, context, endpoint,
+                                                                              frozen_clock, monkeypatch):
+    """Product: 30 ms after API Gateway's request time, with a 100 ms budget and a 45 ms reserve,
+    InvokeEndpoint gets 25 ms (not its configured 60); a direct caller gets the whole 55 ms cut."""
+    for key, value in {"DEADLINE_BUDGET_MS": "100", "DEADLINE_RESERVE_MS": "45", "INFERENCE_TIMEOUT_MS": "60"}.items():
+        monkeypatch.setenv(key, value)
+
+    answer = handler.handler({**event, "request_time_epoch_ms": frozen_clock.now - 30}, context)
+    direct = handler.handler({"body": {**event["body"], "request_id": "req-0002"}}, context)
+
+    assert answer["fallback"] is False and direct["fallback"] is False
+    assert endpoint.timeouts == [25, 55]
+
+
+def test_the_real_client_of_the_cut_timeout_is_used(handler, event, context, tables, frozen_clock, monkeypatch):
+    """Product: the InvokeEndpoint call goes out through a client whose read timeout is the cut one
+    (botocore's timeouts are per client); no new client is built per request."""
+    monkeypatch.setenv("DEADLINE_RESERVE_MS", "45")
+    seen = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        if operation == "InvokeEndpoint":
+            seen.append((self.meta.config.read_timeout, id(self)))
+            return {"Body": __import__("io").BytesIO(MODEL_ANSWER)}
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    for i, behind in enumerate((20, 20, 52)):
+        handler.handler({"body": {**event["body"], "request_id": f"r-{i}"},
+                         "request_time_epoch_ms": frozen_clock.now - behind}, context)
+
+    assert [timeout for timeout, _ in seen] == [0.035, 0.035]  # the third had 3 ms left: no call
+    assert seen[0][1] == seen[1][1]  # the same cached client for the same rung
+
+
+def test_no_time_left_is_the_fallback_naming_the_deadline_without_calling_the_endpoint(
+        handler, event, context, endpoint, frozen_clock):
+    answer = handler.handler({**event, "request_time_epoch_ms": frozen_clock.now - 52}, context)
+
+    assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+    assert "Deadline.Exceeded" in answer["reasons"][0] and "latency budget" in answer["reasons"][0]
+    assert endpoint.calls == []
+
+
+@pytest.mark.parametrize("request_time, why", [(+5_000, "ahead"), (-60_000, "old"), ("soon", "not a number")])
+def test_a_request_time_that_cannot_be_right_is_not_believed(handler, event, context, endpoint, frozen_clock,
+                                                              request_time, why):
+    """A clock far off, a stale or forged value from a direct caller: the function's own start
+    counts instead (the whole budget − reserve), never a deadline in the past or far ahead."""
+    given = frozen_clock.now + request_time if isinstance(request_time, int) else request_time
+
+    answer = handler.handler({**event, "request_time_epoch_ms": given}, context)
+
+    assert answer["fallback"] is False and endpoint.timeouts == [55]
+
+
+def test_a_request_time_a_little_ahead_counts_as_now(handler, event, context, endpoint, frozen_clock):
+    """Clock skew between API Gateway's and Lambda's hosts: a few ms ahead is clamped to now."""
+    handler.handler({**event, "request_time_epoch_ms": frozen_clock.now + 3}, context)
+
+    assert endpoint.timeouts == [55]
