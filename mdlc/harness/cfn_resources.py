@@ -88,11 +88,27 @@ def create_subscription(ctx: StackContext, logical_id: str, props: dict) -> Crea
     return Created(arn)
 
 
+#: Queue properties that are SQS attributes of the same name (moto keeps and honours them:
+#: the visibility timeout, the redrive to a dead-letter queue, the key).
+_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+                     "VisibilityTimeout", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled",
+                     "FifoQueue", "ContentBasedDeduplication")
+
+
 def create_queue(ctx: StackContext, logical_id: str, props: dict) -> Created:
-    """AWS::SQS::Queue (Ref = URL)."""
+    """AWS::SQS::Queue (Ref = URL) with its attributes: the visibility timeout and the redrive
+    policy decide what an event source mapping redelivers (``sqs_delivery``), the key who may
+    send and receive (``iam_resources.register_queue``)."""
     name = props.get("QueueName") or physical_name(ctx.stack_name, logical_id, limit=80)
-    url = ctx.client("sqs").create_queue(QueueName=name)["QueueUrl"]
-    return Created(url, {"Arn": _arn(ctx, "sqs", name), "QueueName": name, "QueueUrl": url})
+    attributes = {key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
+                  for key in _QUEUE_ATTRIBUTES if key in props}
+    if props.get("RedrivePolicy"):
+        redrive = props["RedrivePolicy"]
+        attributes["RedrivePolicy"] = redrive if isinstance(redrive, str) else json.dumps(redrive)
+    url = ctx.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = _arn(ctx, "sqs", name)
+    iam_resources.register_queue(ctx, arn, props)
+    return Created(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
 
 
 def create_model_package_group(ctx: StackContext, logical_id: str, props: dict) -> Created:
@@ -226,9 +242,11 @@ def create_stream(ctx: StackContext, logical_id: str, props: dict) -> Created:
 def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict) -> Created:
     """AWS::Lambda::EventSourceMapping: a Kinesis stream is delivered by `mdlc.harness.streams`
     (explicitly, `OfflineAws.deliver_kinesis`), a DynamoDB stream by `mdlc.harness.ddb_streams`
-    (after every execution); no other source is delivered offline."""
+    and an SQS queue by `mdlc.harness.sqs_delivery` (after every execution); no other source is
+    delivered offline."""
     from mdlc.harness.ddb_streams import StreamMapping, is_stream_source
     from mdlc.harness.event_filters import FilterCriteria
+    from mdlc.harness.sqs_delivery import QueueMapping, is_queue_source
     from mdlc.harness.streams import Mapping
 
     source = str(props.get("EventSourceArn", ""))
@@ -247,6 +265,10 @@ def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict)
     uuid = physical_name(ctx.stack_name, logical_id, limit=64)
     if is_stream_source(source):
         ctx.harness.streams.add(StreamMapping.from_properties(uuid, props))
+    elif is_queue_source(source):
+        function = function_name_of(str(props["FunctionName"]))
+        role = ctx.client("lambda").get_function_configuration(FunctionName=function).get("Role")
+        ctx.harness.queues.add(QueueMapping.from_properties(uuid, {**props, "FunctionName": function}, role))
     return Created(uuid, {"Id": uuid})
 
 
@@ -327,4 +349,5 @@ CREATORS: dict[str, Creator] = {
     "AWS::IAM::ManagedPolicy": iam_resources.create_managed_policy,
     "AWS::S3::BucketPolicy": iam_resources.create_bucket_policy,
     "AWS::SNS::TopicPolicy": iam_resources.create_topic_policy,
+    "AWS::SQS::QueuePolicy": iam_resources.create_queue_policy,
 }

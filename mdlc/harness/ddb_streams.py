@@ -16,7 +16,8 @@ Lambda API (so the real handler runs) with Lambda's event shape:
   ``ReportBatchItemFailures``) checkpoints before the lowest failed sequence number and
   retries from there;
 * after ``MaximumRetryAttempts`` retries the batch is skipped and, with an SQS
-  ``DestinationConfig.OnFailure``, Lambda's failure record is sent there.
+  ``DestinationConfig.OnFailure``, Lambda's failure record is sent there as the function's
+  execution role (which needs ``sqs:SendMessage`` and the queue key).
 
 Not emulated: parallelisation factor, tumbling windows, bisecting on error, record age,
 shard splits. Retries happen at once (no backoff).
@@ -81,8 +82,12 @@ UNBOUNDED_RETRIES = 100
 class StreamDelivery:
     """Every DynamoDB stream mapping of the deployed templates, polled on demand."""
 
-    def __init__(self, client: Callable[[str], Any]) -> None:
+    def __init__(self, client: Callable[[str], Any],
+                 client_as: Callable[[str, str | None], Any] | None = None) -> None:
         self._client = client
+        # Lambda sends a failed batch's record to the on-failure destination as the function's
+        # role (SendMessage and the queue key's use are evaluated for it).
+        self._client_as = client_as or (lambda service, role: client(service))
         self.mappings: list[StreamMapping] = []
         # One streams client per stream for this harness session (creating one costs ~7 ms,
         # and the streams are read after every execution).
@@ -181,9 +186,9 @@ class StreamDelivery:
                 "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
             },
         }
-        sqs = self._client("sqs")
-        url = sqs.get_queue_url(QueueName=mapping.on_failure_arn.rsplit(":", 1)[-1])["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+        url = self._client("sqs").get_queue_url(QueueName=mapping.on_failure_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        role = self._client("lambda").get_function_configuration(FunctionName=mapping.function_name).get("Role")
+        self._client_as("sqs", role).send_message(QueueUrl=url, MessageBody=json.dumps(message))
 
 
 def _streams_client(stream_arn: str) -> Any:

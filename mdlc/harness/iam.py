@@ -119,6 +119,12 @@ class Denied(Exception):
         self.action, self.resource, self.reason = action, resource, reason
 
 
+#: The key use SQS makes with the caller's permissions on a queue with a customer managed key
+#: (SQS developer guide, "Key management": producers need GenerateDataKey and Decrypt,
+#: consumers Decrypt).
+_SQS_KEY_USE = {"sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"), "sqs:ReceiveMessage": ("kms:Decrypt",)}
+
+
 class IamEvaluator:
     """Credentials per role, the authorization hook, resource policies and the call log."""
 
@@ -130,6 +136,7 @@ class IamEvaluator:
         self.resource_policies: dict[str, list[str]] = defaultdict(list)  # ARN → documents
         self.bucket_keys: dict[str, str] = {}  # bucket name → KMS key ARN (SSE-KMS default)
         self.topic_keys: dict[str, str] = {}  # topic ARN → KMS key ARN
+        self.queue_keys: dict[str, str] = {}  # queue ARN → KMS key ARN (SSE-KMS)
         self.machine_keys: dict[str, str] = {}  # state machine ARN → KMS key ARN (EncryptionConfiguration)
         self._credentials: dict[str, dict[str, str]] = {}
         self._admin: dict[str, str] | None = None
@@ -291,6 +298,16 @@ class IamEvaluator:
                        "(a statement scoped to an ARN does not allow it)")
         return allowed, reason, resource
 
+    def allows(self, role_arn: str, action: str, resource: str) -> tuple[bool, str]:
+        """(allowed, reason) for `role_arn` doing one action on one resource, as a service
+        checks it on the role's behalf (Lambda's CreateEventSourceMapping)."""
+        call = Call(action=action, resources=[resource], params={}, region=self.region, account=self.account_id,
+                    context={"aws:securetransport": "true"})
+        session = role_arn.replace(":role/", ":assumed-role/").replace("arn:aws:iam:", "arn:aws:sts:") + "/check"
+        allowed, reason, _ = self.decide(role_arn, session, action, resource,
+                                         {**self._global_context(role_arn, call), **call.context})
+        return allowed, reason
+
     def _implied(self, call: Call) -> list[tuple[str, str, Context]]:
         needs: list[tuple[str, str, Context]] = []
         if call.action in _PASS_ROLE:
@@ -320,6 +337,12 @@ class IamEvaluator:
             key = self.topic_keys[call.resources[0]]
             via_sns = {"kms:viaservice": f"sns.{call.region}.amazonaws.com", "kms:calleraccount": call.account}
             needs += [("kms:GenerateDataKey", key, via_sns), ("kms:Decrypt", key, via_sns)]
+        if call.action in _SQS_KEY_USE and call.resources and call.resources[0] in self.queue_keys:
+            # SQS encrypts and decrypts a KMS queue's messages with the caller's permissions.
+            key = self.queue_keys[call.resources[0]]
+            via_sqs = {"kms:viaservice": f"sqs.{call.region}.amazonaws.com", "kms:calleraccount": call.account,
+                       "kms:encryptioncontext:aws:sqs:arn": call.resources[0]}
+            needs += [(action, key, via_sqs) for action in _SQS_KEY_USE[call.action]]
         if call.action.startswith("states:") and call.resources and self.machine_keys:
             needs += _execution_data_needs(call, self.machine_keys)
         needs += service_needs(call)  # what a service checks on its caller, e.g. SageMaker's volume-key grant

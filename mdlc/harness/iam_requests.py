@@ -25,7 +25,10 @@ from mdlc.harness.iam_policy import Context
 _PREFIX = {"monitoring": "cloudwatch"}
 # API operation → IAM action, where they differ
 _ACTION = {"lambda:Invoke": "lambda:InvokeFunction", "s3:ListObjectsV2": "s3:ListBucket",
-           "s3:HeadObject": "s3:GetObject", "s3:HeadBucket": "s3:ListBucket"}
+           "s3:HeadObject": "s3:GetObject", "s3:HeadBucket": "s3:ListBucket",
+           # SQS authorises a batch operation as its single-message action.
+           "sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+           "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 _JSON_SERVICES = {"sagemaker", "states", "dynamodb", "lambda", "events", "application-autoscaling",
                   "ssm", "kms", "logs", "sqs", "monitoring", "xray"}
 # Which request parameter passes a role, and to which service (iam:PassedToService).

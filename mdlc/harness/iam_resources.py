@@ -67,6 +67,16 @@ def create_topic_policy(ctx: StackContext, logical_id: str, props: dict) -> Crea
     return Created(f"{ctx.stack_name}-{logical_id}")
 
 
+def create_queue_policy(ctx: StackContext, logical_id: str, props: dict) -> Created:
+    """AWS::SQS::QueuePolicy → evaluated by the harness for requests on its queues (given as URLs)."""
+    if ctx.harness.iam is not None:
+        for url in props.get("Queues") or []:
+            name = str(url).rstrip("/").rsplit("/", 1)[-1]
+            ctx.harness.iam.add_resource_policy(f"arn:aws:sqs:{ctx.region}:{ctx.account_id}:{name}",
+                                                props["PolicyDocument"])
+    return Created(f"{ctx.stack_name}-{logical_id}")
+
+
 def register_bucket(ctx: StackContext, name: str, props: dict) -> None:
     """Remember a bucket's SSE-KMS key: object reads/writes then need the key too."""
     if ctx.harness.iam is None:
@@ -81,6 +91,12 @@ def register_topic(ctx: StackContext, arn: str, props: dict) -> None:
     """Remember a topic's KMS key: publishers then need the key too."""
     if ctx.harness.iam is not None and props.get("KmsMasterKeyId"):
         ctx.harness.iam.topic_keys[arn] = props["KmsMasterKeyId"]
+
+
+def register_queue(ctx: StackContext, arn: str, props: dict) -> None:
+    """Remember a queue's customer managed key: senders and receivers then need the key too."""
+    if ctx.harness.iam is not None and props.get("KmsMasterKeyId"):
+        ctx.harness.iam.queue_keys[arn] = props["KmsMasterKeyId"]
 
 
 def register_state_machine(ctx: StackContext, arn: str, props: dict) -> None:

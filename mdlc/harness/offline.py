@@ -55,6 +55,7 @@ from mdlc.harness.lambdas import (
     placeholder_zip,
 )
 from mdlc.harness.sfn_sagemaker import make_factory_patch
+from mdlc.harness.sqs_delivery import QueueDelivery
 from mdlc.harness.streams import DeliveryReport, KinesisDelivery
 from mdlc.harness.tuning import TuningEmulator
 from mdlc.harness.tuning import patches as tuning_patches
@@ -84,13 +85,14 @@ class OfflineAws:
         self.iam = iam.IamEvaluator(region, account_id) if evaluate_iam else None
         self.faults = FaultInjector()
         self.lambdas = LambdaRouter(region)
-        self.streams = StreamDelivery(self.client)  # DynamoDB stream → Lambda mappings
+        self.streams = StreamDelivery(self.client, self._client_as)  # DynamoDB stream → Lambda mappings
+        self.queues = QueueDelivery(self._client_as, self.iam.allows if self.iam else None)  # SQS → Lambda
         self.endpoint_updates: list[EndpointUpdate] = []
         self._stack = ExitStack()
         self._workdir: Path | None = None
         self.jobs: jobs.JobEmulator | None = None
         self.endpoints: EndpointServer | None = None
-        self.kinesis = KinesisDelivery(self.client, region)  # Kinesis → Lambda mappings
+        self.kinesis = KinesisDelivery(self.client, region, self._client_as)  # Kinesis → Lambda mappings
         self.runtimes: dict[str, Runtime] = {}  # custom image URI → its declared runtime
         self.clients = reuse.ClientCache()  # the harness' and the executor's boto3 clients
         # Alarm state changes run their actions as CloudWatch would (alarms.py).
@@ -223,8 +225,19 @@ class OfflineAws:
         return result
 
     def deliver_streams(self) -> int:
-        """Deliver new DynamoDB stream records to their mapped functions (see ddb_streams.py)."""
-        return self.streams.deliver()
+        """Deliver new DynamoDB stream records and queued SQS messages to their mapped functions
+        (ddb_streams.py, sqs_delivery.py), until neither has more: a function fed by a queue may
+        write to a streamed table. Returns the batches delivered."""
+        delivered = self.streams.deliver()
+        while batches := self.queues.deliver():
+            delivered += batches + self.streams.deliver()
+        return delivered
+
+    def _client_as(self, service: str, role_arn: str | None) -> Any:
+        """A client acting as `role_arn` (a service polling for a function), else the harness' own."""
+        if role_arn is None or self.iam is None:
+            return self.admin_client(service)
+        return self.clients.get((service, role_arn), lambda: self.iam.client(service, role_arn))
 
     def run_sync(self, state_machine_arn: str, input: Any = None, name: str | None = None, *,
                  timeout: float = 300.0) -> dict:

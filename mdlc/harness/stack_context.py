@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mdlc.harness.iam import IamEvaluator
     from mdlc.harness.lambdas import LambdaRouter
     from mdlc.harness.quotas import AccountQuotas, QuotaLedger
+    from mdlc.harness.sqs_delivery import QueueDelivery
     from mdlc.harness.streams import KinesisDelivery
 
 _SKIPPED_TYPES = {"AWS::CDK::Metadata"}
@@ -40,6 +41,7 @@ class DeployTarget(Protocol):
     iam: IamEvaluator | None
     lambdas: LambdaRouter
     streams: StreamDelivery
+    queues: QueueDelivery
     kinesis: KinesisDelivery
 
     def client(self, service: str) -> Any: ...

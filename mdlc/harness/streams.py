@@ -76,8 +76,12 @@ class KinesisDelivery:
 
     max_retries_when_infinite = 10
 
-    def __init__(self, client: Callable[[str], Any], region: str) -> None:
+    def __init__(self, client: Callable[[str], Any], region: str,
+                 client_as: Callable[[str, str | None], Any] | None = None) -> None:
         self.client = client
+        # Lambda sends a failed batch's record to the on-failure destination as the function's
+        # role (SendMessage and the queue key's use are evaluated for it).
+        self.client_as = client_as or (lambda service, role: client(service))
         self.region = region
         self.mappings: list[Mapping] = []
         self.checkpoints: dict[tuple[str, str], str | None] = {}
@@ -220,8 +224,8 @@ class KinesisDelivery:
             },
         }
         queue = mapping.on_failure_arn.rsplit(":", 1)[-1]
-        sqs = self.client("sqs")
-        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record))
+        url = self.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
+        self.client_as("sqs", self._function(mapping)[1]).send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
 
 def _epoch(value: Any) -> float:
