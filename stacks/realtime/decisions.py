@@ -267,8 +267,38 @@ class DecisionService(Construct):
             payload_response_only=True, retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(self.function_timeout_s)),
         )
-        decide.add_catch(answer, errors=["States.ALL"], result_path="$.error")
+        decide.add_catch(self._fallback_input(id_column, answer), errors=["States.ALL"], result_path="$.error")
         return decide
+
+    def _fallback_input(self, id_column: str, answer: sfn.IChainable) -> sfn.IChainable:
+        """The fallback's ids from any input a direct caller may send: its body as JSON text is
+        parsed first; a body without the request id or the event id is a 400 naming it. A path
+        that does not resolve in a Pass state fails the execution with States.Runtime, which no
+        Catch takes, so every path the answer reads is checked here first.
+
+        Not caught: text that looks like an object (``{…}``) but is not JSON, while the function
+        fails too; ``States.StringToJson`` then fails the execution (a failed intrinsic cannot be
+        caught). Without the function failing, such text is the function's own 400."""
+        def invalid(cid: str, field: str, message: str) -> sfn.Pass:
+            return sfn.Pass(self, cid, state_name=f"Fallback: invalid {field}", result=sfn.Result.from_object({
+                "status": 400, "error": "invalid request", "errors": [{"field": field, "message": message}]}))
+
+        no_request_id = invalid("FallbackNoRequestId", "request_id", "missing or not a string; expected string")
+        ids = (sfn.Choice(self, "FallbackIds", state_name="Fallback: ids present?")
+               .when(sfn.Condition.is_not_present("$.body.request_id"), no_request_id)
+               .when(sfn.Condition.is_not_string("$.body.request_id"), no_request_id)  # present: safe to type
+               .when(sfn.Condition.is_not_present(f"$.body.{id_column}"),
+                     invalid("FallbackNoEventId", id_column, "missing; expected string"))
+               .otherwise(answer))
+        parse = sfn.Pass(self, "FallbackParseBody", state_name="Fallback: parse body", parameters={
+            "body": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.body")),
+            "error": sfn.JsonPath.object_at("$.error")}).next(ids)
+        return (sfn.Choice(self, "FallbackBody", state_name="Fallback: body as text?")
+                .when(sfn.Condition.and_(sfn.Condition.is_string("$.body"),
+                                         sfn.Condition.string_matches("$.body", "{*}")), parse)
+                .when(sfn.Condition.is_string("$.body"),
+                      invalid("FallbackBodyNotObject", "(body)", "not a JSON object; expected a JSON object"))
+                .otherwise(ids))
 
 
 def decision_function_timeout_s(client_timeout_ms: int) -> int:

@@ -101,7 +101,9 @@ def test_decision_workflow_is_one_decision_function_with_a_fallback_and_no_retry
     [target] = [p["Ref"] for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]
                 if isinstance(p, dict) and "Ref" in p and p["Ref"] != "AWS::Partition"]
     function = resources[target]
-    assert decide["TimeoutSeconds"] == 1 and decide["Catch"][0]["Next"] == "Fallback decision"
+    assert decide["TimeoutSeconds"] == 1 and decide["Catch"][0]["Next"] == "Fallback: body as text?"
+    # Every path the fallback reads is checked before it (a Pass on a missing path is States.Runtime).
+    assert s["Fallback: ids present?"]["Default"] == "Fallback decision"
     fallback = s["Fallback decision"]
     assert fallback["Parameters"]["decision"] == "REVIEW" and fallback["Parameters"]["fallback"] is True
     assert fallback["Parameters"]["recorded"] is False and fallback["End"] is True

@@ -265,6 +265,34 @@ def test_a_decision_function_that_fails_is_answered_with_the_fallback_decision_n
     assert not team.aws.faults.pending
 
 
+@pytest.mark.parametrize("case", ["body as JSON text", "body without request_id", "body without the event id",
+                                  "body text not an object"])
+def test_a_direct_caller_whose_decision_function_fails_gets_an_answer_never_a_runtime_failure(team, case):
+    """Product: StartSyncExecution without the API (the body as JSON text, or an object missing an
+    id) while Lambda fails the decision function: the workflow's fallback path still answers, a 200
+    fallback decision naming the request, or a 400 naming the missing field; never States.Runtime."""
+    base = request(f"direct-fails-{case.split()[-1]}", team.customer)
+    body = {"body as JSON text": json.dumps(base), "body text not an object": "[1, 2]",
+            "body without request_id": {k: v for k, v in base.items() if k != "request_id"},
+            "body without the event id": {k: v for k, v in base.items() if k != "transaction_id"}}[case]
+    team.aws.inject_fault("lambda", "Invoke", "ServiceException", message="injected", status_code=500)
+
+    response = team.aws.run_sync(team.state_machine_arn("decision"), {"body": body}, timeout=120)
+
+    assert response["status"] == "SUCCEEDED", response
+    answer = json.loads(response["output"])
+    if case == "body as JSON text":
+        assert answer["status"] == 200 and answer["fallback"] is True and answer["decision"] == "REVIEW"
+        assert answer["request_id"] == base["request_id"] and answer["transaction_id"] == base["transaction_id"]
+        assert answer["reasons"][0].startswith("decision_unavailable: ")
+    else:
+        field = {"body without request_id": "request_id", "body without the event id": "transaction_id",
+                 "body text not an object": "(body)"}[case]
+        assert answer["status"] == 400 and answer["error"] == "invalid request"
+        assert [e["field"] for e in answer["errors"]] == [field]
+    assert not team.aws.faults.pending
+
+
 def test_an_unknown_route_is_a_json_403_like_aws(team):
     response = team.gateway.invoke("POST", "/v1/nope", "{}")
 
