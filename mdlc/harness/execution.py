@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,51 @@ _FIRST_POLL_SECONDS = 0.005
 #: serialises the whole history on every read, so reading it at every poll of a long run cost
 #: more than the run's own states.
 _PROGRESS_SECONDS = 0.5
+#: Between polls while the harness' executor signals ends (`end_signals`): the signal wakes
+#: the follower when the execution ends; the poll is only a safety net.
+_SIGNALLED_POLL_SECONDS = 0.5
+
+# The end of each execution moto's executor runs, signalled by `end_signals()` (installed by
+# OfflineAws): a follower waits for it instead of sleeping between polls, so a short
+# execution (a decision) is seen ended when it ends, not at the next poll, and a long one
+# (training) is not described twenty times a second. What is read and returned is the same
+# DescribeExecution response; only the waiting between reads changed.
+_ENDS: dict[str, threading.Event] = {}
+_ENDS_LOCK = threading.Lock()
+_signalling = 0  # how many harnesses signal ends now
+
+
+def _end_event(execution_arn: str) -> threading.Event:
+    with _ENDS_LOCK:
+        return _ENDS.setdefault(execution_arn, threading.Event())
+
+
+@contextmanager
+def end_signals() -> Iterator[None]:
+    """Signal the end of every execution of moto's executor to its followers, while active."""
+    from unittest import mock
+
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    terminated = BaseExecutionWorkerCommunication.terminated
+
+    def signalling(comm: BaseExecutionWorkerCommunication) -> None:
+        try:
+            terminated(comm)  # moto records the final status first
+        finally:
+            _end_event(comm.execution.exec_arn).set()
+
+    global _signalling
+    with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", signalling):
+        with _ENDS_LOCK:
+            _signalling += 1
+        try:
+            yield
+        finally:
+            with _ENDS_LOCK:
+                _signalling -= 1
+                if not _signalling:
+                    _ENDS.clear()  # executions nobody followed
 
 
 @dataclass
@@ -39,6 +86,8 @@ class RunResult:
     cause: str | None = None
     states: list[StateVisit] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    #: The final DescribeExecution response (a StartSyncExecution answer is made from it).
+    description: dict | None = field(default=None, repr=False)
 
     @property
     def succeeded(self) -> bool:
@@ -128,6 +177,29 @@ def follow_execution(
     history is not read: the result has no history and no states.
     """
     tracker = _VisitTracker(progress)
+    ended = _end_event(execution_arn)
+    try:
+        description = _wait_for_end(sfn, execution_arn, tracker, progress, timeout, ended)
+    finally:
+        with _ENDS_LOCK:
+            _ENDS.pop(execution_arn, None)
+    events = _history(sfn, execution_arn) if history or progress is not None else []
+    tracker.feed(events)
+    return RunResult(
+        execution_arn=execution_arn,
+        status=description["status"],
+        output=_parse(description.get("output")),
+        error=description.get("error"),
+        cause=description.get("cause"),
+        states=tracker.visits,
+        history=events,
+        description=description,
+    )
+
+
+def _wait_for_end(sfn: Any, execution_arn: str, tracker: _VisitTracker, progress: ProgressCallback | None,
+                  timeout: float, ended: threading.Event) -> dict:
+    """DescribeExecution until the execution ends (its final description), or TimeoutError."""
     deadline = time.monotonic() + timeout
     pause = _FIRST_POLL_SECONDS
     next_report = time.monotonic()
@@ -139,31 +211,25 @@ def follow_execution(
             tracker.feed(_history(sfn, execution_arn))
             next_report = time.monotonic() + _PROGRESS_SECONDS
         if description["status"] in _TERMINAL:
-            break
-        if time.monotonic() > deadline:
+            return description
+        now = time.monotonic()
+        if now > deadline:
             tracker.feed(_history(sfn, execution_arn))
             raise TimeoutError(
                 f"execution {execution_arn} still {description['status']} after {timeout} s; "
                 f"states so far: {[visit.name for visit in tracker.visits]}"
             )
+        if _signalling and not ended.is_set():
+            wait = min(_SIGNALLED_POLL_SECONDS, deadline - now + 0.001)
+            ended.wait(min(wait, max(next_report - now, 0.001)) if progress is not None else wait)
+            continue
         time.sleep(pause)
         pause = min(pause * 2, _POLL_SECONDS)  # short executions (a decision) end between early polls
-    events = _history(sfn, execution_arn) if history or progress is not None else []
-    tracker.feed(events)
-    return RunResult(
-        execution_arn=execution_arn,
-        status=description["status"],
-        output=_parse(description.get("output")),
-        error=description.get("error"),
-        cause=description.get("cause"),
-        states=tracker.visits,
-        history=events,
-    )
 
 
 def sync_response(sfn: Any, result: RunResult, state_machine_arn: str, name: str) -> dict:
     """Shape a finished execution like a StartSyncExecution response."""
-    description = sfn.describe_execution(executionArn=result.execution_arn)
+    description = result.description or sfn.describe_execution(executionArn=result.execution_arn)
     response: dict[str, Any] = {
         "executionArn": result.execution_arn,
         "stateMachineArn": state_machine_arn,

@@ -42,7 +42,7 @@ from mdlc.harness.endpoints import (
     make_invoke_endpoint_response,
     make_update_endpoint_response,
 )
-from mdlc.harness.execution import ProgressCallback, RunResult, follow_execution, sync_response
+from mdlc.harness.execution import ProgressCallback, RunResult, end_signals, follow_execution, sync_response
 from mdlc.harness.faults import FaultInjector, make_call_action_patch
 from mdlc.harness.inference import ModelCache
 from mdlc.harness.lambdas import (
@@ -148,6 +148,7 @@ class OfflineAws:
                               make_factory_patch(state_task_factory.state_task_service_for)),
             mock.patch.object(ExecutionState, "_evaluate_with_timeout",
                               make_lambda_task_timeout_patch(ExecutionState._evaluate_with_timeout)),
+            end_signals(),  # a follower of an execution wakes when it ends (execution.py)
             mock.patch.dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES,
                             {"sagemakerruntime": "sagemaker-runtime",
                              "applicationautoscaling": "application-autoscaling"}),
@@ -246,13 +247,29 @@ class OfflineAws:
         Runs the machine to completion and returns a StartSyncExecution-shaped response.
         """
         sfn = self.client("stepfunctions")
-        machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
-        if machine["type"] != "EXPRESS":
+        machine_type = self._machine_type(state_machine_arn) or sfn.describe_state_machine(
+            stateMachineArn=state_machine_arn)["type"]
+        if machine_type != "EXPRESS":
             raise ValueError(f"StartSyncExecution needs an EXPRESS state machine; "
-                             f"{state_machine_arn} is {machine['type']}")
+                             f"{state_machine_arn} is {machine_type}")
         name = name or f"sync-{uuid.uuid4().hex[:12]}"
         result = self.run(state_machine_arn, input, name, timeout=timeout, history=False)
         return sync_response(sfn, result, state_machine_arn, name)
+
+    def _machine_type(self, arn: str) -> str | None:
+        """The type of the state machine `arn` as moto holds it, None when moto has none in the
+        harness' account (the caller then asks the API, which answers with the service's error).
+        The harness' own check before a sync run, not a principal's call: read from moto's
+        backend, without a DescribeStateMachine request to serialise and evaluate per decision."""
+        from moto.stepfunctions.responses import get_backend
+
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[4] != self.account_id:
+            return None
+        try:
+            return get_backend(parts[4], parts[3]).describe_state_machine(arn).type
+        except Exception:  # noqa: BLE001 - no such machine (or region): the API says what is wrong
+            return None
 
     # -- Lambda ----------------------------------------------------------------------------
     def register_lambda(self, function_name: str, *, handler: Handler | None = None,
