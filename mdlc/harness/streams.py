@@ -97,9 +97,31 @@ class KinesisDelivery:
         report = DeliveryReport()
         for mapping in self.mappings:
             if function_name is None or mapping.function_name == function_name:
-                for shard in self._shards(mapping):
-                    self._drain(mapping, shard, report)
+                pending = self._pending_shards(mapping)
+                for shard in self._shards(mapping) if pending else ():
+                    if pending is True or shard in pending:
+                        self._drain(mapping, shard, report)
         return report
+
+    def _pending_shards(self, mapping: Mapping) -> set[str] | bool:
+        """The shards of moto's stream holding a record after the mapping's checkpoint (a read of
+        any other returns none), or True when that cannot be told. Asked of moto's stream
+        directly: delivery runs after every decision (a ListShards, then an iterator and a read
+        per shard), and most shards have nothing new."""
+        from moto.kinesis.models import kinesis_backends
+
+        parts = mapping.stream_arn.split(":")
+        try:
+            stream = kinesis_backends[parts[4]][parts[3]].streams[mapping.stream_name]
+            last = {shard_id: next(reversed(shard.records), None) for shard_id, shard in stream.shards.items()}
+        except Exception:  # noqa: BLE001 - not a stream moto holds as expected: read every shard
+            return True
+        pending = set()
+        for shard_id, sequence in last.items():
+            after = self.checkpoints.get((mapping.uuid, shard_id))
+            if sequence is not None and (after is None or sequence > int(after)):
+                pending.add(shard_id)
+        return pending
 
     def _shards(self, mapping: Mapping) -> list[str]:
         kinesis = self.client("kinesis")
