@@ -232,3 +232,21 @@ def parse_request(body: Any, schema: dict[str, Any]) -> dict[str, Any]:
                     and not looks_like_pan(request_id))
         raise RequestError(errors, request_id if valid_id else None)
     return body
+
+
+# ------------------------------------------------------------------ endpoint request
+#: The key of the InvokeEndpoint envelope that carries the deciding policy's hash.
+POLICY_KEY = "policy_hash"
+
+
+def endpoint_body(features: dict[str, Any], policy_hash: str) -> bytes:
+    """The InvokeEndpoint body of one decision: ``{"instances": [<model input>], "policy_hash"}``.
+
+    SageMaker data capture records this body (and the response, which names the model version;
+    ``CustomAttributes`` are not captured), so the policy's hash travels here for captured traffic
+    to group by ``policy_version`` = ``<policy_hash>/<model_version>``. It sits beside the record,
+    in the ``instances`` envelope, never inside it: every inference code this project has shipped
+    in a model.tar.gz reads the envelope's records and ignores its other keys, while a record's
+    unknown field is a 400. Models trained before this change, a canary of two versions and a
+    rollback all accept it, with no extra call."""
+    return json.dumps({"instances": [features], POLICY_KEY: policy_hash}).encode()

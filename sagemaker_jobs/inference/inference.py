@@ -4,7 +4,11 @@
 ``team.json`` (the schema) from the model dir. ``input_fn`` accepts:
 
 * ``application/json``: one record or a list of records, each a JSON object of model
-  features (categories as their label, e.g. ``"online"``, or as their index);
+  features (categories as their label, e.g. ``"online"``, or as their index), or an envelope
+  ``{"instances": [records], "policy_hash": "<12 hex>"}``: the decision function sends the
+  deciding policy's hash there so data capture records it; the JSON answer then names
+  ``policy_version`` (``<policy_hash>/<model_version>``) too. Earlier versions of this code
+  read the envelope and ignore its other keys, so a model trained before still accepts it;
 * ``application/jsonlines``: one such object per line;
 * ``text/csv``: one row per line, model columns in model order, encoded as in the split
   CSVs; an optional header row naming the columns (then extra columns such as the id or
@@ -54,6 +58,8 @@ except ImportError:  # pragma: no cover - outside the serving container
             super().__init__(status_code, message, phrase)
 
 JSON, JSONLINES, CSV = "application/json", "application/jsonlines", "text/csv"
+#: The envelope key of the deciding policy's hash (``lambdas.shared.decision_request.endpoint_body``).
+POLICY_KEY = "policy_hash"
 CHUNK_ROWS = 10_000
 #: Objectives whose prediction is sigmoid(margin): the score can come from the contributions.
 LOGISTIC = ("binary:logistic", "reg:logistic")
@@ -115,6 +121,7 @@ class Payload:
     frame: Any = None  # CSV cells as strings (pandas DataFrame)
     header: list[str] | None = None
     use: str = "batch"  # "realtime" (a JSON request) or "batch" (JSON Lines, CSV): picks N reasons
+    policy_hash: str | None = None  # the envelope's: echoed as the answer's policy_version
 
 
 # ------------------------------------------------------------------------- handlers
@@ -133,7 +140,8 @@ def input_fn(input_data: str | bytes, content_type: str) -> Payload:
     text = input_data.decode("utf-8") if isinstance(input_data, bytes | bytearray) else input_data
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == JSON:
-        return Payload(records=_json_records(text), use="realtime")
+        records, policy_hash = _json_records(text)
+        return Payload(records=records, use="realtime", policy_hash=policy_hash)
     if kind in (JSONLINES, "application/x-jsonlines"):
         return Payload(records=[_json_object(line, i) for i, line in
                                 enumerate(text.splitlines()) if line.strip()])
@@ -151,7 +159,10 @@ def predict_fn(payload: Payload, model: Model) -> dict[str, Any]:
     if reasons is not None:
         reasons = [[_with_value(r, matrix[i], payload.records[i] if payload.records else None, model)
                     for r in row] for i, row in enumerate(reasons)]
-    return {"model_version": model.version, "scores": scores, "reasons": reasons}
+    out = {"model_version": model.version, "scores": scores, "reasons": reasons}
+    if payload.policy_hash is not None:
+        out["policy_version"] = f"{payload.policy_hash}/{model.version}"
+    return out
 
 
 def score_matrix(model: Model, matrix: np.ndarray, top: int) -> tuple[np.ndarray, list | None]:
@@ -207,6 +218,8 @@ def output_fn(prediction: dict[str, Any], accept: str) -> tuple[str, str]:
             for i, s in enumerate(scores)]
     if kind in (JSON, "*/*"):
         body = {"model_version": prediction["model_version"], "predictions": rows}
+        if prediction.get("policy_version"):
+            body["policy_version"] = prediction["policy_version"]
         return json.dumps(body), JSON
     if kind in (JSONLINES, "application/x-jsonlines"):
         return "".join(json.dumps(row) + "\n" for row in rows), JSONLINES
@@ -230,13 +243,19 @@ def _csv_line(row: dict[str, Any]) -> str:
 
 
 # -------------------------------------------------------------------------- parsing
-def _json_records(text: str) -> list[dict[str, Any]]:
+def _json_records(text: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a JSON body and the envelope's policy hash (None without one)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"body is not valid JSON ({exc.msg} at position {exc.pos})") \
             from None
+    policy_hash = None
     if isinstance(data, dict) and isinstance(data.get("instances"), list):
+        policy_hash = data.get(POLICY_KEY)
+        if policy_hash is not None and not (isinstance(policy_hash, str) and 1 <= len(policy_hash) <= 64):
+            raise InvalidInputError(f"{POLICY_KEY}: expected a string of 1 to 64 characters, got "
+                                    f"{type(policy_hash).__name__}")
         data = data["instances"]
     records = data if isinstance(data, list) else [data]
     for i, record in enumerate(records):
@@ -245,7 +264,7 @@ def _json_records(text: str) -> list[dict[str, Any]]:
                                     f"{type(record).__name__}")
     if not records:
         raise InvalidInputError("no records; expected one JSON object or a non-empty list")
-    return records
+    return records, policy_hash
 
 
 def _json_object(line: str, i: int) -> dict[str, Any]:

@@ -567,6 +567,37 @@ def test_scored_requests_are_captured_in_sagemaker_format(team):
     assert {"eventId", "inferenceTime"} <= set(line["eventMetadata"])
 
 
+def test_a_served_decisions_capture_record_carries_its_policy_version(team):
+    """Product: data capture records the endpoint's request and response only; the request
+    carries the deciding policy's hash (the ``instances`` envelope), the response the model
+    version, and together they are the policy version the API answered and the decisions
+    table recorded, so captured traffic groups by policy version."""
+    s3 = team.client("s3")
+    prefix = f"datacapture/{endpoint_name(TEAM)}/"
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket=team.bucket("cap"), Prefix=prefix).get("Contents", [])}
+
+    # data_capture_percent is 20: five requests give the capture at least one of them.
+    answers = {f"T-capture-policy-{i}": decide(team, request(f"capture-policy-{i}", team.customer))
+               for i in range(5)}
+
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=team.bucket("cap"), Prefix=prefix)["Contents"]
+            if o["Key"] not in before]
+    lines = [json.loads(line) for key in keys
+             for line in s3.get_object(Bucket=team.bucket("cap"), Key=key)["Body"].read().splitlines()]
+    events = [e for e in lines if e["eventMetadata"].get("inferenceId") in answers]
+    assert events
+    for event in events:
+        answer = answers[event["eventMetadata"]["inferenceId"]]
+        sent = json.loads(event["captureData"]["endpointInput"]["data"])
+        answered = json.loads(event["captureData"]["endpointOutput"]["data"])
+        table = recorded(team, answer["request_id"])[0]["policy_version"]["S"]
+
+        assert answer["fallback"] is False and answer["policy_version"] == table
+        assert f"{sent['policy_hash']}/{answered['model_version']}" == answer["policy_version"]
+        assert answered["policy_version"] == answer["policy_version"]  # this model's code echoes it
+        assert sent["instances"][0]["amount"] == 42.5  # the model input, as the record it always was
+
+
 # -------------------------------------------------------------------------- local serve
 def test_local_serve_answers_the_example_request_and_rejects_malformed_ones(team):
     from examples.fraud_client import LocalClient

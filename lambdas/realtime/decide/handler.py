@@ -47,7 +47,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.shared.aws import clock_ms, fast_client
 from lambdas.shared.decision_log import Conflict, DecisionLog, attributes, record_once, response_and_item
-from lambdas.shared.decision_request import RequestError, parse_request, request_schema
+from lambdas.shared.decision_request import RequestError, endpoint_body, parse_request, request_schema
 from lambdas.shared.entity_store import read_online
 from lambdas.shared.spec import env, team_spec
 from mdlc import features as F
@@ -147,13 +147,12 @@ class DecisionIO:
         return True
 
     def invoke(self, features: dict[str, Any], inference_id: str, timeout_ms: int | None = None) -> bytes:
-        """The endpoint's raw answer to one record (raises on an error or a timeout)."""
-        import json
-
+        """The endpoint's raw answer to one record (raises on an error or a timeout); the body
+        carries the policy's hash for data capture (``endpoint_body``)."""
         runtime = self._runtime.get(timeout_ms or self._runtime.configured_ms)
         answer = runtime.invoke_endpoint(
             EndpointName=self.endpoint, ContentType="application/json", Accept="application/json",
-            Body=json.dumps(features), InferenceId=inference_id)
+            Body=endpoint_body(features, _policy_hash(self.spec)), InferenceId=inference_id)
         return answer["Body"].read()
 
 

@@ -27,6 +27,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.shared.aws import client
+from lambdas.shared.decision_request import endpoint_body
 from lambdas.shared.spec import env, team_spec
 from mdlc import policy
 
@@ -60,13 +61,14 @@ def live_decision(record: dict[str, Any]) -> dict[str, Any] | None:
 class ShadowModel:
     """The endpoint's shadow variant (an adapter tests replace): features → (score, model version)."""
 
-    def __init__(self, endpoint: str, variant: str) -> None:
-        self.endpoint, self.variant = endpoint, variant
+    def __init__(self, endpoint: str, variant: str, policy_hash: str = "") -> None:
+        self.endpoint, self.variant, self.policy_hash = endpoint, variant, policy_hash
 
     def __call__(self, features: dict[str, Any], inference_id: str) -> tuple[float, str]:
+        # The challenger's policy hash in the body: the shadow variant's capture groups by it.
         answer = client("sagemaker-runtime").invoke_endpoint(
             EndpointName=self.endpoint, TargetVariant=self.variant, ContentType="application/json",
-            Accept="application/json", Body=json.dumps(features).encode(), InferenceId=inference_id)
+            Accept="application/json", Body=endpoint_body(features, self.policy_hash), InferenceId=inference_id)
         body = json.loads(answer["Body"].read())
         score = body["predictions"][0]["score"]
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0.0 <= score <= 1.0:
@@ -165,7 +167,7 @@ def _adapters(spec: dict[str, Any]) -> tuple[ShadowModel | None, ShadowLog]:
         _log = ShadowLog(env("SHADOW_BUCKET"))
         shadow = (spec.get("realtime") or {}).get("shadow") or {}
         if shadow.get("model_version") is not None:
-            _model = ShadowModel(env("ENDPOINT_NAME"), env("SHADOW_VARIANT"))
+            _model = ShadowModel(env("ENDPOINT_NAME"), env("SHADOW_VARIANT"), policy.policy_hash(shadow_spec(spec)))
     return _model, _log
 
 

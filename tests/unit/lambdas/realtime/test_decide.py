@@ -239,3 +239,25 @@ def test_a_request_time_a_little_ahead_counts_as_now(handler, event, context, en
     handler.handler({**event, "request_time_epoch_ms": frozen_clock.now + 3}, context)
 
     assert endpoint.timeouts == [55]
+
+
+def test_the_endpoint_body_carries_the_policy_hash_beside_the_model_input(handler, event, context, tables,
+                                                                          monkeypatch):
+    """Product: data capture records the endpoint's body; it carries the deciding policy's hash in
+    the instances envelope (never inside the record, which an older model's code would refuse),
+    and the hash is the policy part of the answer's policy_version."""
+    sent = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        if operation == "InvokeEndpoint":
+            sent.append(json.loads(params["Body"]))
+            return {"Body": __import__("io").BytesIO(MODEL_ANSWER)}
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    answer = handler.handler(event, context)
+
+    [body] = sent
+    assert set(body) == {"instances", "policy_hash"} and body["instances"][0]["txn_count_30d"] == 4
+    assert answer["policy_version"] == f"{body['policy_hash']}/v7"

@@ -109,3 +109,29 @@ def test_a_live_decision_recorded_without_its_model_input_is_a_shadow_error(hand
     shadow = handler.decide_shadow(decision, shadow_team, lambda features, inference_id: (0.99, "v2"))
 
     assert shadow["score"] is None and shadow["error"] == "no model input recorded with the live decision"
+
+
+def test_the_shadow_variant_is_sent_the_challengers_policy_hash_for_its_capture(handler, shadow_team, monkeypatch):
+    """Product: the shadow variant's data capture groups by the challenger's policy, not the live one."""
+    import io
+
+    import botocore.client
+
+    from mdlc import policy
+
+    sent = []
+
+    def record(self, operation, params):
+        sent.append((operation, params))
+        return {"Body": io.BytesIO(json.dumps({"model_version": "v2", "predictions": [{"score": 0.4}]}).encode())}
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    model, _ = handler._adapters(shadow_team)
+    assert model(json.loads(json.dumps({"amount": 1.0})), "T-1") == (0.4, "v2")
+
+    [(operation, params)] = sent
+    body = json.loads(params["Body"])
+    assert operation == "InvokeEndpoint" and params["TargetVariant"] == "Shadow"
+    assert body == {"instances": [{"amount": 1.0}],
+                    "policy_hash": policy.policy_hash(handler.shadow_spec(shadow_team))}
+    assert body["policy_hash"] != policy.policy_hash(shadow_team)  # the candidate's rules, not the live ones
