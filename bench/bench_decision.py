@@ -95,9 +95,12 @@ class InProcess:
         return {column: self.items[column] for column in F.request_item_keys(record, self.spec)}
 
     def invoke(self, features: dict, inference_id: str, timeout_ms: int | None = None) -> bytes:
+        from lambdas.realtime.decide.handler import _policy_hash
+        from lambdas.shared.decision_request import endpoint_body
+
         i = self.inference
-        answer, _ = i.output_fn(i.predict_fn(i.input_fn(json.dumps(features), "application/json"), self.model),
-                                "application/json")
+        body = endpoint_body(features, _policy_hash(self.spec))  # the body the decision function sends
+        answer, _ = i.output_fn(i.predict_fn(i.input_fn(body, "application/json"), self.model), "application/json")
         return answer if isinstance(answer, bytes) else answer.encode()
 
     def record(self, item: dict) -> bool:

@@ -209,7 +209,9 @@ class Realtime(Strict):
         le=29_000,
         description="The decision API's p99 goal in milliseconds, as the latency model computes it "
         "from the synthesised templates (`mdlc latency`); the synth refuses a team whose modelled "
-        "p99 exceeds it, naming the costliest hops.",
+        "p99 (or p99 with the endpoint hanging) exceeds it, naming the costliest hops. Also each "
+        "request's deadline: the decision function cuts its feature read's and InvokeEndpoint's "
+        "timeouts to request time + this − a reserve for what follows the endpoint call.",
     )
     client_timeout_ms: int = Field(
         default=1500,
@@ -223,8 +225,9 @@ class Realtime(Strict):
         default=60,
         ge=10,
         le=900,
-        description="The decision function's read timeout for InvokeEndpoint (ms, no retry): an "
-        "endpoint slower than this gives the fallback decision instead of a late answer.",
+        description="The decision function's longest read timeout for InvokeEndpoint (ms, no retry), "
+        "cut to the time the request's deadline leaves (latency_budget_ms): an endpoint slower than "
+        "that gives the fallback decision instead of a late answer.",
     )
     provisioned_concurrency: int | None = Field(
         default=None,
