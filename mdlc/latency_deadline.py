@@ -24,6 +24,7 @@ imports :func:`call_timeout` on every cold start.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 #: Rungs of the timeout ladder (ms): a call gets the largest rung not above the time left.
@@ -90,6 +91,18 @@ def reserve_ms(figures: dict[str, Any] | None = None, *, samples: int = RESERVE_
                seed: int = RESERVE_SEED) -> int:
     """The reserve (ms) after the endpoint call: p99 of the rules, the write and the return legs,
     sampled as the latency model samples them, plus the clock skew; whole milliseconds, up."""
+    if figures is None and (samples, seed) == (RESERVE_SAMPLES, RESERVE_SEED):
+        return _default_reserve_ms()
+    return _reserve_ms(figures, samples, seed)
+
+
+@cache
+def _default_reserve_ms() -> int:
+    """The reserve of the figure table, once per process (every team's synth asks for it)."""
+    return _reserve_ms(None, RESERVE_SAMPLES, RESERVE_SEED)
+
+
+def _reserve_ms(figures: dict[str, Any] | None, samples: int, seed: int) -> int:
     import numpy as np
 
     from mdlc.latency_figures import FIGURES, lognormal

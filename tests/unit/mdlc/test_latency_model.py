@@ -144,3 +144,14 @@ def test_call_timeout_is_the_ladder_rung_below_the_time_left():
     assert request_start_ms(1_000, 1_010, 1500) == (1_000, None)
     assert request_start_ms(1_012, 1_010, 1500) == (1_010, None)  # skew: now
     assert request_start_ms(9_999_999, 1_010, 1500)[1].endswith("ahead of this function's clock")
+
+
+def test_the_reserve_follows_the_figure_table():
+    """The reserve is derived, not kept by hand: a slower decision write needs a larger reserve."""
+    from mdlc.latency_deadline import CLOCK_SKEW_MS, reserve_ms
+    from mdlc.latency_figures import FIGURES, Figure
+
+    slower = {**FIGURES, "dynamodb:PutItem": Figure(6, 60, "test: a slow table")}
+
+    assert reserve_ms() > FIGURES["dynamodb:PutItem"].p99 + CLOCK_SKEW_MS
+    assert reserve_ms(slower) > reserve_ms() + 20
