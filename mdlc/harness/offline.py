@@ -144,6 +144,7 @@ class OfflineAws:
             mock.patch.object(AmazonStateLanguageParser, "parse",
                               staticmethod(reuse.cached_asl_parse(AmazonStateLanguageParser.parse))),
             *reuse.jsonpath_patches(),
+            reuse.action_lookup_patch(),
             mock.patch.object(state_task_factory, "state_task_service_for",
                               make_factory_patch(state_task_factory.state_task_service_for)),
             mock.patch.object(ExecutionState, "_evaluate_with_timeout",

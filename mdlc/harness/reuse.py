@@ -13,6 +13,9 @@ None of it changes what a call does; each only removes work a request repeated:
   Parallel states already rely on when their iterations evaluate one program in parallel.
 - **botocore's data loader** (`botocore_session`), shared by the session of every principal:
   each new session read the endpoint rules and service models from disk again.
+- **the action lookup of moto's dispatch** (`action_lookup_patch`): `BaseResponse.call_action`
+  listed every function of the response class (`inspect.getmembers`) on every request, only to
+  ask whether the action is one of them; the lookup asks that of the one name.
 - **compiled JSONPath expressions** (`jsonpath_patches`) of the executor's paths
   (`InputPath`, `Parameters`' `.$` fields, `ResultPath`...): `jsonpath_ng.parse` regenerates
   its PLY parser on every call. (API Gateway's `$input.path`/`$input.json` compile theirs once
@@ -116,3 +119,26 @@ def _jsonpath_ng_parse(path: str) -> Any:
     from jsonpath_ng import parse
 
     return parse(path)
+
+
+class _FunctionNames:
+    """``name in names``: whether ``clazz.<name>`` is a function, as ``name in
+    method_names_from_class(clazz)`` answers (the names ``inspect.getmembers`` gives with
+    ``inspect.isfunction``), for the one name asked instead of all of them."""
+
+    __slots__ = ("_clazz",)
+
+    def __init__(self, clazz: type) -> None:
+        self._clazz = clazz
+
+    def __contains__(self, name: object) -> bool:
+        import inspect
+
+        return isinstance(name, str) and inspect.isfunction(getattr(self._clazz, name, None))
+
+
+def action_lookup_patch() -> Any:
+    """moto's ``BaseResponse.call_action`` asks ``action in method_names_from_class(cls)``."""
+    from unittest import mock
+
+    return mock.patch("moto.core.responses.method_names_from_class", _FunctionNames)
