@@ -8,6 +8,7 @@ that is not the example, and adding a team to ``models/`` cannot break the suite
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import mdlc.harness  # noqa: F401
 from mdlc.contract import team_files
 from mdlc.local.team import LOCAL_ACCOUNT
 from tests.second_team import write_second_team
+from tests.shared import SHARED_DIR_ENV, once_per_run
 from tests.synth import Assembly, synth
 
 #: What the CDK CLI would hand a team without ``environments`` (moto's account, so the
@@ -29,6 +31,14 @@ CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 #: The longest module starts first: with xdist workers (`make test`), none waits for it
 #: at the end.
 FIRST = ("tests/integration/test_lifecycle.py",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker: the folder the run's workers share (the controller's base
+    temp folder, parent of each worker's), where tests/shared.py keeps what one worker
+    builds for all (the session's assembly, the trained example model)."""
+    if hasattr(config, "workerinput") and config.option.basetemp:
+        os.environ[SHARED_DIR_ENV] = str(Path(config.option.basetemp).parent / "shared")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,6 +58,12 @@ def team_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory, team_dir: Path) -> Assembly:
     """Every team of ``team_dir``, synthesised with cdk-nag, as `cdk synth` would, and with
-    CDK's built-in CloudFormation validation (which fails the synth on a finding)."""
-    return synth(tmp_path_factory.mktemp("cdk.out"), models_dir=team_dir,
-                 default_account=CLI_ACCOUNT, default_region=CLI_REGION, validate=True)
+    CDK's built-in CloudFormation validation (which fails the synth on a finding).
+
+    Synthesised once per run (tests/shared.py): under xdist the first worker synthesises and
+    the others read the same cloud assembly (``team_dir`` is the same files in each)."""
+    def make(folder: Path | None) -> Assembly:
+        return synth((folder or tmp_path_factory.mktemp("assembly")) / "cdk.out", models_dir=team_dir,
+                     default_account=CLI_ACCOUNT, default_region=CLI_REGION, validate=True)
+
+    return once_per_run("assembly", make)

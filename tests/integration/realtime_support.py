@@ -1,7 +1,8 @@
 """Shared set-up of the real-time integration tests (no tests here).
 
-Training costs about a minute, so one model is trained once per test session
-(:func:`trained_model`, memoised) and its artifacts are installed into each module's own
+Training costs about a minute, so one model is trained once per test run
+(:func:`trained_model`: memoised, and shared by the xdist workers through tests/shared.py)
+and its artifacts are installed into each module's own
 offline deployment (:func:`install_model`): the same model.tar.gz at the same S3 key, the
 same online feature items (written by the feature backfill workflow from the training
 partition), registered as an Approved version of the team's group.
@@ -18,6 +19,7 @@ from typing import Any
 from mdlc import synthetic
 from mdlc.local import LocalTeam
 from stacks.realtime.names import deployed_parameter, endpoint_name
+from tests.shared import once_per_run
 
 TEAM = "fraud-detection"
 CUSTOMERS, DAYS, SEED = 300, 45, 11
@@ -43,7 +45,11 @@ class TrainedModel:
 
 @cache
 def trained_model() -> TrainedModel:
-    """Run the real training workflow offline once, and keep its artifacts."""
+    """Run the real training workflow offline once per test run, and keep its artifacts."""
+    return once_per_run("trained-model", lambda _folder: _train())
+
+
+def _train() -> TrainedModel:
     with RealtimeTeam(TEAM) as team:
         team.put_raw(synthetic.generate(n_customers=CUSTOMERS, days=DAYS, seed=SEED), "2026-03-01")
         team.train(check=True)
