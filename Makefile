@@ -1,7 +1,8 @@
 # One entry point: CI runs the same targets a person runs.
 SHELL := /bin/bash
 MODEL ?= fraud-detection
-# pytest-xdist workers of `make test` (a module's tests stay on one worker: its fixtures are shared).
+# pytest-xdist workers of `make test` (a module's tests stay on one worker: its fixtures are shared;
+# the longest modules first, in tests/conftest.py's order, not xdist's most-tests-first).
 # Three on the 2-core reference machine: the workflow tests wait on job and model-server
 # processes, and a third worker fills that time (885 s against 970 s with two).
 TEST_WORKERS ?= 3
@@ -53,7 +54,7 @@ synth: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory job-code-check
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 ## upgrade: every exact pin (requirements*.txt, runtimes/lambda-python) set to the newest releases
 ## that install together within pyproject's ranges (scripts/upgrade_pins.py), then the whole suite

@@ -28,9 +28,25 @@ from tests.synth import Assembly, synth
 CLI_ACCOUNT, CLI_REGION = LOCAL_ACCOUNT, "eu-west-1"
 
 
-#: The longest module starts first: with xdist workers (`make test`), none waits for it
-#: at the end.
-FIRST = ("tests/integration/test_lifecycle.py",)
+#: The longest modules, longest first (durations of a `make test` run): they start first, so
+#: with xdist workers no worker is left running one of them after the others have finished.
+#: `make test` keeps this order (`--no-loadscope-reorder`; xdist would otherwise start the
+#: modules with the most tests first, and these single long tests last). A module not named
+#: here keeps its collection order after them.
+FIRST = (
+    "tests/integration/test_lifecycle.py",
+    "tests/integration/test_realtime_team_lifecycle.py",
+    "tests/integration/test_backtest_exactness.py",
+    "tests/integration/test_shadow_challenger.py",
+    "tests/unit/mdlc/test_runtimes.py",
+    "tests/integration/test_realtime_workflow.py",
+    "tests/unit/mdlc/test_feature_module.py",
+    "tests/integration/test_realtime_deployment.py",
+    "tests/integration/test_training_tuning_workflow.py",
+    "tests/integration/test_training_workflow.py",
+    "tests/integration/test_monitoring_workflow.py",
+    "tests/infrastructure/test_team_isolation.py",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,7 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: the rest keep their order
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return FIRST.index(module) if module in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
