@@ -203,6 +203,8 @@ def _wait_for_end(sfn: Any, execution_arn: str, tracker: _VisitTracker, progress
     deadline = time.monotonic() + timeout
     pause = _FIRST_POLL_SECONDS
     next_report = time.monotonic()
+    if _signalling and progress is None:  # no state to report: the first read can wait for the end
+        ended.wait(min(_SIGNALLED_POLL_SECONDS, timeout))
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
         # The history is read while running only to report states as they go (their times
