@@ -329,6 +329,7 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
     flat = [start for start in d.starts if not start.startswith(("/", "mdlc/", "codepipeline-"))]
     patterns += [f"arn:{p}:s3:::{start}*" for start in flat]
     roles = [f"arn:{p}:iam::{a}:role/{start}*" for start in flat]
+    assets = f"arn:{p}:s3:::cdk-{d.qualifier}-assets-{a}-{r}"  # the team's own bootstrap's asset bucket
     policy = {"Version": "2012-10-17", "Statement": [
         {"Sid": "TeamResources", "Effect": "Allow", "NotAction": not_actions, "Resource": patterns},
         {"Sid": "TeamTaggedResources", "Effect": "Allow", "NotAction": not_actions, "Resource": "*",
@@ -338,6 +339,20 @@ def boundary_policy(deployment: TeamDeployment) -> dict[str, Any]:
          "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
          "Resource": [f"arn:{p}:logs:{r}:{a}:log-group:/aws/sagemaker/*",
                       f"arn:{p}:logs:{r}:{a}:log-group:/aws/codebuild/*"]},
+        # The code and configuration assets of the team's stacks, in its own bootstrap's asset
+        # bucket (SageMaker jobs read their code from there), read only.
+        {"Sid": "TeamBootstrapAssets", "Effect": "Allow", "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+         "Resource": [assets, f"{assets}/*"]},
+        # Events the team's workflows publish on the account's default bus (batch results),
+        # with the team's own source only.
+        {"Sid": "TeamEventsOnDefaultBus", "Effect": "Allow", "Action": "events:PutEvents",
+         "Resource": f"arn:{p}:events:{r}:{a}:event-bus/default",
+         "Condition": {"StringEquals": {"events:source": f"mdlc.{d.team}"}}},
+        # The rules Step Functions manages for its `.sync` integrations (SageMaker jobs, ...) are
+        # created with the state machine's role, under names AWS chooses.
+        {"Sid": "StepFunctionsManagedRules", "Effect": "Allow",
+         "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+         "Resource": f"arn:{p}:events:{r}:{a}:rule/StepFunctions*"},
         {"Sid": "CallsWithoutTeamResource", "Effect": "Allow",
          "Action": ["xray:PutT*", "xray:GetSampling*", "cloudwatch:PutMetricData", "cloudwatch:DescribeAlarms",
                     "logs:*LogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",

@@ -129,11 +129,15 @@ def create_event_bus(ctx: StackContext, logical_id: str, props: dict) -> Created
 
 
 def create_role(ctx: StackContext, logical_id: str, props: dict) -> Created:
-    """AWS::IAM::Role (Ref = name) with its inline and managed policies."""
+    """AWS::IAM::Role (Ref = name) with its inline and managed policies and its permissions
+    boundary (which must exist, as IAM requires, and is evaluated on every call of the role)."""
     name = props.get("RoleName") or physical_name(ctx.stack_name, logical_id, limit=64)
+    boundary = {"PermissionsBoundary": props["PermissionsBoundary"]} if props.get("PermissionsBoundary") else {}
+    if boundary:
+        iam_resources.check_boundary_exists(ctx, logical_id, boundary["PermissionsBoundary"])
     role = ctx.client("iam").create_role(
         RoleName=name, Path=props.get("Path", "/"),
-        AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+        AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})), **boundary,
     )["Role"]
     iam_resources.attach_role_policies(ctx, name, props)
     return Created(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})

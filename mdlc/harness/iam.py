@@ -137,6 +137,8 @@ class IamEvaluator:
         self.bucket_keys: dict[str, str] = {}  # bucket name → KMS key ARN (SSE-KMS default)
         self.topic_keys: dict[str, str] = {}  # topic ARN → KMS key ARN
         self.queue_keys: dict[str, str] = {}  # queue ARN → KMS key ARN (SSE-KMS)
+        self.resource_tags: dict[str, dict[str, str]] = {}  # deployed resource ARN → its tags
+        self._boundaries: dict[str, list[str] | None] = {}  # role ARN → its boundary's document
         self.machine_keys: dict[str, str] = {}  # state machine ARN → KMS key ARN (EncryptionConfiguration)
         self._credentials: dict[str, dict[str, str]] = {}
         self._admin: dict[str, str] | None = None
@@ -263,7 +265,9 @@ class IamEvaluator:
         needs += self._implied(call)
         base = {**self._global_context(role_arn, call), **call.context}
         for action, resource, context in needs:
-            allowed, reason, resource = self.decide(role_arn, session_arn, action, resource, {**base, **context})
+            tags = {f"aws:resourcetag/{k}".lower(): v for k, v in self.resource_tags.get(resource, {}).items()}
+            allowed, reason, resource = self.decide(role_arn, session_arn, action, resource,
+                                                    {**base, **tags, **context})
             self._record(role_arn, action, resource, allowed, reason)
             if not allowed:
                 raise Denied(action, resource, reason)
@@ -361,17 +365,57 @@ class IamEvaluator:
         if PermissionResult.DENIED in (identity, *by_resource):
             return False, "explicit deny in " + ("an identity policy" if identity == PermissionResult.DENIED
                                                   else "the resource policy")
+        boundary = self._boundary(role_arn)
+        bounded = PermissionResult.PERMITTED
+        if boundary is not None:
+            try:
+                bounded = evaluate(boundary[1:], action, resource, context)
+            except UnsupportedCondition as error:
+                return False, str(error)
+            if bounded == PermissionResult.DENIED:
+                return False, f"explicit deny in the role's permissions boundary {boundary[0]}"
+        # A permissions boundary caps what identity policies and resource policies naming the
+        # role allow; only a resource policy naming the role's session reaches past it (IAM's
+        # policy evaluation logic).
+        within = bounded == PermissionResult.PERMITTED
+        by_role, by_session = by_resource
+        if by_session == PermissionResult.PERMITTED:
+            return True, ""
         if action.startswith("kms:") and resource_docs:
             # Key policies: the key policy must allow the principal, or allow the account
             # (then identity policies decide).
-            if PermissionResult.PERMITTED in by_resource:
-                return True, ""
-            if root == PermissionResult.PERMITTED and identity == PermissionResult.PERMITTED:
-                return True, ""
+            if by_role == PermissionResult.PERMITTED or (
+                    root == PermissionResult.PERMITTED and identity == PermissionResult.PERMITTED):
+                return (True, "") if within else (False, self._outside(boundary))
             return False, "no allow in the key policy (nor for the account with an identity allow)"
-        if identity == PermissionResult.PERMITTED or PermissionResult.PERMITTED in by_resource:
-            return True, ""
+        if identity == PermissionResult.PERMITTED or by_role == PermissionResult.PERMITTED:
+            return (True, "") if within else (False, self._outside(boundary))
         return False, "no identity-based policy allows the action"
+
+    @staticmethod
+    def _outside(boundary: list[str] | None) -> str:
+        name = boundary[0] if boundary else "?"
+        return f"allowed by the role's policies but not by its permissions boundary {name}"
+
+    def _boundary(self, role_arn: str) -> list[str] | None:
+        """[boundary ARN, its default version's document] of the role, or None (no boundary)."""
+        if role_arn in self._boundaries:
+            return self._boundaries[role_arn]
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[self.account_id]["aws"]
+        try:
+            arn = backend.get_role(role_arn.rsplit("/", 1)[-1]).permissions_boundary_arn
+        except Exception:  # noqa: BLE001 - not a role moto knows: no boundary to apply
+            arn = None
+        found = None
+        if arn:
+            policy = backend.get_policy(arn)
+            document = next(v.document for v in policy.versions if v.is_default)
+            found = [arn, document if isinstance(document, str) else json.dumps(document)]
+        with self._lock:
+            self._boundaries[role_arn] = found
+        return found
 
     def _resource_policies_for(self, resource: str) -> list[str]:
         if resource in self.resource_policies:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mdlc.harness.intrinsics import TemplateError
 from mdlc.harness.stack_context import Created, StackContext, physical_name
 
 
@@ -75,6 +76,17 @@ def create_queue_policy(ctx: StackContext, logical_id: str, props: dict) -> Crea
             ctx.harness.iam.add_resource_policy(f"arn:aws:sqs:{ctx.region}:{ctx.account_id}:{name}",
                                                 props["PolicyDocument"])
     return Created(f"{ctx.stack_name}-{logical_id}")
+
+
+def check_boundary_exists(ctx: StackContext, logical_id: str, arn: str) -> None:
+    """IAM's CreateRole refuses a permissions boundary that is not an existing managed policy (a
+    team's ``<team>--boundary`` is made by ``mdlc bootstrap``, outside its stacks)."""
+    try:
+        ctx.client("iam").get_policy(PolicyArn=arn)
+    except Exception as error:  # noqa: BLE001 - NoSuchEntity, as IAM answers
+        raise TemplateError(f"{ctx.stack_name}/{logical_id} (AWS::IAM::Role) CREATE_FAILED: Policy {arn} does not "
+                            "exist or is not attachable (the permissions boundary must exist before the role: "
+                            "`mdlc bootstrap` creates a team's)") from error
 
 
 def register_bucket(ctx: StackContext, name: str, props: dict) -> None:

@@ -253,6 +253,7 @@ class StackContext:
         else:
             properties = self.resolver.resolve(body.get("Properties") or {})
             created, real = creator(self, logical_id, properties), True
+            _register_tags(self, created, properties)
         self.resources[logical_id] = DeployedResource(
             stack=self.stack_name, logical_id=logical_id, type=kind, ref=created.ref,
             attributes=created.attributes, created=real,
@@ -267,6 +268,17 @@ class StackContext:
             outputs[name] = value
             if "Export" in output:
                 self.deployed.exports[self.resolver.resolve(output["Export"]["Name"])] = value
+
+
+def _register_tags(ctx: StackContext, created: Created, properties: dict) -> None:
+    """A resource's tags, for conditions on ``aws:ResourceTag/…`` (a permissions boundary's
+    tagged-resources statement): the IAM evaluator reads them by the resource's ARN."""
+    tags = properties.get("Tags")
+    arn = created.attributes.get("Arn") or (created.ref if str(created.ref).startswith("arn:") else None)
+    if ctx.harness.iam is None or not arn or not isinstance(tags, list):
+        return
+    ctx.harness.iam.resource_tags[str(arn)] = {str(t["Key"]): str(t["Value"]) for t in tags
+                                               if isinstance(t, dict) and "Key" in t and "Value" in t}
 
 
 #: A resource builder: (context, logical ID, resolved properties) → what was created.

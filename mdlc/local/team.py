@@ -107,17 +107,27 @@ class LocalTeam:
         self._env_patch.start()
         self.quotas = self.quotas or profile_for(self.team.realtime.reserved_concurrency)
         self.aws = OfflineAws(region=self.region, account_id=self.account, quotas=self.quotas).__enter__()
+        try:
+            self._deploy()
+        except BaseException:
+            # A deploy that fails (as CloudFormation may) leaves no harness behind: its IAM
+            # evaluation and patched environment would otherwise outlive the team.
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def _deploy(self) -> None:
         algorithm = self.team.training.algorithm
         if getattr(algorithm, "image_uri", None):  # a custom image: the runtime the team declares
             self.aws.register_runtime(algorithm.image_uri, runtimes.runtime_for_algorithm(algorithm))
         self._upload_file_assets()
+        self.create_boundary(self.aws)
         self.resources = self.aws.deploy(
             *[self.assembly.template(s) for s in self.stacks],
             stack_names=self.stacks,
             assets_dir=self.assembly.outdir,
         )
         self.progress(f"deployed {', '.join(self.stacks)} into the offline AWS ({self.region})")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.aws is not None:
@@ -127,6 +137,23 @@ class LocalTeam:
             sys.stdout = self._stdout
         if self._env_patch is not None:
             self._env_patch.stop()
+
+    def create_boundary(self, aws: Any) -> None:
+        """The team's permissions boundary in ``aws`` (an OfflineAws), as ``mdlc bootstrap``
+        creates it before the first deploy: every role of the stacks carries it, and the harness
+        evaluates it on every call (deploying the team's templates without it fails, as on AWS)."""
+        from mdlc import bootstrap
+        from mdlc.names import boundary_name, qualifier
+
+        # By CloudFormation stack name, as `mdlc bootstrap` reads them (a nested stage assembly's
+        # artifact ids are not the names the boundary's patterns start with).
+        artifacts = json.loads((self.assembly.outdir / "manifest.json").read_text())["artifacts"]
+        templates = {(artifacts.get(stack, {}).get("properties") or {}).get("stackName") or stack:
+                     self.assembly.template(stack) for stack in self.stacks}
+        deployment = bootstrap.TeamDeployment(self.name, self.account, self.region, templates,
+                                              qualifier(self.name, self.team.pipeline.bootstrap_qualifier))
+        aws.admin_client("iam").create_policy(PolicyName=boundary_name(self.name),
+                                                   PolicyDocument=json.dumps(bootstrap.boundary_policy(deployment)))
 
     def _synth(self) -> Assembly:
         """The team's assembly as `cdk synth -c model=NAME -c stage=STAGE` writes it (pipeline included)."""

@@ -47,4 +47,5 @@ def test_a_realtime_stack_that_reserves_concurrency_is_refused_by_a_new_account(
     with OfflineAws(region=team.region, account_id=team.account) as aws, pytest.raises(
             QuotaExceeded, match=rf"{NAME}-realtime/.* \(AWS::Lambda::Function\) CREATE_FAILED: .*below its "
                                  r"minimum value of \[10\]"):
+        team.create_boundary(aws)
         aws.deploy(*templates.values(), stack_names=stacks)

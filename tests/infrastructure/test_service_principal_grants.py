@@ -168,6 +168,7 @@ def test_without_the_cloudwatch_allow_no_notification_arrives(assembly, team_dir
     where = LocalTeam(TEAM, models_dir=team_dir, assembly=assembly)  # the stage's account and region, not deployed
     monitoring = f"{TEAM}-monitoring"
     with OfflineAws(where.region, where.account) as aws:
+        where.create_boundary(aws)
         deployed = aws.deploy(data, _alarms_only(assembly.template(monitoring)), stack_names=[DATA, monitoring])
         alarm = deployed.of_type("AWS::CloudWatch::Alarm")[0].ref
         cloudwatch = aws.client("cloudwatch")
@@ -184,6 +185,7 @@ def test_the_same_alarm_and_data_plane_deliver_with_the_allows_in_place(assembly
     where = LocalTeam(TEAM, models_dir=team_dir, assembly=assembly)
     monitoring = f"{TEAM}-monitoring"
     with OfflineAws(where.region, where.account) as aws:
+        where.create_boundary(aws)
         deployed = aws.deploy(assembly.template(DATA), _alarms_only(assembly.template(monitoring)),
                               stack_names=[DATA, monitoring])
         alarm = deployed.of_type("AWS::CloudWatch::Alarm")[0].ref
@@ -202,6 +204,7 @@ def test_another_teams_alarm_in_the_account_may_not_notify_this_teams_topic(asse
     theirs = copy.deepcopy(mine)
     theirs["Properties"]["AlarmName"] = names.alarm_name(f"{TEAM}-eu", "errors")
     with OfflineAws(where.region, where.account) as aws:
+        where.create_boundary(aws)
         aws.deploy(assembly.template(DATA), {"Resources": {"Theirs": theirs}}, stack_names=[DATA, monitoring])
         cloudwatch = aws.client("cloudwatch")
 

@@ -13,8 +13,9 @@ are then evaluated offline with the harness' IAM evaluator (``mdlc.harness.iam.e
 - no action of one team's policies is allowed on any resource of the other team.
 
 Not evaluated here: calls on related resources that the harness does not deploy (the asset
-bucket's objects, images), and the boundary's effect at run time (the harness' evaluator does
-not apply permissions boundaries).
+bucket's objects, images). The boundary's effect at run time is evaluated by every workflow
+test: ``LocalTeam`` creates the boundary this module checks, and the harness' evaluator applies
+it to every call of every role.
 """
 
 from __future__ import annotations
