@@ -18,7 +18,10 @@ import sys
 SHARED_MDLC = ("mdlc/__init__.py", "mdlc/features", "mdlc/policy.py")
 
 #: Every Lambda function's asset, besides its own ``lambdas/<stage>/<name>/`` folder.
-LAMBDA = ("lambdas/__init__.py", "lambdas/shared", *SHARED_MDLC, "mdlc/names.py", "mdlc/pan.py")
+#: ``mdlc/latency_deadline.py``: the decision function's per-request deadline, one rule with the
+#: latency model (its figure table comes along: its reserve is computed from it, at synth time).
+LAMBDA = ("lambdas/__init__.py", "lambdas/shared", *SHARED_MDLC, "mdlc/names.py", "mdlc/pan.py",
+          "mdlc/latency_deadline.py", "mdlc/latency_figures.py")
 
 #: The job-code bundle (a folder ships its ``.py`` files; ``sagemaker_jobs/`` is the bundle root).
 SAGEMAKER = ("sagemaker_jobs", *SHARED_MDLC)
