@@ -271,8 +271,7 @@ def create_event_source_mapping(ctx: StackContext, logical_id: str, props: dict)
         ctx.harness.streams.add(StreamMapping.from_properties(uuid, props))
     elif is_queue_source(source):
         function = function_name_of(str(props["FunctionName"]))
-        role = ctx.client("lambda").get_function_configuration(FunctionName=function).get("Role")
-        ctx.harness.queues.add(QueueMapping.from_properties(uuid, {**props, "FunctionName": function}, role))
+        ctx.harness.queues.add(QueueMapping.from_properties(uuid, {**props, "FunctionName": function}))
     return Created(uuid, {"Id": uuid})
 
 

@@ -61,10 +61,11 @@ class QueueMapping:
         return self.queue_arn.rsplit(":", 1)[-1]
 
     @classmethod
-    def from_properties(cls, uuid: str, props: dict[str, Any], role_arn: str | None) -> QueueMapping:
-        """From the resolved properties of ``AWS::Lambda::EventSourceMapping``."""
+    def from_properties(cls, uuid: str, props: dict[str, Any]) -> QueueMapping:
+        """From the resolved properties of ``AWS::Lambda::EventSourceMapping`` (the role is the
+        function's, read when the mapping is added)."""
         return cls(uuid=uuid, queue_arn=str(props["EventSourceArn"]), function_name=str(props["FunctionName"]),
-                   role_arn=role_arn, batch_size=int(props.get("BatchSize", 10)),
+                   role_arn=None, batch_size=int(props.get("BatchSize", 10)),
                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []))
 
 
@@ -98,8 +99,8 @@ class QueueDelivery:
         url = sqs.get_queue_url(QueueName=mapping.queue_name)["QueueUrl"]
         visibility = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
                          ["Attributes"]["VisibilityTimeout"])
-        timeout = int(self._client("lambda", None).get_function_configuration(
-            FunctionName=mapping.function_name).get("Timeout", 3))
+        config = self._client("lambda", None).get_function_configuration(FunctionName=mapping.function_name)
+        timeout, mapping.role_arn = int(config.get("Timeout", 3)), config.get("Role")
         if timeout > visibility:
             raise MappingRefused(f"Invalid request provided: Queue visibility timeout: {visibility} seconds is less "
                                  f"than Function timeout: {timeout} seconds (mapping {mapping.queue_name} → "

@@ -70,6 +70,11 @@ def test_without_a_boundary_the_roles_policy_alone_decides(aws):
     del template["Resources"]["Worker"]["Properties"]["PermissionsBoundary"]
     send(aws, aws.deploy(template), "other--queue")
 
+    url = aws.admin_client("sqs").get_queue_url(QueueName="other--queue")["QueueUrl"]
+    assert aws.admin_client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "1"
+    assert [d.allowed for d in aws.iam.decisions if d.action == "sqs:SendMessage"] == [True]
+
 
 def test_a_role_whose_boundary_does_not_exist_is_not_created(aws):
     template = copy.deepcopy(TEMPLATE)
